@@ -1,0 +1,150 @@
+// The intermediate rule set (IR): what one node must enforce, independent of
+// nftables syntax. Produced by the compiler (pure, no I/O), consumed by nft/.
+//
+// Shape:
+//  - sets: shared, named, keyed by what selects their members (one per distinct
+//    peer, not per policy). Elements are uniform (see Element) so one diff
+//    function serves every kind.
+//  - pods: per local pod, the ingress and/or egress chain (present only when
+//    some policy isolates the pod in that direction).
+// All containers are ordered, so equal IRs compare equal and render to equal bytes.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "k8s/ip.h"
+#include "k8s/model.h"
+
+namespace netpol::ir {
+
+using k8s::Protocol;
+
+enum class SetKind : uint8_t {
+  Pods,       // pod IPs selected by (namespace scope, pod selector)
+  Cidr,       // ipBlock: cidr minus excepts, as ranges
+  NamedPort,  // (pod IP, protocol, port) for every pod with a container port of a given name
+};
+
+// One set element. Pods: first == last, proto/port zero. Cidr: a range
+// [first, last]. NamedPort: first == last, proto and port set.
+struct Element {
+  IpAddr first;
+  IpAddr last;
+  uint8_t proto = 0;  // IPPROTO_* for NamedPort, else 0
+  uint16_t port = 0;
+
+  Family family() const { return first.family; }
+  friend auto operator<=>(const Element&, const Element&) = default;
+  friend bool operator==(const Element&, const Element&) = default;
+};
+
+struct Set {
+  std::string name;     // stable: "<kind>-<HASH>", HASH from what defines the set
+  SetKind kind = SetKind::Pods;
+  std::string comment;  // what selects the members, e.g. "ns in {team=a} pods {app=web}"
+  std::set<Element> elements;  // both families; the renderer splits v4/v6
+
+  friend bool operator==(const Set&, const Set&) = default;
+};
+
+struct PortRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+  friend auto operator<=>(const PortRange&, const PortRange&) = default;
+  friend bool operator==(const PortRange&, const PortRange&) = default;
+};
+
+// Which peers a rule admits.
+struct PeerMatch {
+  enum class Kind : uint8_t { Any, Set } kind = Kind::Any;
+  std::string set;  // name of a Pods or Cidr set when kind == Set
+  friend auto operator<=>(const PeerMatch&, const PeerMatch&) = default;
+  friend bool operator==(const PeerMatch&, const PeerMatch&) = default;
+};
+
+// One allow rule of a per-pod chain: the connection is allowed if the peer
+// (source for ingress, destination for egress) matches `peer` and the
+// destination port matches. Protocol/port forms, exactly one of:
+//  - proto == nullopt: every protocol and port;
+//  - proto set, ports empty, named_port_set empty: every port of proto;
+//  - proto set, ports non-empty: those destination ports of proto;
+//  - proto set, named_port_set non-empty (egress only): destination
+//    (IP, proto, port) must be in that NamedPort set.
+struct Rule {
+  std::string policy;    // "namespace/name" of the NetworkPolicy
+  uint32_t rule_index = 0;  // index in the policy's ingress or egress list
+  PeerMatch peer;
+  std::optional<uint8_t> proto;  // IPPROTO_TCP/UDP/SCTP
+  std::vector<PortRange> ports;  // sorted, merged
+  std::string named_port_set;
+
+  friend auto operator<=>(const Rule&, const Rule&) = default;
+  friend bool operator==(const Rule&, const Rule&) = default;
+};
+
+struct Chain {
+  std::vector<std::string> policies;  // "ns/name" of every policy isolating the pod this way (sorted)
+  std::vector<Rule> rules;            // in policy order, then rule order; deterministic
+  friend bool operator==(const Chain&, const Chain&) = default;
+};
+
+struct LocalPod {
+  std::string ns;
+  std::string name;
+  std::vector<IpAddr> ips;
+  std::optional<Chain> ingress;  // set iff the pod is isolated for ingress
+  std::optional<Chain> egress;   // set iff the pod is isolated for egress
+
+  std::string key() const { return ns + "/" + name; }
+  friend bool operator==(const LocalPod&, const LocalPod&) = default;
+};
+
+struct RuleSet {
+  std::string node;
+  std::map<std::string, LocalPod> pods;  // key "ns/name"; only enforceable pods on `node`
+  std::map<std::string, Set> sets;       // key Set::name; only sets some rule references
+  std::vector<std::string> warnings;     // e.g. two local pods sharing an IP
+
+  friend bool operator==(const RuleSet& a, const RuleSet& b) {
+    return a.node == b.node && a.pods == b.pods && a.sets == b.sets;
+  }
+};
+
+// How to move from one RuleSet to another.
+struct SetDelta {
+  std::string name;
+  std::optional<Set> created;    // new set (with all its elements); add/del empty
+  bool removed = false;          // set is gone; add/del empty
+  std::vector<Element> add, del; // element changes of a set that stays
+  friend bool operator==(const SetDelta&, const SetDelta&) = default;
+};
+
+struct PodDelta {
+  std::string key;                 // "ns/name"
+  std::optional<LocalPod> before;  // nullopt: pod is new
+  std::optional<LocalPod> after;   // nullopt: pod is gone
+  friend bool operator==(const PodDelta&, const PodDelta&) = default;
+};
+
+struct Delta {
+  std::vector<SetDelta> sets;  // sorted by name, one entry per changed set
+  std::vector<PodDelta> pods;  // sorted by key, one entry per changed pod
+  bool empty() const { return sets.empty() && pods.empty(); }
+  friend bool operator==(const Delta&, const Delta&) = default;
+};
+
+// The delta that turns `from` into `to` (canonical: sorted, minimal).
+Delta diff(const RuleSet& from, const RuleSet& to);
+// Apply a delta in place; apply(a, diff(a, b)) == b.
+void apply(RuleSet& rs, const Delta& d);
+
+// The IR as JSON text (policyc -o json): stable key order, one trailing newline.
+std::string to_json(const RuleSet& rs);
+
+}  // namespace netpol::ir
