@@ -21,11 +21,19 @@ step() {  # step NAME COMMAND...: run, remember the outcome, keep going
 }
 
 step "build" bash scripts/build.sh
-step "ctest (unit, golden, e2e)" ctest --test-dir build --output-on-failure --timeout 600
+LOGDIR=$(mktemp -d)
+trap 'rm -rf "$LOGDIR"' EXIT
+ctest_logged() {  # ctest_logged NAME ARGS...: ctest whose summary is counted at the end
+  local name=$1; shift
+  ctest "$@" 2>&1 | tee "$LOGDIR/$name.log"
+  return "${PIPESTATUS[0]}"
+}
+step "ctest (unit, golden, e2e)" ctest_logged main --test-dir build --output-on-failure --timeout 900
 step "asan+ubsan build" env BUILD_DIR=build-asan BUILD_TYPE=Debug bash scripts/build.sh \
   -DNETPOL_SANITIZE=ON -DNETPOL_BENCH=OFF
-step "asan+ubsan unit tests" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan -L unit --output-on-failure
+export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+step "asan+ubsan unit tests" ctest_logged asan --test-dir build-asan -L unit --output-on-failure
+unset ASAN_OPTIONS UBSAN_OPTIONS
 if [[ -x scripts/fuzz.sh ]]; then
   step "fuzz (regression run)" bash scripts/fuzz.sh 30
 fi
@@ -35,7 +43,19 @@ fi
 
 echo "=== summary"
 printf '%s\n' "${results[@]}"
-passed=$(printf '%s\n' "${results[@]}" | grep -c '^ok' || true)
-failed=$(printf '%s\n' "${results[@]}" | grep -c '^FAIL' || true)
-echo "test.sh: ${passed} passed, ${failed} failed"
+# Count individual tests from every ctest summary ("N tests failed out of M"),
+# plus the steps that are not ctest runs.
+total=0; tfailed=0
+for log in "$LOGDIR"/*.log; do
+  [[ -f $log ]] || continue
+  line=$(grep -E 'tests failed out of [0-9]+' "$log" | tail -1 || true)
+  [[ -n $line ]] || continue
+  f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+  n=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+  total=$((total + n)); tfailed=$((tfailed + f))
+done
+other_ok=$(printf '%s\n' "${results[@]}" | grep -v ctest | grep -v 'asan+ubsan unit' | grep -c '^ok' || true)
+other_fail=$(printf '%s\n' "${results[@]}" | grep -v ctest | grep -v 'asan+ubsan unit' | grep -c '^FAIL' || true)
+if ((fail && tfailed + other_fail == 0)); then other_fail=1; fi
+echo "test.sh: $((total - tfailed + other_ok)) passed, $((tfailed + other_fail)) failed"
 exit $fail
