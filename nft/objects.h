@@ -1,0 +1,258 @@
+// nftables objects as plain values: Table, Chain, Set (and map), Element, Rule,
+// and Ruleset, the whole content of one table.
+//
+// Rules are STRUCTURED: a rule is an ordered list of Expr values drawn from the
+// small closed set of matches and statements netpol uses, never free text, so
+// the same value can be rendered as nft script (script.h) or turned into
+// libnftnl expressions by the netlink backend. Every type has == and <=>, and
+// every container is ordered, so a dump or a diff of two rulesets is one
+// function and the same desired state always renders to the same bytes.
+//
+// These types never talk to the kernel, never parse nft text and never hold a
+// C handle. They do not check themselves: Transaction (transaction.h) validates.
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "k8s/ip.h"
+
+namespace netpol::nft {
+
+// nft refuses longer comments ("comment too long, 128 characters maximum").
+inline constexpr size_t kMaxCommentBytes = 128;
+// NFT_{TABLE,CHAIN,SET}_MAXNAMELEN is 256 including the terminating NUL.
+inline constexpr size_t kMaxNameBytes = 255;
+
+// A comment nft accepts as-is: `"` and `\` become `'`, control characters
+// become spaces, and the text is cut to kMaxCommentBytes on a UTF-8 boundary.
+// Idempotent: clean_comment(clean_comment(s)) == clean_comment(s).
+std::string clean_comment(std::string_view text);
+
+// True if `name` can be written unquoted in nft syntax and fits the kernel
+// limit: [A-Za-z_.] first, then [A-Za-z0-9_./-], at most kMaxNameBytes.
+bool valid_name(std::string_view name);
+
+enum class TableFamily : uint8_t { Inet };
+
+struct Table {
+  TableFamily family = TableFamily::Inet;
+  std::string name;
+  std::string comment;
+
+  friend auto operator<=>(const Table&, const Table&) = default;
+  friend bool operator==(const Table&, const Table&) = default;
+};
+
+enum class ChainType : uint8_t { Filter };
+enum class Hook : uint8_t { Prerouting, Input, Forward, Output, Postrouting };
+enum class ChainPolicy : uint8_t { Accept, Drop };
+
+// Standard priority of the filter type (nft's `priority filter`).
+inline constexpr int32_t kPriorityFilter = 0;
+
+// The hook of a base chain; a chain without one is only reached by jump/goto.
+struct BaseHook {
+  ChainType type = ChainType::Filter;
+  Hook hook = Hook::Forward;
+  int32_t priority = kPriorityFilter;
+  ChainPolicy policy = ChainPolicy::Accept;
+
+  friend auto operator<=>(const BaseHook&, const BaseHook&) = default;
+  friend bool operator==(const BaseHook&, const BaseHook&) = default;
+};
+
+struct Chain {
+  std::string name;
+  std::string comment;
+  std::optional<BaseHook> base;
+
+  bool is_base() const { return base.has_value(); }
+  friend auto operator<=>(const Chain&, const Chain&) = default;
+  friend bool operator==(const Chain&, const Chain&) = default;
+};
+
+// Data types of set keys (one per part of a concatenation).
+enum class KeyType : uint8_t { Ipv4Addr, Ipv6Addr, InetProto, InetService };
+// Data type of map values; netpol only uses verdict maps.
+enum class DataType : uint8_t { Verdict };
+
+// Element key parts. Distinct types so a protocol never passes for a port.
+struct Proto {
+  uint8_t num = 0;  // IPPROTO_*
+  friend auto operator<=>(const Proto&, const Proto&) = default;
+  friend bool operator==(const Proto&, const Proto&) = default;
+};
+struct Port {
+  uint16_t num = 0;
+  friend auto operator<=>(const Port&, const Port&) = default;
+  friend bool operator==(const Port&, const Port&) = default;
+};
+using Value = std::variant<IpAddr, Proto, Port>;
+
+struct Verdict {
+  enum class Kind : uint8_t { Accept, Drop, Return, Continue, Jump, Goto };
+  Kind kind = Kind::Accept;
+  std::string chain;  // target of Jump/Goto, else empty
+
+  static Verdict accept() { return {Kind::Accept, {}}; }
+  static Verdict drop() { return {Kind::Drop, {}}; }
+  static Verdict ret() { return {Kind::Return, {}}; }
+  static Verdict jump(std::string chain) { return {Kind::Jump, std::move(chain)}; }
+  static Verdict go_to(std::string chain) { return {Kind::Goto, std::move(chain)}; }
+
+  friend auto operator<=>(const Verdict&, const Verdict&) = default;
+  friend bool operator==(const Verdict&, const Verdict&) = default;
+};
+
+// One set element. key has one Value per key part. key_end, when not empty, makes
+// the element the inclusive range [key, key_end] (interval sets, one key part).
+// verdict is set exactly for elements of verdict maps.
+struct Element {
+  std::vector<Value> key;
+  std::vector<Value> key_end;
+  std::optional<Verdict> verdict;
+
+  bool is_range() const { return !key_end.empty(); }
+  friend auto operator<=>(const Element&, const Element&) = default;
+  friend bool operator==(const Element&, const Element&) = default;
+};
+
+// A named set, or a map when `data` is set. key has several types for a
+// concatenation (`ipv4_addr . inet_proto . inet_service`).
+struct Set {
+  std::string name;
+  std::vector<KeyType> key;
+  bool interval = false;  // flags interval: elements may be ranges/prefixes
+  std::optional<DataType> data;
+  std::string comment;
+  std::set<Element> elements;
+
+  bool is_map() const { return data.has_value(); }
+  // Same declaration (everything except elements and comment).
+  bool same_type(const Set& other) const {
+    return key == other.key && interval == other.interval && data == other.data;
+  }
+  friend auto operator<=>(const Set&, const Set&) = default;
+  friend bool operator==(const Set&, const Set&) = default;
+};
+
+// Packet fields a rule can match on or look up in a set.
+enum class Field : uint8_t {
+  IpSaddr,      // ip saddr      (IPv4 only, ipv4_addr)
+  IpDaddr,      // ip daddr
+  Ip6Saddr,     // ip6 saddr     (IPv6 only, ipv6_addr)
+  Ip6Daddr,     // ip6 daddr
+  MetaL4Proto,  // meta l4proto  (inet_proto)
+  ThDport,      // th dport      (inet_service; any transport with ports)
+};
+KeyType key_type(Field f);
+
+// Conntrack states as the kernel numbers them (NF_CT_STATE_*_BIT).
+enum CtState : uint8_t {
+  kCtInvalid = 1,
+  kCtEstablished = 2,
+  kCtRelated = 4,
+  kCtNew = 8,
+};
+
+// --- The closed set of rule expressions -------------------------------------
+
+// ct state S1,S2: the packet's conntrack state is one of `states` (CtState bits).
+struct CtStateMatch {
+  uint8_t states = 0;
+  friend auto operator<=>(const CtStateMatch&, const CtStateMatch&) = default;
+  friend bool operator==(const CtStateMatch&, const CtStateMatch&) = default;
+};
+
+// fib saddr type local: the source address is one of this host's addresses.
+struct FibSaddrLocal {
+  friend auto operator<=>(const FibSaddrLocal&, const FibSaddrLocal&) = default;
+  friend bool operator==(const FibSaddrLocal&, const FibSaddrLocal&) = default;
+};
+
+// meta l4proto P.
+struct L4ProtoMatch {
+  uint8_t proto = 0;
+  friend auto operator<=>(const L4ProtoMatch&, const L4ProtoMatch&) = default;
+  friend bool operator==(const L4ProtoMatch&, const L4ProtoMatch&) = default;
+};
+
+struct PortRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+  friend auto operator<=>(const PortRange&, const PortRange&) = default;
+  friend bool operator==(const PortRange&, const PortRange&) = default;
+};
+
+// th dport P, th dport A-B, or th dport { P, A-B, ... } (anonymous set) for
+// several ranges. Ranges are sorted and disjoint.
+struct DportMatch {
+  std::vector<PortRange> ports;
+  friend auto operator<=>(const DportMatch&, const DportMatch&) = default;
+  friend bool operator==(const DportMatch&, const DportMatch&) = default;
+};
+
+// F1 . F2 ... @set: the (concatenated) fields are an element of a named set.
+struct SetMatch {
+  std::vector<Field> key;
+  std::string set;
+  friend auto operator<=>(const SetMatch&, const SetMatch&) = default;
+  friend bool operator==(const SetMatch&, const SetMatch&) = default;
+};
+
+// F vmap @map: look the field up in a verdict map; a hit applies its verdict,
+// a miss continues with the next rule. Terminal: last expression of a rule.
+struct VmapLookup {
+  Field key = Field::IpSaddr;
+  std::string map;
+  friend auto operator<=>(const VmapLookup&, const VmapLookup&) = default;
+  friend bool operator==(const VmapLookup&, const VmapLookup&) = default;
+};
+
+// Matches are anded in order; Verdict and VmapLookup end a rule.
+using Expr = std::variant<CtStateMatch, FibSaddrLocal, L4ProtoMatch, DportMatch, SetMatch,
+                          VmapLookup, Verdict>;
+
+struct Rule {
+  std::string chain;
+  std::vector<Expr> exprs;
+  std::string comment;
+
+  friend auto operator<=>(const Rule&, const Rule&) = default;
+  friend bool operator==(const Rule&, const Rule&) = default;
+};
+
+// The whole content of one table: what the agent wants, or what it read back.
+// Canonical, so == means "same table content": sets (and maps) and chains by
+// name; rules by chain name, in evaluation order, with an entry only for chains
+// that have at least one rule.
+struct Ruleset {
+  Table table;
+  std::map<std::string, Set> sets;
+  std::map<std::string, Chain> chains;
+  std::map<std::string, std::vector<Rule>> rules;
+
+  // Appends to rule.chain's list (does not check that the chain exists).
+  void append(Rule rule);
+  // Rules of `chain` (empty if none).
+  const std::vector<Rule>& rules_of(const std::string& chain) const;
+
+  friend bool operator==(const Ruleset&, const Ruleset&) = default;
+};
+
+// Names for messages and script text.
+const char* to_string(TableFamily f);  // "inet"
+const char* to_string(Hook h);         // "forward"
+const char* to_string(KeyType t);      // "ipv4_addr"
+const char* to_string(Field f);        // "ip saddr"
+
+}  // namespace netpol::nft

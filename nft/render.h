@@ -1,0 +1,50 @@
+// IR -> nftables objects: the one place that decides what netpol's table looks
+// like (documented in docs/nftables.md).
+//
+//   table inet netpol
+//     maps ingress-v4/-v6, egress-v4/-v6   local pod IP -> jump to its pod chain
+//     sets <irset>-v4 / <irset>-v6          one pair per IR set, always both families
+//     chain filter-forward                  base chain, hook forward, priority filter
+//     chains ingress-<H>-<ns>/<pod>, egress-<H>-<ns>/<pod>   per isolated pod
+//
+// Rules are static for a given set of pods and policies; set and map elements
+// carry the churn, so the incremental planner can turn most IR deltas into
+// element ops. Pure: no I/O, never fails; a Ruleset that is inconsistent
+// because the IR was (a rule naming an unknown set) is caught by Transaction.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "compiler/ir.h"
+#include "nft/objects.h"
+
+namespace netpol::nft {
+
+inline constexpr const char* kTableName = "netpol";
+inline constexpr const char* kTableComment = "managed by netpol; do not edit";
+inline constexpr const char* kForwardChain = "filter-forward";
+// Pod chain names stay at most this long (the kernel allows 255).
+inline constexpr size_t kMaxPodChainBytes = 200;
+
+enum class Direction : uint8_t { Ingress, Egress };
+const char* to_string(Direction d);  // "ingress", "egress"
+
+// "ingress-<H>-<ns>/<pod>", H = short_hash("ns/pod"); the readable part is cut
+// so the name stays within kMaxPodChainBytes (H keeps it unique).
+std::string pod_chain_name(Direction d, std::string_view ns, std::string_view pod);
+// "ingress-v4", "egress-v6", ...: the dispatch map of a direction and family.
+std::string dispatch_map_name(Direction d, Family f);
+// The nft set holding the `f` members of IR set `ir_set`: "<ir_set>-v4" / "-v6".
+std::string family_set_name(std::string_view ir_set, Family f);
+
+struct Rendered {
+  Ruleset ruleset;
+  // Conflicts the renderer resolved, e.g. two local pods claiming one IP.
+  std::vector<std::string> warnings;
+};
+
+Rendered render(const ir::RuleSet& rules);
+
+}  // namespace netpol::nft
