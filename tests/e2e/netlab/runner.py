@@ -1,0 +1,240 @@
+"""Runs cases on a lab: load rules, reset state, probe, compare, print.
+
+A Case is one or more Phases; each phase states the whole cluster (extra
+labels, policies, recipe files) and the checks to probe afterwards, so cases
+that update policies or labels mid-test are a sequence of phases. Rules come
+from policyc (compiled per node, loaded with `nft -f -` in the node) or, for
+the self-test, from hand-written nft text.
+
+The runner never changes anything outside the lab's namespaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from . import model, topology
+from .netns import NetnsRegistry, SocketFactory
+from .probe import Probe, Servers, run_probes
+from .reach import LEGEND, Check, CheckResult, Outcome
+
+
+@dataclass
+class NodeCheck:
+    """Traffic from a node's own address to a pod (kubelet probes)."""
+
+    node: str
+    pod: str
+    proto: str
+    port: int
+    allowed: bool
+
+
+@dataclass
+class Phase:
+    checks: list[Check]
+    policies: list[dict] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # extra policyc inputs, e.g. policies/*.yaml
+    ns_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    pod_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    node_checks: list[NodeCheck] = field(default_factory=list)
+    # Self-test only: node -> nft script loaded instead of policyc output.
+    nft: dict[str, str] | None = None
+    title: str = ""
+
+
+@dataclass
+class Case:
+    name: str
+    phases: list[Phase]
+    upstream: str = ""  # the upstream e2e test this case translates
+    about: str = ""
+
+
+class LabError(Exception):
+    """Setup or load failure (policyc or nft refused, namespace trouble)."""
+
+
+async def _exec(cmd: list[str], input_text: str | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.PIPE if input_text is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(input_text.encode() if input_text is not None else None)
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+DROP_TABLE = "table inet netpol {}\ndelete table inet netpol\n"
+
+
+class Lab:
+    """One built topology with servers running in every pod."""
+
+    def __init__(self, kind: str, registry: NetnsRegistry, factory: SocketFactory,
+                 policyc: str | None = None, timeout: float = 1.0, verbose: bool = False) -> None:
+        self.kind = kind
+        self.registry = registry
+        self.factory = factory
+        self.policyc = policyc
+        self.timeout = timeout
+        self.verbose = verbose
+        self.topo: topology.Topology | None = None
+        self.servers = Servers(factory)
+        self.last_scripts: dict[str, str] = {}
+
+    async def up(self) -> None:
+        t0 = time.monotonic()
+        self.topo = await asyncio.to_thread(topology.build, self.kind, self.registry)
+        await self.servers.start(self.topo.pod_ns)
+        print(f"lab: {self.kind} topology up in {time.monotonic() - t0:.1f}s "
+              f"({len(self.topo.all_ns())} namespaces, prefix {self.registry.prefix})", flush=True)
+
+    async def down(self) -> None:
+        await self.servers.stop()
+        if self.topo is not None:
+            for ns in self.topo.all_ns():
+                self.factory.forget(ns)
+            await asyncio.to_thread(self.topo.destroy)
+            self.topo = None
+
+    # --- rules ---------------------------------------------------------------------
+
+    async def _nft(self, node: str, script: str) -> None:
+        rc, out, err = await _exec(["ip", "netns", "exec", self.topo.node_ns[node], "nft", "-f", "-"], script)
+        if rc != 0:
+            raise LabError(f"nft -f in {node} failed ({rc}):\n{err}{out}")
+
+    async def compile(self, phase: Phase, node: str, workdir: str) -> str:
+        if not self.policyc:
+            raise LabError("no policyc given (--policyc or NETPOL_POLICYC)")
+        cmd = [self.policyc, "compile", "--node", node, "-f", workdir]
+        for f in phase.files:
+            cmd += ["-f", f]
+        rc, out, err = await _exec(cmd)
+        if rc != 0:
+            raise LabError(f"policyc failed ({rc}): {' '.join(cmd)}\n{err}{out}")
+        return out
+
+    async def load(self, phase: Phase) -> dict[str, str]:
+        """Puts the phase's rules into both nodes; returns the scripts loaded."""
+        if phase.nft is not None:
+            scripts = {node: phase.nft.get(node) or DROP_TABLE for node in model.NODES}
+        else:
+            with tempfile.TemporaryDirectory(prefix="netlab-") as work:
+                with open(os.path.join(work, "cluster.json"), "w") as f:
+                    f.write(model.as_list(model.cluster_objects(phase.ns_labels, phase.pod_labels)))
+                if phase.policies:
+                    with open(os.path.join(work, "policies.json"), "w") as f:
+                        f.write(model.as_list(phase.policies))
+                compiled = await asyncio.gather(*(self.compile(phase, n, work) for n in model.NODES))
+                scripts = dict(zip(model.NODES, compiled))
+        await asyncio.gather(*(self._nft(n, s) for n, s in scripts.items()))
+        self.last_scripts = scripts
+        return scripts
+
+    async def reset(self) -> None:
+        """Forgets flows and neighbours so one phase cannot leak into the next."""
+        cmds = [["ip", "netns", "exec", ns, "conntrack", "-F"] for ns in self.topo.node_ns.values()]
+        cmds += [["ip", "-n", ns, "neigh", "flush", "all"] for ns in self.topo.all_ns()]
+        results = await asyncio.gather(*(_exec(c) for c in cmds))
+        for c, (rc, out, err) in zip(cmds, results):
+            # conntrack -F on a namespace that never tracked anything is fine.
+            if rc != 0 and "conntrack" not in c:
+                raise LabError(f"{' '.join(c)} failed: {err}{out}")
+
+    # --- probing -------------------------------------------------------------------
+
+    def _pod_probes(self, check: Check) -> list[Probe]:
+        return [
+            Probe(s, self.topo.pod_ns[s], d, fam, check.proto, check.port)
+            for s in model.PODS for d in model.PODS if s != d for fam in model.FAMILIES
+        ]
+
+    async def _probe(self, probes: list[Probe], want: dict[Probe, bool]) -> dict[Probe, Outcome]:
+        got = await run_probes(self.factory, probes, self.timeout)
+        # A machine shared with other builds can be slow to answer; an allowed
+        # connection that timed out is retried once, patiently. A denied one
+        # that got through is never retried away.
+        again = [p for p, o in got.items() if want[p] and not o.allowed]
+        if again:
+            got.update(await run_probes(self.factory, again, self.timeout * 3))
+        return got
+
+    async def probe(self, phase: Phase) -> tuple[list[CheckResult], list[tuple[NodeCheck, dict[int, Outcome]]]]:
+        probes: list[Probe] = []
+        want: dict[Probe, bool] = {}
+        for check in phase.checks:
+            for p in self._pod_probes(check):
+                probes.append(p)
+                want[p] = check.expect[(p.src, p.dst)]
+        node_probes = {}
+        for nc in phase.node_checks:
+            for fam in model.FAMILIES:
+                p = Probe(nc.node, self.topo.node_ns[nc.node], nc.pod, fam, nc.proto, nc.port)
+                probes.append(p)
+                want[p] = nc.allowed
+                node_probes[(id(nc), fam)] = p
+        got = await self._probe(probes, want)
+        results = []
+        for check in phase.checks:
+            r = CheckResult(check)
+            for p in self._pod_probes(check):
+                r.observed[(p.src, p.dst, p.family)] = got[p]
+            results.append(r)
+        node_results = [(nc, {fam: got[node_probes[(id(nc), fam)]] for fam in model.FAMILIES})
+                        for nc in phase.node_checks]
+        return results, node_results
+
+    # --- cases ---------------------------------------------------------------------
+
+    async def run_case(self, case: Case, show: bool | None = None) -> bool:
+        show = self.verbose if show is None else show
+        t0 = time.monotonic()
+        ok = True
+        report: list[str] = []
+        for i, phase in enumerate(case.phases, 1):
+            tag = f"phase {i}/{len(case.phases)}" + (f": {phase.title}" if phase.title else "")
+            try:
+                scripts = await self.load(phase)
+                await self.reset()
+                results, node_results = await self.probe(phase)
+            except LabError as e:
+                ok = False
+                report.append(f"  {tag}: {e}")
+                break
+            sizes = ", ".join(f"{n} {len(s.encode())} B" for n, s in sorted(scripts.items()))
+            phase_ok = all(r.ok() for r in results)
+            node_diff = []
+            for nc, outs in node_results:
+                for fam, o in outs.items():
+                    if o.allowed != nc.allowed:
+                        node_diff.append(
+                            f"{nc.node} -> {nc.pod} {nc.proto.lower()}/{nc.port} IPv{fam}: expected "
+                            f"{'allowed' if nc.allowed else 'denied'}, observed "
+                            f"{'allowed' if o.allowed else 'denied'} ({o.detail})")
+            phase_ok = phase_ok and not node_diff
+            ok = ok and phase_ok
+            if show or not phase_ok:
+                report.append(f"  {tag}  [rules: {sizes}]")
+                for r in results:
+                    report.append("\n".join("    " + line for line in r.render().splitlines()))
+                    for line in r.diff():
+                        report.append(f"    ! {line}")
+                for nc, outs in node_results:
+                    state = "/".join("allowed" if outs[f].allowed else "denied" for f in model.FAMILIES)
+                    report.append(f"    {nc.node} -> {nc.pod} {nc.proto.lower()}/{nc.port}: {state} (IPv4/IPv6)")
+                for line in node_diff:
+                    report.append(f"    ! {line}")
+        verdict = "ok  " if ok else "FAIL"
+        up = f"  [upstream: {case.upstream}]" if case.upstream and (show or not ok) else ""
+        print(f"{verdict} {self.kind:7} {case.name} ({time.monotonic() - t0:.1f}s){up}", flush=True)
+        if report:
+            print(LEGEND if (show or not ok) else "")
+            print("\n".join(report), flush=True)
+        return ok
