@@ -27,9 +27,18 @@ struct Error {
   std::string str() const;
 };
 
+// The file each decoded object came from, parallel to Objects' vectors; used
+// to name both files in duplicate reports. Hand-built results may leave it empty.
+struct Origins {
+  std::vector<std::string> namespaces;
+  std::vector<std::string> pods;
+  std::vector<std::string> policies;
+};
+
 struct DecodeResult {
   Objects objects;
   std::vector<Error> errors;
+  Origins origins;
   bool ok() const { return errors.empty(); }
 };
 

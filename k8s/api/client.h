@@ -1,0 +1,122 @@
+// The Kubernetes API client: paginated lists and streaming watches of the
+// three resources netpol needs, over HTTP or HTTPS (cpprestsdk behind a pimpl).
+//
+// ApiClient is the interface the informers use, so a test can put a scripted
+// fake behind it. The HTTP implementation hands back each object as its JSON
+// text (with kind/apiVersion filled in, since list items omit them); decoding
+// into the compact model is the informer's job. Nothing here throws: every
+// failure is a Status naming the method and URL. Never logs: callers decide.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "k8s/api/config.h"
+#include "k8s/api/status.h"
+
+namespace netpol::k8s::api {
+
+// One API resource: where it lives and what its objects are called.
+struct ResourceRef {
+  const char* api_prefix;  // "/api/v1" or "/apis/networking.k8s.io/v1"
+  const char* plural;      // "pods"
+  const char* kind;        // "Pod"
+  const char* api_version; // "v1", "networking.k8s.io/v1"
+  bool namespaced;
+
+  // The collection path, e.g. /api/v1/namespaces/NS/pods or /api/v1/pods when ns is empty.
+  std::string collection_path(const std::string& ns = "") const;
+};
+inline constexpr ResourceRef kPods{"/api/v1", "pods", "Pod", "v1", true};
+inline constexpr ResourceRef kNamespaces{"/api/v1", "namespaces", "Namespace", "v1", false};
+inline constexpr ResourceRef kNetworkPolicies{"/apis/networking.k8s.io/v1", "networkpolicies",
+                                              "NetworkPolicy", "networking.k8s.io/v1", true};
+
+// Cancels blocking calls from another thread. A cancelled Canceller stays
+// cancelled; calls given one fail at once with Code::Cancelled.
+class Canceller {
+ public:
+  void cancel();
+  bool cancelled() const { return cancelled_.load(); }
+
+  // For ApiClient implementations: run `fn` on cancel() (at once if already
+  // cancelled). The returned id removes it again.
+  uint64_t on_cancel(std::function<void()> fn);
+  void remove(uint64_t id);
+
+ private:
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  uint64_t next_id_ = 1;
+  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_;
+};
+
+struct ListOptions {
+  std::string ns;  // empty: all namespaces
+  std::string label_selector;
+  std::string field_selector;
+  int limit = 0;  // page size; 0: the server decides (usually everything)
+  std::string continue_token;
+  std::string resource_version;  // empty: the most recent (a consistent read)
+};
+
+struct ListPage {
+  std::string resource_version;  // the list's resourceVersion: watch from here
+  std::string continue_token;    // empty on the last page
+  std::vector<std::string> items;  // each a JSON object with kind and apiVersion
+};
+
+struct WatchOptions {
+  std::string ns;
+  std::string label_selector;
+  std::string field_selector;
+  std::string resource_version;  // events after this one
+  int timeout_seconds = 300;     // the server ends the watch after this long
+  bool allow_bookmarks = true;
+};
+
+enum class EventType : unsigned char { Added, Modified, Deleted, Bookmark };
+const char* to_string(EventType t);
+
+struct WatchEvent {
+  EventType type = EventType::Added;
+  std::string object;            // JSON text of the object, kind/apiVersion present
+  std::string resource_version;  // metadata.resourceVersion of the object (bookmarks too)
+};
+
+class ApiClient {
+ public:
+  virtual ~ApiClient() = default;
+
+  // One page of a list.
+  virtual Result<ListPage> list(const ResourceRef& res, const ListOptions& opts,
+                                Canceller* cancel = nullptr) = 0;
+
+  // Streams events to on_event, in order, until: the server ends the watch
+  // (Ok), on_event returns false (Ok), a watch ERROR event arrives (its code:
+  // 410 is Code::Gone), the stream breaks or stalls (Unavailable/Timeout), or
+  // `cancel` fires (Cancelled). A failed request is reported the same way.
+  virtual Status watch(const ResourceRef& res, const WatchOptions& opts,
+                       const std::function<bool(WatchEvent&&)>& on_event,
+                       Canceller* cancel = nullptr) = 0;
+
+  // GET of any path (e.g. "/version", "/readyz"): the body text.
+  virtual Result<std::string> get(const std::string& path, Canceller* cancel = nullptr) = 0;
+
+  // "https://host:port", for messages.
+  virtual std::string server() const = 0;
+};
+
+// The cpprestsdk implementation. Fails (without connecting) when the TLS
+// material cannot be loaded, naming the file or field.
+Result<std::shared_ptr<ApiClient>> make_http_client(const ClientConfig& config);
+
+// Kubernetes query strings: key=value&..., values percent-encoded.
+std::string query_string(const std::vector<std::pair<std::string, std::string>>& params);
+
+}  // namespace netpol::k8s::api
