@@ -72,7 +72,7 @@ void add_dispatch_maps(Ruleset& rs) {
     for (Family f : kFamilies) {
       std::string name = dispatch_map_name(d, f);
       std::string comment = std::string("local pod ") + family_text(f) + " -> its " + to_string(d) +
-                            " chain (pods isolated for " + to_string(d) + " only)";
+                            " chain (only pods isolated for " + to_string(d) + ")";
       rs.sets.emplace(
           name, Set{name, {addr_type(f)}, false, DataType::Verdict, clean_comment(comment), {}});
     }
