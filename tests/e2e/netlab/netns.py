@@ -174,7 +174,7 @@ def cleanup_stale(verbose: bool = True) -> list[str]:
 
 
 def install_signal_handlers() -> None:
-    """Turns SIGTERM/SIGHUP into SystemExit so finally-blocks remove namespaces."""
+    """SIGTERM/SIGHUP become SystemExit, SIGINT KeyboardInterrupt: finally-blocks clean up."""
 
     def _exit(signum, _frame):
         # Ignore repeats while cleanup runs; one teardown is enough.
@@ -183,3 +183,6 @@ def install_signal_handlers() -> None:
 
     signal.signal(signal.SIGTERM, _exit)
     signal.signal(signal.SIGHUP, _exit)
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C or kill -INT
+    # must still tear the lab down.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
