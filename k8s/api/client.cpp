@@ -27,10 +27,14 @@ std::string ResourceRef::collection_path(const std::string& ns) const {
 
 const char* to_string(EventType t) {
   switch (t) {
-    case EventType::Added: return "ADDED";
-    case EventType::Modified: return "MODIFIED";
-    case EventType::Deleted: return "DELETED";
-    case EventType::Bookmark: return "BOOKMARK";
+    case EventType::Added:
+      return "ADDED";
+    case EventType::Modified:
+      return "MODIFIED";
+    case EventType::Deleted:
+      return "DELETED";
+    case EventType::Bookmark:
+      return "BOOKMARK";
   }
   return "?";
 }
@@ -116,14 +120,22 @@ void configure_tls(boost::asio::ssl::context& ctx, const Tls& tls) {
 Code code_for_http(int status) {
   switch (status) {
     case 400:
-    case 422: return Code::InvalidArgument;
-    case 401: return Code::Unauthorized;
-    case 403: return Code::Forbidden;
-    case 404: return Code::NotFound;
-    case 409: return Code::Conflict;
-    case 410: return Code::Gone;
-    case 504: return Code::Timeout;
-    default: break;
+    case 422:
+      return Code::InvalidArgument;
+    case 401:
+      return Code::Unauthorized;
+    case 403:
+      return Code::Forbidden;
+    case 404:
+      return Code::NotFound;
+    case 409:
+      return Code::Conflict;
+    case 410:
+      return Code::Gone;
+    case 504:
+      return Code::Timeout;
+    default:
+      break;
   }
   if (status == 429 || status >= 500) return Code::Unavailable;
   return Code::Malformed;
@@ -135,7 +147,8 @@ std::string describe_status_body(int code, const std::string& body) {
   try {
     const auto j = nlohmann::json::parse(body);
     if (j.is_object()) {
-      if (auto r = j.find("reason"); r != j.end() && r->is_string()) out += " " + r->get<std::string>();
+      if (auto r = j.find("reason"); r != j.end() && r->is_string())
+        out += " " + r->get<std::string>();
       if (auto m = j.find("message"); m != j.end() && m->is_string())
         out += ": " + m->get<std::string>();
       return out;
@@ -239,7 +252,8 @@ class HttpClient final : public ApiClient {
     std::vector<std::pair<std::string, std::string>> q{{"watch", "1"}};
     if (!opts.resource_version.empty()) q.emplace_back("resourceVersion", opts.resource_version);
     if (opts.allow_bookmarks) q.emplace_back("allowWatchBookmarks", "true");
-    if (opts.timeout_seconds > 0) q.emplace_back("timeoutSeconds", std::to_string(opts.timeout_seconds));
+    if (opts.timeout_seconds > 0)
+      q.emplace_back("timeoutSeconds", std::to_string(opts.timeout_seconds));
     if (!opts.label_selector.empty()) q.emplace_back("labelSelector", opts.label_selector);
     if (!opts.field_selector.empty()) q.emplace_back("fieldSelector", opts.field_selector);
     const std::string path = res.collection_path(opts.ns) + "?" + query_string(q);
@@ -262,7 +276,7 @@ class HttpClient final : public ApiClient {
         size_t n = sb.getn(buf.data(), 1).get();
         if (n == 0) break;  // end of body
         const size_t avail = sb.in_avail();
-        if (avail > 0) n += sb.sgetn(buf.data() + 1, std::min(avail, buf.size() - 1));
+        if (avail > 0) n += sb.getn(buf.data() + 1, std::min(avail, buf.size() - 1)).get();
         framer.feed(std::string_view(reinterpret_cast<const char*>(buf.data()), n));
         while (auto text = framer.next()) {
           WatchEvent ev;
@@ -345,8 +359,8 @@ class HttpClient final : public ApiClient {
       // The status line is enough to report.
     }
     const int code = r.status_code();
-    return Status(code_for_http(code), what + ": " + describe_status_body(code, body) + auth_hint(code),
-                  code);
+    return Status(code_for_http(code),
+                  what + ": " + describe_status_body(code, body) + auth_hint(code), code);
   }
 
   static Status transport_error(const std::exception& e, const std::string& what,
@@ -446,7 +460,8 @@ class HttpClient final : public ApiClient {
 Result<std::shared_ptr<ApiClient>> make_http_client(const ClientConfig& cfg) {
   const std::string label = cfg.source.empty() ? cfg.server : cfg.source;
   if (cfg.server.rfind("https://", 0) != 0 && cfg.server.rfind("http://", 0) != 0)
-    return Status(Code::InvalidArgument, label + ": server \"" + cfg.server + "\" is not an http(s) URL");
+    return Status(Code::InvalidArgument,
+                  label + ": server \"" + cfg.server + "\" is not an http(s) URL");
   Tls tls;
   tls.insecure = cfg.insecure_skip_tls_verify;
   auto pem = [&](const std::string& data, const std::string& file, const char* what,
@@ -455,13 +470,16 @@ Result<std::shared_ptr<ApiClient>> make_http_client(const ClientConfig& cfg) {
       out = data;
     } else if (!file.empty()) {
       auto text = slurp(file);
-      if (!text) return Status(Code::InvalidArgument, label + ": " + what + " " + file + ": cannot read");
+      if (!text)
+        return Status(Code::InvalidArgument, label + ": " + what + " " + file + ": cannot read");
       out = std::move(*text);
     }
     return Status::Ok();
   };
-  if (Status st = pem(cfg.ca_data, cfg.ca_file, "certificate authority", tls.ca); !st.ok()) return st;
-  if (Status st = pem(cfg.client_cert_data, cfg.client_cert_file, "client certificate", tls.cert); !st.ok())
+  if (Status st = pem(cfg.ca_data, cfg.ca_file, "certificate authority", tls.ca); !st.ok())
+    return st;
+  if (Status st = pem(cfg.client_cert_data, cfg.client_cert_file, "client certificate", tls.cert);
+      !st.ok())
     return st;
   if (Status st = pem(cfg.client_key_data, cfg.client_key_file, "client key", tls.key); !st.ok())
     return st;
@@ -485,9 +503,8 @@ Result<std::shared_ptr<ApiClient>> make_http_client(const ClientConfig& cfg) {
   });
   try {
     auto http = std::make_unique<client::http_client>(web::uri(cfg.server), hc);
-    return std::shared_ptr<ApiClient>(
-        std::make_shared<HttpClient>(cfg.server, std::move(http), cfg.token, cfg.token_file,
-                                     cfg.user_agent));
+    return std::shared_ptr<ApiClient>(std::make_shared<HttpClient>(
+        cfg.server, std::move(http), cfg.token, cfg.token_file, cfg.user_agent));
   } catch (const std::exception& e) {
     return Status(Code::InvalidArgument, label + ": server \"" + cfg.server + "\": " + e.what());
   }

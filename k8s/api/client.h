@@ -23,10 +23,10 @@ namespace netpol::k8s::api {
 
 // One API resource: where it lives and what its objects are called.
 struct ResourceRef {
-  const char* api_prefix;  // "/api/v1" or "/apis/networking.k8s.io/v1"
-  const char* plural;      // "pods"
-  const char* kind;        // "Pod"
-  const char* api_version; // "v1", "networking.k8s.io/v1"
+  const char* api_prefix;   // "/api/v1" or "/apis/networking.k8s.io/v1"
+  const char* plural;       // "pods"
+  const char* kind;         // "Pod"
+  const char* api_version;  // "v1", "networking.k8s.io/v1"
   bool namespaced;
 
   // The collection path, e.g. /api/v1/namespaces/NS/pods or /api/v1/pods when ns is empty.
@@ -66,8 +66,8 @@ struct ListOptions {
 };
 
 struct ListPage {
-  std::string resource_version;  // the list's resourceVersion: watch from here
-  std::string continue_token;    // empty on the last page
+  std::string resource_version;    // the list's resourceVersion: watch from here
+  std::string continue_token;      // empty on the last page
   std::vector<std::string> items;  // each a JSON object with kind and apiVersion
 };
 

@@ -15,17 +15,28 @@ namespace netpol::k8s::api {
 
 const char* to_string(Code c) {
   switch (c) {
-    case Code::Ok: return "Ok";
-    case Code::InvalidArgument: return "InvalidArgument";
-    case Code::Unauthorized: return "Unauthorized";
-    case Code::Forbidden: return "Forbidden";
-    case Code::NotFound: return "NotFound";
-    case Code::Conflict: return "Conflict";
-    case Code::Gone: return "Gone";
-    case Code::Unavailable: return "Unavailable";
-    case Code::Timeout: return "Timeout";
-    case Code::Cancelled: return "Cancelled";
-    case Code::Malformed: return "Malformed";
+    case Code::Ok:
+      return "Ok";
+    case Code::InvalidArgument:
+      return "InvalidArgument";
+    case Code::Unauthorized:
+      return "Unauthorized";
+    case Code::Forbidden:
+      return "Forbidden";
+    case Code::NotFound:
+      return "NotFound";
+    case Code::Conflict:
+      return "Conflict";
+    case Code::Gone:
+      return "Gone";
+    case Code::Unavailable:
+      return "Unavailable";
+    case Code::Timeout:
+      return "Timeout";
+    case Code::Cancelled:
+      return "Cancelled";
+    case Code::Malformed:
+      return "Malformed";
   }
   return "Unknown";
 }
@@ -37,7 +48,9 @@ std::string Status::str() const {
 
 namespace {
 
-Status invalid(std::string msg) { return Status(Code::InvalidArgument, std::move(msg)); }
+Status invalid(std::string msg) {
+  return Status(Code::InvalidArgument, std::move(msg));
+}
 
 std::optional<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -247,14 +260,15 @@ Result<ClientConfig> load_kubeconfig(const std::string& path, const std::string&
       const std::string u_where = label + ": user \"" + user_name + "\"";
       if (u.node && u.node.IsMap()) {
         if (u.node["exec"] || u.node["auth-provider"])
-          return invalid(u_where + ": exec and auth-provider credential plugins are not "
-                                   "supported; use a token, tokenFile or client certificate");
+          return invalid(u_where +
+                         ": exec and auth-provider credential plugins are not "
+                         "supported; use a token, tokenFile or client certificate");
         if (Status st = pem_field(u, u_where, "client-certificate-data", "client-certificate",
                                   cfg.client_cert_data, cfg.client_cert_file);
             !st.ok())
           return st;
-        if (Status st = pem_field(u, u_where, "client-key-data", "client-key",
-                                  cfg.client_key_data, cfg.client_key_file);
+        if (Status st = pem_field(u, u_where, "client-key-data", "client-key", cfg.client_key_data,
+                                  cfg.client_key_file);
             !st.ok())
           return st;
         cfg.token = scalar(u.node, "token");

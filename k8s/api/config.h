@@ -7,13 +7,14 @@
 // (the kubelet swaps the file about every hour).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <ctime>
 #include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 
 #include "k8s/api/status.h"
 

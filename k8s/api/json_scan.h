@@ -14,7 +14,9 @@
 
 namespace netpol::k8s::api::json {
 
-inline bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+inline bool is_ws(char c) {
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
 
 inline size_t skip_ws(std::string_view s, size_t i) {
   while (i < s.size() && is_ws(s[i])) ++i;

@@ -1,0 +1,517 @@
+// List/watch loops, the UID-keyed store, relist reconciliation, dispatch.
+#include "k8s/api/informer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <random>
+
+#include "k8s/api/json_scan.h"
+#include "k8s/decode.h"
+
+namespace netpol::k8s::api {
+
+namespace {
+
+class RealClock final : public Clock {
+ public:
+  std::chrono::steady_clock::time_point now() override { return std::chrono::steady_clock::now(); }
+  bool sleep_for(std::chrono::milliseconds d) override {
+    std::unique_lock lock(mu_);
+    return !cv_.wait_for(lock, d, [this] { return interrupted_; });
+  }
+  void interrupt() override {
+    {
+      std::lock_guard lock(mu_);
+      interrupted_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool interrupted_ = false;
+};
+
+template <typename T>
+struct Traits;
+template <>
+struct Traits<Pod> {
+  static const ResourceRef& res() { return kPods; }
+  static std::vector<Pod>& items(Objects& o) { return o.pods; }
+  static std::string key(const Pod& p) { return p.key(); }
+};
+template <>
+struct Traits<Namespace> {
+  static const ResourceRef& res() { return kNamespaces; }
+  static std::vector<Namespace>& items(Objects& o) { return o.namespaces; }
+  static std::string key(const Namespace& n) { return n.name; }
+};
+template <>
+struct Traits<NetworkPolicy> {
+  static const ResourceRef& res() { return kNetworkPolicies; }
+  static std::vector<NetworkPolicy>& items(Objects& o) { return o.policies; }
+  static std::string key(const NetworkPolicy& p) { return p.key(); }
+};
+
+// The store key: the UID; objects without one (never from a real server) by name.
+template <typename T>
+std::string store_key(const T& obj) {
+  return obj.uid.empty() ? "name:" + Traits<T>::key(obj) : obj.uid;
+}
+
+// metadata.<field> of a raw object, without a full parse (for objects that failed to decode).
+std::string raw_meta(std::string_view object, std::string_view field) {
+  const auto meta = json::member(object, "metadata");
+  if (!meta) return "";
+  const auto v = json::member(*meta, field);
+  if (!v) return "";
+  const auto s = json::plain_string(*v);
+  return s ? std::string(*s) : "";
+}
+
+}  // namespace
+
+std::shared_ptr<Clock> make_real_clock() {
+  return std::make_shared<RealClock>();
+}
+
+Backoff::Backoff(BackoffPolicy policy, std::function<double()> random)
+    : policy_(policy), random_(std::move(random)) {}
+
+std::chrono::milliseconds Backoff::next() {
+  const double base = static_cast<double>(policy_.initial.count()) *
+                      std::pow(policy_.factor, static_cast<double>(attempt_));
+  const double capped = std::min(base, static_cast<double>(policy_.max.count()));
+  const double r = random_ ? std::clamp(random_(), 0.0, 1.0) : 0.0;
+  ++attempt_;
+  // Stop growing the exponent once capped, so it cannot overflow after days of retries.
+  if (base >= static_cast<double>(policy_.max.count())) --attempt_;
+  return std::chrono::milliseconds(static_cast<int64_t>(capped * (1.0 + policy_.jitter * r)));
+}
+
+Dispatcher::Dispatcher() : thread_([this] { loop(); }) {}
+
+Dispatcher::~Dispatcher() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void Dispatcher::post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(fn));
+    ++posted_;
+  }
+  cv_.notify_one();
+}
+
+void Dispatcher::flush() {
+  std::unique_lock lock(mu_);
+  const uint64_t target = posted_;
+  idle_cv_.wait(lock, [&] { return done_ >= target; });
+}
+
+size_t Dispatcher::pending() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+void Dispatcher::loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stop_ and drained
+    auto fn = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    fn();
+    lock.lock();
+    ++done_;
+    idle_cv_.notify_all();
+  }
+}
+
+template <typename T>
+Informer<T>::Informer(std::shared_ptr<ApiClient> client, Handlers<T> handlers,
+                      InformerOptions options)
+    : client_(std::move(client)), handlers_(std::move(handlers)), opts_(std::move(options)) {
+  if (!opts_.clock) opts_.clock = make_real_clock();
+  if (!opts_.random) {
+    auto rng = std::make_shared<std::mt19937_64>(std::random_device{}());
+    opts_.random = [rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(*rng); };
+  }
+  if (!opts_.log) {
+    opts_.log = [](const std::string& msg) { std::cerr << msg << "\n"; };
+  }
+  dispatcher_ = opts_.dispatcher ? opts_.dispatcher : std::make_shared<Dispatcher>();
+}
+
+template <typename T>
+Informer<T>::~Informer() {
+  stop();
+}
+
+template <typename T>
+const ResourceRef& Informer<T>::resource() {
+  return Traits<T>::res();
+}
+
+template <typename T>
+void Informer<T>::start() {
+  if (started_) return;
+  started_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+template <typename T>
+void Informer<T>::stop() {
+  stopping_ = true;
+  cancel_.cancel();
+  opts_.clock->interrupt();
+  if (thread_.joinable()) thread_.join();
+}
+
+template <typename T>
+bool Informer<T>::has_synced() const {
+  std::lock_guard lock(mu_);
+  return synced_;
+}
+
+template <typename T>
+bool Informer<T>::wait_for_sync(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return synced_cv_.wait_for(lock, timeout, [this] { return synced_; });
+}
+
+template <typename T>
+std::vector<T> Informer<T>::snapshot() const {
+  std::vector<T> out;
+  {
+    std::lock_guard lock(mu_);
+    out.reserve(store_.size());
+    for (const auto& [uid, p] : store_) out.push_back(*p);
+  }
+  std::sort(out.begin(), out.end(), [](const T& a, const T& b) {
+    const auto ka = Traits<T>::key(a), kb = Traits<T>::key(b);
+    return ka != kb ? ka < kb : a.uid < b.uid;
+  });
+  return out;
+}
+
+template <typename T>
+std::optional<T> Informer<T>::get(const std::string& uid) const {
+  std::lock_guard lock(mu_);
+  auto it = store_.find(uid);
+  if (it == store_.end()) return std::nullopt;
+  return *it->second;
+}
+
+template <typename T>
+size_t Informer<T>::size() const {
+  std::lock_guard lock(mu_);
+  return store_.size();
+}
+
+template <typename T>
+InformerStats Informer<T>::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+template <typename T>
+void Informer<T>::note_error(const Status& st) {
+  std::string msg = std::string("informer ") + Traits<T>::res().plural + ": " + st.str();
+  bool log = false;
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.errors;
+    stats_.last_error = st.str();
+    if (msg != reported_) {
+      reported_ = msg;
+      log = true;
+    }
+  }
+  if (log) opts_.log(msg);
+}
+
+template <typename T>
+void Informer<T>::note_ok() {
+  bool log = false;
+  {
+    std::lock_guard lock(mu_);
+    stats_.last_error.clear();
+    if (!reported_.empty()) {
+      reported_.clear();
+      log = true;
+    }
+  }
+  if (log) opts_.log(std::string("informer ") + Traits<T>::res().plural + ": recovered");
+}
+
+// Called with mu_ held, like the other post_* helpers: posting under the lock
+// keeps the dispatcher's order equal to the store's order.
+template <typename T>
+void Informer<T>::post_add(Ptr obj) {
+  ++stats_.added;
+  if (relisting_) ++stats_.synthesized;
+  if (handlers_.on_add) dispatcher_->post([this, obj] { handlers_.on_add(*obj); });
+}
+
+template <typename T>
+void Informer<T>::post_update(Ptr old_obj, Ptr new_obj) {
+  ++stats_.updated;
+  if (relisting_) ++stats_.synthesized;
+  if (handlers_.on_update)
+    dispatcher_->post([this, old_obj, new_obj] { handlers_.on_update(*old_obj, *new_obj); });
+}
+
+template <typename T>
+void Informer<T>::post_delete(Ptr obj) {
+  ++stats_.deleted;
+  if (relisting_) ++stats_.synthesized;
+  if (handlers_.on_delete) dispatcher_->post([this, obj] { handlers_.on_delete(*obj); });
+}
+
+template <typename T>
+std::optional<T> Informer<T>::decode(const std::string& text, const char* how, bool report) {
+  const std::string source = std::string(how) + " " + Traits<T>::res().plural;
+  DecodeResult r = decode_json_object(text, source);
+  auto& items = Traits<T>::items(r.objects);
+  if (r.ok() && items.size() == 1) return std::move(items.front());
+
+  std::string id = raw_meta(text, "uid");
+  if (id.empty()) id = raw_meta(text, "namespace") + "/" + raw_meta(text, "name");
+  const std::string rv = raw_meta(text, "resourceVersion");
+  std::string msg;
+  if (!r.errors.empty()) {
+    msg = r.errors.front().str();
+    if (r.errors.size() > 1) msg += " (and " + std::to_string(r.errors.size() - 1) + " more)";
+  } else {
+    msg = source + ": expected one " + Traits<T>::res().kind + ", got " +
+          std::to_string(items.size());
+  }
+  bool log = false;
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.decode_errors;
+    // Log each bad version of an object once, however often a relist sees it.
+    auto& seen = bad_objects_[id];
+    if (report && seen != rv) {
+      seen = rv;
+      log = true;
+    }
+    if (bad_objects_.size() > 10000) bad_objects_.clear();
+  }
+  if (log)
+    opts_.log("informer " + std::string(Traits<T>::res().plural) + ": skipped an object: " + msg);
+  return std::nullopt;
+}
+
+template <typename T>
+Status Informer<T>::list_and_reconcile() {
+  std::vector<Ptr> items;
+  std::string rv;
+  ListOptions lo;
+  if (Traits<T>::res().namespaced) lo.ns = opts_.ns;
+  lo.label_selector = opts_.label_selector;
+  lo.field_selector = opts_.field_selector;
+  lo.limit = opts_.page_size;
+  bool restarted = false;
+  for (;;) {
+    auto page = client_->list(Traits<T>::res(), lo, &cancel_);
+    if (!page.ok()) {
+      // The continue token expired between pages: start over, once, unpaginated
+      // (as client-go does), since the next attempt might expire again.
+      if (page.status().code() == Code::Gone && !lo.continue_token.empty() && !restarted) {
+        restarted = true;
+        items.clear();
+        rv.clear();
+        lo.continue_token.clear();
+        lo.limit = 0;
+        continue;
+      }
+      return page.status();
+    }
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.list_pages;
+    }
+    if (rv.empty()) rv = page.value().resource_version;
+    for (const auto& text : page.value().items) {
+      if (auto obj = decode(text, "list", true))
+        items.push_back(std::make_shared<const T>(std::move(*obj)));
+    }
+    if (page.value().continue_token.empty()) break;
+    lo.continue_token = page.value().continue_token;
+    if (stopping_) return Status(Code::Cancelled, "stopped");
+  }
+
+  std::lock_guard lock(mu_);
+  std::unordered_map<std::string, Ptr> fresh;
+  fresh.reserve(items.size());
+  for (auto& p : items) fresh[store_key(*p)] = p;
+  const bool first = !stats_.lists;
+  relisting_ = !first;
+  // Deletes first: a pod recreated under the same name (new UID) must be
+  // removed before its successor is added, since consumers key by name.
+  std::vector<std::pair<std::string, Ptr>> gone;
+  for (const auto& [uid, old] : store_)
+    if (!fresh.count(uid)) gone.emplace_back(uid, old);
+  std::sort(gone.begin(), gone.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [uid, old] : gone) post_delete(old);
+  for (auto& p : items) {
+    const std::string uid = store_key(*p);
+    if (fresh[uid] != p) continue;  // a duplicate UID in the list: the last one counts
+    auto it = store_.find(uid);
+    if (it == store_.end()) {
+      post_add(p);
+    } else if (it->second->resource_version != p->resource_version || !(*it->second == *p)) {
+      post_update(it->second, p);
+    } else {
+      fresh[uid] = it->second;  // unchanged: keep the object handlers already saw
+    }
+  }
+  store_.swap(fresh);
+  relisting_ = false;
+  ++stats_.lists;
+  stats_.resource_version = rv;
+  if (first) {
+    dispatcher_->post([this] {
+      {
+        std::lock_guard l(mu_);
+        synced_ = true;
+      }
+      synced_cv_.notify_all();
+      if (handlers_.on_synced) handlers_.on_synced();
+    });
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+void Informer<T>::handle(WatchEvent&& ev) {
+  if (ev.type == EventType::Bookmark) {
+    std::lock_guard lock(mu_);
+    ++stats_.events;
+    ++stats_.bookmarks;
+    if (!ev.resource_version.empty()) stats_.resource_version = ev.resource_version;
+    return;
+  }
+  auto obj = decode(ev.object, "watch", true);
+  std::lock_guard lock(mu_);
+  ++stats_.events;
+  if (!ev.resource_version.empty()) stats_.resource_version = ev.resource_version;
+  if (!obj) {
+    // A delete must still happen even if the final state is not decodable.
+    if (ev.type == EventType::Deleted) {
+      const std::string uid = raw_meta(ev.object, "uid");
+      if (auto it = store_.find(uid); !uid.empty() && it != store_.end()) {
+        post_delete(it->second);
+        store_.erase(it);
+      }
+    }
+    return;
+  }
+  Ptr p = std::make_shared<const T>(std::move(*obj));
+  const std::string uid = store_key(*p);
+  auto it = store_.find(uid);
+  if (ev.type == EventType::Deleted) {
+    if (it == store_.end()) return;  // never seen (its add was skipped as undecodable)
+    store_.erase(it);
+    post_delete(p);
+    return;
+  }
+  if (it == store_.end()) {
+    store_.emplace(uid, p);
+    post_add(p);
+  } else if (it->second->resource_version != p->resource_version) {
+    Ptr old = it->second;
+    it->second = p;
+    post_update(old, p);
+  }
+}
+
+template <typename T>
+void Informer<T>::run() {
+  Backoff backoff(opts_.backoff, opts_.random);
+  bool need_list = true;
+  while (!stopping_) {
+    if (need_list) {
+      Status st = list_and_reconcile();
+      if (stopping_) break;
+      if (!st.ok()) {
+        note_error(st);
+        if (!opts_.clock->sleep_for(backoff.next())) break;
+        continue;
+      }
+      need_list = false;
+      backoff.reset();
+      note_ok();
+    }
+    WatchOptions wo;
+    if (Traits<T>::res().namespaced) wo.ns = opts_.ns;
+    wo.label_selector = opts_.label_selector;
+    wo.field_selector = opts_.field_selector;
+    wo.allow_bookmarks = true;
+    wo.timeout_seconds = static_cast<int>(opts_.watch_timeout_seconds * (1.0 + opts_.random()));
+    {
+      std::lock_guard lock(mu_);
+      wo.resource_version = stats_.resource_version;
+      ++stats_.watches;
+    }
+    const auto t0 = opts_.clock->now();
+    uint64_t got = 0;
+    Status st = client_->watch(
+        Traits<T>::res(), wo,
+        [&](WatchEvent&& ev) {
+          handle(std::move(ev));
+          ++got;
+          return !stopping_.load();
+        },
+        &cancel_);
+    if (stopping_) break;
+    if (st.ok()) {
+      // The server ended the watch (timeoutSeconds): go on from the last
+      // resourceVersion. One that ends at once, again and again, gets backoff
+      // rather than a busy loop.
+      if (got == 0 && opts_.clock->now() - t0 < std::chrono::seconds(1)) {
+        if (!opts_.clock->sleep_for(backoff.next())) break;
+      } else {
+        backoff.reset();
+        note_ok();
+      }
+      continue;
+    }
+    if (st.code() == Code::Gone) {
+      {
+        std::lock_guard lock(mu_);
+        ++stats_.relists;
+      }
+      opts_.log(std::string("informer ") + Traits<T>::res().plural + ": " + st.message() +
+                "; listing again");
+      need_list = true;
+      continue;
+    }
+    note_error(st);
+    // A watch that was delivering events broke: reconnect at once. One that
+    // failed outright backs off, so a dead or refusing server is not hammered.
+    if (got > 0) {
+      backoff.reset();
+      continue;
+    }
+    if (!opts_.clock->sleep_for(backoff.next())) break;
+  }
+}
+
+template class Informer<Pod>;
+template class Informer<Namespace>;
+template class Informer<NetworkPolicy>;
+
+}  // namespace netpol::k8s::api

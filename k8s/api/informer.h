@@ -1,0 +1,202 @@
+// Informers: one per resource, each keeping a store of compact objects
+// (k8s/model.h) that mirrors the API server, and telling handlers what changed.
+//
+// An informer lists (paginated), then watches from the list's
+// resourceVersion, and re-watches from the last event or bookmark it saw when
+// a watch ends. On 410 Gone it lists again and synthesises the deletes,
+// updates and adds that happened while it was not looking, so handlers never
+// miss a change. Objects are keyed by UID, so a pod recreated under the same
+// name, or a new pod reusing an old pod's IP, is a different object.
+//
+// Handlers run on one Dispatcher thread (shareable by several informers, so a
+// consumer sees every resource's events on one thread), in event order. An
+// informer never throws, never stops on its own because of API errors (it
+// retries with exponential backoff and jitter), and never blocks on a slow
+// handler: events queue up in the dispatcher instead.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "k8s/api/client.h"
+#include "k8s/model.h"
+
+namespace netpol::k8s::api {
+
+// Time as informers see it. Real by default; tests inject one that records
+// sleeps and returns at once.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual std::chrono::steady_clock::time_point now() = 0;
+  // Sleeps for `d`; returns false at once (now or later) after interrupt().
+  virtual bool sleep_for(std::chrono::milliseconds d) = 0;
+  // Wakes current sleepers and makes every later sleep return false at once.
+  virtual void interrupt() = 0;
+};
+std::shared_ptr<Clock> make_real_clock();
+
+struct BackoffPolicy {
+  std::chrono::milliseconds initial{200};
+  std::chrono::milliseconds max{30'000};
+  double factor = 2.0;
+  double jitter = 0.5;  // each delay is stretched by up to this fraction, at random
+};
+
+// Exponential backoff with jitter: initial * factor^n, capped at max, times
+// (1 + jitter * r) with r from `random` in [0, 1).
+class Backoff {
+ public:
+  Backoff(BackoffPolicy policy, std::function<double()> random);
+  std::chrono::milliseconds next();
+  void reset() { attempt_ = 0; }
+  int attempts() const { return attempt_; }
+
+ private:
+  BackoffPolicy policy_;
+  std::function<double()> random_;
+  int attempt_ = 0;
+};
+
+// Runs posted functions on one thread, in posting order. Informers post their
+// handler calls here; share one between informers to get all events on one thread.
+class Dispatcher {
+ public:
+  Dispatcher();
+  ~Dispatcher();  // runs what is queued, then joins
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  void post(std::function<void()> fn);
+  // Returns when everything posted before the call has run. Never call it
+  // from a handler (it would wait for itself).
+  void flush();
+  size_t pending() const;
+
+ private:
+  void loop();
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable idle_cv_;
+  std::deque<std::function<void()>> queue_;
+  uint64_t posted_ = 0, done_ = 0;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+template <typename T>
+struct Handlers {
+  std::function<void(const T&)> on_add;
+  std::function<void(const T& old_obj, const T& new_obj)> on_update;
+  std::function<void(const T&)> on_delete;  // the last state we knew
+  // After the handlers of the first complete list ran (once).
+  std::function<void()> on_synced;
+};
+
+struct InformerOptions {
+  std::string ns;  // empty: all namespaces (ignored for Namespaces)
+  std::string label_selector;
+  std::string field_selector;
+  int page_size = 500;  // list limit; continue tokens fetch the rest
+  // Watches ask the server to end after a random time in [t, 2t), so
+  // reconnects of many agents spread out.
+  int watch_timeout_seconds = 300;
+  BackoffPolicy backoff;
+  std::shared_ptr<Clock> clock;                 // default: real time
+  std::function<double()> random;               // [0, 1); default: seeded std::mt19937_64
+  std::function<void(const std::string&)> log;  // default: stderr
+  std::shared_ptr<Dispatcher> dispatcher;       // default: a private one
+};
+
+struct InformerStats {
+  uint64_t lists = 0;    // complete lists (first one and relists)
+  uint64_t relists = 0;  // lists forced by 410 Gone
+  uint64_t list_pages = 0;
+  uint64_t watches = 0;        // watch requests made
+  uint64_t errors = 0;         // failed list or watch requests
+  uint64_t decode_errors = 0;  // objects reported and skipped
+  uint64_t events = 0;         // watch events received (bookmarks included)
+  uint64_t bookmarks = 0;
+  uint64_t added = 0, updated = 0, deleted = 0;  // handler calls posted
+  uint64_t synthesized = 0;                      // of those, made up by a relist
+  std::string resource_version;                  // where the next watch starts
+  std::string last_error;                        // empty once a request succeeds again
+};
+
+template <typename T>
+class Informer {
+ public:
+  Informer(std::shared_ptr<ApiClient> client, Handlers<T> handlers, InformerOptions options = {});
+  ~Informer();  // stop()
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  // Starts the list/watch thread. An informer runs once: start after stop does nothing.
+  void start();
+  // Ends the thread (cancelling a list or watch in flight). Handlers already
+  // queued still run on the dispatcher.
+  void stop();
+
+  // True once the handlers of the first complete list ran.
+  bool has_synced() const;
+  bool wait_for_sync(std::chrono::milliseconds timeout) const;
+
+  // The store, sorted by (namespace/name, uid). The store runs ahead of the
+  // handlers by whatever the dispatcher has not delivered yet.
+  std::vector<T> snapshot() const;
+  std::optional<T> get(const std::string& uid) const;
+  size_t size() const;
+  InformerStats stats() const;
+  static const ResourceRef& resource();
+
+ private:
+  using Ptr = std::shared_ptr<const T>;
+  void run();
+  Status list_and_reconcile();
+  void handle(WatchEvent&& ev);
+  std::optional<T> decode(const std::string& text, const char* how, bool report);
+  void note_error(const Status& st);
+  void note_ok();
+  void post_add(Ptr obj);
+  void post_update(Ptr old_obj, Ptr new_obj);
+  void post_delete(Ptr obj);
+
+  std::shared_ptr<ApiClient> client_;
+  Handlers<T> handlers_;
+  InformerOptions opts_;
+  std::shared_ptr<Dispatcher> dispatcher_;
+  Canceller cancel_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+
+  mutable std::mutex mu_;  // store_, stats_, synced_
+  mutable std::condition_variable synced_cv_;
+  std::unordered_map<std::string, Ptr> store_;  // by UID
+  InformerStats stats_;
+  bool synced_ = false;
+  bool relisting_ = false;  // the current list is a relist (its changes are synthesised)
+  std::string reported_;    // last error logged, so a retry loop logs it once
+  std::unordered_map<std::string, std::string> bad_objects_;  // uid/name -> rv already reported
+};
+
+using PodInformer = Informer<Pod>;
+using NamespaceInformer = Informer<Namespace>;
+using NetworkPolicyInformer = Informer<NetworkPolicy>;
+
+extern template class Informer<Pod>;
+extern template class Informer<Namespace>;
+extern template class Informer<NetworkPolicy>;
+
+}  // namespace netpol::k8s::api
