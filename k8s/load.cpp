@@ -202,7 +202,7 @@ void drop_duplicates(std::vector<T>& objects, std::vector<std::string>& origins,
       continue;
     }
     kept.push_back(std::move(objects[i]));
-    kept_origins.push_back(std::move(origins[i]));
+    kept_origins.push_back(origins[i]);  // copied: later duplicates still quote it
   }
   objects = std::move(kept);
   origins = std::move(kept_origins);
