@@ -784,8 +784,9 @@ class ObjectDecoder {
     const json* meta = object(obj, "metadata", at);
     const json& mj = meta ? *meta : empty_object();
     auto name = string(mj, "name", at / "name");
-    if (!name && !member(mj, "name")) fail(at / "name", "required value");
-    if (name) {
+    if (name ? name->empty() : !member(mj, "name")) {
+      fail(at / "name", "required value");
+    } else if (name) {
       // Namespaces are DNS labels; pods and policies DNS subdomains.
       auto why = namespaced ? validate::dns1123_subdomain(*name) : validate::dns1123_label(*name);
       if (!why.empty())
@@ -1166,7 +1167,10 @@ void decode_object(const json& obj, std::string_view default_kind, const std::st
   d.set_kind(kind.size() > validate::kQuoteLimit ? kind.substr(0, validate::kQuoteLimit) + "..."
                                                  : kind);
   if (!want_api) {
-    d.identify(obj, true, prefix);
+    // Unknown kinds may be cluster-scoped: show a namespace only if given.
+    const json* meta = ObjectDecoder::member(obj, "metadata");
+    const json* ns = meta ? ObjectDecoder::member(*meta, "namespace") : nullptr;
+    d.identify(obj, ns && ns->is_string() && !ns->get_ref<const std::string&>().empty(), prefix);
     d.fail(root / "kind", "unsupported kind " + quote(kind) +
                               ": only Namespace, Pod and NetworkPolicy are decoded");
     return;
@@ -1270,7 +1274,9 @@ DecodeResult decode_manifests(std::string_view text, std::string_view file) {
   Sink sink{file, result};
   std::string_view body = skip_space(text);
   if (!body.empty() && (body[0] == '{' || body[0] == '[')) {
-    auto parsed = parse_json(body);
+    // The whole text, not `body`: line numbers must count the skipped lines
+    // (nlohmann skips whitespace and a UTF-8 BOM itself).
+    auto parsed = parse_json(text);
     if (auto* doc = std::get_if<json>(&parsed)) {
       decode_document(*doc, sink);
       return result;
