@@ -114,7 +114,9 @@ void add_ir_set(Ruleset& rs, const ir::Set& s) {
 // The `return` rules one IR rule becomes: one per family when it matches an
 // address (sets are per family), else a single family-less rule.
 void add_allow_rules(Ruleset& rs, Direction d, const std::string& chain, const ir::Rule& r) {
-  std::string comment = r.policy + " " + to_string(d) + "[" + std::to_string(r.rule_index) + "]";
+  // Cut a long policy name rather than the rule reference after it.
+  std::string where = std::string(" ") + to_string(d) + "[" + std::to_string(r.rule_index) + "]";
+  std::string comment = clean_comment(r.policy).substr(0, kMaxCommentBytes - where.size()) + where;
   bool per_family = r.peer.kind == ir::PeerMatch::Kind::Set || !r.named_port_set.empty();
   for (Family f : kFamilies) {
     std::vector<Expr> exprs;

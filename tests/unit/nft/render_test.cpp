@@ -243,6 +243,17 @@ TEST(Render, CommentsAreCutToNftsLimit) {
   EXPECT_EQ(rs.sets.at("pods-LONG-v4").comment, std::string(kMaxCommentBytes, 'c'));
 }
 
+TEST(Render, LongPolicyNameIsCutButTheRuleReferenceStays) {
+  ir::RuleSet in;
+  std::string policy = "ns/" + std::string(250, 'p');
+  add(in, pod("ns", "p", {ip("10.0.0.1")}, chain({policy}, {rule(policy, 3, std::nullopt)}),
+              std::nullopt));
+  Ruleset rs = render(in).ruleset;
+  const Rule& r = rs.rules_of(pod_chain_name(Direction::Ingress, "ns", "p")).front();
+  EXPECT_EQ(r.comment.size(), kMaxCommentBytes);
+  EXPECT_TRUE(r.comment.ends_with("ppp ingress[3]")) << r.comment;
+}
+
 TEST(Render, TwoPodsClaimingOneAddressKeepTheFirstAndWarn) {
   ir::RuleSet in;
   add(in, pod("a", "one", {ip("10.0.0.1")}, chain({"a/p"}, {}), std::nullopt));
