@@ -71,6 +71,8 @@ async def _run_suite(args, registry, factory, suite: str) -> int:
     failed: list[str] = []
     total = 0
     t0 = time.monotonic()
+    if args.verbose:
+        print(LEGEND)
     for kind in _topologies(args.topology):
         lab = Lab(kind, registry, factory, policyc, args.timeout, args.verbose)
         try:
@@ -226,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lab.py: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # Output piped into head & co.: stop quietly, still tear down below.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     finally:
         # One teardown, not interrupted by a second signal.
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -235,6 +235,7 @@ class Lab:
         up = f"  [upstream: {case.upstream}]" if case.upstream and (show or not ok) else ""
         print(f"{verdict} {self.kind:7} {case.name} ({time.monotonic() - t0:.1f}s){up}", flush=True)
         if report:
-            print(LEGEND if (show or not ok) else "")
+            if not ok:
+                print(LEGEND)
             print("\n".join(report), flush=True)
         return ok
