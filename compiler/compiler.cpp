@@ -4,9 +4,10 @@
 //  - NsRec / PodRec / PolicyRec: the snapshot, reduced to what enforcement
 //    needs, plus the reverse indexes a change needs to find what it can touch.
 //  - SetRec: one per distinct peer definition (Pods, Cidr) or named port
-//    (NamedPort) used by any policy. A SetRec is *materialized* (members and
-//    elements kept current, present in rules().sets) only while some rule of a
-//    local pod's chain references it (pod_refs > 0).
+//    (NamedPort) used by any policy. A SetRec is *materialized* (membership
+//    and elements kept current, present in rules().sets) only while some rule
+//    of a local pod's chain references it (pod_refs > 0). Membership is stored
+//    once, on the pod (PodRec::member_of), not on the set.
 // Every change first updates records and indexes, marks the local pods whose
 // LocalPod may change as dirty and records element changes of materialized
 // sets; flush() then rebuilds the dirty pods, materializes or drops sets by
@@ -136,7 +137,7 @@ struct SetRec {
   ir::Set* out = nullptr;    // the set in rules().sets; non-null iff materialized
   bool born = false;         // materialized during the current operation
   bool touched = false;      // queued for the end-of-operation bookkeeping
-  std::unordered_set<PodRec*> members;
+
   std::unordered_set<NsRec*> matching_ns;  // ns_selector sets: namespaces it matches
   std::map<ir::Element, int> net;          // element changes in the current operation
 };
@@ -145,7 +146,7 @@ struct NsRec {
   std::string name;
   Labels labels;  // declared labels, or only the name label when not declared
   bool declared = false;
-  std::unordered_set<PodRec*> pods;        // enforceable pods
+  std::vector<PodRec*> pods;               // enforceable pods (PodRec::ns_pos is the index)
   std::unordered_set<PodRec*> local_pods;  // enforceable pods on our node
   std::unordered_set<PolicyRec*> policies;
   std::unordered_map<std::string, std::unordered_set<PolicyRec*>> policies_by_key;
@@ -158,6 +159,7 @@ struct PodRec {
   std::string key;  // "ns/name"
   size_t name_at = 0;
   NsRec* ns = nullptr;
+  size_t ns_pos = 0;  // index in ns->pods while enforceable
   Labels labels;
   std::vector<k8s::ContainerPort> ports;
   std::vector<IpAddr> ips;
@@ -165,7 +167,7 @@ struct PodRec {
   bool host_network = false;
   bool on_node = false;
 
-  std::vector<SetRec*> member_of;       // materialized sets it is a member of
+  std::vector<SetRec*> member_of;       // materialized sets it is a member of, sorted
   std::vector<PolicyRec*> selected_by;  // policies selecting it (local pods only), by key
   std::vector<SetRec*> chain_refs;      // sets its current chains reference (distinct)
 
@@ -206,6 +208,41 @@ struct PolicyRec {
 bool by_key(const PolicyRec* a, const PolicyRec* b) {
   return a->key < b->key;
 }
+
+bool is_member(const PodRec* p, const SetRec* s) {
+  return std::binary_search(p->member_of.begin(), p->member_of.end(), s);
+}
+
+// The enforceable pods holding one IP: almost always exactly one, kept inline
+// so the index costs no allocation per address.
+struct Holders {
+  PodRec* first = nullptr;
+  std::vector<PodRec*> more;
+
+  bool empty() const { return first == nullptr; }
+  void add(PodRec* p) {
+    if (!first) {
+      first = p;
+    } else {
+      more.push_back(p);
+    }
+  }
+  void remove(PodRec* p) {
+    if (first != p) {
+      erase_one(more, p);
+    } else if (more.empty()) {
+      first = nullptr;
+    } else {
+      first = more.back();
+      more.pop_back();
+    }
+  }
+  template <typename F>
+  void each(F&& f) const {
+    if (first) f(first);
+    for (PodRec* p : more) f(p);
+  }
+};
 
 }  // namespace
 
@@ -277,9 +314,8 @@ class Engine {
   std::unordered_map<std::string, SetRec*> set_names_;             // by name
 
   // Enforceable pods by IP: element reference counts and local IP conflicts.
-  std::unordered_map<IpAddr, std::vector<PodRec*>, IpHash> ip_index_;
-  // Enforceable pods with a named container port, by "name/PROTO".
-  std::unordered_map<std::string, std::unordered_set<PodRec*>> named_ports_;
+  std::unordered_map<IpAddr, Holders, IpHash> ip_index_;
+  size_t nport_live_ = 0;  // materialized NamedPort sets
   // Materialized namespace-selector sets, and indexes on their selectors' keys.
   std::unordered_set<SetRec*> nssel_all_;
   std::unordered_map<std::string, std::unordered_set<SetRec*>> nssel_by_nskey_;
@@ -384,13 +420,18 @@ void Engine::for_each_element(const PodRec* p, const SetRec* s, F&& f) const {
 bool Engine::other_member_has(const SetRec* s, const PodRec* p, const ir::Element& e) const {
   auto it = ip_index_.find(e.first);
   if (it == ip_index_.end()) return false;
-  for (const PodRec* q : it->second) {
-    if (q == p || s->members.count(const_cast<PodRec*>(q)) == 0) continue;
-    if (s->kind == ir::SetKind::Pods) return true;
+  bool found = false;
+  it->second.each([&](const PodRec* q) {
+    if (found || q == p || !is_member(q, s)) return;
+    if (s->kind == ir::SetKind::Pods) {
+      found = true;
+      return;
+    }
     for (const auto& cp : q->ports)
-      if (cp.name == s->port_name && cp.protocol == s->port_proto && cp.port == e.port) return true;
-  }
-  return false;
+      if (cp.name == s->port_name && cp.protocol == s->port_proto && cp.port == e.port)
+        found = true;
+  });
+  return found;
 }
 
 void Engine::touch(SetRec* s) {
@@ -408,16 +449,18 @@ void Engine::record(SetRec* s, const ir::Element& e, int d) {
 }
 
 void Engine::join(PodRec* p, SetRec* s) {
-  if (!s->members.insert(p).second) return;
-  p->member_of.push_back(s);
+  auto it = std::lower_bound(p->member_of.begin(), p->member_of.end(), s);
+  if (it != p->member_of.end() && *it == s) return;
+  p->member_of.insert(it, s);
   for_each_element(p, s, [&](const ir::Element& e) {
     if (s->out->elements.insert(e).second) record(s, e, +1);
   });
 }
 
 void Engine::leave(PodRec* p, SetRec* s) {
-  if (s->members.erase(p) == 0) return;
-  erase_one(p->member_of, s);
+  auto it = std::lower_bound(p->member_of.begin(), p->member_of.end(), s);
+  if (it == p->member_of.end() || *it != s) return;
+  p->member_of.erase(it);
   // Sets are unions: an element stays while another member still holds it.
   for_each_element(p, s, [&](const ir::Element& e) {
     if (other_member_has(s, p, e)) return;
@@ -427,36 +470,32 @@ void Engine::leave(PodRec* p, SetRec* s) {
 
 void Engine::add_enforceable(PodRec* p) {
   NsRec* ns = p->ns;
-  ns->pods.insert(p);
-  for (const auto& ip : p->ips) ip_index_[ip].push_back(p);
+  p->ns_pos = ns->pods.size();
+  ns->pods.push_back(p);
+  for (const auto& ip : p->ips) ip_index_[ip].add(p);
   for (SetRec* s : ns->scoped_sets)
     if (s->pod_selector.matches(p->labels)) join(p, s);
   for (SetRec* s : ns->nssel_sets)
     if (s->pod_selector.matches(p->labels)) join(p, s);
+  if (nport_live_ == 0) return;
   for (const auto& cp : p->ports) {
     if (cp.name.empty()) continue;
-    std::string pk = port_key(cp.name, cp.protocol);
-    named_ports_[pk].insert(p);
-    auto it = sets_.find("N" + pk);
+    auto it = sets_.find("N" + port_key(cp.name, cp.protocol));
     if (it != sets_.end() && it->second->out) join(p, it->second.get());
   }
 }
 
 void Engine::remove_enforceable(PodRec* p) {
   while (!p->member_of.empty()) leave(p, p->member_of.back());
-  p->ns->pods.erase(p);
+  auto& pods = p->ns->pods;
+  pods[p->ns_pos] = pods.back();
+  pods[p->ns_pos]->ns_pos = p->ns_pos;
+  pods.pop_back();
   for (const auto& ip : p->ips) {
     auto it = ip_index_.find(ip);
     if (it == ip_index_.end()) continue;
-    erase_one(it->second, p);
+    it->second.remove(p);
     if (it->second.empty()) ip_index_.erase(it);
-  }
-  for (const auto& cp : p->ports) {
-    if (cp.name.empty()) continue;
-    auto it = named_ports_.find(port_key(cp.name, cp.protocol));
-    if (it == named_ports_.end()) continue;
-    it->second.erase(p);
-    if (it->second.empty()) named_ports_.erase(it);
   }
 }
 
@@ -485,7 +524,7 @@ void Engine::relabel_sets(PodRec* p, const std::vector<std::string>& keys) {
       if (intersects(s->pod_keys, keys)) cand.insert(s);
   }
   for (SetRec* s : cand) {
-    bool was = s->members.count(p) != 0;
+    bool was = is_member(p, s);
     bool now = s->pod_selector.matches(p->labels);
     if (was == now) continue;
     if (now) {
@@ -849,9 +888,13 @@ void Engine::materialize(SetRec* s) {
       for (const auto& r : s->ranges) out.elements.insert(ir::Element{r.first, r.last, 0, 0});
       break;
     case ir::SetKind::NamedPort: {
-      auto it = named_ports_.find(port_key(s->port_name, s->port_proto));
-      if (it != named_ports_.end())
-        for (PodRec* p : it->second) join(p, s);
+      ++nport_live_;
+      // Rare (one set per port name in egress rules): a scan beats an index
+      // that every pod would pay for.
+      for (auto& [name, ns] : namespaces_)
+        for (PodRec* p : ns->pods)
+          for (const auto& cp : p->ports)
+            if (cp.name == s->port_name && cp.protocol == s->port_proto) join(p, s);
       break;
     }
     case ir::SetKind::Pods:
@@ -891,8 +934,21 @@ void unindex(std::unordered_map<std::string, std::unordered_set<SetRec*>>& index
 }  // namespace
 
 void Engine::dematerialize(SetRec* s) {
-  for (PodRec* p : s->members) erase_one(p->member_of, s);
-  s->members.clear();
+  // Every member is an enforceable pod the set could select: walk those.
+  auto drop = [s](PodRec* p) {
+    auto it = std::lower_bound(p->member_of.begin(), p->member_of.end(), s);
+    if (it != p->member_of.end() && *it == s) p->member_of.erase(it);
+  };
+  if (s->kind == ir::SetKind::NamedPort) {
+    --nport_live_;
+    for (auto& [name, ns] : namespaces_)
+      for (PodRec* p : ns->pods) drop(p);
+  } else if (s->kind == ir::SetKind::Pods && s->scope_ns) {
+    for (PodRec* p : s->scope_ns->pods) drop(p);
+  } else if (s->kind == ir::SetKind::Pods) {
+    for (NsRec* ns : s->matching_ns)
+      for (PodRec* p : ns->pods) drop(p);
+  }
   if (s->kind == ir::SetKind::Pods) {
     if (s->scope_ns) {
       s->scope_ns->scoped_sets.erase(s);
@@ -976,13 +1032,12 @@ const PodRec* Engine::ip_winner(const IpAddr& ip) const {
   const PodRec* best = nullptr;
   auto it = ip_index_.find(ip);
   if (it == ip_index_.end()) return nullptr;
-  for (const PodRec* q : it->second) {
-    if (!q->local()) continue;
-    auto rank = [](const PodRec* x) {
-      return std::make_pair(x->phase == k8s::PodPhase::Running ? 0 : 1, std::string_view(x->key));
-    };
-    if (!best || rank(q) < rank(best)) best = q;
-  }
+  auto rank = [](const PodRec* x) {
+    return std::make_pair(x->phase == k8s::PodPhase::Running ? 0 : 1, std::string_view(x->key));
+  };
+  it->second.each([&](const PodRec* q) {
+    if (q->local() && (!best || rank(q) < rank(best))) best = q;
+  });
   return best;
 }
 
@@ -1014,8 +1069,9 @@ void Engine::rebuild_warnings() {
     std::vector<std::string> holders;
     auto it = ip_index_.find(ip);
     if (it == ip_index_.end()) continue;
-    for (const PodRec* q : it->second)
+    it->second.each([&](const PodRec* q) {
       if (q->local()) holders.push_back(q->key);
+    });
     std::sort(holders.begin(), holders.end());
     std::string w = "IP " + ip.str() + " held by ";
     for (size_t i = 0; i < holders.size(); ++i) {
@@ -1038,11 +1094,11 @@ ir::Delta Engine::flush(bool want_delta) {
       size_t local = 0;
       auto it = ip_index_.find(ip);
       if (it != ip_index_.end()) {
-        for (const PodRec* q : it->second) {
-          if (!q->local()) continue;
+        it->second.each([&](const PodRec* q) {
+          if (!q->local()) return;
           ++local;
           mark_dirty(q, false);
-        }
+        });
       }
       if (local >= 2) {
         conflicts_.insert(ip);
