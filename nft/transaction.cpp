@@ -310,8 +310,7 @@ Status apply_set(Ruleset& rs, Verb verb, const Set& s) {
         if (s.elements.empty()) return {};
         return add_elements(rs, it->second, s.elements, false);
       }
-      Set fresh = s;
-      fresh.elements.clear();
+      Set fresh{s.name, s.key, s.interval, s.data, s.comment, {}};
       if (!s.elements.empty()) {
         if (Status st = add_elements(rs, fresh, s.elements, true); !st.ok()) return st;
       }
@@ -406,7 +405,7 @@ Status Transaction::append(Verb verb, Object object) {
   return {};
 }
 
-Result<Transaction> Transaction::replace(const Ruleset& desired) {
+Result<Transaction> Transaction::replace(Ruleset desired) {
   Transaction tx(desired.table.family, desired.table.name);
   auto step = [&](Verb verb, Object obj) { return tx.append(verb, std::move(obj)); };
   if (Status s = step(Verb::Add, Table{desired.table.family, desired.table.name, {}}); !s.ok()) {
@@ -433,7 +432,7 @@ Result<Transaction> Transaction::replace(const Ruleset& desired) {
   // The simulation must reproduce `desired` exactly, or the block rendering
   // (which prints `desired`) would not say what the ops do.
   if (tx.state_ != desired) return Error{"ruleset is not canonical (empty rule list?)"};
-  tx.replaced_ = desired;
+  tx.replaced_ = std::move(desired);
   tx.replace_ops_ = tx.ops_.size();
   return tx;
 }

@@ -68,7 +68,7 @@ class Transaction {
   // add table (so the delete cannot fail), delete table, then add the table,
   // its chains, its sets and maps with their elements, and its rules. Fails if
   // `desired` is not self-consistent (e.g. a rule references a missing set).
-  static Result<Transaction> replace(const Ruleset& desired);
+  static Result<Transaction> replace(Ruleset desired);
 
   // Validates the op against state() and records it; on error nothing changes.
   Status append(Verb verb, Object object);

@@ -33,5 +33,8 @@ unshare -n bash -euo pipefail -c '
 grep -q "10.0.3.3" "$dir/after.nft"
 ! grep -q "ingress-.*prod/db-0" "$dir/after.nft"
 grep -q "nport-EEEEEEEE-v4" "$dir/after.nft"
+! grep -q "192.168.1.1-192.168.1.9" "$dir/after.nft"
+! grep -q "10.0.2.7 . tcp . 80" "$dir/after.nft"
+grep -q "192.168.1.1-192.168.1.9" "$dir/listed.nft"
 grep -q "10.0.1.9" "$dir/listed.nft"
 echo "load_in_netns: full replace ($(wc -l <"$dir/full.nft") lines) and incremental ($(wc -l <"$dir/incr.nft") lines) loaded"

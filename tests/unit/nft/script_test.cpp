@@ -101,6 +101,15 @@ TEST(Script, SameTransactionSameBytes) {
   EXPECT_NE(a, to_script(replace_of(changed)));
 }
 
+TEST(Script, OpsAfterAFullReplaceFollowTheBlock) {
+  Transaction tx = replace_of(fx::rich_ir());
+  ASSERT_TRUE(tx.append(Verb::Add, Elements{"pods-BBBBBBBB-v6", {{{ip("fd00::7")}, {}, {}}}}).ok());
+  std::vector<std::string> l = lines(to_script(tx));
+  ASSERT_GE(l.size(), 2u);
+  EXPECT_EQ(l[l.size() - 2], "}");
+  EXPECT_EQ(l.back(), "add element inet netpol pods-BBBBBBBB-v6 { fd00::7 }");
+}
+
 TEST(Script, IncrementalTransactionIsOneCommandPerLine) {
   Ruleset current = render(fx::rich_ir()).ruleset;
   Transaction tx(TableFamily::Inet, "netpol", current);
