@@ -707,7 +707,7 @@ Result<std::unique_ptr<NetlinkBackend>> NetlinkBackend::open(NetlinkOptions opti
   if (mnl_socket_bind(impl->sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
     return Error{"netlink: cannot bind socket: " + errno_text(errno)};
   }
-  const int one = 1;
+  int one = 1;
   // Error messages from the kernel (extended ACK), and ACKs without a copy of
   // the request: a 100k-message batch must not echo itself back.
   mnl_socket_setsockopt(impl->sock.get(), NETLINK_EXT_ACK, &one, sizeof one);
@@ -799,8 +799,10 @@ Status NetlinkBackend::Impl::receive(const Transaction& tx, const Encoder& enc, 
     if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
       size_t off = sizeof(nlmsgerr);
       if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) off += err->msg.nlmsg_len - sizeof(nlmsghdr);
-      const nlattr* attr;
-      mnl_attr_for_each(attr, nlh, off) {
+      const char* end = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
+      const auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, off));
+      for (; mnl_attr_ok(attr, static_cast<int>(end - reinterpret_cast<const char*>(attr)));
+           attr = mnl_attr_next(attr)) {
         if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG) extack = mnl_attr_get_str(attr);
       }
     }

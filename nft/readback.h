@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "nft/objects.h"
 #include "nft/status.h"
@@ -35,6 +36,8 @@ class TableReader {
 
   // The table `family name` (nullopt: no such table).
   Result<std::optional<Ruleset>> read(TableFamily family, const std::string& name);
+  // Every table in the namespace as "family name" ("inet netpol"), sorted.
+  Result<std::vector<std::string>> tables();
 
  private:
   struct Impl;
@@ -45,8 +48,7 @@ class TableReader {
 // One-shot read in the calling thread's network namespace.
 Result<std::optional<Ruleset>> read_table(TableFamily family, const std::string& name);
 
-// Tables of every family in the namespace, as "family name" (e.g. "inet netpol"),
-// sorted: lets tests check that foreign tables survive.
+// One-shot TableReader::tables() in the calling thread's network namespace.
 Result<std::vector<std::string>> list_tables();
 
 }  // namespace netpol::nft
