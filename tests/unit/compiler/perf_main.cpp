@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   { ir::RuleSet gone = std::move(full); }
   std::printf("freeing the RuleSet: %.1f ms\n", now_ms() - t);
 
+  if (changes == 0) return 0;
   compiler::Compiler c(p.node);
   for (auto& ns : o.namespaces) c.upsert_namespace(ns);
   for (auto& pol : o.policies) c.upsert_policy(pol);
