@@ -5,6 +5,7 @@
 // node-2, so most tables cross nodes).
 #include <gtest/gtest.h>
 
+#include "k8s/decode.h"
 #include "tests/unit/compiler/builders.h"
 
 namespace netpol::ctest {
@@ -332,6 +333,132 @@ TEST(Flow, SharedIpCountsForEveryPodHoldingIt) {
   expect_flows(o, {
                       {"10.0.3.99", "x/a", TCP, 80, kAllow},
                       {"z/a", "x/a", TCP, 80, kDeny},
+                  });
+}
+
+}  // namespace
+}  // namespace netpol::ctest
+
+// The same tables, with the policy written as a manifest and decoded by k8s/:
+// the points where "missing", "empty" and "defaulted" differ only in YAML.
+namespace netpol::ctest {
+namespace {
+
+k8s::Objects with_manifest(const std::string& yaml) {
+  k8s::Objects o = e2e_model();
+  k8s::DecodeResult r = k8s::decode_manifests(yaml, "test.yaml");
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front().str());
+  for (auto& p : r.objects.policies) o.policies.push_back(std::move(p));
+  return o;
+}
+
+TEST(FlowManifest, PolicyTypesDefaultToIngressAndEgressWhenEgressRulesExist) {
+  k8s::Objects o = with_manifest(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: egress-only-rules, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  egress:
+  - to: [{namespaceSelector: {matchLabels: {ns: y}}}]
+)");
+  expect_flows(o, {
+                      {"x/a", "y/a", TCP, 80, kAllow},
+                      {"x/a", "z/a", TCP, 80, kDeny},
+                      // Ingress is isolated too, with no ingress rules: deny all.
+                      {"y/a", "x/a", TCP, 80, kDeny},
+                  });
+}
+
+TEST(FlowManifest, ExplicitEgressPolicyTypeLeavesIngressOpen) {
+  k8s::Objects o = with_manifest(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: egress-type, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  policyTypes: [Egress]
+)");
+  expect_flows(o, {
+                      {"x/a", "y/a", TCP, 80, kDeny},
+                      {"y/a", "x/a", TCP, 80, kAllow},
+                  });
+}
+
+TEST(FlowManifest, EmptyAndMissingIngressBothDenyAll) {
+  k8s::Objects o = with_manifest(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: empty-list, namespace: x}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+  ingress: []
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: missing, namespace: y}
+spec:
+  podSelector: {matchLabels: {pod: a}}
+)");
+  expect_flows(o, {
+                      {"z/a", "x/a", TCP, 80, kDeny},
+                      {"z/a", "y/a", TCP, 80, kDeny},
+                      {"z/a", "x/b", TCP, 80, kAllow},
+                  });
+}
+
+TEST(FlowManifest, EmptyAndMissingFromBothAllowAllSources) {
+  k8s::Objects o = with_manifest(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-empty, namespace: x}
+spec:
+  podSelector: {}
+  ingress:
+  - from: []
+    ports: [{port: 80}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: from-missing, namespace: y}
+spec:
+  podSelector: {}
+  ingress:
+  - ports: [{port: 81, protocol: UDP}]
+)");
+  expect_flows(o, {
+                      {"z/a", "x/a", TCP, 80, kAllow},
+                      {"192.168.7.7", "x/c", TCP, 80, kAllow},
+                      {"z/a", "x/a", TCP, 81, kDeny},
+                      {"z/a", "y/b", UDP, 81, kAllow},
+                      {"192.168.7.7", "y/c", UDP, 81, kAllow},
+                      {"z/a", "y/b", TCP, 81, kDeny},
+                  });
+}
+
+TEST(FlowManifest, NamedPortAndEndPortFromYaml) {
+  k8s::Objects o = with_manifest(R"(
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: mixed, namespace: y}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  ingress:
+  - from: [{podSelector: {}, namespaceSelector: {matchLabels: {ns: x}}}]
+    ports: [{port: serve-81-udp, protocol: UDP}, {port: 8000, endPort: 8002}]
+  egress:
+  - ports: [{port: web}]
+)");
+  expect_flows(o, {
+                      {"x/a", "y/b", UDP, 81, kAllow},
+                      {"x/a", "y/b", UDP, 80, kDeny},
+                      {"x/a", "y/b", TCP, 8001, kAllow},
+                      {"x/a", "y/b", TCP, 8003, kDeny},
+                      {"z/a", "y/b", TCP, 8001, kDeny},
+                      {"y/a", "z/b", TCP, 9090, kAllow},
+                      {"y/a", "z/a", TCP, 9090, kDeny},
+                      {"y/a", "z/a", TCP, 8080, kAllow},
                   });
 }
 
