@@ -11,8 +11,15 @@
 #include "compiler/compiler.h"
 #include "nft/render.h"
 #include "nft/script.h"
+#include "nft/transaction.h"
 #include "tests/bench/bench_util.h"
 #include "tests/bench/synthetic.h"
+
+// The script policyc prints for `rs` ("" if the transaction is inconsistent).
+static std::string script_of(const netpol::ir::RuleSet& rs) {
+  auto tx = netpol::nft::Transaction::replace(netpol::nft::render(rs).ruleset);
+  return tx.ok() ? netpol::nft::to_script(tx.value()) : std::string();
+}
 
 using namespace netpol;
 using namespace netpol::bench;
@@ -47,85 +54,74 @@ int main(int argc, char** argv) {
   }
   std::printf("cluster: %zu pods, %zu namespaces, %zu policies, %zu local pods\n", p.pods,
               p.namespaces, p.policies, p.local_pods);
+  std::printf("times: wall ms / thread-CPU ms\n");
   const double rss0 = rss_mib();
-  double t = now_ms();
+  Timer t;
   k8s::Objects objects = make_cluster(p);
-  std::printf("generate input objects     %9.1f ms   RSS %.1f MiB (input alone: %.1f MiB)\n",
-              now_ms() - t, rss_mib(), rss_mib() - rss0);
+  std::printf("generate input objects       %9.1f / %9.1f   input RSS %.1f MiB\n", t.wall(),
+              t.cpu(), rss_mib() - rss0);
 
   // Baseline in the same run: a deep copy of the input snapshot, the floor any
   // compiler that keeps its own state must pay.
-  t = now_ms();
+  t = Timer();
   {
     k8s::Objects copy = objects;
     if (copy.pods.size() != objects.pods.size()) return 1;
   }
-  const double copy_ms = now_ms() - t;
+  const double copy_cpu = t.cpu();
+  std::printf("baseline: deep copy of input %9.1f / %9.1f\n", t.wall(), copy_cpu);
 
+  // The compiler the incremental runs use, fed object by object, and its memory.
   const double rss_before = rss_mib();
   compiler::Compiler c(p.node);
-  t = now_ms();
+  t = Timer();
   for (auto& ns : objects.namespaces) c.upsert_namespace(ns);
   for (auto& pod : objects.pods) c.upsert_pod(pod);
   for (auto& pol : objects.policies) c.upsert_policy(pol);
-  const double feed_ms = now_ms() - t;
+  std::printf("feed every object (upserts)  %9.1f / %9.1f\n", t.wall(), t.cpu());
   const double rss_compiler = rss_mib() - rss_before;
 
-  t = now_ms();
+  t = Timer();
   ir::RuleSet full = compiler::compile(objects, p.node);
-  const double full_ms = now_ms() - t;
+  const double full_wall = t.wall(), full_cpu = t.cpu();
+  std::printf("full compile (compile())     %9.1f / %9.1f   = %.1fx the copy baseline (CPU)\n",
+              full_wall, full_cpu, full_cpu / copy_cpu);
 
-  t = now_ms();
-  std::string script = nft::render_script(full);
-  const double render_ms = now_ms() - t;
-
+  t = Timer();
+  std::string script = script_of(full);
   size_t elements = 0;
   for (auto& [name, set] : full.sets) elements += set.elements.size();
-  std::printf("baseline: deep copy input  %9.1f ms\n", copy_ms);
-  std::printf("full compile (compile())   %9.1f ms   = %.1fx the copy baseline\n", full_ms,
-              full_ms / copy_ms);
-  std::printf("full compile (incremental feed of every object) %9.1f ms\n", feed_ms);
-  std::printf("render nft script          %9.1f ms   %zu bytes, %zu local pods, %zu sets, %zu elements\n",
-              render_ms, script.size(), full.pods.size(), full.sets.size(), elements);
-  std::printf("compiler state RSS         %9.1f MiB  = %.0f bytes per cluster pod\n", rss_compiler,
+  std::printf("render nft script            %9.1f / %9.1f   %zu bytes; %zu local pods, %zu IR sets, %zu elements\n",
+              t.wall(), t.cpu(), script.size(), full.pods.size(), full.sets.size(), elements);
+  std::printf("compiler state (RSS growth)  %9.1f MiB = %.0f bytes per cluster pod\n", rss_compiler,
               rss_compiler * 1048576.0 / static_cast<double>(p.pods));
-  std::printf("peak RSS of the process    %9.1f MiB (includes the input objects and a 2nd compile)\n",
+  std::printf("peak RSS of the process      %9.1f MiB (input objects + 2 compilers + script)\n",
               peak_rss_mib());
 
   std::mt19937_64 rng(42);
   Stats label{"pod label change", {}}, local_label{"local pod label change", {}},
       policy{"policy change", {}}, add{"pod add", {}}, del{"pod delete", {}};
   size_t next_pod = p.pods, delta_items = 0;
+  auto timed = [](Stats& s, auto&& fn) {
+    Timer tt;
+    fn();
+    s.ms.push_back(tt.cpu());
+  };
   for (size_t gen = 1; gen <= changes; ++gen) {
-    size_t i = rng() % p.pods;
-    k8s::Pod pod = make_pod(p, i, gen);
-    t = now_ms();
-    delta_items += c.upsert_pod(pod).pods.size();
-    label.ms.push_back(now_ms() - t);
-
+    k8s::Pod pod = make_pod(p, rng() % p.pods, gen);
+    timed(label, [&] { delta_items += c.upsert_pod(pod).pods.size(); });
     const size_t stride = p.local_pods ? p.pods / p.local_pods : 1;
-    size_t li = (rng() % std::max<size_t>(p.local_pods, 1)) * stride;
-    pod = make_pod(p, li, gen);
-    t = now_ms();
-    delta_items += c.upsert_pod(pod).pods.size();
-    local_label.ms.push_back(now_ms() - t);
-
+    pod = make_pod(p, (rng() % std::max<size_t>(p.local_pods, 1)) * stride, gen);
+    timed(local_label, [&] { delta_items += c.upsert_pod(pod).pods.size(); });
     k8s::NetworkPolicy pol = make_policy(p, rng() % p.policies, gen);
-    t = now_ms();
-    delta_items += c.upsert_policy(pol).sets.size();
-    policy.ms.push_back(now_ms() - t);
-
+    timed(policy, [&] { delta_items += c.upsert_policy(pol).sets.size(); });
     k8s::Pod fresh = make_pod(p, next_pod++, gen);
-    t = now_ms();
-    c.upsert_pod(fresh);
-    add.ms.push_back(now_ms() - t);
-    t = now_ms();
-    c.remove_pod(fresh.ns, fresh.name);
-    del.ms.push_back(now_ms() - t);
+    timed(add, [&] { c.upsert_pod(fresh); });
+    timed(del, [&] { c.remove_pod(fresh.ns, fresh.name); });
   }
-  std::printf("incremental, %zu changes each (baseline: one full compile = %.1f ms):\n", changes,
-              full_ms);
-  for (auto* s : {&label, &local_label, &policy, &add, &del}) print_stats(*s, full_ms);
+  std::printf("incremental, %zu changes each, thread-CPU ms (baseline: full compile %.1f ms CPU):\n",
+              changes, full_cpu);
+  for (auto* s : {&label, &local_label, &policy, &add, &del}) print_stats(*s, full_cpu);
   std::printf("(delta items seen: %zu)\n", delta_items);
   return 0;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,6 +21,21 @@ inline double now_ms() {
   using namespace std::chrono;
   return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
 }
+
+// CPU time of the calling thread: unaffected by other processes on a busy
+// machine; the benchmarks print it next to wall time.
+inline double cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+// Wall and CPU time of a region.
+struct Timer {
+  double wall0 = now_ms(), cpu0 = cpu_ms();
+  double wall() const { return now_ms() - wall0; }
+  double cpu() const { return cpu_ms() - cpu0; }
+};
 
 inline double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
