@@ -146,6 +146,47 @@ std::vector<WireElem> interval_elems(const std::vector<std::pair<wire::Key, wire
   return out;
 }
 
+// The order ops go into the batch: as recorded, except that the objects of a
+// full replace are created in the order `nft -f` creates the block the script
+// renderer prints (base chains, other chains, maps, sets, each by name; then
+// the rules), because the kernel lists objects in creation order and a table
+// loaded either way must list identically. Any order of a replace's
+// declarations is valid: chains never depend on sets and sets only on chains.
+std::vector<size_t> emit_order(const Transaction& tx) {
+  std::vector<size_t> order;
+  const size_t n = tx.ops().size();
+  const size_t prefix = tx.replaced() ? tx.replace_ops() : 0;
+  order.reserve(n);
+  auto pass = [&](auto&& pick) {
+    for (size_t i = 0; i < prefix; ++i) {
+      if (pick(tx.ops()[i].object)) order.push_back(i);
+    }
+  };
+  pass([](const Object& o) { return std::holds_alternative<Table>(o); });
+  pass([](const Object& o) {
+    const auto* c = std::get_if<Chain>(&o);
+    return c && c->is_base();
+  });
+  pass([](const Object& o) {
+    const auto* c = std::get_if<Chain>(&o);
+    return c && !c->is_base();
+  });
+  pass([](const Object& o) {
+    const auto* s = std::get_if<Set>(&o);
+    return s && s->is_map();
+  });
+  pass([](const Object& o) {
+    const auto* s = std::get_if<Set>(&o);
+    return s && !s->is_map();
+  });
+  pass([](const Object& o) {
+    return !std::holds_alternative<Table>(o) && !std::holds_alternative<Chain>(o) &&
+           !std::holds_alternative<Set>(o);
+  });
+  for (size_t i = prefix; i < n; ++i) order.push_back(i);
+  return order;
+}
+
 // Builds the batch for one transaction and remembers which op each message
 // (sequence number) belongs to.
 class Encoder {
@@ -161,7 +202,8 @@ class Encoder {
     if (!batch_) return Error{"netlink: cannot allocate the batch buffer"};
     nftnl_batch_begin(static_cast<char*>(nftnl_batch_buffer(batch_.get())), seq_++);
     next();
-    for (op_ = 0; op_ < tx_.ops().size(); ++op_) {
+    for (size_t index : emit_order(tx_)) {
+      op_ = index;
       const Op& op = tx_.ops()[op_];
       Status s = std::visit([&](const auto& o) { return encode(op.verb, o); }, op.object);
       if (!s.ok()) return Error{describe(op) + ": " + s.message()};
@@ -433,6 +475,7 @@ class Encoder {
     Ptr<nftnl_rule> nr(nftnl_rule_alloc());
     nftnl_rule_set_str(nr.get(), NFTNL_RULE_TABLE, tx_.table().c_str());
     nftnl_rule_set_str(nr.get(), NFTNL_RULE_CHAIN, r.chain.c_str());
+    rule_nfproto_ = 0;
     for (const Expr& x : r.exprs) {
       Status s = std::visit([&](const auto& e) { return add(nr.get(), e); }, x);
       if (!s.ok()) return s;
@@ -488,17 +531,20 @@ class Encoder {
     const uint32_t reg = wire::register_of_slot(slot);
     push(r, l.meta ? meta(l.meta_key, reg) : payload(l.base, l.offset, l.len, reg));
   }
-  static void nfproto_dependency(nftnl_rule* r, const std::vector<Field>& fields) {
+  // `meta nfproto` before the first address a rule loads; like nft, once per
+  // rule (the family is then known for the rest of it).
+  void nfproto_dependency(nftnl_rule* r, const std::vector<Field>& fields) {
     for (Field f : fields) {
       const uint8_t p = wire::load_of(f).nfproto;
-      if (p == 0) continue;
+      if (p == 0 || p == rule_nfproto_) continue;
       push(r, meta(wire::kMetaNfproto, NFT_REG_1));
       push(r, cmp(NFT_REG_1, NFT_CMP_EQ, &p, sizeof p));
+      rule_nfproto_ = p;
       return;
     }
   }
   // Loads a (concatenated) key from slot 0 on, as nft lays it out.
-  static void load_key(nftnl_rule* r, const std::vector<Field>& fields) {
+  void load_key(nftnl_rule* r, const std::vector<Field>& fields) {
     nfproto_dependency(r, fields);
     uint32_t slot = 0;
     const bool concat = fields.size() > 1;
@@ -657,6 +703,7 @@ class Encoder {
   size_t op_ = 0;
   std::vector<size_t> op_of_msg_;
   uint32_t next_set_id_ = 1;
+  uint8_t rule_nfproto_ = 0;  // family the current rule has established
   std::map<std::string, SetDecl> decls_;
   std::map<std::string, uint32_t> set_ids_;
 };

@@ -371,7 +371,10 @@ class RuleParser {
         break;
       }
     }
-    if (family.value_or(0) != need) return std::nullopt;
+    // nft (and netlink.cpp) emit the dependency only before the first address.
+    const bool expected = need != 0 && established_ != need;
+    if (family.has_value() != expected || (family && *family != need)) return std::nullopt;
+    if (need) established_ = need;
     auto set = lk->str.find(NFTNL_EXPR_LOOKUP_SET);
     if (set == lk->str.end()) return std::nullopt;
     ++i_;
@@ -390,6 +393,7 @@ class RuleParser {
   const std::vector<Raw>& xs_;
   const std::map<std::string, AnonSet>& anon_;
   size_t i_ = 0;
+  uint8_t established_ = 0;  // nfproto a dependency has fixed for the rest of the rule
 };
 
 // --- set elements -> Element ----------------------------------------------------

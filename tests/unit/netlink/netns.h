@@ -1,0 +1,52 @@
+// Throwaway network namespaces for the netlink tests, and commands run inside
+// them.
+//
+// Netns::create() unshares a fresh network namespace for the calling thread
+// (it starts with no nftables tables at all) and the destructor switches back;
+// the namespace disappears with its last reference, even if the test crashes,
+// so no test can leave rules behind or touch the host's tables. Netlink
+// sockets opened while inside stay bound to it. Test-only.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace netpol::nltest {
+
+struct Command {
+  int status = -1;  // exit status, or -1 if it could not run
+  std::string out;
+  std::string err;
+};
+
+class Netns {
+ public:
+  // nullptr (with *why set) when namespaces cannot be created (not root).
+  static std::unique_ptr<Netns> create(std::string* why);
+  ~Netns();
+  Netns(const Netns&) = delete;
+  Netns& operator=(const Netns&) = delete;
+
+  // Switches the calling thread into this namespace / back to the original.
+  bool enter();
+  bool leave();
+
+  // Runs argv inside this namespace (whatever namespace the caller is in),
+  // feeding `input` on stdin.
+  Command run(const std::vector<std::string>& argv, const std::string& input = "") const;
+
+  // `nft -j list table inet netpol` with every "handle" removed, pretty-printed
+  // and sorted, so tables loaded different ways compare as text.
+  std::string listing(const std::string& table = "inet netpol") const;
+
+ private:
+  Netns(int original, int self) : original_(original), self_(self) {}
+  int original_;
+  int self_;
+};
+
+// Strips "handle" members from nft's JSON output and pretty-prints it.
+std::string normalize_nft_json(const std::string& json);
+
+}  // namespace netpol::nltest
