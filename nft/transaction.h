@@ -29,6 +29,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -80,6 +81,12 @@ class Transaction {
   bool empty() const { return ops_.empty(); }
   // The table after every recorded op (nullopt: deleted or never created).
   const std::optional<Ruleset>& state() const { return state_; }
+  // Moves that table out, for a caller that keeps it as its picture of the
+  // kernel once the transaction is applied (nft/plan.h) instead of copying it.
+  // state() is nullopt afterwards; the ops stay, so the transaction can still
+  // be rendered, but not applied by the netlink backend (it reads declarations
+  // of pre-existing sets from state()).
+  std::optional<Ruleset> take_state() { return std::exchange(state_, std::nullopt); }
 
   // For renderers: when built by replace(), the first replace_ops() ops are the
   // full replace of replaced() (further appended ops follow them).
