@@ -1,0 +1,815 @@
+// API semantics of the fake server. Everything runs with State::mu held
+// (public entry points take it), and nlohmann exceptions from user-supplied
+// JSON are caught here and answered as the API server would answer them.
+#include "tests/fakeapi/state.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+namespace netpol::fakeapi {
+
+namespace {
+
+const ResourceInfo kInfos[] = {
+    {Kind::Namespace, "v1", "namespaces", "namespace", "Namespace", "ns", false},
+    {Kind::Pod, "v1", "pods", "pod", "Pod", "po", true},
+    {Kind::NetworkPolicy, "networking.k8s.io/v1", "networkpolicies", "networkpolicy",
+     "NetworkPolicy", "netpol", true},
+};
+
+bool dns1123_label(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && !(c == '-' && i > 0 && i + 1 < s.size())) return false;
+  }
+  return true;
+}
+
+bool dns1123_subdomain(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  for (;;) {
+    const size_t dot = s.find('.', start);
+    const std::string part =
+        s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!dns1123_label(part)) return false;
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
+}
+
+std::string now_rfc3339() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64(const std::string& in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += b64[(acc >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += b64[(acc << (6 - bits)) & 63];
+  while (out.size() % 4) out += '=';
+  return out;
+}
+
+std::optional<std::string> unbase64(const std::string& in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    const char* p = std::strchr(b64, c);
+    if (!p || !c) return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(p - b64);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+std::string str_field(const json& j, const char* a, const char* b) {
+  auto ia = j.find(a);
+  if (ia == j.end() || !ia->is_object()) return "";
+  auto ib = ia->find(b);
+  if (ib == ia->end() || !ib->is_string()) return "";
+  return ib->get<std::string>();
+}
+
+ObjPtr make_obj(Kind k, const json& j) {
+  auto o = std::make_shared<Obj>();
+  o->kind = k;
+  const json& meta = j.at("metadata");
+  o->name = meta.value("name", "");
+  o->ns = info(k).namespaced ? meta.value("namespace", "") : "";
+  o->uid = meta.value("uid", "");
+  o->rv = std::stoull(meta.value("resourceVersion", "0"));
+  if (auto l = meta.find("labels"); l != meta.end() && l->is_object())
+    for (auto it = l->begin(); it != l->end(); ++it)
+      if (it.value().is_string()) o->labels[it.key()] = it.value().get<std::string>();
+  o->fields.emplace_back("metadata.name", o->name);
+  if (info(k).namespaced) o->fields.emplace_back("metadata.namespace", o->ns);
+  if (k == Kind::Pod) {
+    o->fields.emplace_back("spec.nodeName", str_field(j, "spec", "nodeName"));
+    o->fields.emplace_back("spec.restartPolicy", str_field(j, "spec", "restartPolicy"));
+    o->fields.emplace_back("spec.schedulerName", str_field(j, "spec", "schedulerName"));
+    o->fields.emplace_back("spec.serviceAccountName", str_field(j, "spec", "serviceAccountName"));
+    o->fields.emplace_back("status.phase", str_field(j, "status", "phase"));
+    o->fields.emplace_back("status.podIP", str_field(j, "status", "podIP"));
+    o->fields.emplace_back("status.nominatedNodeName", str_field(j, "status", "nominatedNodeName"));
+    bool host = false;
+    if (auto s = j.find("spec"); s != j.end() && s->is_object()) {
+      auto h = s->find("hostNetwork");
+      host = h != s->end() && h->is_boolean() && h->get<bool>();
+    }
+    o->fields.emplace_back("spec.hostNetwork", host ? "true" : "false");
+  }
+  if (k == Kind::Namespace) o->fields.emplace_back("status.phase", str_field(j, "status", "phase"));
+  json copy = j;
+  copy.erase("kind");
+  copy.erase("apiVersion");
+  o->text = copy.dump();
+  return o;
+}
+
+// API-server defaulting of the fields users see in `kubectl get -o yaml`.
+void apply_defaults(Kind k, json& j) {
+  json& meta = j["metadata"];
+  if (k == Kind::Namespace) {
+    meta["labels"]["kubernetes.io/metadata.name"] = meta["name"];
+    if (!j.contains("spec") || !j["spec"].is_object()) j["spec"] = json::object();
+    if (!j["spec"].contains("finalizers")) j["spec"]["finalizers"] = json::array({"kubernetes"});
+    j["status"] = json{{"phase", "Active"}};
+  }
+  auto default_protocols = [](json& ports) {
+    if (!ports.is_array()) return;
+    for (auto& p : ports)
+      if (p.is_object() && !p.contains("protocol")) p["protocol"] = "TCP";
+  };
+  if (k == Kind::Pod) {
+    json& spec = j["spec"];
+    if (!spec.is_object()) return;
+    for (const char* list : {"containers", "initContainers"}) {
+      if (auto c = spec.find(list); c != spec.end() && c->is_array())
+        for (auto& ctr : *c)
+          if (ctr.is_object() && ctr.contains("ports")) default_protocols(ctr["ports"]);
+    }
+    if (!spec.contains("restartPolicy")) spec["restartPolicy"] = "Always";
+    if (!spec.contains("dnsPolicy")) spec["dnsPolicy"] = "ClusterFirst";
+    if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
+    if (!spec.contains("terminationGracePeriodSeconds")) spec["terminationGracePeriodSeconds"] = 30;
+  }
+  if (k == Kind::NetworkPolicy) {
+    if (!j.contains("spec") || !j["spec"].is_object()) j["spec"] = json::object();
+    json& spec = j["spec"];
+    if (!spec.contains("podSelector") || spec["podSelector"].is_null())
+      spec["podSelector"] = json::object();
+    for (const char* dir : {"ingress", "egress"}) {
+      if (auto rules = spec.find(dir); rules != spec.end() && rules->is_array())
+        for (auto& r : *rules)
+          if (r.is_object() && r.contains("ports")) default_protocols(r["ports"]);
+    }
+    if (!spec.contains("policyTypes")) {
+      json types = json::array({"Ingress"});
+      if (auto e = spec.find("egress"); e != spec.end() && e->is_array() && !e->empty())
+        types.push_back("Egress");
+      spec["policyTypes"] = types;
+    }
+  }
+}
+
+// The minimal validation kubectl users hit: names, and a pod's containers.
+std::string validate(Kind k, const json& j) {
+  const json& meta = j["metadata"];
+  const std::string name = meta.value("name", "");
+  const auto& in = info(k);
+  const bool ok = k == Kind::Namespace ? dns1123_label(name) : dns1123_subdomain(name);
+  if (!ok)
+    return std::string(in.kind_name) + " \"" + name +
+           "\" is invalid: metadata.name: Invalid value: \"" + name + "\": a lowercase RFC 1123 " +
+           (k == Kind::Namespace ? "label" : "subdomain") +
+           " must consist of lower case alphanumeric characters, '-' or '.', and must start and "
+           "end with an alphanumeric character";
+  if (auto l = meta.find("labels"); l != meta.end() && !l->is_null() && !l->is_object())
+    return std::string(in.kind_name) + " \"" + name +
+           "\" is invalid: metadata.labels: must be a map";
+  if (k == Kind::Pod) {
+    const json& spec = j.contains("spec") ? j["spec"] : json();
+    auto c = spec.is_object() ? spec.find("containers") : spec.end();
+    if (!spec.is_object() || c == spec.end() || !c->is_array() || c->empty())
+      return "Pod \"" + name + "\" is invalid: spec.containers: Required value";
+    for (size_t i = 0; i < c->size(); ++i) {
+      const json& ctr = (*c)[i];
+      if (!ctr.is_object() || !ctr.contains("name") || !ctr["name"].is_string())
+        return "Pod \"" + name + "\" is invalid: spec.containers[" + std::to_string(i) +
+               "].name: Required value";
+      if (!ctr.contains("image") || !ctr["image"].is_string())
+        return "Pod \"" + name + "\" is invalid: spec.containers[" + std::to_string(i) +
+               "].image: Required value";
+    }
+  }
+  return "";
+}
+
+// The object without the fields a write always changes, to spot no-op updates.
+json comparable(json j) {
+  j.erase("kind");
+  j.erase("apiVersion");
+  if (j.contains("metadata") && j["metadata"].is_object()) {
+    j["metadata"].erase("resourceVersion");
+    j["metadata"].erase("generation");
+    j["metadata"].erase("managedFields");
+  }
+  return j;
+}
+
+std::string not_found_msg(Kind k, const std::string& name) {
+  return std::string(info(k).plural) + " \"" + name + "\" not found";
+}
+
+}  // namespace
+
+const char* kind_name(Kind k) {
+  return info(k).kind_name;
+}
+
+const ResourceInfo& info(Kind k) {
+  return kInfos[static_cast<int>(k)];
+}
+
+std::optional<Kind> kind_from_plural(std::string_view gv, std::string_view plural) {
+  for (const auto& i : kInfos)
+    if (gv == i.group_version && plural == i.plural) return i.kind;
+  return std::nullopt;
+}
+
+std::string Obj::full_text() const {
+  const auto& in = info(kind);
+  std::string out = "{\"kind\":\"";
+  out += in.kind_name;
+  out += "\",\"apiVersion\":\"";
+  out += in.group_version;
+  out += "\",";
+  out.append(text, 1, std::string::npos);
+  return out;
+}
+
+json Obj::to_json() const {
+  return json::parse(full_text());
+}
+
+bool Selector::matches(const std::map<std::string, std::string>& labels) const {
+  for (const auto& t : terms) {
+    auto it = labels.find(t.key);
+    const bool has = it != labels.end();
+    switch (t.op) {
+      case Term::Eq:
+        if (!has || it->second != t.values[0]) return false;
+        break;
+      case Term::NotEq:
+        if (has && it->second == t.values[0]) return false;
+        break;
+      case Term::In:
+        if (!has || std::find(t.values.begin(), t.values.end(), it->second) == t.values.end())
+          return false;
+        break;
+      case Term::NotIn:
+        if (has && std::find(t.values.begin(), t.values.end(), it->second) != t.values.end())
+          return false;
+        break;
+      case Term::Exists:
+        if (!has) return false;
+        break;
+      case Term::NotExists:
+        if (has) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+bool Selector::matches_fields(const Obj& o) const {
+  std::map<std::string, std::string> f(o.fields.begin(), o.fields.end());
+  return matches(f);
+}
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(' ');
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(' ') - b + 1);
+}
+
+// Splits on commas outside parentheses.
+std::vector<std::string> split_terms(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  int depth = 0;
+  for (char c : s) {
+    if (c == '(') ++depth;
+    if (c == ')') --depth;
+    if (c == ',' && depth == 0) {
+      out.push_back(trim(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  out.push_back(trim(cur));
+  return out;
+}
+
+}  // namespace
+
+std::optional<Selector> parse_label_selector(const std::string& s, std::string* error) {
+  Selector sel;
+  if (trim(s).empty()) return sel;
+  for (const std::string& term : split_terms(s)) {
+    Selector::Term t;
+    if (term.empty()) {
+      *error = "found '', expected: identifier";
+      return std::nullopt;
+    }
+    size_t sp;
+    if (term[0] == '!') {
+      t.op = Selector::Term::NotExists;
+      t.key = trim(term.substr(1));
+    } else if (auto p = term.find("!="); p != std::string::npos) {
+      t.op = Selector::Term::NotEq;
+      t.key = trim(term.substr(0, p));
+      t.values = {trim(term.substr(p + 2))};
+    } else if (auto q = term.find("=="); q != std::string::npos) {
+      t.op = Selector::Term::Eq;
+      t.key = trim(term.substr(0, q));
+      t.values = {trim(term.substr(q + 2))};
+    } else if (auto e = term.find('='); e != std::string::npos) {
+      t.op = Selector::Term::Eq;
+      t.key = trim(term.substr(0, e));
+      t.values = {trim(term.substr(e + 1))};
+    } else if ((sp = term.find(' ')) != std::string::npos) {
+      t.key = term.substr(0, sp);
+      const std::string rest = trim(term.substr(sp));
+      std::string list;
+      if (rest.rfind("in", 0) == 0) {
+        t.op = Selector::Term::In;
+        list = trim(rest.substr(2));
+      } else if (rest.rfind("notin", 0) == 0) {
+        t.op = Selector::Term::NotIn;
+        list = trim(rest.substr(5));
+      } else {
+        *error = "unable to parse requirement: " + term;
+        return std::nullopt;
+      }
+      if (list.size() < 2 || list.front() != '(' || list.back() != ')') {
+        *error = "unable to parse requirement: " + term + ": expected a (list)";
+        return std::nullopt;
+      }
+      for (const auto& v : split_terms(list.substr(1, list.size() - 2))) t.values.push_back(v);
+    } else {
+      t.op = Selector::Term::Exists;
+      t.key = term;
+    }
+    if (t.key.empty()) {
+      *error = "unable to parse requirement: " + term + ": empty key";
+      return std::nullopt;
+    }
+    sel.terms.push_back(std::move(t));
+  }
+  return sel;
+}
+
+std::optional<Selector> parse_field_selector(Kind k, const std::string& s, std::string* error) {
+  std::string lerr;
+  auto sel = parse_label_selector(s, &lerr);
+  if (!sel) {
+    *error = "invalid field selector: " + lerr;
+    return std::nullopt;
+  }
+  // Field selectors only know =, == and != on the fields each resource indexes.
+  Obj probe;
+  probe.kind = k;
+  std::vector<std::string> known = {"metadata.name"};
+  if (info(k).namespaced) known.push_back("metadata.namespace");
+  if (k == Kind::Pod)
+    for (const char* f :
+         {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+          "status.phase", "status.podIP", "status.nominatedNodeName", "spec.hostNetwork"})
+      known.push_back(f);
+  if (k == Kind::Namespace) known.push_back("status.phase");
+  for (const auto& t : sel->terms) {
+    if (t.op != Selector::Term::Eq && t.op != Selector::Term::NotEq) {
+      *error = "invalid field selector: only =, == and != are supported";
+      return std::nullopt;
+    }
+    if (std::find(known.begin(), known.end(), t.key) == known.end()) {
+      *error = "field label not supported: " + t.key;
+      return std::nullopt;
+    }
+  }
+  return sel;
+}
+
+Reply status_reply(int code, const std::string& reason, const std::string& message,
+                   const std::string& name, const std::string& plural) {
+  json body = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
+               {"status", "Failure"}, {"message", message}, {"reason", reason},
+               {"code", code}};
+  if (!name.empty() || !plural.empty()) body["details"] = {{"name", name}, {"kind", plural}};
+  return Reply{code, std::move(body)};
+}
+
+State::State(const Options& opts) : faults(opts.faults), rng(opts.seed), opts_(opts) {}
+
+uint64_t State::rv() const {
+  std::lock_guard lock(mu);
+  return rv_;
+}
+
+std::string State::new_uid_locked() {
+  // A version-4 UUID from the seeded generator: unique, and repeatable in tests.
+  const uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+void State::after_write_locked() {
+  ++writes_;
+  while (history_.size() > opts_.history_limit) {
+    compacted_ = history_.front().rv;
+    history_.pop_front();
+  }
+  if (faults.compact_every && writes_ % faults.compact_every == 0) compact_locked();
+  cv.notify_all();
+}
+
+void State::compact_locked() {
+  history_.clear();
+  compacted_ = rv_;
+  snapshots_.clear();
+  ++stats.compactions;
+  cv.notify_all();
+}
+
+void State::compact() {
+  std::lock_guard lock(mu);
+  compact_locked();
+}
+
+void State::events_after_locked(uint64_t from, std::vector<Event>& out) const {
+  if (from >= rv_) return;
+  // history_[i].rv == compacted_ + 1 + i: every write is exactly one event.
+  size_t i = from >= compacted_ ? from - compacted_ : 0;
+  for (; i < history_.size(); ++i) out.push_back(history_[i]);
+}
+
+Reply State::commit_locked(Kind k, EvType type, json obj, ObjPtr old) {
+  ++rv_;
+  obj["metadata"]["resourceVersion"] = std::to_string(rv_);
+  ObjPtr o = make_obj(k, obj);
+  auto& m = objs_[static_cast<int>(k)];
+  if (type == EvType::Deleted) {
+    m.erase(o->key());
+  } else {
+    m[o->key()] = o;
+  }
+  history_.push_back(Event{rv_, k, type, o, type == EvType::Modified ? old : nullptr});
+  after_write_locked();
+  obj["kind"] = info(k).kind_name;
+  obj["apiVersion"] = info(k).group_version;
+  return Reply{type == EvType::Added ? 201 : 200, std::move(obj)};
+}
+
+Reply State::create(Kind k, const std::string& path_ns, json obj) {
+  std::lock_guard lock(mu);
+  const auto& in = info(k);
+  if (!obj.is_object()) return status_reply(400, "BadRequest", "the body is not a JSON object");
+  if (obj.contains("kind") && obj["kind"] != in.kind_name)
+    return status_reply(
+        400, "BadRequest",
+        "the kind of the object (" + obj["kind"].dump() + ") does not match " + in.kind_name);
+  if (obj.contains("apiVersion") && obj["apiVersion"] != in.group_version)
+    return status_reply(400, "BadRequest",
+                        "the apiVersion of the object (" + obj["apiVersion"].dump() +
+                            ") does not match " + in.group_version);
+  if (!obj.contains("metadata") || !obj["metadata"].is_object()) obj["metadata"] = json::object();
+  json& meta = obj["metadata"];
+  if ((!meta.contains("name") || meta["name"] == "") && meta.contains("generateName") &&
+      meta["generateName"].is_string()) {
+    static const char* alnum = "bcdfghjklmnpqrstvwxz2456789";  // what the API server draws from
+    std::string name = meta["generateName"].get<std::string>();
+    for (int i = 0; i < 5; ++i) name += alnum[rng() % 27];
+    meta["name"] = name;
+  }
+  if (!meta.contains("name") || !meta["name"].is_string() || meta["name"] == "")
+    return status_reply(
+        422, "Invalid",
+        std::string(in.kind_name) +
+            " \"\" is invalid: metadata.name: Required value: name or generateName is required");
+  const std::string name = meta["name"].get<std::string>();
+  std::string ns;
+  if (in.namespaced) {
+    const std::string body_ns = meta.value("namespace", "");
+    if (!path_ns.empty() && !body_ns.empty() && body_ns != path_ns)
+      return status_reply(
+          400, "BadRequest",
+          "the namespace of the provided object does not match the namespace sent on the request");
+    ns = !path_ns.empty() ? path_ns : !body_ns.empty() ? body_ns : "default";
+    meta["namespace"] = ns;
+    if (!objs_[static_cast<int>(Kind::Namespace)].count(ns))
+      return status_reply(404, "NotFound", "namespaces \"" + ns + "\" not found", ns, "namespaces");
+  } else {
+    meta.erase("namespace");
+  }
+  if (std::string err = validate(k, obj); !err.empty())
+    return status_reply(422, "Invalid", err, name, in.plural);
+  const std::string key = ns.empty() ? name : ns + "/" + name;
+  if (objs_[static_cast<int>(k)].count(key))
+    return status_reply(409, "AlreadyExists",
+                        std::string(in.plural) + " \"" + name + "\" already exists", name,
+                        in.plural);
+  meta["uid"] = new_uid_locked();
+  meta["creationTimestamp"] = now_rfc3339();
+  meta.erase("resourceVersion");
+  meta.erase("deletionTimestamp");
+  meta.erase("managedFields");
+  if (k == Kind::NetworkPolicy) meta["generation"] = 1;
+  if (k == Kind::Pod && !opts_.keep_pod_status) obj["status"] = json{{"phase", "Pending"}};
+  try {
+    apply_defaults(k, obj);
+  } catch (const json::exception& e) {
+    return status_reply(422, "Invalid",
+                        std::string(in.kind_name) + " \"" + name + "\" is invalid: " + e.what());
+  }
+  return commit_locked(k, EvType::Added, std::move(obj), nullptr);
+}
+
+Reply State::do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_only,
+                              const std::string& precondition_rv) {
+  const auto& in = info(k);
+  if (!precondition_rv.empty() && precondition_rv != std::to_string(cur->rv))
+    return status_reply(
+        409, "Conflict",
+        "Operation cannot be fulfilled on " + std::string(in.plural) + " \"" + cur->name +
+            "\": the object has been modified; please apply your changes to the latest "
+            "version and try again",
+        cur->name, in.plural);
+  json old = json::parse(cur->text);
+  if (!next.is_object()) return status_reply(400, "BadRequest", "the body is not a JSON object");
+  json result;
+  if (status_only) {
+    result = old;
+    if (next.contains("status")) result["status"] = next["status"];
+  } else {
+    result = std::move(next);
+    if (!result.contains("metadata") || !result["metadata"].is_object())
+      result["metadata"] = json::object();
+    json& meta = result["metadata"];
+    // Identity and server-owned metadata cannot be changed by an update.
+    for (const char* f : {"uid", "creationTimestamp", "name", "namespace", "generation"}) {
+      if (old["metadata"].contains(f)) {
+        meta[f] = old["metadata"][f];
+      } else {
+        meta.erase(f);
+      }
+    }
+    // The kubelet owns pod status; namespaces' status belongs to their controller.
+    if ((k == Kind::Pod && !opts_.keep_pod_status) || k == Kind::Namespace) {
+      if (old.contains("status")) {
+        result["status"] = old["status"];
+      } else {
+        result.erase("status");
+      }
+    }
+  }
+  result.erase("kind");
+  result.erase("apiVersion");
+  try {
+    apply_defaults(k, result);
+  } catch (const json::exception& e) {
+    return status_reply(
+        422, "Invalid",
+        std::string(in.kind_name) + " \"" + cur->name + "\" is invalid: " + e.what());
+  }
+  if (std::string err = validate(k, result); !err.empty())
+    return status_reply(422, "Invalid", err, cur->name, in.plural);
+  // An update that changes nothing is not a write: no new version, no event.
+  if (comparable(result) == comparable(old)) {
+    old["kind"] = in.kind_name;
+    old["apiVersion"] = in.group_version;
+    return Reply{200, std::move(old)};
+  }
+  if (k == Kind::NetworkPolicy && result.value("spec", json()) != old.value("spec", json()))
+    result["metadata"]["generation"] = old["metadata"].value("generation", 1) + 1;
+  return commit_locked(k, EvType::Modified, std::move(result), cur);
+}
+
+Reply State::update(Kind k, const std::string& ns, const std::string& name, json obj,
+                    bool status_only) {
+  std::lock_guard lock(mu);
+  const auto& in = info(k);
+  const std::string key = in.namespaced ? ns + "/" + name : name;
+  auto& m = objs_[static_cast<int>(k)];
+  auto it = m.find(key);
+  if (it == m.end()) return status_reply(404, "NotFound", not_found_msg(k, name), name, in.plural);
+  if (!obj.is_object()) return status_reply(400, "BadRequest", "the body is not a JSON object");
+  std::string rv;
+  if (auto meta = obj.find("metadata"); meta != obj.end() && meta->is_object()) {
+    if (meta->contains("name") && (*meta)["name"] != name)
+      return status_reply(400, "BadRequest",
+                          "the name of the object (" + (*meta)["name"].dump() +
+                              ") does not match the name on the URL (" + name + ")");
+    if (in.namespaced && meta->contains("namespace") && (*meta)["namespace"] != ns)
+      return status_reply(
+          400, "BadRequest",
+          "the namespace of the provided object does not match the namespace sent on the request");
+    if (auto r = meta->find("resourceVersion"); r != meta->end() && r->is_string())
+      rv = r->get<std::string>();
+  }
+  if ((obj.contains("kind") && obj["kind"] != in.kind_name) ||
+      (obj.contains("apiVersion") && obj["apiVersion"] != in.group_version))
+    return status_reply(400, "BadRequest",
+                        "the kind or apiVersion of the object does not match the URL");
+  return do_update_locked(k, it->second, std::move(obj), status_only, rv);
+}
+
+Reply State::patch(Kind k, const std::string& ns, const std::string& name, const json& patch,
+                   const std::string& type, bool status_only) {
+  std::lock_guard lock(mu);
+  const auto& in = info(k);
+  const std::string key = in.namespaced ? ns + "/" + name : name;
+  auto& m = objs_[static_cast<int>(k)];
+  auto it = m.find(key);
+  if (it == m.end()) return status_reply(404, "NotFound", not_found_msg(k, name), name, in.plural);
+  json doc = json::parse(it->second->text);
+  std::string rv;
+  try {
+    if (type == "json") {
+      doc = doc.patch(patch);
+    } else {
+      if (!patch.is_object())
+        return status_reply(400, "BadRequest", "a merge patch must be a JSON object");
+      if (patch.contains("metadata") && patch["metadata"].is_object()) {
+        if (auto r = patch["metadata"].find("resourceVersion");
+            r != patch["metadata"].end() && r->is_string())
+          rv = r->get<std::string>();
+      }
+      doc.merge_patch(patch);
+    }
+  } catch (const json::exception& e) {
+    return status_reply(422, "Invalid", std::string("the patch cannot be applied: ") + e.what());
+  }
+  if (doc.is_object() && doc.contains("metadata") && doc["metadata"].is_object()) {
+    if (doc["metadata"].value("name", "") != name)
+      return status_reply(422, "Invalid",
+                          "metadata.name: Invalid value: the patch changes the name");
+  }
+  return do_update_locked(k, it->second, std::move(doc), status_only, rv);
+}
+
+Reply State::remove(Kind k, const std::string& ns, const std::string& name, const json& options) {
+  std::lock_guard lock(mu);
+  const auto& in = info(k);
+  const std::string key = in.namespaced ? ns + "/" + name : name;
+  auto& m = objs_[static_cast<int>(k)];
+  auto it = m.find(key);
+  if (it == m.end()) return status_reply(404, "NotFound", not_found_msg(k, name), name, in.plural);
+  ObjPtr cur = it->second;
+  if (options.is_object()) {
+    if (auto p = options.find("preconditions"); p != options.end() && p->is_object()) {
+      const std::string uid = p->value("uid", "");
+      const std::string rv = p->value("resourceVersion", "");
+      if ((!uid.empty() && uid != cur->uid) || (!rv.empty() && rv != std::to_string(cur->rv)))
+        return status_reply(
+            409, "Conflict",
+            "Operation cannot be fulfilled on " + std::string(in.plural) + " \"" + name +
+                "\": the precondition does not hold (uid or resourceVersion changed)",
+            name, in.plural);
+    }
+  }
+  if (k == Kind::Namespace) {
+    // The namespace controller empties a deleted namespace; here it happens at once.
+    for (Kind inner : {Kind::Pod, Kind::NetworkPolicy}) {
+      auto& im = objs_[static_cast<int>(inner)];
+      std::vector<ObjPtr> victims;
+      for (auto i = im.lower_bound(name + "/"); i != im.end() && i->second->ns == name; ++i)
+        victims.push_back(i->second);
+      for (const auto& v : victims)
+        commit_locked(inner, EvType::Deleted, json::parse(v->text), nullptr);
+    }
+  }
+  Reply r = commit_locked(k, EvType::Deleted, json::parse(cur->text), nullptr);
+  r.code = 200;
+  return r;
+}
+
+Reply State::get(Kind k, const std::string& ns, const std::string& name) {
+  std::lock_guard lock(mu);
+  const auto& in = info(k);
+  const auto& m = objs_[static_cast<int>(k)];
+  auto it = m.find(in.namespaced ? ns + "/" + name : name);
+  if (it == m.end()) return status_reply(404, "NotFound", not_found_msg(k, name), name, in.plural);
+  return Reply{200, it->second->to_json()};
+}
+
+std::vector<ObjPtr> State::objects_locked(Kind k, const std::string& ns) const {
+  std::vector<ObjPtr> out;
+  const auto& m = objs_[static_cast<int>(k)];
+  if (ns.empty() || !info(k).namespaced) {
+    out.reserve(m.size());
+    for (const auto& [key, o] : m) out.push_back(o);
+  } else {
+    for (auto i = m.lower_bound(ns + "/"); i != m.end() && i->second->ns == ns; ++i)
+      out.push_back(i->second);
+  }
+  return out;
+}
+
+std::vector<ObjPtr> State::objects(Kind k, const std::string& ns) const {
+  std::lock_guard lock(mu);
+  return objects_locked(k, ns);
+}
+
+Reply State::list(const ListRequest& req, std::string* body) {
+  const auto& in = info(req.kind);
+  std::vector<ObjPtr> page;
+  std::string next_token;
+  uint64_t list_rv = 0;
+  int64_t remaining = -1;
+  {
+    std::lock_guard lock(mu);
+    std::shared_ptr<const std::vector<ObjPtr>> snap;
+    std::string start;  // exclusive: the last key of the previous page
+    if (!req.continue_token.empty()) {
+      json tok;
+      try {
+        auto raw = unbase64(req.continue_token);
+        if (!raw) throw std::runtime_error("base64");
+        tok = json::parse(*raw);
+        list_rv = tok.at("rv").get<uint64_t>();
+        start = tok.at("start").get<std::string>();
+      } catch (const std::exception&) {
+        return status_reply(400, "BadRequest",
+                            "continue key is not valid: illegal base64 data or JSON");
+      }
+      auto it = snapshots_.find({static_cast<int>(req.kind), list_rv});
+      if (it == snapshots_.end() || list_rv < compacted_) {
+        ++stats.gone;
+        return status_reply(
+            410, "Expired",
+            "The provided continue parameter is too old to display a consistent list "
+            "result. You can start a new list without the continue parameter.");
+      }
+      snap = it->second;
+    } else {
+      list_rv = rv_;
+      auto all = std::make_shared<std::vector<ObjPtr>>(objects_locked(req.kind, ""));
+      snap = all;
+      // Keep it for continue tokens only when a page limit can leave something over.
+      if (req.limit > 0 && static_cast<int64_t>(all->size()) > req.limit) {
+        snapshots_[{static_cast<int>(req.kind), list_rv}] = snap;
+        while (snapshots_.size() > 16) snapshots_.erase(snapshots_.begin());
+      }
+    }
+    auto it = snap->begin();
+    if (!start.empty())
+      it = std::upper_bound(snap->begin(), snap->end(), start,
+                            [](const std::string& k, const ObjPtr& o) { return k < o->key(); });
+    for (; it != snap->end(); ++it) {
+      const Obj& o = **it;
+      if (in.namespaced && !req.ns.empty() && o.ns != req.ns) continue;
+      if (!req.labels.matches(o.labels) || !req.fields.matches_fields(o)) continue;
+      if (req.limit > 0 && static_cast<int64_t>(page.size()) == req.limit) {
+        next_token = base64(json{{"rv", list_rv}, {"start", page.back()->key()}}.dump());
+        if (req.labels.empty() && req.fields.empty()) remaining = snap->end() - it;
+        break;
+      }
+      page.push_back(*it);
+    }
+  }
+  std::string out;
+  size_t total = 128;
+  for (const auto& o : page) total += o->text.size() + 1;
+  out.reserve(total);
+  out += "{\"kind\":\"";
+  out += in.kind_name;
+  out += "List\",\"apiVersion\":\"";
+  out += in.group_version;
+  out += "\",\"metadata\":{\"resourceVersion\":\"" + std::to_string(list_rv) + "\"";
+  if (!next_token.empty()) out += ",\"continue\":\"" + next_token + "\"";
+  if (remaining >= 0) out += ",\"remainingItemCount\":" + std::to_string(remaining);
+  out += "},\"items\":[";
+  for (size_t i = 0; i < page.size(); ++i) {
+    if (i) out += ',';
+    out += page[i]->text;
+  }
+  out += "]}";
+  *body = std::move(out);
+  return Reply{200, json()};
+}
+
+}  // namespace netpol::fakeapi

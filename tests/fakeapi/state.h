@@ -1,0 +1,140 @@
+// The fake API server's data: objects, the resourceVersion counter, the watch
+// history and list snapshots, with the API's semantics (defaults, validation,
+// preconditions, selectors). No networking here: server.cpp turns HTTP into
+// these calls, and tests call them directly.
+//
+// Everything is guarded by State::mu. Objects are immutable once stored
+// (shared_ptr<const Obj>), so snapshots and the history share them for free.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "tests/fakeapi/fake_apiserver.h"
+
+namespace netpol::fakeapi {
+
+struct ResourceInfo {
+  Kind kind;
+  const char* group_version;  // "v1", "networking.k8s.io/v1"
+  const char* plural;
+  const char* singular;
+  const char* kind_name;
+  const char* short_name;
+  bool namespaced;
+};
+const ResourceInfo& info(Kind k);
+std::optional<Kind> kind_from_plural(std::string_view group_version, std::string_view plural);
+
+// One stored version of an object. `text` is its JSON without kind/apiVersion
+// (as list items are sent); full_text() adds them (as get and watch send them).
+struct Obj {
+  Kind kind;
+  std::string ns, name, uid;
+  uint64_t rv = 0;
+  std::map<std::string, std::string> labels;
+  std::vector<std::pair<std::string, std::string>> fields;  // for field selectors
+  std::string text;
+
+  std::string key() const { return ns.empty() ? name : ns + "/" + name; }
+  std::string full_text() const;
+  json to_json() const;  // full, parsed
+};
+using ObjPtr = std::shared_ptr<const Obj>;
+
+enum class EvType { Added, Modified, Deleted };
+struct Event {
+  uint64_t rv;
+  Kind kind;
+  EvType type;
+  ObjPtr obj;  // the new state (the final state for Deleted)
+  ObjPtr old;  // the previous state, Modified only
+};
+
+// A parsed labelSelector or fieldSelector.
+struct Selector {
+  struct Term {
+    enum Op { Eq, NotEq, In, NotIn, Exists, NotExists } op;
+    std::string key;
+    std::vector<std::string> values;
+  };
+  std::vector<Term> terms;
+  bool empty() const { return terms.empty(); }
+  bool matches(const std::map<std::string, std::string>& labels) const;
+  bool matches_fields(const Obj& o) const;
+};
+// nullopt and *error on a malformed selector.
+std::optional<Selector> parse_label_selector(const std::string& s, std::string* error);
+std::optional<Selector> parse_field_selector(Kind k, const std::string& s, std::string* error);
+
+Reply status_reply(int code, const std::string& reason, const std::string& message,
+                   const std::string& name = "", const std::string& plural = "");
+
+struct ListRequest {
+  Kind kind;
+  std::string ns;
+  Selector labels, fields;
+  int64_t limit = 0;
+  std::string continue_token;
+};
+
+class State {
+ public:
+  explicit State(const Options& opts);
+
+  Reply create(Kind k, const std::string& ns, json obj);
+  // status_only: the status subresource.
+  Reply update(Kind k, const std::string& ns, const std::string& name, json obj, bool status_only);
+  // type: "merge" (RFC 7386) or "json" (RFC 6902).
+  Reply patch(Kind k, const std::string& ns, const std::string& name, const json& patch,
+              const std::string& type, bool status_only);
+  Reply remove(Kind k, const std::string& ns, const std::string& name, const json& options);
+  Reply get(Kind k, const std::string& ns, const std::string& name);
+  std::vector<ObjPtr> objects(Kind k, const std::string& ns) const;
+
+  // The whole list response body, or an error reply (410 for an expired continue token).
+  Reply list(const ListRequest& req, std::string* body);
+
+  void compact();
+  uint64_t rv() const;
+
+  // For watches; all with mu held.
+  mutable std::mutex mu;
+  std::condition_variable cv;  // any write, compaction, drop or stop
+  uint64_t rv_locked() const { return rv_; }
+  uint64_t compacted_locked() const { return compacted_; }
+  // Events with rv > from, up to the newest. Precondition: from >= compacted.
+  void events_after_locked(uint64_t from, std::vector<Event>& out) const;
+  std::vector<ObjPtr> objects_locked(Kind k, const std::string& ns) const;
+  uint64_t drop_generation = 0;  // bumped by drop_watches()
+  bool stopping = false;
+  Faults faults;
+  ServerStats stats;
+  std::mt19937_64 rng;
+
+ private:
+  Reply commit_locked(Kind k, EvType type, json obj, ObjPtr old);
+  Reply do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_only,
+                         const std::string& precondition_rv);
+  std::string new_uid_locked();
+  void after_write_locked();
+  void compact_locked();
+
+  Options opts_;
+  uint64_t rv_ = 1;         // the initial list of an empty server is at version 1
+  uint64_t compacted_ = 1;  // history holds every event with rv in (compacted_, rv_]
+  uint64_t writes_ = 0;
+  std::map<std::string, ObjPtr> objs_[3];  // by kind, keyed "ns/name"
+  std::deque<Event> history_;
+  // Paginated list snapshots, by (kind, rv): what a continue token reads.
+  std::map<std::pair<int, uint64_t>, std::shared_ptr<const std::vector<ObjPtr>>> snapshots_;
+};
+
+}  // namespace netpol::fakeapi

@@ -1,0 +1,227 @@
+// Shared pieces of the k8s/api tests: a fake server per test, temp dirs,
+// certificates made with the openssl CLI, a scripted clock, object builders.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "k8s/api/client.h"
+#include "k8s/api/informer.h"
+#include "tests/fakeapi/fake_apiserver.h"
+
+namespace netpol::k8s::api::testing {
+
+using fakeapi::json;
+using fakeapi::Kind;
+
+// A directory removed when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "k8sapi-test-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data()) ? tmpl : "";
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(file(name)) << text;
+    return file(name);
+  }
+
+ private:
+  std::string path_;
+};
+
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Runs a shell command; returns its exit status and fills *out with stdout+stderr.
+inline int run(const std::string& cmd, std::string* out = nullptr) {
+  std::string full = cmd + " 2>&1";
+  FILE* p = ::popen(full.c_str(), "r");
+  if (!p) return -1;
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  const int st = ::pclose(p);
+  if (out) *out = text;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// A CA, a server certificate for 127.0.0.1/::1/localhost and a client
+// certificate, made once per test program with the openssl CLI.
+struct Certs {
+  std::string dir, ca_crt, ca_key, server_crt, server_key, client_crt, client_key;
+  std::string other_ca_crt;  // a CA that signed nothing we use
+};
+
+inline const Certs& certs() {
+  static TempDir dir_holder;  // removed at exit; every test of the program shares it
+  static TempDir* dir = &dir_holder;
+  static Certs c = [] {
+    Certs c;
+    c.dir = dir->path();
+    auto f = [&](const char* n) { return c.dir + "/" + n; };
+    c.ca_crt = f("ca.crt");
+    c.ca_key = f("ca.key");
+    c.server_crt = f("server.crt");
+    c.server_key = f("server.key");
+    c.client_crt = f("client.crt");
+    c.client_key = f("client.key");
+    c.other_ca_crt = f("other-ca.crt");
+    const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    dir->write("server.ext", "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n");
+    dir->write("client.ext", "extendedKeyUsage=clientAuth\n");
+    const std::string script =
+        "set -e; cd " + c.dir + "; " + "openssl req -x509 " + ec +
+        " -keyout ca.key -out ca.crt -days 2 -subj /CN=fake-ca; " + "openssl req -x509 " + ec +
+        " -keyout other-ca.key -out other-ca.crt -days 2 -subj /CN=other-ca; " + "openssl req " +
+        ec + " -keyout server.key -out server.csr -subj /CN=fake-apiserver; " +
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt "
+        "-days 2 -extfile server.ext; " +
+        "openssl req " + ec + " -keyout client.key -out client.csr -subj /CN=netpol-agent; " +
+        "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt "
+        "-days 2 -extfile client.ext";
+    std::string out;
+    if (run("bash -c '" + script + "'", &out) != 0) ADD_FAILURE() << "openssl failed: " << out;
+    return c;
+  }();
+  return c;
+}
+
+inline std::unique_ptr<fakeapi::Server> start_fake(fakeapi::Options o = {}) {
+  std::string err;
+  auto s = fakeapi::Server::start(std::move(o), &err);
+  EXPECT_TRUE(s) << err;
+  return s;
+}
+
+inline std::unique_ptr<fakeapi::Server> start_fake_tls(fakeapi::Options o = {}) {
+  o.tls_cert_file = certs().server_crt;
+  o.tls_key_file = certs().server_key;
+  return start_fake(std::move(o));
+}
+
+inline std::shared_ptr<ApiClient> client_for(
+    const std::string& url, const std::string& token = "",
+    std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  ClientConfig cfg;
+  cfg.server = url;
+  cfg.token = token;
+  cfg.request_timeout = timeout;
+  auto c = make_http_client(cfg);
+  EXPECT_TRUE(c.ok()) << c.status().str();
+  return c.ok() ? c.value() : nullptr;
+}
+
+inline json ns_json(const std::string& name, json labels = json::object()) {
+  return json{{"apiVersion", "v1"},
+              {"kind", "Namespace"},
+              {"metadata", {{"name", name}, {"labels", labels}}}};
+}
+
+inline json pod_json(const std::string& ns, const std::string& name, json labels = json::object(),
+                     const std::string& node = "node1") {
+  json port = {{"name", "http"}, {"containerPort", 8080}};
+  json container = {
+      {"name", "main"}, {"image", "registry.example/app:1.0"}, {"ports", json::array({port})}};
+  return json{{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}, {"namespace", ns}, {"labels", labels}}},
+              {"spec", {{"nodeName", node}, {"containers", json::array({container})}}}};
+}
+
+inline json pod_status(const std::string& ip, const std::string& phase = "Running") {
+  return json{{"phase", phase}, {"podIP", ip}, {"podIPs", json::array({json{{"ip", ip}}})}};
+}
+
+inline json policy_json(const std::string& ns, const std::string& name,
+                        json pod_selector = json::object()) {
+  json peer = {{"podSelector", {{"matchLabels", {{"role", "client"}}}}}};
+  json rule = {{"from", json::array({peer})}};
+  json spec = {{"podSelector", pod_selector}, {"ingress", json::array({rule})}};
+  return json{{"apiVersion", "networking.k8s.io/v1"},
+              {"kind", "NetworkPolicy"},
+              {"metadata", {{"name", name}, {"namespace", ns}}},
+              {"spec", spec}};
+}
+
+// A clock whose sleeps return at once (recording what was asked), or, when
+// gated, block until the test opens the gate.
+class FakeClock final : public Clock {
+ public:
+  std::chrono::steady_clock::time_point now() override {
+    std::lock_guard lock(mu_);
+    return std::chrono::steady_clock::time_point() + elapsed_;
+  }
+  bool sleep_for(std::chrono::milliseconds d) override {
+    std::unique_lock lock(mu_);
+    sleeps_.push_back(d);
+    elapsed_ += d;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return interrupted_ || !gated_; });
+    return !interrupted_;
+  }
+  void interrupt() override {
+    std::lock_guard lock(mu_);
+    interrupted_ = true;
+    cv_.notify_all();
+  }
+  void advance(std::chrono::milliseconds d) {
+    std::lock_guard lock(mu_);
+    elapsed_ += d;
+  }
+  void gate(bool closed) {
+    std::lock_guard lock(mu_);
+    gated_ = closed;
+    cv_.notify_all();
+  }
+  // Waits until at least n sleeps happened.
+  bool wait_sleeps(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return sleeps_.size() >= n; });
+  }
+  std::vector<std::chrono::milliseconds> sleeps() {
+    std::lock_guard lock(mu_);
+    return sleeps_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::chrono::milliseconds elapsed_{0};
+  std::vector<std::chrono::milliseconds> sleeps_;
+  bool interrupted_ = false;
+  bool gated_ = false;
+};
+
+// Polls `pred` until true or timeout.
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+}  // namespace netpol::k8s::api::testing
