@@ -2,7 +2,7 @@
 """The netpol lab: two nodes and nine pods as network namespaces, real probes.
 
   lab.py selftest [--topology T]                 lab sanity with hand-written nft rules
-  lab.py run --suite upstream|recipes [--topology T] [--case NAME ...] [-v]
+  lab.py run --suite upstream|recipes [--topology T] [--case NAME ...] [-v] [--dump DIR]
   lab.py demo --policyc PATH [--topology T]      recipes one by one, with matrices
   lab.py list [--suite S]                        the cases and what they check
   lab.py check-tables                            cross-check the case tables (no root)
@@ -75,6 +75,7 @@ async def _run_suite(args, registry, factory, suite: str) -> int:
         print(LEGEND)
     for kind in _topologies(args.topology):
         lab = Lab(kind, registry, factory, policyc, args.timeout, args.verbose)
+        lab.dump_dir = getattr(args, "dump", None)
         try:
             await lab.up()
             for case in cases:
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     common(p)
     p.add_argument("--suite", required=True, choices=("upstream", "recipes"))
     p.add_argument("--case", action="append", help="run only this case (repeatable)")
+    p.add_argument("--dump", metavar="DIR",
+                   help="keep every phase's policyc inputs and nft scripts under DIR/<topology>/<case>/")
     common(sub.add_parser("demo", help="recipes one by one with their matrices"), "routed")
     p = sub.add_parser("list", help="list cases")
     p.add_argument("--suite", choices=list(SUITES))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 NAMESPACES = ("x", "y", "z")
 POD_NAMES = ("a", "b", "c")
@@ -110,8 +111,48 @@ def cluster_objects(
     return objs
 
 
-def as_list(objs: list[dict]) -> str:
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}, indent=1, sort_keys=True)
+_PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*")
+
+
+def _yaml(value, indent: int) -> list[str]:
+    """Block-style YAML lines for plain dicts/lists/str/int/bool.
+
+    Scalars are JSON-quoted, which is valid YAML (double-quoted style), so no
+    value can turn into something else (a "no" stays a string, an "80" too).
+    """
+    pad = "  " * indent
+    if isinstance(value, dict):
+        if not value:
+            return [pad + "{}"]
+        out = []
+        for k, v in value.items():
+            key = k if _PLAIN_KEY.fullmatch(k) else json.dumps(str(k))
+            if isinstance(v, (dict, list)) and v:
+                out.append(f"{pad}{key}:")
+                out += _yaml(v, indent + 1)
+            else:
+                out.append(f"{pad}{key}: {_yaml(v, 0)[0]}")
+        return out
+    if isinstance(value, list):
+        if not value:
+            return [pad + "[]"]
+        out = []
+        for item in value:
+            lines = _yaml(item, indent + 1)
+            # The first line of the item goes after the dash.
+            out.append(f"{pad}- {lines[0].strip()}")
+            out += lines[1:]
+        return out
+    if isinstance(value, bool):
+        return [pad + ("true" if value else "false")]
+    if isinstance(value, int):
+        return [pad + str(value)]
+    return [pad + json.dumps(str(value))]
+
+
+def as_yaml(objs: list[dict]) -> str:
+    """Multi-document YAML, one object a document: what a user would kubectl apply."""
+    return "".join("---\n" + "\n".join(_yaml(o, 0)) + "\n" for o in objs)
 
 
 # --- NetworkPolicy builders used by the case tables ---------------------------------

@@ -87,6 +87,8 @@ class Lab:
         self.topo: topology.Topology | None = None
         self.servers = Servers(factory)
         self.last_scripts: dict[str, str] = {}
+        self.dump_dir: str | None = None
+        self.dump_tag: str | None = None  # "<case>/phase<N>" while a case runs
 
     async def up(self) -> None:
         t0 = time.monotonic()
@@ -127,16 +129,31 @@ class Lab:
             scripts = {node: phase.nft.get(node) or DROP_TABLE for node in model.NODES}
         else:
             with tempfile.TemporaryDirectory(prefix="netlab-") as work:
-                with open(os.path.join(work, "cluster.json"), "w") as f:
-                    f.write(model.as_list(model.cluster_objects(phase.ns_labels, phase.pod_labels)))
+                inputs = {"cluster.yaml": model.as_yaml(
+                    model.cluster_objects(phase.ns_labels, phase.pod_labels))}
                 if phase.policies:
-                    with open(os.path.join(work, "policies.json"), "w") as f:
-                        f.write(model.as_list(phase.policies))
+                    inputs["policies.yaml"] = model.as_yaml(phase.policies)
+                for name, text in inputs.items():
+                    with open(os.path.join(work, name), "w") as f:
+                        f.write(text)
                 compiled = await asyncio.gather(*(self.compile(phase, n, work) for n in model.NODES))
                 scripts = dict(zip(model.NODES, compiled))
+                self._dump(inputs, scripts)
         await asyncio.gather(*(self._nft(n, s) for n, s in scripts.items()))
         self.last_scripts = scripts
         return scripts
+
+    def _dump(self, inputs: dict[str, str], scripts: dict[str, str]) -> None:
+        """With --dump DIR: keep each phase's policyc inputs and outputs for a look by hand."""
+        if not self.dump_dir or not self.dump_tag:
+            return
+        where = os.path.join(self.dump_dir, self.kind, self.dump_tag)
+        os.makedirs(where, exist_ok=True)
+        files = dict(inputs)
+        files.update({f"{node}.nft": text for node, text in scripts.items()})
+        for name, text in files.items():
+            with open(os.path.join(where, name), "w") as f:
+                f.write(text)
 
     async def reset(self) -> None:
         """Forgets flows and neighbours so one phase cannot leak into the next."""
@@ -200,6 +217,7 @@ class Lab:
         report: list[str] = []
         for i, phase in enumerate(case.phases, 1):
             tag = f"phase {i}/{len(case.phases)}" + (f": {phase.title}" if phase.title else "")
+            self.dump_tag = f"{case.name}/phase{i}"
             try:
                 scripts = await self.load(phase)
                 await self.reset()
