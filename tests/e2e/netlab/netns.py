@@ -13,6 +13,7 @@ rest of the program (one asyncio loop) uses it like any other socket.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import re
@@ -79,8 +80,6 @@ class SocketFactory:
         return made
 
     async def sockets(self, ns: str, specs: list[tuple[int, int]]) -> list[socket.socket]:
-        import asyncio
-
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self._create, ns, specs)
 

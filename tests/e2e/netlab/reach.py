@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 from .model import FAMILIES, PODS
 
-Spec = "str | tuple[str, ...] | list[str]"
-
 
 def _matches(spec, pod: str) -> bool:
     if isinstance(spec, (list, tuple)):
@@ -38,6 +36,10 @@ class Reach:
         self.cells = {(s, d): default for s in PODS for d in PODS if s != d}
 
     def set(self, frm, to, allowed: bool) -> "Reach":
+        for spec in (frm, to):
+            # A misspelt selector ("x/d") would silently weaken a table.
+            if not any(_matches(spec, p) for p in PODS):
+                raise ValueError(f"selector {spec!r} matches no pod of the lab")
         for (s, d) in self.cells:
             if _matches(frm, s) and _matches(to, d):
                 self.cells[(s, d)] = allowed

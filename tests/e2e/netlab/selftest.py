@@ -108,5 +108,3 @@ def cases() -> list[Case]:
             title="vmap-dispatched per-pod chains; replies pass by conntrack")],
             about="a netpol-shaped table isolates x/a (ingress) and x/c (egress), replies still pass"),
     ]
-
-
