@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import resource
 import signal
 import sys
@@ -89,6 +90,17 @@ async def _run_suite(args, registry, factory, suite: str) -> int:
     return 1 if failed else 0
 
 
+def _policy_names(path: str) -> list[str]:
+    """namespace/name of each document in a recipe file (display only; no YAML parser)."""
+    names = []
+    with open(path) as f:
+        for doc in f.read().split("\n---"):
+            meta = dict(re.findall(r"^  (name|namespace): *(\S+)", doc, re.M))
+            if "name" in meta:
+                names.append(f"{meta.get('namespace', 'default')}/{meta['name']}")
+    return names
+
+
 async def _demo(args, registry, factory) -> int:
     policyc = _policyc(args.policyc)
     if not os.access(policyc, os.X_OK):
@@ -104,7 +116,7 @@ async def _demo(args, registry, factory) -> int:
             for case in cases:
                 print(f"\n=== recipe {case.name}: {case.about}")
                 for f in case.phases[0].files:
-                    print(f"    file {os.path.relpath(f, REPO)}")
+                    print(f"    file {os.path.relpath(f, REPO)}: {', '.join(_policy_names(f))}")
                 if not await lab.run_case(case, show=True):
                     failed.append(case.name)
         finally:
