@@ -217,6 +217,10 @@ TEST(Flow, IngressNamedPortResolvesOnTheDestinationPod) {
   o.policies.push_back(ingress_policy("x", "web", sel(), {PolicyRule{{named("web")}, {}}}));
   o.policies.push_back(
       ingress_policy("y", "udp80", sel(), {PolicyRule{{named("serve-80-udp", UDP)}, {}}}));
+  // The name exists on z's pods, but for UDP: asked for over TCP it resolves
+  // to nothing.
+  o.policies.push_back(
+      ingress_policy("z", "wrong-proto", sel(), {PolicyRule{{named("serve-80-udp", TCP)}, {}}}));
   expect_flows(o, {
                       {"y/a", "x/a", TCP, 8080, kAllow},
                       {"y/a", "x/a", TCP, 9090, kDeny},
@@ -226,6 +230,8 @@ TEST(Flow, IngressNamedPortResolvesOnTheDestinationPod) {
                       {"y/a", "x/c", TCP, 80, kDeny},
                       {"x/a", "y/b", UDP, 80, kAllow},
                       {"x/a", "y/b", TCP, 80, kDeny},  // name exists for UDP only
+                      {"x/a", "z/b", TCP, 80, kDeny},
+                      {"x/a", "z/b", UDP, 80, kDeny},
                   });
 }
 
