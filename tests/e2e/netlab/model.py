@@ -150,6 +150,11 @@ def _yaml(value, indent: int) -> list[str]:
     return [pad + json.dumps(str(value))]
 
 
+def as_list(objs: list[dict]) -> str:
+    """The objects as one JSON `kind: List` (tests/unit/netlink exports lab inputs with it)."""
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}, indent=1, sort_keys=True)
+
+
 def as_yaml(objs: list[dict]) -> str:
     """Multi-document YAML, one object a document: what a user would kubectl apply."""
     return "".join("---\n" + "\n".join(_yaml(o, 0)) + "\n" for o in objs)
