@@ -453,8 +453,8 @@ std::vector<RawElem> raw_elems(nftnl_set* s) {
       const char* chain = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_CHAIN)
                               ? nftnl_set_elem_get_str(e, NFTNL_SET_ELEM_CHAIN)
                               : "";
-      r.verdict = verdict_of(static_cast<int32_t>(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT)),
-                             chain);
+      r.verdict = verdict_of(
+          static_cast<int32_t>(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_VERDICT)), chain);
       if (!r.verdict) r.verdict = Verdict{Verdict::Kind::Continue, "?"};
     }
     out.push_back(std::move(r));
@@ -565,7 +565,7 @@ Result<std::optional<Ruleset>> TableReader::read(TableFamily family, const std::
 }
 
 Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
-                                                           const std::string& name) {
+                                                            const std::string& name) {
   const uint16_t fam = nfproto(family);
   const std::string where = std::string("read table ") + to_string(family) + " " + name + ": ";
 

@@ -7,7 +7,6 @@
 // `nft -j list table inet netpol` must be identical (handles ignored). Both
 // tables must also read back (TableReader) as exactly the rendered Ruleset.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -92,9 +91,9 @@ std::optional<Pair> make_pair(std::string* why) {
   return Pair{std::move(*a), std::move(*b)};
 }
 
-#define NLTEST_PAIR(var)                                                  \
-  std::string var##_why;                                                  \
-  auto var##_opt = make_pair(&var##_why);                                 \
+#define NLTEST_PAIR(var)                                                 \
+  std::string var##_why;                                                 \
+  auto var##_opt = make_pair(&var##_why);                                \
   if (!var##_opt) GTEST_SKIP() << "no network namespace: " << var##_why; \
   Pair& var = *var##_opt
 
@@ -134,8 +133,8 @@ TEST(Equivalence, GoldenInputs) {
 TEST(Equivalence, LabCases) {
   const std::string out = fs::temp_directory_path() / ("netpol-lab-" + std::to_string(getpid()));
   fs::create_directories(out);
-  const std::string cmd = "python3 " + source_dir() +
-                          "/tests/unit/netlink/export_lab_inputs.py " + out + " >/dev/null 2>&1";
+  const std::string cmd = "python3 " + source_dir() + "/tests/unit/netlink/export_lab_inputs.py " +
+                          out + " >/dev/null 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     fs::remove_all(out);
     GTEST_SKIP() << "could not export the lab's cases (python3 and tests/e2e/netlab needed)";

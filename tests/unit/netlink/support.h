@@ -49,8 +49,8 @@ inline std::string listing(const Kernelspace& k) {
 }  // namespace netpol::nltest
 
 // Skips (reported as skipped by ctest, never as passed) without root.
-#define NLTEST_KERNELSPACE(var)                                        \
-  std::string var##_why;                                               \
-  auto var##_opt = ::netpol::nltest::make_kernelspace(&var##_why);     \
+#define NLTEST_KERNELSPACE(var)                                          \
+  std::string var##_why;                                                 \
+  auto var##_opt = ::netpol::nltest::make_kernelspace(&var##_why);       \
   if (!var##_opt) GTEST_SKIP() << "no network namespace: " << var##_why; \
   ::netpol::nltest::Kernelspace& var = *var##_opt

@@ -1,0 +1,48 @@
+// An in-memory Kernel for unit tests of the planner and TableSync (and for the
+// agent's tests): one table held as a value, transactions applied all or
+// nothing with the same checks Transaction uses (nft::apply), and a switch to
+// make the kernel refuse an op, as a real one does when the caller's picture of
+// it is stale. Counts what it was asked to do. Test-only.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "nft/netlink.h"
+#include "nft/transaction.h"
+
+namespace netpol::nltest {
+
+class FakeKernel : public nft::Kernel {
+ public:
+  nft::Status apply(const nft::Transaction& tx) override {
+    ++applies;
+    last_ops = tx.ops().size();
+    std::optional<nft::Ruleset> next = table;
+    const nft::Table id{tx.family(), tx.table(), {}};
+    for (size_t i = 0; i < tx.ops().size(); ++i) {
+      if (fail_op && *fail_op == i) {
+        fail_op.reset();
+        ++refused;
+        return nft::Error{"fake kernel refused op " + std::to_string(i)};
+      }
+      if (nft::Status s = nft::apply(id, next, tx.ops()[i]); !s.ok()) {
+        ++refused;
+        return nft::Error{"fake kernel: " + s.message()};
+      }
+    }
+    table = std::move(next);  // commit
+    return {};
+  }
+
+  nft::Result<std::optional<nft::Ruleset>> read(nft::TableFamily, const std::string&) override {
+    ++reads;
+    return table;
+  }
+
+  std::optional<nft::Ruleset> table;
+  std::optional<size_t> fail_op;  // refuse this op index of the next apply
+  size_t applies = 0, refused = 0, reads = 0, last_ops = 0;
+};
+
+}  // namespace netpol::nltest

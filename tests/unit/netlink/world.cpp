@@ -1,0 +1,223 @@
+#include "tests/unit/netlink/world.h"
+
+#include <iterator>
+
+namespace netpol::nltest {
+
+namespace {
+
+const char* const kNamespaces[] = {"ns0", "ns1", "ns2"};
+const char* const kApps[] = {"web", "db", "api"};
+const char* const kTiers[] = {"front", "back"};
+const char* const kPortNames[] = {"http", "dns", "metrics"};
+
+template <typename Map>
+auto nth(Map& m, size_t i) {
+  auto it = m.begin();
+  std::advance(it, static_cast<long>(i));
+  return it;
+}
+
+}  // namespace
+
+World::World(uint32_t seed) : rng_(seed), compiler_(kNode) {
+  for (const char* name : kNamespaces) {
+    k8s::Namespace ns;
+    ns.name = name;
+    ns.labels[k8s::kNamespaceNameLabel] = name;
+    ns.labels["team"] = chance(50) ? "a" : "b";
+    namespaces_[name] = ns;
+    compiler_.upsert_namespace(ns);
+  }
+}
+
+IpAddr World::random_ip(bool v6) {
+  // 24 addresses per family: reuse across pods is frequent.
+  const uint32_t host = static_cast<uint32_t>(pick(24)) + 1;
+  if (!v6) return IpAddr::v4(0x0A090000u + host);
+  IpAddr ip;
+  ip.family = Family::V6;
+  ip.bytes = {0xfd, 0x00, 0x00, 0x09};
+  ip.bytes[15] = static_cast<uint8_t>(host);
+  return ip;
+}
+
+k8s::Pod World::random_pod(const std::string& ns, const std::string& name) {
+  k8s::Pod p;
+  p.ns = ns;
+  p.name = name;
+  p.uid = "uid-" + ns + "-" + name;
+  p.node_name = chance(60) ? kNode : "node-2";
+  p.phase = chance(90) ? k8s::PodPhase::Running : k8s::PodPhase::Pending;
+  p.labels["app"] = kApps[pick(3)];
+  if (chance(60)) p.labels["tier"] = kTiers[pick(2)];
+  p.ips.push_back(random_ip(false));
+  if (chance(40)) p.ips.push_back(random_ip(true));
+  for (size_t i = 0, n = pick(3); i < n; ++i) {
+    k8s::ContainerPort cp;
+    cp.name = kPortNames[pick(3)];
+    cp.port = static_cast<uint16_t>(chance(50) ? 8080 : 53 + pick(3));
+    cp.protocol = chance(70) ? k8s::Protocol::TCP : k8s::Protocol::UDP;
+    bool dup = false;
+    for (const auto& q : p.ports) dup |= q.name == cp.name;
+    if (!dup) p.ports.push_back(cp);
+  }
+  return p;
+}
+
+k8s::LabelSelector World::random_selector(bool allow_empty) {
+  k8s::LabelSelector s;
+  if (allow_empty && chance(25)) return s;
+  if (chance(70)) s.match_labels["app"] = kApps[pick(3)];
+  if (chance(30)) {
+    k8s::Requirement r;
+    r.key = "tier";
+    r.op = chance(50) ? k8s::Requirement::Op::In : k8s::Requirement::Op::Exists;
+    if (r.op == k8s::Requirement::Op::In) r.values = {kTiers[pick(2)]};
+    s.match_expressions.push_back(r);
+  }
+  return s;
+}
+
+k8s::Peer World::random_peer() {
+  k8s::Peer peer;
+  switch (pick(4)) {
+    case 0:
+      peer.pod_selector = random_selector(true);
+      break;
+    case 1: {
+      k8s::LabelSelector nss;
+      if (chance(60)) nss.match_labels["team"] = chance(50) ? "a" : "b";
+      peer.namespace_selector = nss;
+      if (chance(50)) peer.pod_selector = random_selector(true);
+      break;
+    }
+    case 2: {
+      k8s::IpBlock b;
+      if (chance(70)) {
+        b.cidr = *Cidr::parse(chance(50) ? "10.9.0.0/16" : "10.0.0.0/8");
+        if (chance(60)) b.except.push_back(*Cidr::parse("10.9.0.0/28"));
+      } else {
+        b.cidr = *Cidr::parse("fd00::/16");
+        if (chance(50)) b.except.push_back(*Cidr::parse("fd00:0:0:9::/64"));
+      }
+      peer.ip_block = b;
+      break;
+    }
+    default:
+      peer.pod_selector = random_selector(false);
+      break;
+  }
+  return peer;
+}
+
+k8s::PolicyPort World::random_port() {
+  k8s::PolicyPort p;
+  p.protocol =
+      chance(60) ? k8s::Protocol::TCP : (chance(70) ? k8s::Protocol::UDP : k8s::Protocol::SCTP);
+  switch (pick(4)) {
+    case 0:
+      break;  // every port of the protocol
+    case 1:
+      p.port = static_cast<uint16_t>(chance(50) ? 80 : 53);
+      break;
+    case 2:
+      p.port = static_cast<uint16_t>(8000);
+      p.end_port = static_cast<uint16_t>(8000 + pick(100));
+      break;
+    default:
+      p.port = std::string(kPortNames[pick(3)]);
+      break;
+  }
+  return p;
+}
+
+k8s::NetworkPolicy World::random_policy(const std::string& ns, const std::string& name) {
+  k8s::NetworkPolicy pol;
+  pol.ns = ns;
+  pol.name = name;
+  pol.uid = "puid-" + ns + "-" + name;
+  pol.pod_selector = random_selector(true);
+  pol.affects_ingress = chance(80);
+  pol.affects_egress = !pol.affects_ingress || chance(40);
+  auto rules = [&](std::vector<k8s::PolicyRule>& out) {
+    for (size_t i = 0, n = pick(3); i < n; ++i) {
+      k8s::PolicyRule r;
+      for (size_t k = 0, m = pick(3); k < m; ++k) r.peers.push_back(random_peer());
+      for (size_t k = 0, m = pick(3); k < m; ++k) r.ports.push_back(random_port());
+      out.push_back(std::move(r));
+    }
+  };
+  if (pol.affects_ingress) rules(pol.ingress);
+  if (pol.affects_egress) rules(pol.egress);
+  return pol;
+}
+
+std::string World::step() {
+  const size_t what = pick(100);
+  const std::string ns = kNamespaces[pick(3)];
+  if (what < 25 || pods_.empty()) {
+    const std::string name = "p" + std::to_string(next_++);
+    k8s::Pod p = random_pod(ns, name);
+    pods_[p.key()] = p;
+    delta_ = compiler_.upsert_pod(p);
+    return "add pod " + p.key();
+  }
+  if (what < 35) {
+    auto it = nth(pods_, pick(pods_.size()));
+    std::string key = it->first;
+    k8s::Pod p = it->second;
+    pods_.erase(it);
+    delta_ = compiler_.remove_pod(p.ns, p.name);
+    return "remove pod " + key;
+  }
+  if (what < 50) {
+    auto it = nth(pods_, pick(pods_.size()));
+    it->second.labels["app"] = kApps[pick(3)];
+    if (chance(50)) it->second.labels.erase("tier");
+    delta_ = compiler_.upsert_pod(it->second);
+    return "relabel pod " + it->first;
+  }
+  if (what < 60) {
+    auto it = nth(pods_, pick(pods_.size()));
+    it->second.ips = {random_ip(false)};
+    if (chance(50)) it->second.ips.push_back(random_ip(true));
+    delta_ = compiler_.upsert_pod(it->second);
+    return "new IPs for pod " + it->first;
+  }
+  if (what < 65) {
+    auto it = nth(pods_, pick(pods_.size()));
+    it->second.phase = it->second.phase == k8s::PodPhase::Running ? k8s::PodPhase::Succeeded
+                                                                  : k8s::PodPhase::Running;
+    delta_ = compiler_.upsert_pod(it->second);
+    return "phase flip of pod " + it->first;
+  }
+  if (what < 80 || policies_.empty()) {
+    const std::string name = "pol" + std::to_string(next_++);
+    k8s::NetworkPolicy pol = random_policy(ns, name);
+    policies_[pol.key()] = pol;
+    delta_ = compiler_.upsert_policy(pol);
+    return "add policy " + pol.key();
+  }
+  if (what < 90) {
+    auto it = nth(policies_, pick(policies_.size()));
+    k8s::NetworkPolicy pol = random_policy(it->second.ns, it->second.name);
+    it->second = pol;
+    delta_ = compiler_.upsert_policy(pol);
+    return "change policy " + pol.key();
+  }
+  if (what < 95) {
+    auto it = nth(policies_, pick(policies_.size()));
+    std::string key = it->first;
+    k8s::NetworkPolicy pol = it->second;
+    policies_.erase(it);
+    delta_ = compiler_.remove_policy(pol.ns, pol.name);
+    return "remove policy " + key;
+  }
+  k8s::Namespace& n = namespaces_[ns];
+  n.labels["team"] = n.labels["team"] == "a" ? "b" : "a";
+  delta_ = compiler_.upsert_namespace(n);
+  return "relabel namespace " + ns;
+}
+
+}  // namespace netpol::nltest
