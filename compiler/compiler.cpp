@@ -153,6 +153,8 @@ struct NsRec {
   std::unordered_set<SetRec*> scoped_sets;  // materialized sets scoped to this namespace
   std::unordered_map<std::string, std::unordered_set<SetRec*>> scoped_by_key;
   std::unordered_set<SetRec*> nssel_sets;  // materialized ns-selector sets matching it
+  size_t pod_count = 0;                    // every PodRec in it, enforceable or not
+  size_t set_count = 0;                    // SetRecs scoped to it (alive, materialized or not)
 };
 
 struct PodRec {
@@ -327,6 +329,7 @@ class Engine {
   std::map<std::string, bool> dirty_;  // pod key -> chains must be rebuilt
   std::set<IpAddr> ip_dirty_;          // local holders of these IPs may change
   std::vector<SetRec*> touched_;
+  std::vector<std::string> ns_gc_;  // namespaces that may have become unused
 };
 
 namespace {
@@ -399,6 +402,7 @@ void Engine::remove_namespace(const std::string& name) {
   ns->declared = false;
   // Pods and policies left behind still live in a namespace with its name label.
   set_ns_labels(ns, {{k8s::kNamespaceNameLabel, name}});
+  ns_gc_.push_back(name);
 }
 
 // ---------------------------------------------------------------------------
@@ -612,6 +616,7 @@ void Engine::upsert_pod(const k8s::Pod& in) {
     p->host_network = in.host_network;
     p->on_node = on_node;
     pods_.emplace(std::string_view(p->key), std::move(rec));
+    ++p->ns->pod_count;
     if (p->enforceable()) add_enforceable(p);
     if (p->local()) add_local(p);
     return;
@@ -673,6 +678,8 @@ void Engine::remove_pod(const std::string& key) {
   PodRec* p = it->second.get();
   if (p->local()) remove_local(p);
   if (p->enforceable()) remove_enforceable(p);
+  --p->ns->pod_count;
+  ns_gc_.push_back(p->ns->name);
   pods_.erase(it);
 }
 
@@ -734,6 +741,7 @@ SetRec* Engine::intern_peer(PolicyRec* pol, const k8s::Peer& peer) {
       s.kind = ir::SetKind::Pods;
       s.comment = "pods " + sel_text(podsel) + " in ns " + pol->ns->name;
       s.scope_ns = pol->ns;
+      ++pol->ns->set_count;
       s.pod_keys = sorted_keys(podsel);
       s.pod_selector = podsel;
     });
@@ -858,6 +866,7 @@ void Engine::remove_policy(const std::string& key) {
     --s->policy_refs;
     touch(s);
   }
+  ns_gc_.push_back(ns->name);
   policies_.erase(pit);
 }
 
@@ -1154,9 +1163,21 @@ ir::Delta Engine::flush(bool want_delta) {
     s->born = false;
     s->net.clear();
     if (s->pod_refs == 0 && s->policy_refs == 0) {
+      if (s->scope_ns) --s->scope_ns->set_count;
       set_names_.erase(s->name);
       sets_.erase(s->reg_key);  // frees s
     }
+  }
+
+  // Forget namespaces nothing refers to any more, so namespace churn does not
+  // grow the state. Recreated on demand with the same default label.
+  for (const auto& name : ns_gc_) {
+    auto it = namespaces_.find(name);
+    if (it == namespaces_.end()) continue;
+    NsRec* ns = it->second.get();
+    if (ns->declared || ns->pod_count || !ns->policies.empty() || ns->set_count) continue;
+    for (SetRec* s : ns->nssel_sets) s->matching_ns.erase(ns);
+    namespaces_.erase(it);
   }
   std::sort(delta.sets.begin(), delta.sets.end(),
             [](const ir::SetDelta& a, const ir::SetDelta& b) { return a.name < b.name; });
@@ -1164,6 +1185,7 @@ ir::Delta Engine::flush(bool want_delta) {
   dirty_.clear();
   ip_dirty_.clear();
   touched_.clear();
+  ns_gc_.clear();
   return delta;
 }
 
