@@ -178,6 +178,75 @@ void apply_defaults(Kind k, json& j) {
   }
 }
 
+const char* json_type(const json& v) {
+  if (v.is_boolean()) return "bool";
+  if (v.is_number()) return "number";
+  if (v.is_object()) return "object";
+  if (v.is_array()) return "array";
+  return "value";
+}
+
+// What the real server's JSON decoding refuses (400, before validation):
+// label maps and selector values that are not strings. Kubectl sends such
+// values when a YAML 1.1 scalar like `y` or `on` was left unquoted.
+std::string type_error(Kind k, const json& j) {
+  const std::string head = std::string(info(k).kind_name) + " in version \"" +
+                           (k == Kind::NetworkPolicy ? "v1" : "v1") + "\" cannot be handled as a " +
+                           info(k).kind_name + ": json: cannot unmarshal ";
+  auto string_map = [&](const json& m, const std::string& field) -> std::string {
+    if (m.is_null()) return "";
+    if (!m.is_object())
+      return head + json_type(m) + " into Go struct field " + field + " of type map[string]string";
+    for (auto it = m.begin(); it != m.end(); ++it)
+      if (!it.value().is_string())
+        return head + json_type(it.value()) + " into Go struct field " + field + " of type string";
+    return "";
+  };
+  auto selector = [&](const json& sel, const std::string& field) -> std::string {
+    if (!sel.is_object()) return "";
+    if (auto ml = sel.find("matchLabels"); ml != sel.end())
+      if (auto e = string_map(*ml, "LabelSelector." + field + ".matchLabels"); !e.empty()) return e;
+    if (auto me = sel.find("matchExpressions"); me != sel.end() && me->is_array())
+      for (const auto& r : *me)
+        if (r.is_object() && r.contains("values") && r["values"].is_array())
+          for (const auto& v : r["values"])
+            if (!v.is_string())
+              return head + json_type(v) + " into Go struct field LabelSelectorRequirement." +
+                     field + ".matchExpressions.values of type string";
+    return "";
+  };
+  const json& meta = j["metadata"];
+  for (const char* f : {"name", "namespace", "generateName"})
+    if (meta.contains(f) && !meta[f].is_string())
+      return head + json_type(meta[f]) + " into Go struct field ObjectMeta.metadata." + f +
+             " of type string";
+  for (const char* f : {"labels", "annotations"})
+    if (meta.contains(f))
+      if (auto e = string_map(meta[f], std::string("ObjectMeta.metadata.") + f); !e.empty())
+        return e;
+  if (k == Kind::NetworkPolicy && j.contains("spec") && j["spec"].is_object()) {
+    const json& spec = j["spec"];
+    if (spec.contains("podSelector"))
+      if (auto e = selector(spec["podSelector"], "spec.podSelector"); !e.empty()) return e;
+    for (const auto& [dir, peers] : {std::pair{"ingress", "from"}, std::pair{"egress", "to"}}) {
+      auto rules = spec.find(dir);
+      if (rules == spec.end() || !rules->is_array()) continue;
+      for (const auto& r : *rules) {
+        if (!r.is_object() || !r.contains(peers) || !r[peers].is_array()) continue;
+        for (const auto& peer : r[peers]) {
+          if (!peer.is_object()) continue;
+          for (const char* s : {"podSelector", "namespaceSelector"})
+            if (peer.contains(s))
+              if (auto e = selector(peer[s], std::string("spec.") + dir + "." + peers + "." + s);
+                  !e.empty())
+                return e;
+        }
+      }
+    }
+  }
+  return "";
+}
+
 // The minimal validation kubectl users hit: names, and a pod's containers.
 std::string validate(Kind k, const json& j) {
   const json& meta = j["metadata"];
@@ -498,6 +567,8 @@ Reply State::create(Kind k, const std::string& path_ns, json obj) {
                             ") does not match " + in.group_version);
   if (!obj.contains("metadata") || !obj["metadata"].is_object()) obj["metadata"] = json::object();
   json& meta = obj["metadata"];
+  if (std::string err = type_error(k, obj); !err.empty())
+    return status_reply(400, "BadRequest", err);
   if ((!meta.contains("name") || meta["name"] == "") && meta.contains("generateName") &&
       meta["generateName"].is_string()) {
     static const char* alnum = "bcdfghjklmnpqrstvwxz2456789";  // what the API server draws from
@@ -595,6 +666,8 @@ Reply State::do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_
         422, "Invalid",
         std::string(in.kind_name) + " \"" + cur->name + "\" is invalid: " + e.what());
   }
+  if (std::string err = type_error(k, result); !err.empty())
+    return status_reply(400, "BadRequest", err);
   if (std::string err = validate(k, result); !err.empty())
     return status_reply(422, "Invalid", err, cur->name, in.plural);
   // An update that changes nothing is not a write: no new version, no event.

@@ -69,6 +69,25 @@ TEST(FakeApi, CreateErrorsAsTheApiServerAnswersThem) {
   EXPECT_EQ(g.body["metadata"]["name"].get<std::string>().rfind("worker-", 0), 0u);
 }
 
+// What `kubectl create` sends for an unquoted YAML 1.1 boolean (`ns: y`): the
+// real server's decoder refuses it before validation, and so does the fake.
+TEST(FakeApi, NonStringLabelValuesAreRefusedLikeTheRealDecoder) {
+  auto s = start_fake();
+  EXPECT_EQ(s->create(Kind::Namespace, "", ns_json("a", {{"ns", true}})).code, 400);
+  ASSERT_TRUE(s->create(Kind::Namespace, "", ns_json("a")).ok());
+  auto np = policy_json("a", "np");
+  np["spec"]["ingress"][0]["from"][0] = {{"namespaceSelector", {{"matchLabels", {{"ns", true}}}}}};
+  auto r = s->create(Kind::NetworkPolicy, "a", np);
+  EXPECT_EQ(r.code, 400);
+  EXPECT_NE(
+      r.body["message"].get<std::string>().find("spec.ingress.from.namespaceSelector.matchLabels"),
+      std::string::npos)
+      << r.body.dump();
+  auto bad_ns = policy_json("a", "np");
+  bad_ns["metadata"]["namespace"] = true;
+  EXPECT_EQ(s->create(Kind::NetworkPolicy, "a", bad_ns).code, 400);
+}
+
 TEST(FakeApi, UpdatesUseOptimisticConcurrencyAndSkipNoOps) {
   auto s = start_fake();
   ASSERT_TRUE(s->create(Kind::Namespace, "", ns_json("a")).ok());
