@@ -41,6 +41,8 @@ struct PodRec;
 struct PolicyRec;
 struct SetRec;
 
+// Hash for the IP index. Only ever keys internal lookups: nothing that reaches
+// the output may iterate an unordered container in hash order.
 struct IpHash {
   size_t operator()(const IpAddr& ip) const noexcept {
     std::string_view bytes(reinterpret_cast<const char*>(ip.bytes.data()), ip.is_v4() ? 4 : 16);
@@ -116,7 +118,8 @@ void erase_one(std::vector<T*>& v, T* x) {
 // Records
 
 // A shared peer set. Its definition fields never change after creation (the
-// definition is its identity); only references, members and elements do.
+// definition is its identity); only references, membership and elements do.
+// Never holds a pod pointer: membership lives on PodRec::member_of.
 struct SetRec {
   std::string reg_key;  // kind tag + canonical definition: the registry key
   std::string name;
@@ -142,6 +145,9 @@ struct SetRec {
   std::map<ir::Element, int> net;          // element changes in the current operation
 };
 
+// A namespace as selectors see it, plus the per-namespace indexes. Exists
+// while anything refers to it (declared, pods, policies, scoped sets); its
+// labels always include kubernetes.io/metadata.name.
 struct NsRec {
   std::string name;
   Labels labels;  // declared labels, or only the name label when not declared
@@ -157,6 +163,10 @@ struct NsRec {
   size_t set_count = 0;                    // SetRecs scoped to it (alive, materialized or not)
 };
 
+// A pod reduced to what enforcement reads (no uid, resourceVersion or node
+// name: 'on_node' is all the node name is needed for). Its membership and
+// selection lists must always match its current labels, IPs and ports; every
+// change to those goes through Engine::upsert_pod.
 struct PodRec {
   std::string key;  // "ns/name"
   size_t name_at = 0;
@@ -198,8 +208,10 @@ struct RuleTemplate {
   std::vector<Proto> protos;   // by protocol number
 };
 
+// A policy with its rules pre-digested and its sets interned. Holds one
+// policy reference on every set it names, released when it changes or goes.
 struct PolicyRec {
-  k8s::NetworkPolicy src;
+  k8s::NetworkPolicy src;  // as given, to recognise a no-op resync
   std::string key;
   NsRec* ns = nullptr;
   std::vector<std::string> sel_keys;
