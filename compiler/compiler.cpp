@@ -275,6 +275,12 @@ class Engine {
   void upsert_policy(const k8s::NetworkPolicy& in);
   void remove_policy(const std::string& key);
   ir::Delta flush(bool want_delta);
+  // Sizes the big indexes for a bulk load (no rehashing while feeding).
+  void reserve(size_t pods, size_t namespaces) {
+    pods_.reserve(pods);
+    ip_index_.reserve(pods);
+    namespaces_.reserve(namespaces);
+  }
 
   ir::RuleSet rules_;
 
@@ -1241,6 +1247,7 @@ const ir::RuleSet& Compiler::rules() const {
 
 ir::RuleSet compile(const k8s::Objects& objects, const std::string& node) {
   Engine s(node);
+  s.reserve(objects.pods.size(), objects.namespaces.size());
   // One flush at the end: every set is materialized once, from the final state.
   for (const auto& ns : objects.namespaces) s.upsert_namespace(ns);
   for (const auto& pol : objects.policies) s.upsert_policy(pol);
