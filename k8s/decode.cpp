@@ -377,7 +377,19 @@ class YamlBuilder : public YAML::EventHandler {
  public:
   std::optional<json> root;
 
-  void OnDocumentStart(const YAML::Mark&) override {
+  explicit YamlBuilder(std::string_view text) : text_(text) {}
+
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    // yaml-cpp 0.7 does not consume a stray ',' after a top-level flow
+    // collection or quoted scalar ("{}," or "\"a\",b"): it reports empty
+    // documents at the same place forever. A document that starts where the
+    // previous one started is that bug.
+    if (last_start_ && *last_start_ == mark.pos) {
+      std::string what = size_t(mark.pos) < text_.size() ? quote(text_.substr(size_t(mark.pos), 1))
+                                                         : std::string("end of input");
+      throw YamlFailure{mark, "unexpected " + what};
+    }
+    last_start_ = mark.pos;
     root.reset();
     frames_.clear();
     anchors_.clear();
@@ -492,6 +504,8 @@ class YamlBuilder : public YAML::EventHandler {
     }
   }
 
+  std::string_view text_;
+  std::optional<int> last_start_;
   std::vector<Frame> frames_;
   std::map<YAML::anchor_t, std::pair<json, size_t>> anchors_;
   size_t alias_nodes_ = 0;
@@ -1240,7 +1254,7 @@ void syntax_error(Sink& sink, std::string where, std::string message) {
 bool decode_yaml(std::string_view text, Sink& sink) {
   ViewBuf buf(text);
   std::istream in(&buf);
-  YamlBuilder builder;
+  YamlBuilder builder(text);
   try {
     YAML::Parser parser(in);
     while (parser.HandleNextDocument(builder)) {

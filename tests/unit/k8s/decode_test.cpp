@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -773,6 +774,13 @@ std::vector<BadCase> bad_cases() {
       {"mapping key not a string",
        "kind: Pod\n? [a]\n: b\n",
        {"t.yaml: line 2, column 3: mapping keys must be strings"}},
+      // yaml-cpp 0.7 would loop forever on these.
+      {"stray comma after flow collection",
+       "kind: Namespace\nmetadata: {name: a}\n---\n[],\n",
+       {"t.yaml: must be an object, got list", "t.yaml: line 4, column 3: unexpected \",\""}},
+      {"stray comma after quoted scalar",
+       "\"a\",b\n",
+       {"t.yaml: must be an object, got string", "t.yaml: line 1, column 4: unexpected \",\""}},
       {"merge key",
        "base: &b {a: 1}\nkind: Pod\nmetadata:\n  <<: *b\n",
        {"t.yaml: line 4, column 3: merge keys (<<) are not supported"}},
@@ -944,6 +952,67 @@ TEST(DecodeHostile, GarbageNeverThrows) {
     DecodeResult f = decode_json_object(s, "w");
     EXPECT_TRUE(r.objects.pods.empty());
     EXPECT_FALSE(f.ok()) << s;
+  }
+}
+
+TEST(DecodeHostile, MutatedManifestsNeverCrashOrYieldInvalidObjects) {
+  // Fixed seed: reproducible. Every object that survives a mutation must
+  // still satisfy the invariants the compiler relies on.
+  std::mt19937 rng(12345);
+  const std::string seeds[] = {
+      kPodYaml, kPolicyYaml,
+      R"({"kind":"NetworkPolicy","metadata":{"name":"n"},"spec":{)"
+      R"("ingress":[{"from":[{"ipBlock":{"cidr":"10.0.0.0/8",)"
+      R"("except":["10.1.0.0/16"]}}],"ports":[{"port":80,"endPort":90}]}]}})"};
+  const char alphabet[] = "{}[]:,-\"' \n\t&*!|>#%@`0123456789abcxyz./";
+  for (const std::string& seed : seeds) {
+    for (int round = 0; round < 300; ++round) {
+      std::string text = seed;
+      int edits = 1 + int(rng() % 4);
+      for (int e = 0; e < edits && !text.empty(); ++e) {
+        size_t at = rng() % text.size();
+        switch (rng() % 3) {
+          case 0:
+            text[at] = alphabet[rng() % (sizeof alphabet - 1)];
+            break;
+          case 1:
+            text.erase(at, 1 + rng() % 8);
+            break;
+          default:
+            text.insert(at, 1, alphabet[rng() % (sizeof alphabet - 1)]);
+        }
+      }
+      for (const DecodeResult& r : {decode(text), decode_json_object(text, "w")}) {
+        for (const Pod& p : r.objects.pods) {
+          EXPECT_FALSE(p.name.empty()) << text;
+          for (const ContainerPort& cp : p.ports) EXPECT_GE(cp.port, 1) << text;
+        }
+        for (const NetworkPolicy& np : r.objects.policies) {
+          EXPECT_FALSE(np.name.empty()) << text;
+          for (const auto* rules : {&np.ingress, &np.egress}) {
+            for (const PolicyRule& rule : *rules) {
+              for (const Peer& peer : rule.peers) {
+                EXPECT_TRUE(peer.ip_block || peer.pod_selector || peer.namespace_selector);
+                EXPECT_FALSE(peer.ip_block && (peer.pod_selector || peer.namespace_selector));
+                if (peer.ip_block) {
+                  for (const Cidr& ex : peer.ip_block->except) {
+                    EXPECT_TRUE(peer.ip_block->cidr.contains(ex) &&
+                                ex.prefix > peer.ip_block->cidr.prefix)
+                        << text;
+                  }
+                }
+              }
+              for (const PolicyPort& pp : rule.ports) {
+                if (pp.end_port) {
+                  ASSERT_TRUE(std::holds_alternative<uint16_t>(pp.port)) << text;
+                  EXPECT_GE(*pp.end_port, std::get<uint16_t>(pp.port)) << text;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
   }
 }
 
