@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -53,6 +54,8 @@ constexpr uint32_t kUdataMax = 256;
 // A message may run past the end of a batch page by this much; set element
 // lists stop near 64 KiB (their nest length is 16 bits), rules are far smaller.
 constexpr uint32_t kPageOverrun = 256u << 10;
+// Pages must hold the largest message (an element list just under 64 KiB).
+constexpr uint32_t kMinPageBytes = 128u << 10;
 // Receive-buffer charge of one ACK (skb truesize with NETLINK_CAP_ACK is ~0.7 KiB).
 constexpr size_t kAckTruesize = 1024;
 
@@ -193,7 +196,7 @@ class Encoder {
  public:
   Encoder(const Transaction& tx, uint32_t page_bytes, uint32_t first_seq)
       : tx_(tx),
-        batch_(nftnl_batch_alloc(page_bytes, kPageOverrun)),
+        batch_(nftnl_batch_alloc(std::max(page_bytes, kMinPageBytes), kPageOverrun)),
         family_(nfproto(tx.family())),
         first_seq_(first_seq),
         seq_(first_seq) {}
@@ -221,6 +224,7 @@ class Encoder {
   uint32_t begin_seq() const { return first_seq_; }
   uint32_t end_seq() const { return seq_; }  // one past the last used
   size_t messages() const { return op_of_msg_.size(); }
+  size_t built_bytes() const { return built_; }
   // The op a message belongs to; nullopt for BEGIN/END or foreign numbers.
   std::optional<size_t> op_of(uint32_t seq) const {
     if (seq <= first_seq_ || seq > last_seq_) return std::nullopt;
@@ -233,7 +237,14 @@ class Encoder {
     return nftnl_nlmsg_build_hdr(static_cast<char*>(nftnl_batch_buffer(batch_.get())), type,
                                  family_, flags | NLM_F_ACK, seq_++);
   }
-  void next() { nftnl_batch_update(batch_.get()); }
+  // Closes the message just built. A message must fit one page: libnftnl
+  // moves a message that overflows its page to a fresh one, and one larger
+  // than a page would silently fall out of the batch (the sum check in run()
+  // catches that).
+  void next() {
+    built_ += static_cast<const nlmsghdr*>(nftnl_batch_buffer(batch_.get()))->nlmsg_len;
+    nftnl_batch_update(batch_.get());
+  }
 
   static uint16_t create_flags(Verb verb) {
     return verb == Verb::Create ? NLM_F_CREATE | NLM_F_EXCL : NLM_F_CREATE;
@@ -700,6 +711,7 @@ class Encoder {
   uint32_t first_seq_;
   uint32_t seq_;
   uint32_t last_seq_ = 0;
+  size_t built_ = 0;
   size_t op_ = 0;
   std::vector<size_t> op_of_msg_;
   uint32_t next_set_id_ = 1;
@@ -800,6 +812,10 @@ Status NetlinkBackend::Impl::run(const Transaction& tx, bool commit) {
   nftnl_batch_iovec(enc.batch(), iov.data(), static_cast<uint32_t>(pages));
   for (const iovec& v : iov) stats.bytes += v.iov_len;
   stats.iovecs = iov.size();
+  if (stats.bytes != enc.built_bytes()) {
+    return Error{"netlink: batch lost messages while paging (" + std::to_string(enc.built_bytes()) +
+                 " bytes built, " + std::to_string(stats.bytes) + " queued); not sent"};
+  }
 
   const int fd = mnl_socket_get_fd(sock.get());
   // The whole batch must fit the send buffer (one skb), and every ACK the

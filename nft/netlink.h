@@ -45,8 +45,9 @@ class Kernel {
 };
 
 struct NetlinkOptions {
-  // Size of one batch buffer page; a batch spans as many pages as it needs
-  // and is still sent in one sendmsg (one iovec per page).
+  // Size of one batch buffer page (at least 128 KiB, the largest message);
+  // a batch spans as many pages as it needs and is still sent in one sendmsg
+  // (one iovec per page, so at most IOV_MAX pages).
   uint32_t page_bytes = 1u << 20;
   // How long to wait for ACKs the kernel has not queued yet (they are normally
   // all queued before sendmsg returns: the kernel runs the batch synchronously).

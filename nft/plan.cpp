@@ -216,10 +216,28 @@ Result<Transaction> plan(std::optional<Ruleset> current, const Ruleset& desired)
   }
   for (const auto& [name, set] : desired.sets) t.sets[name] = set;
   if (!current) {
+    // Created in the order `nft -f` creates policyc's block (base chains,
+    // chains, maps, sets, rules), so the kernel lists the table exactly as it
+    // lists one loaded from the script.
     Transaction tx(desired.table.family, desired.table.name);
-    if (Status s = tx.append(Verb::Add, desired.table); !s.ok()) return Error{s.message()};
-    Ruleset empty{desired.table, {}, {}, {}};
-    if (Status s = emit(tx, empty, diff(empty, t)); !s.ok()) return Error{s.message()};
+    auto step = [&](Verb v, Object o) { return tx.append(v, std::move(o)); };
+    Status s = step(Verb::Add, desired.table);
+    for (bool base : {true, false}) {
+      for (const auto& [_, chain] : desired.chains) {
+        if (s.ok() && chain.is_base() == base) s = step(Verb::Add, chain);
+      }
+    }
+    for (bool map : {true, false}) {
+      for (const auto& [_, set] : desired.sets) {
+        if (s.ok() && set.is_map() == map) s = step(Verb::Add, set);
+      }
+    }
+    for (const auto& [_, rules] : desired.rules) {
+      for (const Rule& r : rules) {
+        if (s.ok()) s = step(Verb::Add, r);
+      }
+    }
+    if (!s.ok()) return Error{s.message()};
     return tx;
   }
   if (current->table != desired.table) {

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -124,13 +125,54 @@ std::string normalize_nft_json(const std::string& json) {
   return j.dump(1);
 }
 
-std::string Netns::listing(const std::string& table) const {
+std::string canonical_nft_json(const std::string& json) {
+  nlohmann::json j = nlohmann::json::parse(json, nullptr, false);
+  if (j.is_discarded() || !j.contains("nftables")) return "unparseable: " + json;
+  strip_handles(j);
+  std::vector<std::pair<std::string, nlohmann::json>> items;
+  for (auto& item : j["nftables"]) {
+    if (item.contains("metainfo")) continue;
+    auto& [kind, body] = *item.items().begin();
+    for (const char* k : {"set", "map"}) {
+      if (kind == k && body.contains("elem")) {
+        std::vector<nlohmann::json> elems(body["elem"].begin(), body["elem"].end());
+        std::sort(elems.begin(), elems.end(),
+                  [](const auto& a, const auto& b) { return a.dump() < b.dump(); });
+        body["elem"] = elems;
+      }
+    }
+    std::string name = body.contains("name") ? body["name"].get<std::string>() : "";
+    if (kind == "rule") name = body["chain"].get<std::string>();
+    items.emplace_back(kind + "\x01" + name, item);
+  }
+  std::stable_sort(items.begin(), items.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [_, item] : items) out.push_back(item);
+  return out.dump(1);
+}
+
+namespace {
+
+Command list_table(const Netns& ns, const std::string& table) {
   std::vector<std::string> argv = {"nft", "-j", "list", "table"};
   std::istringstream words(table);
   for (std::string w; words >> w;) argv.push_back(w);
-  Command c = run(argv);
+  return ns.run(argv);
+}
+
+}  // namespace
+
+std::string Netns::listing(const std::string& table) const {
+  Command c = list_table(*this, table);
   if (c.status != 0) return "nft failed (" + std::to_string(c.status) + "): " + c.err;
   return normalize_nft_json(c.out);
+}
+
+std::string Netns::canonical_listing(const std::string& table) const {
+  Command c = list_table(*this, table);
+  if (c.status != 0) return "nft failed (" + std::to_string(c.status) + "): " + c.err;
+  return canonical_nft_json(c.out);
 }
 
 }  // namespace netpol::nltest

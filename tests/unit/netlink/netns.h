@@ -39,6 +39,8 @@ class Netns {
   // `nft -j list table inet netpol` with every "handle" removed, pretty-printed
   // and sorted, so tables loaded different ways compare as text.
   std::string listing(const std::string& table = "inet netpol") const;
+  // canonical_nft_json of the same listing.
+  std::string canonical_listing(const std::string& table = "inet netpol") const;
 
  private:
   Netns(int original, int self) : original_(original), self_(self) {}
@@ -48,5 +50,11 @@ class Netns {
 
 // Strips "handle" members from nft's JSON output and pretty-prints it.
 std::string normalize_nft_json(const std::string& json);
+
+// Like normalize_nft_json, but independent of creation order: objects sorted
+// by kind and name (rules keep their order within a chain), set elements
+// sorted. Tables built by different op sequences compare equal iff the kernel
+// holds the same content.
+std::string canonical_nft_json(const std::string& json);
 
 }  // namespace netpol::nltest

@@ -25,11 +25,11 @@ std::vector<std::string> nodes_of(const k8s::Objects& objects) {
   return {nodes.begin(), nodes.end()};
 }
 
-std::optional<Kernelspace> make_kernelspace(std::string* why) {
+std::optional<Kernelspace> make_kernelspace(std::string* why, nft::NetlinkOptions options) {
   Kernelspace k;
   k.ns = Netns::create(why);
   if (!k.ns) return std::nullopt;
-  auto backend = nft::NetlinkBackend::open();
+  auto backend = nft::NetlinkBackend::open(options);
   k.ns->leave();
   if (!backend.ok()) {
     if (why) *why = backend.message();

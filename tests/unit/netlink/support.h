@@ -39,7 +39,7 @@ struct Kernelspace {
   std::unique_ptr<nft::NetlinkBackend> backend;
 };
 // nullopt (with *why) if namespaces or sockets are unavailable.
-std::optional<Kernelspace> make_kernelspace(std::string* why);
+std::optional<Kernelspace> make_kernelspace(std::string* why, nft::NetlinkOptions options = {});
 
 // The table as the kernel lists it (JSON, handles stripped), for equality checks.
 inline std::string listing(const Kernelspace& k) {
