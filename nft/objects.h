@@ -162,6 +162,7 @@ enum CtState : uint8_t {
   kCtEstablished = 2,
   kCtRelated = 4,
   kCtNew = 8,
+  kCtUntracked = 64,
 };
 
 // --- The closed set of rule expressions -------------------------------------

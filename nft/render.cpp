@@ -11,6 +11,8 @@ namespace {
 constexpr Family kFamilies[] = {Family::V4, Family::V6};
 constexpr Direction kDirections[] = {Direction::Ingress, Direction::Egress};
 
+constexpr uint8_t kIpv6Icmp = 58;
+
 const char* family_suffix(Family f) {
   return f == Family::V4 ? "v4" : "v6";
 }
@@ -55,6 +57,12 @@ void add_forward_chain(Ruleset& rs) {
                       "packets conntrack cannot place"));
   rs.append(make_rule(name, {FibSaddrLocal{}, Verdict::accept()},
                       "from this node to its pods (kubelet probes)"));
+  // Conntrack leaves IPv6 neighbour discovery (and MLD) untracked, so neither
+  // rule above lets it through; on bridged pod networks pods resolve each
+  // other's addresses across this hook, and an isolated pod must stay reachable.
+  rs.append(make_rule(name,
+                      {L4ProtoMatch{kIpv6Icmp}, CtStateMatch{kCtUntracked}, Verdict::accept()},
+                      "IPv6 neighbour discovery (untracked ICMPv6) is not pod traffic"));
   for (Direction d : {Direction::Egress, Direction::Ingress}) {
     for (Family f : kFamilies) {
       Field key = d == Direction::Egress ? saddr(f) : daddr(f);

@@ -21,6 +21,8 @@ std::string proto_text(uint8_t proto) {
       return "udp";
     case 132:
       return "sctp";
+    case 58:
+      return "ipv6-icmp";
     default:
       return std::to_string(proto);
   }
@@ -54,7 +56,8 @@ std::string ct_state_text(uint8_t states) {
   static constexpr std::pair<uint8_t, const char*> kNames[] = {{kCtInvalid, "invalid"},
                                                                {kCtEstablished, "established"},
                                                                {kCtRelated, "related"},
-                                                               {kCtNew, "new"}};
+                                                               {kCtNew, "new"},
+                                                               {kCtUntracked, "untracked"}};
   std::string out;
   for (const auto& [bit, name] : kNames) {
     if (!(states & bit)) continue;

@@ -51,11 +51,16 @@ TEST(Render, EmptyIrGivesTheFixedFootprint) {
   EXPECT_FALSE(fwd.comment.empty());
 
   std::vector<std::string> rules = rule_texts(rs, "filter-forward");
-  ASSERT_EQ(rules.size(), 7u);
-  // Order matters: conntrack first, node-local sources next, egress before ingress.
-  const char* want[] = {"ct state established,related accept", "ct state invalid drop",
-                        "fib saddr type local accept",         "ip saddr vmap @egress-v4",
-                        "ip6 saddr vmap @egress-v6",           "ip daddr vmap @ingress-v4",
+  ASSERT_EQ(rules.size(), 8u);
+  // Order matters: conntrack first, node-local sources and neighbour discovery
+  // next, egress before ingress.
+  const char* want[] = {"ct state established,related accept",
+                        "ct state invalid drop",
+                        "fib saddr type local accept",
+                        "meta l4proto ipv6-icmp ct state untracked accept",
+                        "ip saddr vmap @egress-v4",
+                        "ip6 saddr vmap @egress-v6",
+                        "ip daddr vmap @ingress-v4",
                         "ip6 daddr vmap @ingress-v6"};
   for (size_t i = 0; i < rules.size(); ++i) {
     EXPECT_EQ(rules[i].rfind(want[i], 0), 0u) << rules[i];
