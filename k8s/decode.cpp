@@ -254,7 +254,12 @@ class JsonBuilder {
 
 std::variant<json, ParseFailure> parse_json(std::string_view text) {
   JsonBuilder b;
-  bool ok = json::sax_parse(text.begin(), text.end(), &b);
+  bool ok = false;
+  try {
+    ok = json::sax_parse(text.begin(), text.end(), &b);
+  } catch (const std::exception& e) {
+    return ParseFailure{"", std::string("cannot parse: ") + short_text(e.what())};
+  }
   if (!ok || b.failure) {
     return b.failure.value_or(ParseFailure{"", "invalid JSON"});
   }
@@ -358,6 +363,7 @@ json resolve_plain(const std::string& s) {
   return json(s);
 }
 
+// Thrown inside this file only, from YamlBuilder through yaml-cpp to decode_yaml.
 struct YamlFailure {
   YAML::Mark mark;
   std::string message;
@@ -514,6 +520,8 @@ class YamlBuilder : public YAML::EventHandler {
 // ---------------------------------------------------------------- decoding
 
 // A JSON path built on the stack; rendered only when an error needs it.
+// Holds a pointer to its parent: never keep a Path whose parent was a
+// temporary beyond the full expression that made it.
 struct Path {
   const Path* parent = nullptr;
   std::string_view key;
@@ -541,7 +549,8 @@ const json& empty_object() {
 }
 
 // Decoding state of one object: who it is (for error labels) and how many
-// errors it has produced so far.
+// errors it has produced so far. Every decode_* returns nullopt once the
+// object has any error: a half-valid object must never reach the store.
 class ObjectDecoder {
  public:
   ObjectDecoder(std::string_view file, std::vector<Error>& errors)
@@ -1144,6 +1153,7 @@ class ObjectDecoder {
   std::string prefix_;
 };
 
+// Where decoded objects and errors of one input go, and the label for both.
 struct Sink {
   std::string_view file;
   DecodeResult& out;
@@ -1194,9 +1204,12 @@ void decode_object(const json& obj, std::string_view default_kind, const std::st
   if (const json* api = ObjectDecoder::member(obj, "apiVersion")) {
     if (!api->is_string() || api->get_ref<const std::string&>() != want_api) {
       d.identify(obj, kind != "Namespace", prefix);
-      std::string got = api->is_string() ? quote(api->get<std::string>()) : api->dump();
-      d.fail(root / "apiVersion",
-             "unsupported apiVersion " + got + " for kind " + kind + ": want \"" + want_api + "\"");
+      if (!api->is_string()) {
+        d.fail(root / "apiVersion", std::string("must be a string, got ") + type_name(*api));
+      } else {
+        d.fail(root / "apiVersion", "unsupported apiVersion " + quote(api->get<std::string>()) +
+                                        " for kind " + kind + ": want \"" + want_api + "\"");
+      }
       return;
     }
   }
@@ -1250,6 +1263,16 @@ void syntax_error(Sink& sink, std::string where, std::string message) {
       Error{std::string(sink.file), "", "", std::move(where), std::move(message)});
 }
 
+// decode_document() behind a last line of defence: a bug (or bad_alloc)
+// becomes an error on this input instead of an exception leaving the API.
+void decode_guarded(const json& doc, Sink& sink) {
+  try {
+    decode_document(doc, sink);
+  } catch (const std::exception& e) {
+    syntax_error(sink, "", std::string("internal error while decoding: ") + short_text(e.what()));
+  }
+}
+
 // Returns false when the text is not well-formed YAML (the error is recorded).
 bool decode_yaml(std::string_view text, Sink& sink) {
   ViewBuf buf(text);
@@ -1258,7 +1281,7 @@ bool decode_yaml(std::string_view text, Sink& sink) {
   try {
     YAML::Parser parser(in);
     while (parser.HandleNextDocument(builder)) {
-      if (builder.root) decode_document(*builder.root, sink);
+      if (builder.root) decode_guarded(*builder.root, sink);
       builder.root.reset();
     }
   } catch (const YamlFailure& f) {
@@ -1292,7 +1315,7 @@ DecodeResult decode_manifests(std::string_view text, std::string_view file) {
     // (nlohmann skips whitespace and a UTF-8 BOM itself).
     auto parsed = parse_json(text);
     if (auto* doc = std::get_if<json>(&parsed)) {
-      decode_document(*doc, sink);
+      decode_guarded(*doc, sink);
       return result;
     }
     // Flow-style YAML ({a: b}) also starts with a brace; it gets a second
@@ -1317,7 +1340,7 @@ DecodeResult decode_json_object(std::string_view text, std::string_view source) 
   Sink sink{source, result};
   auto parsed = parse_json(text);
   if (auto* doc = std::get_if<json>(&parsed)) {
-    decode_document(*doc, sink);
+    decode_guarded(*doc, sink);
   } else {
     const auto& failure = std::get<ParseFailure>(parsed);
     syntax_error(sink, failure.where, failure.message);

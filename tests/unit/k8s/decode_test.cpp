@@ -469,6 +469,9 @@ std::vector<BadCase> bad_cases() {
        "apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: np}\n",
        {"t.yaml: NetworkPolicy default/np: apiVersion: unsupported apiVersion "
         "\"extensions/v1beta1\" for kind NetworkPolicy: want \"networking.k8s.io/v1\""}},
+      {"apiVersion not a string (holding invalid UTF-8)",
+       "apiVersion: {a: \"\xff\"}\nkind: NetworkPolicy\nmetadata: {name: np}\n",
+       {"t.yaml: NetworkPolicy default/np: apiVersion: must be a string, got object"}},
       {"list items not a list",
        "kind: List\nitems: {a: 1}\n",
        {"t.yaml: List: items: must be a list, got object"}},
