@@ -425,6 +425,8 @@ class YamlBuilder : public YAML::EventHandler {
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
+    // JSON input gets this check from nlohmann; YAML must match it.
+    if (!validate::utf8(value)) throw YamlFailure{mark, "invalid UTF-8 in scalar"};
     if (expecting_key()) {
       if (tag == "?" && value == "<<") throw YamlFailure{mark, "merge keys (<<) are not supported"};
       return set_key(value, mark);
@@ -912,6 +914,12 @@ class ObjectDecoder {
     const json* spec = object(obj, "spec", spec_at);
     const json& sj = spec ? *spec : empty_object();
     pod.node_name = string(sj, "nodeName", spec_at / "nodeName").value_or("");
+    if (!pod.node_name.empty()) {
+      if (auto why = validate::dns1123_subdomain(pod.node_name); !why.empty()) {
+        fail(spec_at / "nodeName",
+             "invalid value " + quote(pod.node_name) + ": " + std::string(why));
+      }
+    }
     pod.host_network = boolean(sj, "hostNetwork", spec_at / "hostNetwork").value_or(false);
     container_ports(sj, "containers", spec_at / "containers", pod);
     container_ports(sj, "initContainers", spec_at / "initContainers", pod);

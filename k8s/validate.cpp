@@ -3,6 +3,7 @@
 // engine is not needed for these shapes and a hand loop is visibly linear.
 #include "k8s/validate.h"
 
+#include <cstdint>
 #include <cstdio>
 
 namespace netpol::k8s::validate {
@@ -137,6 +138,40 @@ std::string_view iana_svc_name(std::string_view s) {
   }
   if (!letter) return reason;
   return {};
+}
+
+bool utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4, cp = c & 0x07;
+    } else {
+      return false;  // continuation byte first, 0xc0/0xc1 overlong, or > U+10FFFF lead
+    }
+    if (i + len > s.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (cc & 0x3f);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
 }
 
 }  // namespace netpol::k8s::validate

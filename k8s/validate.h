@@ -31,4 +31,8 @@ std::string_view label_value(std::string_view s);
 // Named ports (containerPort names and NetworkPolicyPort.port strings).
 std::string_view iana_svc_name(std::string_view s);
 
+// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF),
+// so every string in the model can be written as JSON downstream.
+bool utf8(std::string_view s);
+
 }  // namespace netpol::k8s::validate

@@ -55,12 +55,6 @@ struct Traits<NetworkPolicy> {
   static std::string key(const NetworkPolicy& p) { return p.key(); }
 };
 
-// The store key: the UID; objects without one (never from a real server) by name.
-template <typename T>
-std::string store_key(const T& obj) {
-  return obj.uid.empty() ? "name:" + Traits<T>::key(obj) : obj.uid;
-}
-
 // metadata.<field> of a raw object, without a full parse (for objects that failed to decode).
 std::string raw_meta(std::string_view object, std::string_view field) {
   const auto meta = json::member(object, "metadata");
@@ -195,7 +189,7 @@ std::vector<T> Informer<T>::snapshot() const {
   {
     std::lock_guard lock(mu_);
     out.reserve(store_.size());
-    for (const auto& [uid, p] : store_) out.push_back(*p);
+    for (const auto& p : store_) out.push_back(*p);
   }
   std::sort(out.begin(), out.end(), [](const T& a, const T& b) {
     const auto ka = Traits<T>::key(a), kb = Traits<T>::key(b);
@@ -207,9 +201,9 @@ std::vector<T> Informer<T>::snapshot() const {
 template <typename T>
 std::optional<T> Informer<T>::get(const std::string& uid) const {
   std::lock_guard lock(mu_);
-  auto it = store_.find(uid);
+  auto it = store_.find(std::string_view(uid));
   if (it == store_.end()) return std::nullopt;
-  return *it->second;
+  return **it;
 }
 
 template <typename T>
@@ -283,7 +277,7 @@ std::optional<T> Informer<T>::decode(const std::string& text, const char* how, b
   const std::string source = std::string(how) + " " + Traits<T>::res().plural;
   DecodeResult r = decode_json_object(text, source);
   auto& items = Traits<T>::items(r.objects);
-  if (r.ok() && items.size() == 1) return std::move(items.front());
+  if (r.ok() && items.size() == 1 && !items.front().uid.empty()) return std::move(items.front());
 
   std::string id = raw_meta(text, "uid");
   if (id.empty()) id = raw_meta(text, "namespace") + "/" + raw_meta(text, "name");
@@ -292,6 +286,9 @@ std::optional<T> Informer<T>::decode(const std::string& text, const char* how, b
   if (!r.errors.empty()) {
     msg = r.errors.front().str();
     if (r.errors.size() > 1) msg += " (and " + std::to_string(r.errors.size() - 1) + " more)";
+  } else if (items.size() == 1) {
+    msg = source + ": " + Traits<T>::res().kind + " " + Traits<T>::key(items.front()) +
+          ": metadata.uid: missing (the store is keyed by UID)";
   } else {
     msg = source + ": expected one " + Traits<T>::res().kind + ", got " +
           std::to_string(items.size());
@@ -352,30 +349,37 @@ Status Informer<T>::list_and_reconcile() {
     if (stopping_) return Status(Code::Cancelled, "stopped");
   }
 
+  note_ok();  // before the synced signal can run, so a synced informer shows no stale error
   std::lock_guard lock(mu_);
-  std::unordered_map<std::string, Ptr> fresh;
+  Store fresh;
   fresh.reserve(items.size());
-  for (auto& p : items) fresh[store_key(*p)] = p;
+  for (auto& p : items) {
+    // A duplicate UID in the list: the last one counts.
+    if (auto it = fresh.find(std::string_view(p->uid)); it != fresh.end()) fresh.erase(it);
+    fresh.insert(p);
+  }
   const bool first = !stats_.lists;
   relisting_ = !first;
   // Deletes first: a pod recreated under the same name (new UID) must be
   // removed before its successor is added, since consumers key by name.
-  std::vector<std::pair<std::string, Ptr>> gone;
-  for (const auto& [uid, old] : store_)
-    if (!fresh.count(uid)) gone.emplace_back(uid, old);
-  std::sort(gone.begin(), gone.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (const auto& [uid, old] : gone) post_delete(old);
+  std::vector<Ptr> gone;
+  for (const auto& old : store_)
+    if (!fresh.count(std::string_view(old->uid))) gone.push_back(old);
+  std::sort(gone.begin(), gone.end(), [](const Ptr& a, const Ptr& b) { return a->uid < b->uid; });
+  for (const auto& old : gone) post_delete(old);
   for (auto& p : items) {
-    const std::string uid = store_key(*p);
-    if (fresh[uid] != p) continue;  // a duplicate UID in the list: the last one counts
-    auto it = store_.find(uid);
+    auto f = fresh.find(std::string_view(p->uid));
+    if (*f != p) continue;  // superseded by a later duplicate
+    auto it = store_.find(std::string_view(p->uid));
     if (it == store_.end()) {
       post_add(p);
-    } else if (it->second->resource_version != p->resource_version || !(*it->second == *p)) {
-      post_update(it->second, p);
+    } else if ((*it)->resource_version != p->resource_version || !(**it == *p)) {
+      post_update(*it, p);
     } else {
-      fresh[uid] = it->second;  // unchanged: keep the object handlers already saw
+      // Unchanged: keep the object handlers already saw (and free the new copy).
+      auto node = fresh.extract(f);
+      node.value() = *it;
+      fresh.insert(std::move(node));
     }
   }
   store_.swap(fresh);
@@ -412,16 +416,15 @@ void Informer<T>::handle(WatchEvent&& ev) {
     // A delete must still happen even if the final state is not decodable.
     if (ev.type == EventType::Deleted) {
       const std::string uid = raw_meta(ev.object, "uid");
-      if (auto it = store_.find(uid); !uid.empty() && it != store_.end()) {
-        post_delete(it->second);
+      if (auto it = store_.find(std::string_view(uid)); !uid.empty() && it != store_.end()) {
+        post_delete(*it);
         store_.erase(it);
       }
     }
     return;
   }
   Ptr p = std::make_shared<const T>(std::move(*obj));
-  const std::string uid = store_key(*p);
-  auto it = store_.find(uid);
+  auto it = store_.find(std::string_view(p->uid));
   if (ev.type == EventType::Deleted) {
     if (it == store_.end()) return;  // never seen (its add was skipped as undecodable)
     store_.erase(it);
@@ -429,11 +432,14 @@ void Informer<T>::handle(WatchEvent&& ev) {
     return;
   }
   if (it == store_.end()) {
-    store_.emplace(uid, p);
+    store_.insert(p);
     post_add(p);
-  } else if (it->second->resource_version != p->resource_version) {
-    Ptr old = it->second;
-    it->second = p;
+  } else if ((*it)->resource_version != p->resource_version) {
+    Ptr old = *it;
+    // Swap the pointer in place: same key, no new node.
+    auto node = store_.extract(it);
+    node.value() = p;
+    store_.insert(std::move(node));
     post_update(old, p);
   }
 }
@@ -453,7 +459,6 @@ void Informer<T>::run() {
       }
       need_list = false;
       backoff.reset();
-      note_ok();
     }
     WatchOptions wo;
     if (Traits<T>::res().namespaced) wo.ns = opts_.ns;

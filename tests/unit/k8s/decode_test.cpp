@@ -469,8 +469,8 @@ std::vector<BadCase> bad_cases() {
        "apiVersion: extensions/v1beta1\nkind: NetworkPolicy\nmetadata: {name: np}\n",
        {"t.yaml: NetworkPolicy default/np: apiVersion: unsupported apiVersion "
         "\"extensions/v1beta1\" for kind NetworkPolicy: want \"networking.k8s.io/v1\""}},
-      {"apiVersion not a string (holding invalid UTF-8)",
-       "apiVersion: {a: \"\xff\"}\nkind: NetworkPolicy\nmetadata: {name: np}\n",
+      {"apiVersion not a string",
+       "apiVersion: {a: b}\nkind: NetworkPolicy\nmetadata: {name: np}\n",
        {"t.yaml: NetworkPolicy default/np: apiVersion: must be a string, got object"}},
       {"list items not a list",
        "kind: List\nitems: {a: 1}\n",
@@ -583,6 +583,12 @@ std::vector<BadCase> bad_cases() {
        pod("spec: {containers: [{ports: [{containerPort: 80, protocol: tcp}]}]}\n"),
        {kPod + "spec.containers[0].ports[0].protocol: unsupported value \"tcp\": supported "
                "values: \"TCP\", \"UDP\", \"SCTP\""}},
+      {"nodeName invalid",
+       pod("spec: {nodeName: Node_A}\n"),
+       {kPod + "spec.nodeName: invalid value \"Node_A\": " + kDns1123Subdomain}},
+      {"invalid UTF-8",
+       pod("spec: {nodeName: \"n\xc3\x28\"}\n"),
+       {"t.yaml: line 6, column 18: invalid UTF-8 in scalar"}},
       {"containers wrong type",
        pod("spec: {containers: {a: 1}}\n"),
        {kPod + "spec.containers: must be a list, got object"}},
