@@ -282,6 +282,9 @@ Status apply_chain(Ruleset& rs, Verb verb, const Chain& c) {
         }
       }
       for (const auto& [_, set] : rs.sets) {
+        // Only map elements carry verdicts; skipping plain sets keeps this
+        // O(map elements), not O(every element of the table).
+        if (!set.is_map()) continue;
         for (const Element& e : set.elements) {
           if (e.verdict && e.verdict->chain == c.name) {
             return Error{"chain is the target of an element of map " + set.name};
