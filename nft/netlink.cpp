@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <ctime>
@@ -742,6 +743,19 @@ int grow_buffer(int fd, int force_opt, int opt, size_t want) {
   return have;
 }
 
+// A page size for `tx`: small transactions (the incremental common case) get
+// a small buffer, so a one-element change does not allocate a megabyte.
+uint32_t page_bytes_for(const Transaction& tx) {
+  size_t estimate = 4096;
+  for (const Op& op : tx.ops()) {
+    estimate += 512;
+    if (const auto* s = std::get_if<Set>(&op.object)) estimate += 96 * s->elements.size();
+    if (const auto* e = std::get_if<Elements>(&op.object)) estimate += 96 * e->elements.size();
+    if (estimate >= (1u << 30)) break;
+  }
+  return static_cast<uint32_t>(std::min<size_t>(estimate, 1u << 30));
+}
+
 }  // namespace
 
 struct NetlinkBackend::Impl {
@@ -798,8 +812,13 @@ Status NetlinkBackend::Impl::run(const Transaction& tx, bool commit) {
   stats = BatchStats{};
   stats.ops = tx.ops().size();
   if (tx.empty()) return {};
-  Encoder enc(tx, options.page_bytes, seq);
+  auto t0 = std::chrono::steady_clock::now();
+  auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+  };
+  Encoder enc(tx, std::min(options.page_bytes, page_bytes_for(tx)), seq);
   if (Status s = enc.encode(commit); !s.ok()) return s;
+  stats.encode_ms = ms_since(t0);
   seq = enc.end_seq();
   stats.messages = enc.messages();
 
@@ -832,15 +851,20 @@ Status NetlinkBackend::Impl::run(const Transaction& tx, bool commit) {
   msg.msg_iov = iov.data();
   msg.msg_iovlen = iov.size();
   ssize_t sent;
+  t0 = std::chrono::steady_clock::now();
   do {
     sent = sendmsg(fd, &msg, 0);
   } while (sent < 0 && errno == EINTR);
+  stats.send_ms = ms_since(t0);
   if (sent < 0) {
     stats.error = errno;
     return Error{"netlink: sending the batch (" + std::to_string(stats.bytes) +
                  " bytes) failed: " + errno_text(errno)};
   }
-  return receive(tx, enc, commit);
+  t0 = std::chrono::steady_clock::now();
+  Status s = receive(tx, enc, commit);
+  stats.ack_ms = ms_since(t0);
+  return s;
 }
 
 Status NetlinkBackend::Impl::receive(const Transaction& tx, const Encoder& enc, bool commit) {

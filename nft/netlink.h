@@ -63,6 +63,9 @@ struct BatchStats {
   size_t iovecs = 0;    // pages sent in the one sendmsg
   int sndbuf = 0;       // socket buffer sizes in force for the batch
   int rcvbuf = 0;
+  // Where the time went: building the batch, the sendmsg (the kernel runs
+  // the whole batch, commit included, inside it), draining the ACKs.
+  double encode_ms = 0, send_ms = 0, ack_ms = 0;
   // Index in tx.ops() of the op the kernel refused first; nullopt on success
   // or when the error belongs to no single op (commit failure, lost ACKs).
   std::optional<size_t> failed_op;

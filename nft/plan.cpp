@@ -1,5 +1,9 @@
 #include "nft/plan.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -277,10 +281,11 @@ Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::De
     // The renderer turns IR elements into nft elements (ranges, concatenations).
     for (auto [list, target] : {std::pair{&sd.add, &t.add}, std::pair{&sd.del, &t.del}}) {
       if (list->empty()) continue;
+      // The set's identity only: copying its members would cost O(set).
       ir::RuleSet one;
-      ir::Set s = kind->second;
-      s.elements = std::set<ir::Element>(list->begin(), list->end());
-      one.sets[sd.name] = std::move(s);
+      const ir::Set& whole = kind->second;
+      one.sets[sd.name] = ir::Set{whole.name, whole.kind, whole.comment,
+                                  std::set<ir::Element>(list->begin(), list->end())};
       Ruleset r = render(one).ruleset;
       for (Family f : kFamilies) {
         const std::string n = family_set_name(sd.name, f);
@@ -386,7 +391,14 @@ Status TableSync::full(const ir::RuleSet& rules) {
       return Error{tx->message()};
     }
   }
-  return commit(std::move(*tx).value());
+  Status s = commit(std::move(*tx).value());
+#ifdef __GLIBC__
+  // A reconcile frees millions of small objects (read-back, desired state);
+  // glibc consolidates them on the next large allocation, which would make
+  // the first incremental change after a reconcile tens of ms slow. Pay it here.
+  malloc_trim(0);
+#endif
+  return s;
 }
 
 Status TableSync::update(const ir::RuleSet& after, const ir::Delta& delta) {
