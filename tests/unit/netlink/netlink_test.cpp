@@ -217,6 +217,8 @@ TEST(Netlink, LargeBatchSpansManyPagesInOneSend) {
   EXPECT_GE(static_cast<size_t>(b.sndbuf), b.bytes);
   auto back = read_back(*k);
   ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->sets.at("pods-BBBBBBBB-v4").elements.size(), big.elements.size());
+  EXPECT_EQ(back->sets.at("cidr-CCCCCCCC-v4").elements.size(), ranges.elements.size());
   EXPECT_TRUE(*back == rs);
 }
 
