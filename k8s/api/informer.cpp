@@ -388,12 +388,13 @@ Status Informer<T>::list_and_reconcile() {
   stats_.resource_version = rv;
   if (first) {
     dispatcher_->post([this] {
+      // on_synced is a handler too: it has run by the time has_synced() says so.
+      if (handlers_.on_synced) handlers_.on_synced();
       {
         std::lock_guard l(mu_);
         synced_ = true;
       }
       synced_cv_.notify_all();
-      if (handlers_.on_synced) handlers_.on_synced();
     });
   }
   return Status::Ok();

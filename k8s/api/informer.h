@@ -24,8 +24,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -189,7 +189,9 @@ class Informer {
   // key string is stored twice: the index costs ~40 bytes per object.
   struct UidHash {
     using is_transparent = void;
-    size_t operator()(std::string_view uid) const noexcept { return std::hash<std::string_view>{}(uid); }
+    size_t operator()(std::string_view uid) const noexcept {
+      return std::hash<std::string_view>{}(uid);
+    }
     size_t operator()(const Ptr& p) const noexcept { return (*this)(std::string_view(p->uid)); }
   };
   struct UidEq {

@@ -776,35 +776,44 @@ struct Server::Impl {
         }
         batch.clear();
         state.events_after_locked(pos, batch);
-        for (const Event& e : batch) {
-          pos = e.rv;
-          const bool now_in = matches(*e.obj);
-          const bool was_in = e.old && matches(*e.old);
-          const char* type = nullptr;
-          switch (e.type) {
-            case EvType::Added:
-              type = now_in ? "ADDED" : nullptr;
-              break;
-            case EvType::Deleted:
-              type = now_in ? "DELETED" : nullptr;
-              break;
-            case EvType::Modified:
-              type = now_in && was_in ? "MODIFIED"
-                     : now_in         ? "ADDED"
-                     : was_in         ? "DELETED"
-                                      : nullptr;
-              break;
-          }
-          if (!type) continue;
-          append_event(out, type, *e.obj);
-          ++sent;
-          ++state.stats.events_sent;
-          if (drop_after && sent >= drop_after) {
-            cut = true;
+        if (batch.empty()) pos = std::max(pos, state.rv_locked());
+      }
+      // Format outside the lock, so writers are not held up by watchers.
+      uint64_t formatted = 0;
+      for (const Event& e : batch) {
+        pos = e.rv;
+        const bool now_in = matches(*e.obj);
+        const bool was_in = e.old && matches(*e.old);
+        const char* type = nullptr;
+        switch (e.type) {
+          case EvType::Added:
+            type = now_in ? "ADDED" : nullptr;
             break;
-          }
+          case EvType::Deleted:
+            type = now_in ? "DELETED" : nullptr;
+            break;
+          case EvType::Modified:
+            type = now_in && was_in ? "MODIFIED" : now_in ? "ADDED" : was_in ? "DELETED" : nullptr;
+            break;
         }
-        if (!cut) pos = std::max(pos, state.rv_locked());
+        if (!type) continue;
+        append_event(out, type, *e.obj);
+        ++sent;
+        ++formatted;
+        if (drop_after && sent >= drop_after) {
+          cut = true;
+          break;
+        }
+        // Keep chunks to a few MB when replaying a long history.
+        if (out.size() > (4u << 20)) {
+          if (!write_chunk(stream, out)) return false;
+          out.clear();
+        }
+      }
+      batch.clear();
+      if (formatted) {
+        std::lock_guard lock(state.mu);
+        state.stats.events_sent += formatted;
       }
       if (cut) {
         write_chunk(stream, out);

@@ -358,8 +358,13 @@ bool Selector::matches(const std::map<std::string, std::string>& labels) const {
 }
 
 bool Selector::matches_fields(const Obj& o) const {
-  std::map<std::string, std::string> f(o.fields.begin(), o.fields.end());
-  return matches(f);
+  for (const auto& t : terms) {
+    auto it = std::find_if(o.fields.begin(), o.fields.end(),
+                           [&](const auto& f) { return f.first == t.key; });
+    const std::string value = it == o.fields.end() ? "" : it->second;
+    if ((t.op == Term::Eq) != (value == t.values[0])) return false;
+  }
+  return true;
 }
 
 namespace {

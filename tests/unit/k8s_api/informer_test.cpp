@@ -135,7 +135,9 @@ TEST(Informer, RelistAfterGoneSynthesisesWhatWasMissed) {
   const std::string reborn_uid_before = s->get(Kind::Pod, "a", "reborn").body["metadata"]["uid"];
   rec.clear();
 
-  // Cut the watch and hold the informer in its backoff sleep while the world changes.
+  // Cut the watch (once it is open) and hold the informer in its backoff
+  // sleep while the world changes.
+  ASSERT_TRUE(eventually([&] { return s->stats().watches >= 1; }));
   clock->gate(true);
   s->fail_next(503, 1, "/api/v1/pods");
   s->drop_watches();

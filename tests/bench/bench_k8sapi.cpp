@@ -1,0 +1,351 @@
+// API client benchmark (issue 4), against the fake API server in a child
+// process (so the numbers are the agent's alone):
+//  1. initial paginated list of N pods into a PodInformer: time, and store
+//     memory per pod (heap in use after sync minus before, from mallinfo2);
+//  2. watch replay: a watch from before M recorded pod changes, each event
+//     decoded into the compact model: events per second;
+//  3. live: the child writes K label changes as fast as it can while the
+//     informer follows; events per second end to end (bounded by the writer).
+//
+//   netpol-bench-k8sapi [--pods N] [--page-size N] [--events M] [--live K] [--tls]
+#include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "k8s/api/informer.h"
+#include "k8s/decode.h"
+#include "tests/bench/bench_util.h"
+#include "tests/fakeapi/fake_apiserver.h"
+
+using namespace netpol;
+using namespace netpol::bench;
+using fakeapi::json;
+using fakeapi::Kind;
+
+namespace {
+
+// A pod as a real cluster serves it: ~2.5 KB of JSON of which the store keeps
+// a small part (labels, ports, phase, IPs, node).
+json realistic_pod(const std::string& ns, size_t i) {
+  const std::string name = "app-" + std::to_string(i % 97) + "-7d9f8c6b5-" + std::to_string(i);
+  const std::string ip = "10." + std::to_string(64 + i / 65536) + "." +
+                         std::to_string(i / 256 % 256) + "." + std::to_string(i % 256);
+  json container = {
+      {"name", "app"},
+      {"image", "registry.example.com/team/app:v1.42.7"},
+      {"imagePullPolicy", "IfNotPresent"},
+      {"args", {"--config=/etc/app/config.yaml", "--log-level=info", "--metrics-port=9090"}},
+      {"env", json::array({json{{"name", "POD_NAME"},
+                                {"valueFrom", {{"fieldRef", {{"fieldPath", "metadata.name"}}}}}},
+                           json{{"name", "POD_IP"},
+                                {"valueFrom", {{"fieldRef", {{"fieldPath", "status.podIP"}}}}}},
+                           json{{"name", "LOG_FORMAT"}, {"value", "json"}}})},
+      {"ports",
+       json::array({json{{"name", "http"}, {"containerPort", 8080}, {"protocol", "TCP"}},
+                    json{{"name", "metrics"}, {"containerPort", 9090}, {"protocol", "TCP"}}})},
+      {"resources",
+       {{"requests", {{"cpu", "100m"}, {"memory", "128Mi"}}}, {"limits", {{"memory", "256Mi"}}}}},
+      {"readinessProbe",
+       {{"httpGet", {{"path", "/ready"}, {"port", "http"}}}, {"periodSeconds", 5}}},
+      {"volumeMounts",
+       json::array({json{{"name", "config"}, {"mountPath", "/etc/app"}},
+                    json{{"name", "kube-api-access-x7k2p"},
+                         {"mountPath", "/var/run/secrets/kubernetes.io/serviceaccount"},
+                         {"readOnly", true}}})},
+      {"terminationMessagePath", "/dev/termination-log"},
+      {"terminationMessagePolicy", "File"}};
+  json cond = json::array();
+  for (const char* t :
+       {"PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"})
+    cond.push_back(
+        {{"type", t}, {"status", "True"}, {"lastTransitionTime", "2025-01-01T00:00:00Z"}});
+  return json{
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", name},
+        {"namespace", ns},
+        {"generateName", "app-" + std::to_string(i % 97) + "-7d9f8c6b5-"},
+        {"labels",
+         {{"app", "app-" + std::to_string(i % 97)},
+          {"pod-template-hash", "7d9f8c6b5"},
+          {"tier", i % 3 ? "backend" : "frontend"},
+          {"team", "team-" + std::to_string(i % 13)}}},
+        {"annotations", {{"kubectl.kubernetes.io/restartedAt", "2025-01-01T00:00:00Z"}}},
+        {"ownerReferences",
+         json::array({json{{"apiVersion", "apps/v1"},
+                           {"kind", "ReplicaSet"},
+                           {"name", "app-" + std::to_string(i % 97) + "-7d9f8c6b5"},
+                           {"uid", "0b6e4f43-1a2b-4c3d-8e9f-000000000000"},
+                           {"controller", true},
+                           {"blockOwnerDeletion", true}}})}}},
+      {"spec",
+       {{"nodeName", "node-" + std::to_string(i % 500)},
+        {"serviceAccountName", "app"},
+        {"containers", json::array({container})},
+        {"volumes",
+         json::array({json{{"name", "config"}, {"configMap", {{"name", "app-config"}}}}})},
+        {"tolerations", json::array({json{{"key", "node.kubernetes.io/not-ready"},
+                                          {"operator", "Exists"},
+                                          {"effect", "NoExecute"},
+                                          {"tolerationSeconds", 300}}})}}},
+      {"status",
+       {{"phase", "Running"},
+        {"conditions", cond},
+        {"hostIP", "192.168.0." + std::to_string(i % 250 + 1)},
+        {"podIP", ip},
+        {"podIPs", json::array({json{{"ip", ip}}})},
+        {"startTime", "2025-01-01T00:00:00Z"},
+        {"qosClass", "Burstable"},
+        {"containerStatuses",
+         json::array({json{{"name", "app"},
+                           {"ready", true},
+                           {"restartCount", 0},
+                           {"image", "registry.example.com/team/app:v1.42.7"},
+                           {"imageID", "registry.example.com/team/app@sha256:0123456789abcdef"},
+                           {"containerID", "containerd://0123456789abcdef0123456789abcdef"},
+                           {"started", true},
+                           {"state", {{"running", {{"startedAt", "2025-01-01T00:00:00Z"}}}}}}})}}}};
+}
+
+size_t heap_in_use() {
+  return mallinfo2().uordblks;
+}
+
+bool read_line(int fd, std::string& line) {
+  line.clear();
+  char c;
+  while (::read(fd, &c, 1) == 1) {
+    if (c == '\n') return true;
+    line += c;
+  }
+  return false;
+}
+
+void write_line(int fd, const std::string& s) {
+  const std::string l = s + "\n";
+  if (::write(fd, l.data(), l.size()) != static_cast<ssize_t>(l.size())) std::exit(3);
+}
+
+// The child: a fake API server with N pods and M recorded changes; then,
+// on request, K live changes. Speaks one line at a time over two pipes.
+[[noreturn]] void child(int in, int out, size_t pods, size_t events, bool tls,
+                        const std::string& cert_dir) {
+  fakeapi::Options o;
+  o.keep_pod_status = true;  // the pods arrive with their IPs, as the kubelet would have set them
+  o.history_limit = events + 1000000;
+  o.bookmark_interval = std::chrono::milliseconds(1000);
+  if (tls) {
+    o.tls_cert_file = cert_dir + "/server.crt";
+    o.tls_key_file = cert_dir + "/server.key";
+  }
+  std::string err;
+  auto s = fakeapi::Server::start(o, &err);
+  if (!s) {
+    std::fprintf(stderr, "fake: %s\n", err.c_str());
+    std::_Exit(1);
+  }
+  const size_t namespaces = 50;
+  for (size_t n = 0; n < namespaces; ++n)
+    s->create(Kind::Namespace, "", json{{"metadata", {{"name", "ns-" + std::to_string(n)}}}});
+  for (size_t i = 0; i < pods; ++i) {
+    const std::string ns = "ns-" + std::to_string(i % namespaces);
+    auto r = s->create(Kind::Pod, ns, realistic_pod(ns, i));
+    if (!r.ok()) {
+      std::fprintf(stderr, "fake: %s\n", r.body.dump().c_str());
+      std::_Exit(1);
+    }
+  }
+  const uint64_t before_events = s->resource_version();
+  for (size_t e = 0; e < events; ++e) {
+    const size_t i = e % pods;
+    const std::string ns = "ns-" + std::to_string(i % namespaces);
+    const std::string name = "app-" + std::to_string(i % 97) + "-7d9f8c6b5-" + std::to_string(i);
+    s->merge_patch(Kind::Pod, ns, name, {{"metadata", {{"labels", {{"rev", std::to_string(e)}}}}}});
+  }
+  write_line(out, std::to_string(s->port()) + " " + std::to_string(before_events) + " " +
+                      std::to_string(s->resource_version()));
+  std::string cmd;
+  while (read_line(in, cmd)) {
+    if (cmd.rfind("live ", 0) == 0) {
+      const size_t k = std::stoull(cmd.substr(5));
+      for (size_t e = 0; e < k; ++e) {
+        const size_t i = (e * 7919) % pods;
+        const std::string ns = "ns-" + std::to_string(i % namespaces);
+        const std::string name =
+            "app-" + std::to_string(i % 97) + "-7d9f8c6b5-" + std::to_string(i);
+        s->merge_patch(Kind::Pod, ns, name,
+                       {{"metadata", {{"labels", {{"live", std::to_string(e)}}}}}});
+      }
+      write_line(out, std::to_string(s->resource_version()));
+    } else {
+      break;
+    }
+  }
+  s->stop();
+  std::_Exit(0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t pods = 100000, page = 500, events = 100000, live = 50000;
+  bool tls = false;
+  for (int i = 1; i < argc; ++i) {
+    if (parse_size_flag(i, argc, argv, "--pods", pods) ||
+        parse_size_flag(i, argc, argv, "--page-size", page) ||
+        parse_size_flag(i, argc, argv, "--events", events) ||
+        parse_size_flag(i, argc, argv, "--live", live))
+      continue;
+    if (std::strcmp(argv[i], "--tls") == 0) {
+      tls = true;
+      continue;
+    }
+    std::fprintf(stderr, "usage: %s [--pods N] [--page-size N] [--events M] [--live K] [--tls]\n",
+                 argv[0]);
+    return 2;
+  }
+  if (pods == 0) pods = 1;
+  std::string cert_dir;
+  if (tls) {
+    char tmpl[] = "/tmp/netpol-bench-k8sapi-XXXXXX";
+    cert_dir = ::mkdtemp(tmpl);
+    const std::string cmd =
+        "cd " + cert_dir +
+        " && printf 'subjectAltName=IP:127.0.0.1\\n' > ext && "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+        "-keyout ca.key -out ca.crt -days 1 -subj /CN=bench-ca 2>/dev/null && "
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key "
+        "-out server.csr -subj /CN=fake 2>/dev/null && "
+        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+        "-out server.crt -days 1 -extfile ext 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) {
+      std::fprintf(stderr, "openssl failed\n");
+      return 1;
+    }
+  }
+
+  // Fork before any thread exists in this process.
+  int to_child[2], from_child[2];
+  if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) return 1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+    child(to_child[0], from_child[1], pods, events, tls, cert_dir);
+  }
+  ::close(to_child[0]);
+  ::close(from_child[1]);
+  std::printf(
+      "netpol-bench-k8sapi: %zu pods (page size %zu), %zu recorded events, %zu live events, %s\n",
+      pods, page, events, live, tls ? "HTTPS" : "HTTP");
+  Timer setup;
+  std::string line;
+  if (!read_line(from_child[0], line)) {
+    std::fprintf(stderr, "the fake API server did not start\n");
+    return 1;
+  }
+  uint16_t port = 0;
+  unsigned long long rv_before_events = 0, rv_after_events = 0;
+  std::sscanf(line.c_str(), "%hu %llu %llu", &port, &rv_before_events, &rv_after_events);
+  std::printf("fake API server ready in %.1f s (child process)\n", setup.wall() / 1000);
+
+  k8s::api::ClientConfig cfg;
+  cfg.server = std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port);
+  if (tls) cfg.ca_file = cert_dir + "/ca.crt";
+  cfg.request_timeout = std::chrono::seconds(120);
+  auto made = k8s::api::make_http_client(cfg);
+  if (!made.ok()) {
+    std::fprintf(stderr, "%s\n", made.status().str().c_str());
+    return 1;
+  }
+  auto client = made.value();
+
+  // 1. Initial list.
+  const size_t heap0 = heap_in_use();
+  const double rss0 = rss_mib();
+  k8s::api::InformerOptions io;
+  io.page_size = static_cast<int>(page);
+  io.log = [](const std::string& l) { std::fprintf(stderr, "%s\n", l.c_str()); };
+  auto informer =
+      std::make_unique<k8s::api::PodInformer>(client, k8s::api::Handlers<k8s::Pod>{}, io);
+  Timer list;
+  informer->start();
+  if (!informer->wait_for_sync(std::chrono::minutes(10))) {
+    std::fprintf(stderr, "no sync\n");
+    return 1;
+  }
+  const double list_ms = list.wall();
+  // Let the list's transient buffers go before reading the heap.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const size_t heap1 = heap_in_use();
+  const double rss1 = rss_mib();
+  const size_t stored = informer->size();
+  const auto st = informer->stats();
+  std::printf("initial list: %zu pods in %llu pages, %.0f ms (%.0f pods/s)\n", stored,
+              static_cast<unsigned long long>(st.list_pages), list_ms, stored / (list_ms / 1000));
+  std::printf(
+      "store: %.0f bytes of heap per pod (%.1f MiB for %zu pods; RSS +%.1f MiB; sizeof(Pod) %zu)\n",
+      static_cast<double>(heap1 - heap0) / static_cast<double>(stored),
+      static_cast<double>(heap1 - heap0) / 1048576.0, stored, rss1 - rss0, sizeof(k8s::Pod));
+
+  // 2. Watch replay: every recorded change streamed and decoded.
+  if (events > 0) {
+    size_t n = 0, bad = 0;
+    Timer replay;
+    k8s::api::Canceller cancel;
+    k8s::api::Status s = client->watch(
+        k8s::api::kPods,
+        {.resource_version = std::to_string(rv_before_events), .timeout_seconds = 600},
+        [&](k8s::api::WatchEvent&& ev) {
+          if (ev.type == k8s::api::EventType::Bookmark) return true;
+          auto r = k8s::decode_json_object(ev.object, "watch");
+          if (!r.ok() || r.objects.pods.size() != 1) ++bad;
+          return ++n < events;
+        },
+        &cancel);
+    const double ms = replay.wall(), cpu = replay.cpu();
+    std::printf(
+        "watch replay: %zu events decoded in %.0f ms: %.0f events/s (decode errors %zu; reader "
+        "thread "
+        "CPU %.0f ms, %.0f events per CPU-second)%s\n",
+        n, ms, n / (ms / 1000), bad, cpu, n / (cpu / 1000), s.ok() ? "" : (" " + s.str()).c_str());
+  }
+
+  // 3. Live: the informer follows a writer.
+  if (live > 0) {
+    const uint64_t events_before = informer->stats().events - informer->stats().bookmarks;
+    Timer t;
+    write_line(to_child[1], "live " + std::to_string(live));
+    if (!read_line(from_child[0], line)) return 1;
+    const double write_ms = t.wall();
+    const std::string final_rv = line;
+    bool caught_up = false;
+    while (t.wall() < 600000) {
+      const auto s2 = informer->stats();
+      if (s2.events - s2.bookmarks - events_before >= live) {
+        caught_up = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const double ms = t.wall();
+    std::printf(
+        "live: %zu changes written in %.0f ms by the fake, followed by the informer in %.0f ms: "
+        "%.0f "
+        "events/s end to end%s\n",
+        live, write_ms, ms, live / (ms / 1000), caught_up ? "" : " (did not catch up)");
+  }
+  informer->stop();
+  write_line(to_child[1], "quit");
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!cert_dir.empty()) std::system(("rm -rf " + cert_dir).c_str());
+  std::printf("peak RSS of the agent side %.0f MiB\n", peak_rss_mib());
+  return 0;
+}
