@@ -132,7 +132,10 @@ std::string canonical_nft_json(const std::string& json) {
   std::vector<std::pair<std::string, nlohmann::json>> items;
   for (auto& item : j["nftables"]) {
     if (item.contains("metainfo")) continue;
-    auto& [kind, body] = *item.items().begin();
+    // Each item is a one-key object {"<kind>": {...}}; take the key by value
+    // (an items() proxy is a temporary: binding into it dangles).
+    const std::string kind = item.begin().key();
+    nlohmann::json& body = item.begin().value();
     for (const char* k : {"set", "map"}) {
       if (kind == k && body.contains("elem")) {
         std::vector<nlohmann::json> elems(body["elem"].begin(), body["elem"].end());
