@@ -152,6 +152,8 @@ struct NsRec {
   std::string name;
   Labels labels;  // declared labels, or only the name label when not declared
   bool declared = false;
+  // netpol.io/audit of the declared namespace (nullopt: absent or not a known value).
+  std::optional<k8s::AuditLevel> audit;
   std::vector<PodRec*> pods;               // enforceable pods (PodRec::ns_pos is the index)
   std::unordered_set<PodRec*> local_pods;  // enforceable pods on our node
   std::unordered_set<PolicyRec*> policies;
@@ -218,6 +220,14 @@ struct PolicyRec {
   std::vector<RuleTemplate> ingress, egress;
   std::vector<SetRec*> refs;  // one entry per policy_refs increment it holds
 };
+
+// The value of netpol.io/audit when it is one netpol knows; an unknown value
+// counts as absent (policyc warns about it), never as a reason to skip a policy.
+std::optional<k8s::AuditLevel> audit_annotation(const Labels& annotations) {
+  auto it = annotations.find(k8s::kAuditAnnotation);
+  if (it == annotations.end()) return std::nullopt;
+  return k8s::audit_level_from_string(it->second);
+}
 
 bool by_key(const PolicyRec* a, const PolicyRec* b) {
   return a->key < b->key;
@@ -287,6 +297,7 @@ class Engine {
  private:
   NsRec* ensure_ns(const std::string& name);
   void set_ns_labels(NsRec* ns, Labels labels);
+  void set_ns_audit(NsRec* ns, std::optional<k8s::AuditLevel> audit);
 
   void add_enforceable(PodRec* p);
   void remove_enforceable(PodRec* p);
@@ -403,9 +414,17 @@ void Engine::set_ns_labels(NsRec* ns, Labels labels) {
   }
 }
 
+void Engine::set_ns_audit(NsRec* ns, std::optional<k8s::AuditLevel> audit) {
+  if (ns->audit == audit) return;
+  ns->audit = audit;
+  // Chains log what their policies allow according to this value.
+  for (PodRec* p : ns->local_pods) mark_dirty(p, true);
+}
+
 void Engine::upsert_namespace(const k8s::Namespace& in) {
   NsRec* ns = ensure_ns(in.name);
   ns->declared = true;
+  set_ns_audit(ns, audit_annotation(in.annotations));
   Labels labels = in.labels;
   // The API server always sets this label to the name; enforce it so a
   // hand-written object cannot make namespaceSelector disagree with kubectl.
@@ -418,6 +437,7 @@ void Engine::remove_namespace(const std::string& name) {
   if (it == namespaces_.end()) return;
   NsRec* ns = it->second.get();
   ns->declared = false;
+  set_ns_audit(ns, std::nullopt);
   // Pods and policies left behind still live in a namespace with its name label.
   set_ns_labels(ns, {{k8s::kNamespaceNameLabel, name}});
   ns_gc_.push_back(name);
@@ -1002,12 +1022,17 @@ std::optional<ir::Chain> Engine::build_chain(const PodRec* p, bool ingress,
     if (!(ingress ? pol->src.affects_ingress : pol->src.affects_egress)) continue;
     if (!chain) chain.emplace();
     chain->policies.push_back(pol->key);
+    // The policy's own netpol.io/audit wins over its namespace's.
+    std::optional<k8s::AuditLevel> audit = audit_annotation(pol->src.annotations);
+    if (!audit) audit = pol->ns->audit;
+    const bool log_allowed = audit == k8s::AuditLevel::All;
     for (const RuleTemplate& t : ingress ? pol->ingress : pol->egress) {
       auto emit = [&](SetRec* peer, std::optional<uint8_t> proto, std::vector<ir::PortRange> ports,
                       SetRec* nport) {
         ir::Rule r;
         r.policy = pol->key;
         r.rule_index = t.index;
+        r.log_allowed = log_allowed;
         if (peer) {
           r.peer.kind = ir::PeerMatch::Kind::Set;
           r.peer.set = peer->name;

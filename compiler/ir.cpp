@@ -153,6 +153,8 @@ Json rule_json(const Rule& r) {
                                       : std::to_string(p.first) + "-" + std::to_string(p.last));
   j["ports"] = std::move(ports);
   j["named_port_set"] = r.named_port_set.empty() ? Json(nullptr) : Json(r.named_port_set);
+  // Only when set, so the output of every policy without the annotation is unchanged.
+  if (r.log_allowed) j["log_allowed"] = true;
   return j;
 }
 

@@ -83,6 +83,10 @@ struct Rule {
   std::optional<uint8_t> proto;  // IPPROTO_TCP/UDP/SCTP
   std::vector<PortRange> ports;  // sorted, merged
   std::string named_port_set;
+  // The policy (or its namespace) asks for allowed connections to be logged
+  // too (annotation netpol.io/audit: "all"; docs/audit-log.md). Denied ones
+  // always are.
+  bool log_allowed = false;
 
   friend auto operator<=>(const Rule&, const Rule&) = default;
   friend bool operator==(const Rule&, const Rule&) = default;

@@ -847,6 +847,11 @@ class ObjectDecoder {
     ns.uid = m.uid;
     ns.resource_version = m.resource_version;
     ns.labels = labels(obj);
+    if (const json* meta = member(obj, "metadata"); meta && meta->is_object()) {
+      Path root;
+      ns.annotations = string_map(member(*meta, "annotations"), root / "metadata" / "annotations",
+                                  false, "netpol.io/");
+    }
     // The API server sets this label itself and overrides user values.
     ns.labels[kNamespaceNameLabel] = ns.name;
     if (failed()) return std::nullopt;

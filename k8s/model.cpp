@@ -25,6 +25,12 @@ std::optional<Protocol> protocol_from_string(std::string_view s) {
   return std::nullopt;
 }
 
+std::optional<AuditLevel> audit_level_from_string(std::string_view s) {
+  if (s == "deny") return AuditLevel::Deny;
+  if (s == "all") return AuditLevel::All;
+  return std::nullopt;
+}
+
 const char* to_string(Requirement::Op op) {
   switch (op) {
     case Requirement::Op::In:

@@ -60,6 +60,7 @@ struct Namespace {
   std::string uid;
   std::string resource_version;
   Labels labels;  // always contains kubernetes.io/metadata.name=<name>
+  Labels annotations;  // only netpol.io/* annotations are kept (e.g. netpol.io/audit)
 
   friend bool operator==(const Namespace&, const Namespace&) = default;
 };
@@ -137,6 +138,15 @@ struct PolicyRule {
 
   friend bool operator==(const PolicyRule&, const PolicyRule&) = default;
 };
+
+// netpol.io/audit on a Namespace or a NetworkPolicy: which connections the
+// pod chains log to the audit log. Denied connections are always logged;
+// "all" adds the connections a policy's rules allow. A policy's own value
+// wins over its namespace's. docs/audit-log.md is the contract.
+inline constexpr const char* kAuditAnnotation = "netpol.io/audit";
+enum class AuditLevel : uint8_t { Deny, All };
+// "deny" or "all"; nullopt for anything else (the caller warns and uses the default).
+std::optional<AuditLevel> audit_level_from_string(std::string_view s);
 
 struct NetworkPolicy {
   std::string ns;

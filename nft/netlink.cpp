@@ -706,6 +706,35 @@ class Encoder {
     return {};
   }
 
+  // As nft writes `limit rate R/second burst B packets`: rate per unit, the
+  // unit in seconds, the burst, type packets and no flags.
+  Status add(nftnl_rule* r, const LimitMatch& m) {
+    nftnl_expr* e = nftnl_expr_alloc("limit");
+    nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, m.rate);
+    nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, m.burst);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
+    nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
+    push(r, e);
+    return {};
+  }
+
+  // As nft writes `log prefix "P" group G`: prefix and group only (snaplen and
+  // queue threshold are left to the listener's NFLOG configuration).
+  Status add(nftnl_rule* r, const LogStmt& m) {
+    nftnl_expr* e = nftnl_expr_alloc("log");
+    nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, m.prefix.c_str());
+    nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, m.group);
+    push(r, e);
+    return {};
+  }
+
+  // A fresh counter: nft sends no attributes for zero packets and bytes.
+  Status add(nftnl_rule* r, const CounterStmt&) {
+    push(r, nftnl_expr_alloc("counter"));
+    return {};
+  }
+
   const Transaction& tx_;
   Ptr<nftnl_batch> batch_;
   uint16_t family_;

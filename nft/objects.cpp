@@ -39,6 +39,16 @@ std::string clean_comment(std::string_view text) {
   return out;
 }
 
+bool valid_log_prefix(std::string_view prefix) {
+  if (prefix.empty() || prefix.size() > kMaxLogPrefixBytes) return false;
+  for (char c : prefix) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == ' ' || c == '_' || c == ':' || c == '.' || c == '/' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool valid_name(std::string_view name) {
   if (name.empty() || name.size() > kMaxNameBytes) return false;
   if (!is_alpha(name[0]) && name[0] != '_' && name[0] != '.') return false;

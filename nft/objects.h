@@ -219,9 +219,42 @@ struct VmapLookup {
   friend bool operator==(const VmapLookup&, const VmapLookup&) = default;
 };
 
+// limit rate R/second burst B packets: matches while the rule's own token
+// bucket (R tokens a second, at most B) has a token for the packet; over the
+// limit the rule stops matching and evaluation goes on with the next rule.
+// The bucket lives in the kernel and belongs to this one rule.
+struct LimitMatch {
+  uint32_t rate = 0;   // packets per second, > 0
+  uint32_t burst = 0;  // packets, > 0
+  friend auto operator<=>(const LimitMatch&, const LimitMatch&) = default;
+  friend bool operator==(const LimitMatch&, const LimitMatch&) = default;
+};
+
+// log prefix "P" group G: hands the packet to NFLOG group G (netpol's audit
+// listener) with the prefix P, then goes on with the rule. The prefix is at
+// most kMaxLogPrefixBytes of [A-Za-z0-9 _:./-], so it needs no escaping.
+struct LogStmt {
+  uint16_t group = 0;
+  std::string prefix;
+  friend auto operator<=>(const LogStmt&, const LogStmt&) = default;
+  friend bool operator==(const LogStmt&, const LogStmt&) = default;
+};
+// NF_LOG_PREFIXLEN is 128 including the terminating NUL.
+inline constexpr size_t kMaxLogPrefixBytes = 127;
+// True if `prefix` is a LogStmt prefix netpol may write (see LogStmt).
+bool valid_log_prefix(std::string_view prefix);
+
+// counter: counts the packets and bytes that reach it. The numbers live only in
+// the kernel (the audit listener reads and resets them); as a value, every
+// counter is equal to every other, so read-back and diffs ignore them.
+struct CounterStmt {
+  friend auto operator<=>(const CounterStmt&, const CounterStmt&) = default;
+  friend bool operator==(const CounterStmt&, const CounterStmt&) = default;
+};
+
 // Matches are anded in order; Verdict and VmapLookup end a rule.
 using Expr = std::variant<CtStateMatch, FibSaddrLocal, L4ProtoMatch, DportMatch, SetMatch,
-                          VmapLookup, Verdict>;
+                          VmapLookup, Verdict, LimitMatch, LogStmt, CounterStmt>;
 
 struct Rule {
   std::string chain;

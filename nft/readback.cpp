@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <ctime>
 #include <functional>
@@ -102,6 +103,7 @@ struct Raw {
   std::map<uint16_t, uint32_t> u32;
   std::map<uint16_t, std::vector<uint8_t>> data;
   std::map<uint16_t, std::string> str;
+  std::map<uint16_t, uint64_t> u64;
 
   bool is(const char* n) const { return name == n; }
   std::optional<uint32_t> get(uint16_t a) const {
@@ -148,6 +150,21 @@ Raw raw_of(nftnl_expr* e) {
         bytes(NFTNL_EXPR_BITWISE_MASK), bytes(NFTNL_EXPR_BITWISE_XOR), u32(NFTNL_EXPR_BITWISE_OP);
   } else if (r.is("fib")) {
     u32(NFTNL_EXPR_FIB_DREG), u32(NFTNL_EXPR_FIB_RESULT), u32(NFTNL_EXPR_FIB_FLAGS);
+  } else if (r.is("limit")) {
+    for (uint16_t a : {NFTNL_EXPR_LIMIT_RATE, NFTNL_EXPR_LIMIT_UNIT}) {
+      if (nftnl_expr_is_set(e, a)) r.u64[a] = nftnl_expr_get_u64(e, a);
+    }
+    u32(NFTNL_EXPR_LIMIT_BURST), u32(NFTNL_EXPR_LIMIT_TYPE), u32(NFTNL_EXPR_LIMIT_FLAGS);
+  } else if (r.is("log")) {
+    str(NFTNL_EXPR_LOG_PREFIX);
+    if (nftnl_expr_is_set(e, NFTNL_EXPR_LOG_GROUP)) {
+      r.u32[NFTNL_EXPR_LOG_GROUP] = nftnl_expr_get_u16(e, NFTNL_EXPR_LOG_GROUP);
+    }
+    // Attributes netpol never writes: their presence makes the rule foreign.
+    for (uint16_t a : {NFTNL_EXPR_LOG_SNAPLEN, NFTNL_EXPR_LOG_QTHRESHOLD, NFTNL_EXPR_LOG_LEVEL,
+                       NFTNL_EXPR_LOG_FLAGS}) {
+      if (nftnl_expr_is_set(e, a)) r.u32[a] = 1;
+    }
   }
   return r;
 }
@@ -246,6 +263,12 @@ class RuleParser {
     if (x.is("ct")) return ct_state();
     if (x.is("fib")) return fib();
     if (x.is("immediate")) return verdict();
+    if (x.is("limit")) return limit();
+    if (x.is("log")) return log();
+    if (x.is("counter")) {
+      ++i_;
+      return CounterStmt{};
+    }
     // meta nfproto dependency, then an address-keyed lookup.
     if (x.is("meta") && x.get(NFTNL_EXPR_META_KEY) == wire::kMetaNfproto) return keyed(true);
     // meta l4proto P (a comparison, not the start of a key).
@@ -313,6 +336,30 @@ class RuleParser {
     }
     ++i_;
     return *out;
+  }
+
+  std::optional<Expr> limit() {
+    const Raw& x = xs_[i_];
+    auto rate = x.u64.find(NFTNL_EXPR_LIMIT_RATE);
+    auto unit = x.u64.find(NFTNL_EXPR_LIMIT_UNIT);
+    auto burst = x.get(NFTNL_EXPR_LIMIT_BURST);
+    if (rate == x.u64.end() || unit == x.u64.end() || unit->second != 1 || !burst ||
+        rate->second == 0 || rate->second > UINT32_MAX || *burst == 0 ||
+        x.get(NFTNL_EXPR_LIMIT_TYPE).value_or(NFT_LIMIT_PKTS) != NFT_LIMIT_PKTS ||
+        x.get(NFTNL_EXPR_LIMIT_FLAGS).value_or(0) != 0) {
+      return std::nullopt;
+    }
+    ++i_;
+    return LimitMatch{static_cast<uint32_t>(rate->second), *burst};
+  }
+
+  std::optional<Expr> log() {
+    const Raw& x = xs_[i_];
+    auto prefix = x.str.find(NFTNL_EXPR_LOG_PREFIX);
+    auto group = x.get(NFTNL_EXPR_LOG_GROUP);
+    if (prefix == x.str.end() || !group || x.u32.size() != 1) return std::nullopt;
+    ++i_;
+    return LogStmt{static_cast<uint16_t>(*group), prefix->second};
   }
 
   std::optional<Expr> dport() {

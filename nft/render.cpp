@@ -120,8 +120,11 @@ void add_ir_set(Ruleset& rs, const ir::Set& s) {
 }
 
 // The `return` rules one IR rule becomes: one per family when it matches an
-// address (sets are per family), else a single family-less rule.
-void add_allow_rules(Ruleset& rs, Direction d, const std::string& chain, const ir::Rule& r) {
+// address (sets are per family), else a single family-less rule. A rule that
+// logs what it allows becomes two: the logging one under the rate limit, and
+// the same match without the limit (counted) for connections over it.
+void add_allow_rules(Ruleset& rs, Direction d, const std::string& chain, const std::string& pod_key,
+                     const ir::Rule& r, const AuditOptions& audit) {
   // Cut a long policy name rather than the rule reference after it.
   std::string where = std::string(" ") + to_string(d) + "[" + std::to_string(r.rule_index) + "]";
   std::string comment = clean_comment(r.policy).substr(0, kMaxCommentBytes - where.size()) + where;
@@ -145,16 +148,32 @@ void add_allow_rules(Ruleset& rs, Direction d, const std::string& chain, const i
                                family_set_name(r.named_port_set, f)});
     }
     // `return`, not accept: the base chain must still evaluate the other direction.
+    if (r.log_allowed) {
+      std::vector<Expr> logged = exprs;
+      logged.push_back(LimitMatch{audit.rate, audit.burst});
+      logged.push_back(
+          LogStmt{audit.group, audit_allow_prefix(d, pod_key, r.policy, r.rule_index)});
+      logged.push_back(Verdict::ret());
+      rs.append(make_rule(chain, std::move(logged), comment));
+      exprs.push_back(CounterStmt{});
+    }
     exprs.push_back(Verdict::ret());
     rs.append(make_rule(chain, std::move(exprs), comment));
     if (!per_family) break;
   }
 }
 
-// The last rule of every pod chain. The audit issue adds its `log group`
-// statement here, in front of the verdict, so denied connections get logged.
-void add_deny_rule(Ruleset& rs, const std::string& chain) {
-  rs.append(make_rule(chain, {Verdict::drop()}, "no policy allows this"));
+// The last rules of every pod chain: what no policy allows is logged (under
+// the chain's rate limit) and dropped; what is over the limit is counted and
+// dropped, so the audit listener can report how many attempts went unlogged.
+void add_deny_rule(Ruleset& rs, Direction d, const std::string& chain, const std::string& pod_key,
+                   const AuditOptions& audit) {
+  rs.append(make_rule(chain,
+                      {LimitMatch{audit.rate, audit.burst},
+                       LogStmt{audit.group, audit_deny_prefix(d, pod_key)}, Verdict::drop()},
+                      "no policy allows this"));
+  rs.append(make_rule(chain, {CounterStmt{}, Verdict::drop()},
+                      "no policy allows this (over the audit log rate)"));
 }
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
@@ -167,13 +186,14 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
 }
 
 void add_pod(Ruleset& rs, const ir::LocalPod& pod, Direction d, const ir::Chain& ir_chain,
-             std::vector<std::string>& warnings) {
+             const AuditOptions& audit, std::vector<std::string>& warnings) {
   std::string name = pod_chain_name(d, pod.ns, pod.name);
   std::string comment = std::string(to_string(d)) + " of pod " + pod.key() + "; isolated by " +
                         join(ir_chain.policies, ", ");
   rs.chains.emplace(name, Chain{name, clean_comment(comment), std::nullopt});
-  for (const ir::Rule& r : ir_chain.rules) add_allow_rules(rs, d, name, r);
-  add_deny_rule(rs, name);
+  const std::string key = pod.key();
+  for (const ir::Rule& r : ir_chain.rules) add_allow_rules(rs, d, name, key, r, audit);
+  add_deny_rule(rs, d, name, key, audit);
 
   for (const IpAddr& ip : pod.ips) {
     Set& map = rs.sets.at(dispatch_map_name(d, ip.family));
@@ -212,7 +232,21 @@ std::string family_set_name(std::string_view ir_set, Family f) {
   return std::string(ir_set) + "-" + family_suffix(f);
 }
 
+std::string audit_deny_prefix(Direction d, std::string_view pod_key) {
+  return std::string(kAuditPrefixTag) + " deny " + to_string(d) + " " + short_hash(pod_key);
+}
+
+std::string audit_allow_prefix(Direction d, std::string_view pod_key, std::string_view policy_key,
+                               uint32_t rule_index) {
+  return std::string(kAuditPrefixTag) + " allow " + to_string(d) + " " + short_hash(pod_key) + " " +
+         short_hash(policy_key) + " " + std::to_string(rule_index);
+}
+
 Rendered render(const ir::RuleSet& rules) {
+  return render(rules, AuditOptions{});
+}
+
+Rendered render(const ir::RuleSet& rules, const AuditOptions& audit) {
   Rendered out;
   Ruleset& rs = out.ruleset;
   rs.table = Table{TableFamily::Inet, kTableName, kTableComment};
@@ -220,8 +254,8 @@ Rendered render(const ir::RuleSet& rules) {
   add_dispatch_maps(rs);
   for (const auto& [_, s] : rules.sets) add_ir_set(rs, s);
   for (const auto& [_, pod] : rules.pods) {
-    if (pod.ingress) add_pod(rs, pod, Direction::Ingress, *pod.ingress, out.warnings);
-    if (pod.egress) add_pod(rs, pod, Direction::Egress, *pod.egress, out.warnings);
+    if (pod.ingress) add_pod(rs, pod, Direction::Ingress, *pod.ingress, audit, out.warnings);
+    if (pod.egress) add_pod(rs, pod, Direction::Egress, *pod.egress, audit, out.warnings);
   }
   return out;
 }

@@ -39,12 +39,37 @@ std::string dispatch_map_name(Direction d, Family f);
 // The nft set holding the `f` members of IR set `ir_set`: "<ir_set>-v4" / "-v6".
 std::string family_set_name(std::string_view ir_set, Family f);
 
+// How pod chains feed the audit log (docs/audit-log.md). The last rule of
+// every pod chain logs the connection it drops; rules of policies that opt in
+// (netpol.io/audit: "all") log what they allow. Each logging rule has its own
+// in-kernel token bucket, so a flood at one pod costs at most `rate` log
+// messages a second (plus `burst`); the packets over the limit hit a counter
+// that the audit listener reads back as a "suppressed" count.
+inline constexpr uint16_t kDefaultAuditGroup = 100;
+struct AuditOptions {
+  uint16_t group = kDefaultAuditGroup;  // NFLOG group the agent's audit listener binds
+  uint32_t rate = 10;                   // logged connections per second and logging rule
+  uint32_t burst = 20;                  // at most this many at once after a quiet spell
+};
+
+// The NFLOG prefix of a logging rule: the compact id the audit listener maps
+// back to pod, direction and policy with the RuleSet it was rendered from.
+//   "netpol deny <direction> <POD>"               (last rule of a pod chain)
+//   "netpol allow <direction> <POD> <POLICY> <N>" (rule N of POLICY's ingress/egress list)
+// POD = short_hash("ns/pod") (the hash in the pod chain's name), POLICY =
+// short_hash("ns/policy"). At most 46 bytes.
+inline constexpr const char* kAuditPrefixTag = "netpol";
+std::string audit_deny_prefix(Direction d, std::string_view pod_key);
+std::string audit_allow_prefix(Direction d, std::string_view pod_key, std::string_view policy_key,
+                               uint32_t rule_index);
+
 struct Rendered {
   Ruleset ruleset;
   // Conflicts the renderer resolved, e.g. two local pods claiming one IP.
   std::vector<std::string> warnings;
 };
 
-Rendered render(const ir::RuleSet& rules);
+Rendered render(const ir::RuleSet& rules);  // with the default AuditOptions
+Rendered render(const ir::RuleSet& rules, const AuditOptions& audit);
 
 }  // namespace netpol::nft

@@ -98,6 +98,14 @@ std::string expr_text(const Expr& x) {
           return out + " @" + e.set;
         } else if constexpr (std::is_same_v<T, VmapLookup>) {
           return std::string(to_string(e.key)) + " vmap @" + e.map;
+        } else if constexpr (std::is_same_v<T, LimitMatch>) {
+          return "limit rate " + std::to_string(e.rate) + "/second burst " +
+                 std::to_string(e.burst) + " packets";
+        } else if constexpr (std::is_same_v<T, LogStmt>) {
+          // nft's own listing order (prefix before group), so `nft list` reads the same.
+          return "log prefix \"" + e.prefix + "\" group " + std::to_string(e.group);
+        } else if constexpr (std::is_same_v<T, CounterStmt>) {
+          return "counter";
         } else {
           return verdict_text(e);
         }

@@ -223,6 +223,13 @@ Status check_rule(const Ruleset& rs, const Rule& r) {
           } else if constexpr (std::is_same_v<T, Verdict>) {
             if (!last) return Error{"verdict must be the last expression"};
             return check_verdict(rs, e, r.chain);
+          } else if constexpr (std::is_same_v<T, LimitMatch>) {
+            if (e.rate == 0 || e.burst == 0) return Error{"limit needs a rate and a burst"};
+          } else if constexpr (std::is_same_v<T, LogStmt>) {
+            if (!valid_log_prefix(e.prefix)) {
+              return Error{"log prefix \"" + clean_comment(e.prefix) + "\" is empty, too long " +
+                           "or has characters other than [A-Za-z0-9 _:./-]"};
+            }
           }
           return {};
         },

@@ -154,8 +154,9 @@ TEST(PlanDelta, NewIsolatedPodIsOneChainItsRulesAndItsDispatchElements) {
   auto tx = nft::plan(rich(), after, ir::diff(before, after));
   ASSERT_TRUE(tx.ok()) << tx.message();
   EXPECT_TRUE(*tx.value().state() == nft::render(after).ruleset);
-  // add chain, add its drop rule, add the ingress-v4 element.
-  EXPECT_EQ(tx.value().ops().size(), 3u);
+  // add chain, add its two deny rules (logged drop, counted drop), add the
+  // ingress-v4 element.
+  EXPECT_EQ(tx.value().ops().size(), 4u);
 }
 
 TEST(PlanDelta, ReusedAddressMovesItsDispatchElementToTheNewOwner) {

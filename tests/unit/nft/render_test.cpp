@@ -129,14 +129,25 @@ TEST(Render, PodChainExplainsItselfAndEndsInDrop) {
   EXPECT_FALSE(c.is_base());
   EXPECT_EQ(c.comment, "ingress of pod prod/web-1; isolated by prod/allow-frontend, prod/deny-all");
   std::vector<std::string> rules = rule_texts(rs, web_ingress());
-  ASSERT_FALSE(rules.empty());
-  EXPECT_EQ(rules.back(), "drop comment \"no policy allows this\"");
+  ASSERT_GE(rules.size(), 2u);
+  // What no policy allows is logged under the rate limit and dropped; over the
+  // limit, counted and dropped (docs/audit-log.md).
+  EXPECT_EQ(rules[rules.size() - 2],
+            "limit rate 10/second burst 20 packets log prefix \"" +
+                audit_deny_prefix(Direction::Ingress, "prod/web-1") +
+                "\" group 100 drop comment \"no policy allows this\"");
+  EXPECT_EQ(rules.back(),
+            "counter drop comment \"no policy allows this (over the audit log rate)\"");
 }
 
 TEST(Render, DenyAllChainHasOnlyTheDrop) {
   Ruleset rs = render(rich_ir()).ruleset;
   EXPECT_EQ(rule_texts(rs, pod_chain_name(Direction::Ingress, "prod", "db-0")),
-            std::vector<std::string>{"drop comment \"no policy allows this\""});
+            (std::vector<std::string>{
+                "limit rate 10/second burst 20 packets log prefix \"" +
+                    audit_deny_prefix(Direction::Ingress, "prod/db-0") +
+                    "\" group 100 drop comment \"no policy allows this\"",
+                "counter drop comment \"no policy allows this (over the audit log rate)\""}));
 }
 
 TEST(Render, PeerSetRuleBecomesOneRulePerFamilyMatchingTheSource) {
@@ -164,7 +175,8 @@ TEST(Render, AllowIsReturnSoTheOtherDirectionIsStillChecked) {
   Ruleset rs = render(rich_ir()).ruleset;
   for (const auto& [chain, rules] : rs.rules) {
     if (chain == "filter-forward") continue;
-    for (size_t i = 0; i + 1 < rules.size(); ++i) {
+    // Every rule but the two deny rules at the end.
+    for (size_t i = 0; i + 2 < rules.size(); ++i) {
       EXPECT_EQ(std::get<Verdict>(rules[i].exprs.back()), Verdict::ret()) << to_text(rules[i]);
     }
   }
@@ -173,7 +185,7 @@ TEST(Render, AllowIsReturnSoTheOtherDirectionIsStillChecked) {
 TEST(Render, PortsSingleRangeAndSeveral) {
   Ruleset rs = render(rich_ir()).ruleset;
   std::vector<std::string> rules = rule_texts(rs, web_ingress());
-  ASSERT_EQ(rules.size(), 6u);  // 2 + 2 + 1 (Any peer) + drop
+  ASSERT_EQ(rules.size(), 7u);  // 2 + 2 + 1 (Any peer) + 2 deny
   EXPECT_EQ(rules[2],
             "ip saddr @cidr-CCCCCCCC-v4 meta l4proto udp th dport { 53, 8000-8080 } return comment "
             "\"prod/allow-frontend ingress[1]\"");
@@ -186,7 +198,7 @@ TEST(Render, PortsSingleRangeAndSeveral) {
 TEST(Render, NamedPortLooksUpDestinationProtocolAndPort) {
   Ruleset rs = render(rich_ir()).ruleset;
   std::vector<std::string> rules = rule_texts(rs, web_egress());
-  ASSERT_EQ(rules.size(), 6u);  // 2 (set peer) + 2 (named port) + 1 (any) + drop
+  ASSERT_EQ(rules.size(), 7u);  // 2 (set peer) + 2 (named port) + 1 (any) + 2 deny
   EXPECT_EQ(rules[2],
             "meta l4proto tcp ip daddr . meta l4proto . th dport @nport-DDDDDDDD-v4 return comment "
             "\"prod/egress egress[1]\"");
