@@ -4,14 +4,18 @@
 //     memory per pod (heap in use after sync minus before, from mallinfo2);
 //  2. watch replay: a watch from before M recorded pod changes, each event
 //     decoded into the compact model: events per second;
-//  3. live: the child writes K label changes as fast as it can while the
-//     informer follows; events per second end to end (bounded by the writer).
+//  3. backlog: the informer's watch is cut while K changes are written, then
+//     it reconnects and works through them: events per second through the
+//     whole informer (stream, decode, store, handler);
+//  4. live: the child writes changes as fast as it can while the informer
+//     follows (bounded by the writer): how far behind the informer ends.
 //
-//   netpol-bench-k8sapi [--pods N] [--page-size N] [--events M] [--live K] [--tls]
+//   netpol-bench-k8sapi [--pods N] [--page-size N] [--events M] [--backlog K] [--live K] [--tls]
 #include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -171,10 +175,21 @@ void write_line(int fd, const std::string& s) {
   write_line(out, std::to_string(s->port()) + " " + std::to_string(before_events) + " " +
                       std::to_string(s->resource_version()));
   std::string cmd;
+  size_t written = 0;
   while (read_line(in, cmd)) {
-    if (cmd.rfind("live ", 0) == 0) {
+    if (cmd == "pause") {
+      // Cut the watches and refuse new ones: changes pile up for a backlog.
+      s->fail_next(503, 1 << 30, "watch=1");
+      s->drop_watches();
+      write_line(out, "ok");
+    } else if (cmd == "resume") {
+      s->clear_fail_next();
+      write_line(out, "ok");
+    } else if (cmd.rfind("live ", 0) == 0) {
+      // Every change really changes something (a no-op patch is no write).
       const size_t k = std::stoull(cmd.substr(5));
-      for (size_t e = 0; e < k; ++e) {
+      for (size_t n = 0; n < k; ++n, ++written) {
+        const size_t e = written;
         const size_t i = (e * 7919) % pods;
         const std::string ns = "ns-" + std::to_string(i % namespaces);
         const std::string name =
@@ -194,23 +209,27 @@ void write_line(int fd, const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  size_t pods = 100000, page = 500, events = 100000, live = 50000;
+  size_t pods = 100000, page = 500, events = 100000, backlog = 50000, live = 10000;
   bool tls = false;
   for (int i = 1; i < argc; ++i) {
     if (parse_size_flag(i, argc, argv, "--pods", pods) ||
         parse_size_flag(i, argc, argv, "--page-size", page) ||
         parse_size_flag(i, argc, argv, "--events", events) ||
-        parse_size_flag(i, argc, argv, "--live", live))
+        parse_size_flag(i, argc, argv, "--live", live) ||
+        parse_size_flag(i, argc, argv, "--backlog", backlog))
       continue;
     if (std::strcmp(argv[i], "--tls") == 0) {
       tls = true;
       continue;
     }
-    std::fprintf(stderr, "usage: %s [--pods N] [--page-size N] [--events M] [--live K] [--tls]\n",
-                 argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s [--pods N] [--page-size N] [--events M] [--backlog K] [--live K] [--tls]\n",
+        argv[0]);
     return 2;
   }
   if (pods == 0) pods = 1;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines appear as phases finish, also through a pipe
   std::string cert_dir;
   if (tls) {
     char tmpl[] = "/tmp/netpol-bench-k8sapi-XXXXXX";
@@ -242,8 +261,9 @@ int main(int argc, char** argv) {
   ::close(to_child[0]);
   ::close(from_child[1]);
   std::printf(
-      "netpol-bench-k8sapi: %zu pods (page size %zu), %zu recorded events, %zu live events, %s\n",
-      pods, page, events, live, tls ? "HTTPS" : "HTTP");
+      "netpol-bench-k8sapi: %zu pods (page size %zu), %zu recorded events, %zu backlog, %zu live, "
+      "%s\n",
+      pods, page, events, backlog, live, tls ? "HTTPS" : "HTTP");
   Timer setup;
   std::string line;
   if (!read_line(from_child[0], line)) {
@@ -271,9 +291,12 @@ int main(int argc, char** argv) {
   const double rss0 = rss_mib();
   k8s::api::InformerOptions io;
   io.page_size = static_cast<int>(page);
-  io.log = [](const std::string& l) { std::fprintf(stderr, "%s\n", l.c_str()); };
-  auto informer =
-      std::make_unique<k8s::api::PodInformer>(client, k8s::api::Handlers<k8s::Pod>{}, io);
+  io.log = [](const std::string&) {};  // phase 3 cuts the watch on purpose
+  io.backoff = {std::chrono::milliseconds(10), std::chrono::milliseconds(50), 2.0, 0.5};
+  std::atomic<uint64_t> handled{0};
+  k8s::api::Handlers<k8s::Pod> h;
+  h.on_update = [&](const k8s::Pod&, const k8s::Pod& p) { handled += !p.labels.empty(); };
+  auto informer = std::make_unique<k8s::api::PodInformer>(client, h, io);
   Timer list;
   informer->start();
   if (!informer->wait_for_sync(std::chrono::minutes(10))) {
@@ -293,6 +316,28 @@ int main(int argc, char** argv) {
       "store: %.0f bytes of heap per pod (%.1f MiB for %zu pods; RSS +%.1f MiB; sizeof(Pod) %zu)\n",
       static_cast<double>(heap1 - heap0) / static_cast<double>(stored),
       static_cast<double>(heap1 - heap0) / 1048576.0, stored, rss1 - rss0, sizeof(k8s::Pod));
+
+  // The same number of pods decoded straight into shared_ptrs, without the
+  // informer: the model's own cost, to tell it apart from the store's index.
+  {
+    const size_t h0 = heap_in_use();
+    std::vector<std::shared_ptr<const k8s::Pod>> alone;
+    alone.reserve(stored);
+    for (size_t i = 0; i < stored; ++i) {
+      const std::string ns = "ns-" + std::to_string(i % 50);
+      auto pod = realistic_pod(ns, i);
+      pod["metadata"]["uid"] = "0b6e4f43-1a2b-4c3d-8e9f-" + std::to_string(100000000000 + i);
+      pod["metadata"]["resourceVersion"] = std::to_string(1000 + i);
+      auto r = k8s::decode_json_object(pod.dump(), "bench");
+      if (r.objects.pods.size() == 1)
+        alone.push_back(std::make_shared<const k8s::Pod>(std::move(r.objects.pods[0])));
+    }
+    const size_t h1 = heap_in_use();
+    const double per = static_cast<double>(h1 - h0 - alone.capacity() * sizeof(alone[0])) /
+                       static_cast<double>(alone.size());
+    std::printf("       of which the decoded Pod itself (make_shared, no index): %.0f bytes\n",
+                per);
+  }
 
   // 2. Watch replay: every recorded change streamed and decoded.
   if (events > 0) {
@@ -317,29 +362,52 @@ int main(int argc, char** argv) {
         n, ms, n / (ms / 1000), bad, cpu, n / (cpu / 1000), s.ok() ? "" : (" " + s.str()).c_str());
   }
 
-  // 3. Live: the informer follows a writer.
-  if (live > 0) {
-    const uint64_t events_before = informer->stats().events - informer->stats().bookmarks;
+  // 3. Backlog: the informer is cut off while K changes are written, then
+  // reconnects and works through them (stream, decode, store, handler).
+  auto live_changes = [&](size_t k) {
+    write_line(to_child[1], "live " + std::to_string(k));
+    if (!read_line(from_child[0], line)) std::exit(1);
+  };
+  auto wait_events = [&](uint64_t target) {
     Timer t;
-    write_line(to_child[1], "live " + std::to_string(live));
-    if (!read_line(from_child[0], line)) return 1;
-    const double write_ms = t.wall();
-    const std::string final_rv = line;
-    bool caught_up = false;
     while (t.wall() < 600000) {
-      const auto s2 = informer->stats();
-      if (s2.events - s2.bookmarks - events_before >= live) {
-        caught_up = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (handled.load() >= target) return true;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
+    return false;
+  };
+  if (backlog > 0) {
+    write_line(to_child[1], "pause");
+    if (!read_line(from_child[0], line)) return 1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the watch is down and refused
+    const uint64_t before = handled.load();
+    live_changes(backlog);
+    write_line(to_child[1], "resume");
+    if (!read_line(from_child[0], line)) return 1;
+    Timer t;
+    const bool ok = wait_events(before + backlog);
     const double ms = t.wall();
     std::printf(
-        "live: %zu changes written in %.0f ms by the fake, followed by the informer in %.0f ms: "
-        "%.0f "
-        "events/s end to end%s\n",
-        live, write_ms, ms, live / (ms / 1000), caught_up ? "" : " (did not catch up)");
+        "informer backlog: %zu changes worked off in %.0f ms after reconnecting: %.0f events/s "
+        "through "
+        "watch, decode, store and handler%s (includes up to %lld ms of reconnect backoff)\n",
+        backlog, ms, backlog / (ms / 1000), ok ? "" : " (did not finish)",
+        static_cast<long long>(io.backoff.max.count()));
+  }
+
+  // 4. Live: the informer follows a writer (bounded by how fast the fake writes).
+  if (live > 0) {
+    const uint64_t before = handled.load();
+    Timer t;
+    live_changes(live);
+    const double write_ms = t.wall();
+    const bool ok = wait_events(before + live);
+    const double ms = t.wall();
+    std::printf(
+        "live: %zu changes written by the fake in %.0f ms, handled by the informer %.0f ms after "
+        "the "
+        "first write (lag at the end %.0f ms)%s\n",
+        live, write_ms, ms, ms - write_ms, ok ? "" : " (did not catch up)");
   }
   informer->stop();
   write_line(to_child[1], "quit");

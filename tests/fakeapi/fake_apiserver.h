@@ -111,9 +111,10 @@ class Server {
   // Cut every open watch now.
   void drop_watches();
   void set_tokens(std::vector<std::string> tokens);
-  // The next `count` requests whose path contains `path_part` are answered
-  // `code` (e.g. 403 to test RBAC errors, 500, 429).
+  // The next `count` requests whose path and query contain `path_part` are
+  // answered `code` (e.g. 403 to test RBAC errors, 500, 429).
   void fail_next(int code, int count, const std::string& path_part = "");
+  void clear_fail_next();
 
   ServerStats stats() const;
 

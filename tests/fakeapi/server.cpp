@@ -479,7 +479,7 @@ struct Server::Impl {
                          .dump());
     if (!authorized(req, cert_ok))
       return respond(stream, req, status_reply(401, "Unauthorized", "Unauthorized"));
-    if (auto code = take_fail_rule(path)) {
+    if (auto code = take_fail_rule(target)) {
       {
         std::lock_guard lock(state.mu);
         ++state.stats.errors_injected;
@@ -987,6 +987,10 @@ void Server::set_tokens(std::vector<std::string> tokens) {
 void Server::fail_next(int code, int count, const std::string& path_part) {
   std::lock_guard lock(impl_->auth_mu);
   impl_->fail_rules.push_back({code, count, path_part});
+}
+void Server::clear_fail_next() {
+  std::lock_guard lock(impl_->auth_mu);
+  impl_->fail_rules.clear();
 }
 ServerStats Server::stats() const {
   return impl_->stats();
