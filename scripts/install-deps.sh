@@ -7,7 +7,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev
   libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libnl-nf-3-dev
-  libcpprest-dev libre2-dev libssl-dev
+  libcpprest-dev libre2-dev libssl-dev libboost-dev openssl
   nftables iproute2 conntrack python3 procps
 )
 missing=()
@@ -19,4 +19,13 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# kubectl for the API client's proof tests: any kubectl will do (an image may
+# ship the upstream "kubectl" package, which conflicts with Debian's
+# kubernetes-client); install Debian's only when none is present.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "install-deps: installing kubernetes-client (kubectl)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends kubernetes-client
 fi
