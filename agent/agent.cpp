@@ -1,0 +1,231 @@
+#include "agent/agent.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <fstream>
+#include <limits>
+
+namespace netpol::agent {
+
+namespace {
+
+std::optional<uint64_t> parse_rv(const std::string& rv) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), v);
+  if (rv.empty() || ec != std::errc() || p != rv.data() + rv.size()) return std::nullopt;
+  return v;
+}
+
+double rss_bytes() {
+  std::ifstream f("/proc/self/statm");
+  long pages = 0, resident = 0;
+  if (!(f >> pages >> resident)) return 0;
+  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+}
+
+template <typename Inf>
+uint64_t progress_sum(const Inf& inf) {
+  const auto s = inf.stats();
+  return s.lists + s.list_pages + s.watches + s.errors + s.events;
+}
+
+// A counter that mirrors a total kept elsewhere (informer stats).
+void catch_up(Counter& c, uint64_t total) {
+  const double d = static_cast<double>(total) - c.value();
+  if (d > 0) c.inc(d);
+}
+
+}  // namespace
+
+Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, AgentConfig config,
+             Logger& log)
+    : cfg_(std::move(config)),
+      log_(log),
+      metrics_(registry_),
+      core_(kernel, cfg_.node_name, &metrics_, &log_),
+      loop_(
+          core_,
+          [this] {
+            SyncLoopOptions o = cfg_.sync;
+            o.barrier = [this] { return barrier(); };
+            return o;
+          }(),
+          &metrics_, &log_),
+      dispatcher_(std::make_shared<k8s::api::Dispatcher>()),
+      objects_(
+          registry_.gauge("netpol_objects", "Objects in the informer stores, by kind", {"kind"})),
+      watch_restarts_(registry_.counter("netpol_watch_restarts_total",
+                                        "Watches re-made after the first one, by kind (server "
+                                        "timeouts, broken streams, 410 Gone)",
+                                        {"kind"})),
+      relists_(registry_.counter("netpol_relists_total", "Full lists forced by 410 Gone, by kind",
+                                 {"kind"})),
+      api_errors_(registry_.counter("netpol_api_errors_total",
+                                    "Failed list or watch requests to the API server, by kind",
+                                    {"kind"})),
+      rss_(
+          registry_.gauge("process_resident_memory_bytes", "Resident memory size in bytes").with()),
+      start_time_(registry_
+                      .gauge("process_start_time_seconds",
+                             "Start time of the process since the unix epoch in seconds")
+                      .with()) {
+  if (cfg_.watch_stall.count() == 0) {
+    cfg_.watch_stall = std::chrono::seconds(2 * cfg_.watch_timeout_seconds + 60);
+  }
+  start_time_.set(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  k8s::api::InformerOptions io;
+  io.page_size = cfg_.page_size;
+  io.watch_timeout_seconds = cfg_.watch_timeout_seconds;
+  io.dispatcher = dispatcher_;
+  io.log = [this](const std::string& msg) { log_.warn(msg, {{"component", "informer"}}); };
+  namespaces_ = std::make_unique<k8s::api::NamespaceInformer>(
+      client, handlers<k8s::Namespace>(ResourceKind::Namespace), io);
+  pods_ =
+      std::make_unique<k8s::api::PodInformer>(client, handlers<k8s::Pod>(ResourceKind::Pod), io);
+  policies_ = std::make_unique<k8s::api::NetworkPolicyInformer>(
+      client, handlers<k8s::NetworkPolicy>(ResourceKind::NetworkPolicy), io);
+  registry_.add_collector([this] { collect(); });
+}
+
+Agent::~Agent() {
+  stop();
+}
+
+template <typename T>
+k8s::api::Handlers<T> Agent::handlers(ResourceKind kind) {
+  // Handlers run on the dispatcher thread and only queue: a slow kernel or a
+  // big recompile never holds up the watch readers.
+  k8s::api::Handlers<T> h;
+  h.on_add = [this, kind](const T& obj) { loop_.enqueue(Event{Event::Op::Upsert, kind, obj, {}}); };
+  h.on_update = [this, kind](const T&, const T& obj) {
+    loop_.enqueue(Event{Event::Op::Upsert, kind, obj, {}});
+  };
+  h.on_delete = [this, kind](const T& obj) {
+    loop_.enqueue(Event{Event::Op::Remove, kind, obj, {}});
+  };
+  h.on_synced = [this, kind] { loop_.enqueue(Event{Event::Op::Synced, kind, {}, {}}); };
+  return h;
+}
+
+void Agent::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
+  core_.add_applied_listener(std::move(fn));
+}
+
+void Agent::start() {
+  started_ = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(health_mu_);
+    for (auto& p : progress_) p.since = started_;
+  }
+  log_.info("starting", {{"node", cfg_.node_name}});
+  loop_.start();
+  namespaces_->start();
+  pods_->start();
+  policies_->start();
+}
+
+void Agent::stop() {
+  // Informers first (no new events), then the sync thread; the table stays.
+  namespaces_->stop();
+  pods_->stop();
+  policies_->stop();
+  dispatcher_->flush();
+  loop_.stop();
+}
+
+std::optional<uint64_t> Agent::barrier() {
+  // Read every informer's position first, then wait until the dispatcher has
+  // handed over everything posted so far: each event up to that position is
+  // then in the sync queue (an informer updates its position and posts the
+  // event under one lock).
+  uint64_t lo = std::numeric_limits<uint64_t>::max();
+  for (const std::string& rv :
+       {namespaces_->stats().resource_version, pods_->stats().resource_version,
+        policies_->stats().resource_version}) {
+    auto v = parse_rv(rv);
+    if (!v) return std::nullopt;
+    lo = std::min(lo, *v);
+  }
+  dispatcher_->flush();
+  return lo;
+}
+
+void Agent::collect() {
+  objects_.with({"namespace"}).set(static_cast<double>(namespaces_->size()));
+  objects_.with({"pod"}).set(static_cast<double>(pods_->size()));
+  objects_.with({"networkpolicy"}).set(static_cast<double>(policies_->size()));
+  auto mirror = [&](const char* kind, const k8s::api::InformerStats& s) {
+    catch_up(watch_restarts_.with({kind}), s.watches > 0 ? s.watches - 1 : 0);
+    catch_up(relists_.with({kind}), s.relists);
+    catch_up(api_errors_.with({kind}), s.errors);
+  };
+  mirror("namespace", namespaces_->stats());
+  mirror("pod", pods_->stats());
+  mirror("networkpolicy", policies_->stats());
+  rss_.set(rss_bytes());
+}
+
+Health Agent::healthz() {
+  const auto now = std::chrono::steady_clock::now();
+  const SteadyTime beat = loop_.heartbeat();
+  const SteadyTime since = std::max(beat, started_);
+  if (now - since > cfg_.sync_stall) {
+    return {false, "sync thread stalled for " +
+                       std::to_string(
+                           std::chrono::duration_cast<std::chrono::seconds>(now - since).count()) +
+                       "s"};
+  }
+  const uint64_t sums[3] = {progress_sum(*namespaces_), progress_sum(*pods_),
+                            progress_sum(*policies_)};
+  const char* names[3] = {"namespaces", "pods", "networkpolicies"};
+  std::lock_guard lock(health_mu_);
+  for (int i = 0; i < 3; ++i) {
+    if (sums[i] != progress_[i].sum) {
+      progress_[i] = {sums[i], now};
+    } else if (now - progress_[i].since > cfg_.watch_stall) {
+      return {false, std::string("watch of ") + names[i] + " made no progress for " +
+                         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                            now - progress_[i].since)
+                                            .count()) +
+                         "s"};
+    }
+  }
+  return {};
+}
+
+Health Agent::readyz() const {
+  if (loop_.ready()) return {};
+  std::string waiting;
+  if (!namespaces_->has_synced()) waiting += " namespaces";
+  if (!pods_->has_synced()) waiting += " pods";
+  if (!policies_->has_synced()) waiting += " networkpolicies";
+  if (!waiting.empty()) return {false, "waiting for the first list of" + waiting};
+  return {false, "first sync not applied yet"};
+}
+
+HttpResponse Agent::serve(const std::string& method, const std::string& path) {
+  if (method != "GET" && method != "HEAD") return {405, "text/plain; charset=utf-8", "GET only\n"};
+  if (path == "/healthz" || path == "/livez") {
+    Health h = healthz();
+    if (!h.ok) log_.warn("health check failing", {{"reason", h.reason}});
+    return h.ok ? HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}
+                : HttpResponse{503, "text/plain; charset=utf-8", h.reason + "\n"};
+  }
+  if (path == "/readyz") {
+    Health h = readyz();
+    return h.ok ? HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}
+                : HttpResponse{503, "text/plain; charset=utf-8", h.reason + "\n"};
+  }
+  if (path == "/metrics") {
+    return {200, "text/plain; version=0.0.4; charset=utf-8", registry_.render()};
+  }
+  return {404, "text/plain; charset=utf-8", "not found (try /healthz, /readyz, /metrics)\n"};
+}
+
+template k8s::api::Handlers<k8s::Namespace> Agent::handlers(ResourceKind);
+template k8s::api::Handlers<k8s::Pod> Agent::handlers(ResourceKind);
+template k8s::api::Handlers<k8s::NetworkPolicy> Agent::handlers(ResourceKind);
+
+}  // namespace netpol::agent

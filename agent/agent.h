@@ -1,0 +1,106 @@
+// The agent: informers for Namespaces, Pods and NetworkPolicies feeding a
+// SyncLoop that programs one table through a Kernel, plus what /healthz,
+// /readyz and /metrics answer.
+//
+// The API client and the kernel come in through interfaces (ApiClient,
+// nft::Kernel), so unit tests run the whole agent against the in-process fake
+// API server and a fake kernel; main.cpp gives it the HTTP client and the
+// netlink backend. Informer handlers only enqueue; every compile and every
+// kernel call happens on the sync thread.
+//
+// Stopping the agent never deletes the table: policies stay enforced while
+// the agent restarts. Never throws.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "agent/http.h"
+#include "agent/log.h"
+#include "agent/metrics.h"
+#include "agent/sync.h"
+#include "k8s/api/client.h"
+#include "k8s/api/informer.h"
+#include "nft/netlink.h"
+
+namespace netpol::agent {
+
+struct AgentConfig {
+  std::string node_name;
+  SyncLoopOptions sync;
+  int page_size = 500;              // informer list page size
+  int watch_timeout_seconds = 300;  // watches end after [t, 2t) and are re-made
+  // /healthz fails when an informer made no progress at all (no event, no
+  // bookmark, no new watch, not even a failed attempt) for this long, or the
+  // sync thread did not go round its loop for `sync_stall`.
+  std::chrono::seconds watch_stall{0};  // 0: 2 * watch_timeout_seconds + 60 s
+  std::chrono::seconds sync_stall{120};
+};
+
+struct Health {
+  bool ok = true;
+  std::string reason;  // why not, for the probe's body and the log
+};
+
+class Agent {
+ public:
+  Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, AgentConfig config,
+        Logger& log);
+  ~Agent();  // stop()
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Add before start(): called on the sync thread after every successful
+  // apply with the IR the kernel now enforces (the audit listener's hook).
+  void add_applied_listener(std::function<void(const ir::RuleSet&)> fn);
+
+  void start();
+  // Stops watching and syncing; the table stays as it is.
+  void stop();
+
+  Health healthz();
+  Health readyz() const;
+  bool ready() const { return loop_.ready(); }
+  uint64_t synced_resource_version() const { return loop_.synced_resource_version(); }
+  Registry& metrics() { return registry_; }
+  // /healthz, /readyz, /metrics.
+  HttpResponse serve(const std::string& method, const std::string& path);
+
+ private:
+  template <typename T>
+  k8s::api::Handlers<T> handlers(ResourceKind kind);
+  std::optional<uint64_t> barrier();
+  void collect();
+
+  AgentConfig cfg_;
+  Logger& log_;
+  Registry registry_;
+  SyncMetrics metrics_;
+  SyncCore core_;
+  SyncLoop loop_;
+  std::shared_ptr<k8s::api::Dispatcher> dispatcher_;
+  std::unique_ptr<k8s::api::NamespaceInformer> namespaces_;
+  std::unique_ptr<k8s::api::PodInformer> pods_;
+  std::unique_ptr<k8s::api::NetworkPolicyInformer> policies_;
+  SteadyTime started_{};
+
+  // Informer progress seen by /healthz: sum of its counters and when it last moved.
+  struct Progress {
+    uint64_t sum = 0;
+    SteadyTime since{};
+  };
+  std::mutex health_mu_;
+  Progress progress_[3];
+
+  Family<Gauge>& objects_;
+  Family<Counter>& watch_restarts_;
+  Family<Counter>& relists_;
+  Family<Counter>& api_errors_;
+  Gauge& rss_;
+  Gauge& start_time_;
+};
+
+}  // namespace netpol::agent

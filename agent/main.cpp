@@ -1,0 +1,135 @@
+// netpol-agent: the DaemonSet daemon. Flags, logging, signals and the real
+// world (kubeconfig or in-cluster config, the HTTP API client, the netlink
+// backend, the HTTP endpoint) around agent::Agent.
+//
+// Exit codes: 0 after SIGTERM/SIGINT or a successful --cleanup, 1 when it
+// cannot start (no CAP_NET_ADMIN, unreadable kubeconfig, metrics address in
+// use), 2 for bad flags. The table `inet netpol` stays in force on exit.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+
+#include "agent/agent.h"
+#include "agent/http.h"
+#include "agent/log.h"
+#include "agent/options.h"
+#include "k8s/api/client.h"
+#include "k8s/api/config.h"
+#include "nft/netlink.h"
+#include "nft/render.h"
+#include "nft/transaction.h"
+
+namespace {
+
+using namespace netpol;
+using agent::Logger;
+
+int cleanup(Logger& log) {
+  auto backend = nft::NetlinkBackend::open();
+  if (!backend.ok()) {
+    log.error("cannot open netlink (netpol-agent needs CAP_NET_ADMIN)",
+              {{"error", backend.message()}});
+    return 1;
+  }
+  // "add" first so the delete succeeds whether or not the table exists.
+  nft::Transaction tx(nft::TableFamily::Inet, nft::kTableName);
+  const nft::Table table{nft::TableFamily::Inet, nft::kTableName, {}};
+  nft::Status s = tx.append(nft::Verb::Add, table);
+  if (s.ok()) s = tx.append(nft::Verb::Delete, table);
+  if (s.ok()) s = backend.value()->apply(tx);
+  if (!s.ok()) {
+    log.error("cleanup failed: table inet netpol not deleted", {{"error", s.message()}});
+    return 1;
+  }
+  log.info("cleanup: table inet netpol deleted; this node no longer enforces NetworkPolicy");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = agent::parse_options(argc, argv);
+  if (auto* exit = std::get_if<agent::ParseExit>(&parsed)) {
+    std::fputs(exit->out.c_str(), stdout);
+    std::fputs(exit->err.c_str(), stderr);
+    return exit->code;
+  }
+  const agent::Options o = std::get<agent::Options>(parsed);
+  Logger log(o.log_level, o.log_format);
+
+  // Block the signals before any thread starts, so only sigwait sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (o.cleanup) return cleanup(log);
+
+  auto backend = nft::NetlinkBackend::open();
+  if (!backend.ok()) {
+    log.error("cannot open netlink (netpol-agent needs CAP_NET_ADMIN)",
+              {{"error", backend.message()}});
+    return 1;
+  }
+  auto config = k8s::api::default_config(o.kubeconfig, o.context);
+  if (!config.ok()) {
+    log.error("cannot load the API server configuration", {{"error", config.status().str()}});
+    return 1;
+  }
+  auto client = k8s::api::make_http_client(config.value());
+  if (!client.ok()) {
+    log.error("cannot set up the API client",
+              {{"source", config.value().source}, {"error", client.status().str()}});
+    return 1;
+  }
+
+  agent::AgentConfig ac;
+  ac.node_name = o.node_name;
+  ac.sync.quiet = o.batch_quiet;
+  ac.sync.max_delay = o.batch_max_delay;
+  ac.sync.max_batch = o.batch_max_events;
+  ac.sync.drift_interval = o.drift_check_interval;
+  agent::Agent agent(client.value(), *backend.value(), ac, log);
+
+  std::unique_ptr<agent::HttpServer> http;
+  if (!o.metrics_addr.empty()) {
+    auto h = agent::HttpServer::start(
+        o.metrics_addr,
+        [&agent](const std::string& m, const std::string& p) { return agent.serve(m, p); });
+    if (!h.ok()) {
+      log.error("cannot serve /healthz, /readyz, /metrics", {{"error", h.message()}});
+      return 1;
+    }
+    http = std::move(h).value();
+    log.info("serving /healthz /readyz /metrics", {{"addr", http->uri()}});
+  }
+
+  const std::string server = client.value()->server();
+  auto version = client.value()->get("/version");
+  if (version.ok()) {
+    log.info("API server reachable", {{"server", server}, {"config", config.value().source}});
+  } else {
+    log.error(
+        "API server not reachable; retrying with backoff (nothing is changed until the "
+        "first complete list)",
+        {{"server", server}, {"config", config.value().source}, {"error", version.status().str()}});
+  }
+
+  agent.start();
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log.info("stopping; table inet netpol stays in force", {{"signal", sig}});
+  http.reset();
+  agent.stop();
+  log.info("stopped");
+  // Skip static destructors: cpprestsdk tears its thread pool down during
+  // exit() racily (heap corruption reports at exit); everything of ours is
+  // stopped and flushed already.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::_Exit(0);
+}

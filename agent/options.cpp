@@ -1,0 +1,145 @@
+#include "agent/options.h"
+
+#include <CLI/CLI.hpp>
+#include <cctype>
+#include <cstdlib>
+#include <exception>
+#include <sstream>
+
+namespace netpol::agent {
+
+std::optional<std::chrono::microseconds> parse_duration(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) {
+    ++i;
+  }
+  if (i == 0 || i == text.size()) return std::nullopt;
+  double n = 0;
+  try {
+    size_t used = 0;
+    n = std::stod(text.substr(0, i), &used);
+    if (used != i) return std::nullopt;
+  } catch (...) {
+    return std::nullopt;
+  }
+  const std::string unit = text.substr(i);
+  double us_per = 0;
+  if (unit == "us") {
+    us_per = 1;
+  } else if (unit == "ms") {
+    us_per = 1e3;
+  } else if (unit == "s") {
+    us_per = 1e6;
+  } else if (unit == "m") {
+    us_per = 60e6;
+  } else if (unit == "h") {
+    us_per = 3600e6;
+  } else {
+    return std::nullopt;
+  }
+  return std::chrono::microseconds(static_cast<int64_t>(n * us_per));
+}
+
+std::variant<Options, ParseExit> parse_options(
+    int argc, const char* const* argv,
+    std::function<std::optional<std::string>(const std::string&)> getenv) {
+  if (!getenv) {
+    getenv = [](const std::string& k) -> std::optional<std::string> {
+      const char* v = std::getenv(k.c_str());
+      return v ? std::optional<std::string>(v) : std::nullopt;
+    };
+  }
+  Options o;
+  std::string log_level = "info", log_format = "logfmt";
+  std::string quiet = "1ms", max_delay = "20ms", drift = "60s";
+  bool version = false;
+
+  CLI::App app{
+      "netpol-agent: enforces Kubernetes NetworkPolicy on this node with nftables.\n"
+      "Watches Namespaces, Pods and NetworkPolicies, compiles the rules for the pods\n"
+      "on --node-name and keeps the table `inet netpol` in step, one netlink\n"
+      "transaction per burst of changes. The table stays when the agent exits.",
+      "netpol-agent"};
+  app.add_option("--kubeconfig", o.kubeconfig,
+                 "kubeconfig file (default: $KUBECONFIG, else in-cluster service account, "
+                 "else ~/.kube/config)");
+  app.add_option("--context", o.context, "kubeconfig context (default: current-context)");
+  app.add_option("--node-name", o.node_name,
+                 "this node's name: pods with this spec.nodeName get rules (default: $NODE_NAME)");
+  app.add_option("--metrics-addr", o.metrics_addr,
+                 "HOST:PORT, :PORT or [IPV6]:PORT for /healthz, /readyz and /metrics "
+                 "(\"off\": none)")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warn or error")->capture_default_str();
+  app.add_option("--log-format", log_format, "logfmt or json")->capture_default_str();
+  app.add_option("--batch-quiet", quiet,
+                 "close a batch of changes after this long without a new event")
+      ->capture_default_str();
+  app.add_option("--batch-max-delay", max_delay,
+                 "close a batch at the latest this long after its first event")
+      ->capture_default_str();
+  app.add_option("--batch-max-events", o.batch_max_events, "close a batch at this many events")
+      ->capture_default_str();
+  app.add_option("--drift-check-interval", drift,
+                 "read the table back this often and repair it if it was changed")
+      ->capture_default_str();
+  app.add_flag("--cleanup", o.cleanup,
+               "delete the table inet netpol (stops enforcing on this node) and exit");
+  app.add_flag("--version", version, "print the version and exit");
+
+  std::vector<std::string> args;
+  for (int i = argc - 1; i >= 1; --i) args.emplace_back(argv[i]);
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp&) {
+    return ParseExit{0, app.help(), ""};
+  } catch (const CLI::ParseError& e) {
+    return ParseExit{
+        2, "", "netpol-agent: " + std::string(e.what()) + "\nRun with --help for the flags.\n"};
+  } catch (const std::exception& e) {
+    return ParseExit{2, "", std::string("netpol-agent: ") + e.what() + "\n"};
+  }
+  if (version) return ParseExit{0, "netpol-agent 0.1.0\n", ""};
+
+  auto bad = [](const std::string& msg) {
+    return ParseExit{2, "", "netpol-agent: " + msg + "\nRun with --help for the flags.\n"};
+  };
+  auto level = log_level_from_string(log_level);
+  if (!level) return bad("--log-level " + log_level + ": want debug, info, warn or error");
+  o.log_level = *level;
+  if (log_format == "logfmt") {
+    o.log_format = LogFormat::Logfmt;
+  } else if (log_format == "json") {
+    o.log_format = LogFormat::Json;
+  } else {
+    return bad("--log-format " + log_format + ": want logfmt or json");
+  }
+  auto q = parse_duration(quiet);
+  if (!q || q->count() <= 0) return bad("--batch-quiet " + quiet + ": want a duration like 1ms");
+  o.batch_quiet = *q;
+  auto md = parse_duration(max_delay);
+  if (!md || md->count() <= 0) {
+    return bad("--batch-max-delay " + max_delay + ": want a duration like 20ms");
+  }
+  o.batch_max_delay = std::chrono::duration_cast<std::chrono::milliseconds>(*md);
+  if (o.batch_max_delay.count() == 0) o.batch_max_delay = std::chrono::milliseconds(1);
+  auto dr = parse_duration(drift);
+  if (!dr || *dr < std::chrono::milliseconds(100)) {
+    return bad("--drift-check-interval " + drift + ": want a duration of at least 100ms");
+  }
+  o.drift_check_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*dr);
+  if (o.batch_max_events == 0) return bad("--batch-max-events must be at least 1");
+  if (o.metrics_addr == "off") o.metrics_addr.clear();
+
+  if (o.node_name.empty() && !o.cleanup) {
+    if (auto env = getenv("NODE_NAME"); env && !env->empty()) o.node_name = *env;
+  }
+  if (o.node_name.empty() && !o.cleanup) {
+    return bad(
+        "no node name: pass --node-name or set NODE_NAME (the DaemonSet sets it from "
+        "spec.nodeName)");
+  }
+  return o;
+}
+
+}  // namespace netpol::agent

@@ -1,0 +1,48 @@
+// netpol-agent's command line: flags, their defaults and their checks.
+//
+// Parsing never exits and never throws: it returns the options, or the exit
+// code and the text to print (help: 0 on stdout; a bad flag: 2 with a clear
+// message on stderr). No flag exists for tests only.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "agent/log.h"
+
+namespace netpol::agent {
+
+struct Options {
+  std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config
+  std::string context;
+  std::string node_name;               // default $NODE_NAME
+  std::string metrics_addr = ":9809";  // "" or "off": no HTTP endpoint
+  LogLevel log_level = LogLevel::Info;
+  LogFormat log_format = LogFormat::Logfmt;
+  std::chrono::microseconds batch_quiet{1000};
+  std::chrono::milliseconds batch_max_delay{20};
+  size_t batch_max_events = 1000;
+  std::chrono::milliseconds drift_check_interval{60'000};
+  bool cleanup = false;
+};
+
+// What main() should do after parsing.
+struct ParseExit {
+  int code = 0;
+  std::string out;  // for stdout (help, version)
+  std::string err;  // for stderr (errors)
+};
+
+// `getenv` looks up NODE_NAME (the real getenv when empty).
+std::variant<Options, ParseExit> parse_options(
+    int argc, const char* const* argv,
+    std::function<std::optional<std::string>(const std::string&)> getenv = {});
+
+// "250ms", "2s", "1m", "1h", "1500us" -> a duration; nullopt if malformed.
+std::optional<std::chrono::microseconds> parse_duration(const std::string& text);
+
+}  // namespace netpol::agent

@@ -1,0 +1,334 @@
+#include "agent/sync.h"
+
+#include <random>
+
+namespace netpol::agent {
+
+const char* to_string(ResourceKind k) {
+  switch (k) {
+    case ResourceKind::Namespace:
+      return "namespace";
+    case ResourceKind::Pod:
+      return "pod";
+    case ResourceKind::NetworkPolicy:
+      return "networkpolicy";
+  }
+  return "pod";
+}
+
+SyncMetrics::SyncMetrics(Registry& r)
+    : event_latency(r.histogram("netpol_event_to_kernel_seconds",
+                                "Time from an informer event received to the netlink ACK of "
+                                "the transaction that enforces it (events that changed the rules)",
+                                latency_buckets())
+                        .with()),
+      sync_duration(r.histogram("netpol_sync_duration_seconds",
+                                "Duration of one apply to the kernel (plan + netlink), by mode",
+                                latency_buckets(), {"mode"})),
+      sync_full(sync_duration.with({"full"})),
+      sync_incremental(sync_duration.with({"incremental"})),
+      compile(r.histogram("netpol_compile_duration_seconds",
+                          "Compiler time for one batch of events", latency_buckets())
+                  .with()),
+      events(r.counter("netpol_events_total", "Informer events received, by kind and operation",
+                       {"kind", "op"})),
+      batches(r.counter("netpol_sync_transactions_total",
+                        "Incremental transactions applied (one per coalesced batch)")
+                  .with()),
+      full_syncs(r.counter("netpol_full_syncs_total",
+                           "Full reconciles (first sync, after a failure, drift checks)")
+                     .with()),
+      apply_errors(r.counter("netpol_apply_errors_total",
+                             "Applies the kernel or the planner refused (each forces a full "
+                             "resync with backoff)")
+                       .with()),
+      drift_repairs(r.counter("netpol_drift_repairs_total",
+                              "Drift checks that found the table changed behind our back and "
+                              "repaired it")
+                        .with()),
+      local_pods(r.gauge("netpol_local_pods",
+                         "Enforceable pods on this node (spec.nodeName) in the rule set")
+                     .with()),
+      chains(r.gauge("netpol_chains", "Chains in the kernel table inet netpol").with()),
+      sets(r.gauge("netpol_sets", "Sets and maps in the kernel table inet netpol").with()),
+      set_elements(r.gauge("netpol_set_elements",
+                           "Elements of every set and map in the kernel table inet netpol")
+                       .with()),
+      last_success(r.gauge("netpol_last_successful_sync_timestamp_seconds",
+                           "Unix time of the last successful apply to the kernel")
+                       .with()),
+      queue(r.gauge("netpol_sync_queue_events", "Events waiting for the sync thread").with()),
+      ready(r.gauge("netpol_ready", "1 once the first sync has been applied").with()),
+      synced_resource_version(
+          r.gauge("netpol_synced_resource_version",
+                  "Every API change up to this resourceVersion is enforced in the kernel "
+                  "(numeric resourceVersions only; 0 until known)")
+              .with()) {}
+
+SyncCore::SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
+                   std::function<SteadyTime()> now)
+    : kernel_(kernel),
+      compiler_(std::move(node)),
+      table_(kernel),
+      m_(metrics),
+      log_(log),
+      now_(now ? std::move(now) : [] { return std::chrono::steady_clock::now(); }) {}
+
+void SyncCore::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
+  listeners_.push_back(std::move(fn));
+}
+
+void SyncCore::feed(Event&& ev) {
+  const bool remove = ev.op == Event::Op::Remove;
+  if (ev.op == Event::Op::Synced) {
+    synced_mask_ |= 1u << static_cast<unsigned>(ev.kind);
+    if (log_) log_->info("informer synced", {{"kind", to_string(ev.kind)}});
+    return;
+  }
+  if (m_) m_->events.with({to_string(ev.kind), remove ? "delete" : "upsert"}).inc();
+  ir::Delta d;
+  if (auto* ns = std::get_if<k8s::Namespace>(&ev.object)) {
+    d = remove ? compiler_.remove_namespace(ns->name) : compiler_.upsert_namespace(*ns);
+  } else if (auto* pod = std::get_if<k8s::Pod>(&ev.object)) {
+    // Keyed by namespace/name like the compiler. A pod recreated under the
+    // same name is deleted before it is created again (the API server's
+    // order, kept by watches and by relists, which post deletes first).
+    d = remove ? compiler_.remove_pod(pod->ns, pod->name) : compiler_.upsert_pod(*pod);
+  } else if (auto* np = std::get_if<k8s::NetworkPolicy>(&ev.object)) {
+    d = remove ? compiler_.remove_policy(np->ns, np->name) : compiler_.upsert_policy(*np);
+  }
+  if (d.empty()) return;
+  // Before the first sync everything goes out in one full reconcile anyway.
+  if (!ready_) return;
+  batch_.add(std::move(d));
+  stamps_.push_back(ev.received);
+}
+
+nft::Status SyncCore::apply() {
+  if (!synced()) return {};
+  if (needs_full() || batch_.broken()) return full(false);
+  if (batch_.empty()) {
+    stamps_.clear();  // the batch's changes cancelled out: nothing to enforce
+    return {};
+  }
+  ir::Delta delta = batch_.take();
+  const SteadyTime t0 = now_();
+  nft::Status s = table_.update(rules(), delta);
+  const double secs = std::chrono::duration<double>(now_() - t0).count();
+  if (!s.ok()) {
+    if (m_) m_->apply_errors.inc();
+    if (log_ && s.message() != last_error_) {
+      log_->error("incremental apply failed; next sync is a full resync", {{"error", s.message()}});
+    }
+    last_error_ = s.message();
+    return s;
+  }
+  applied(false, secs);
+  return {};
+}
+
+nft::Result<bool> SyncCore::check_drift() {
+  if (!ready_) return false;
+  const size_t full_before = table_.stats().full_syncs;
+  nft::Status s = full(true);
+  if (!s.ok()) return nft::Error{s.message()};
+  (void)full_before;
+  const bool repaired = table_.stats().last_ops > 0;
+  if (repaired) {
+    if (m_) m_->drift_repairs.inc();
+    if (log_) {
+      log_->warn("table inet netpol differed from the desired state; repaired",
+                 {{"ops", static_cast<uint64_t>(table_.stats().last_ops)}});
+    }
+  }
+  return repaired;
+}
+
+nft::Status SyncCore::full(bool drift) {
+  batch_.clear();  // the reconcile covers everything fed so far
+  const SteadyTime t0 = now_();
+  nft::Status s = table_.full(rules());
+  const double secs = std::chrono::duration<double>(now_() - t0).count();
+  if (m_) m_->full_syncs.inc();
+  if (!s.ok()) {
+    if (m_) m_->apply_errors.inc();
+    if (log_ && s.message() != last_error_) {
+      log_->error(drift ? "drift check failed" : "full sync failed; retrying with backoff",
+                  {{"error", s.message()}});
+    }
+    last_error_ = s.message();
+    return s;
+  }
+  const bool first = !ready_;
+  applied(true, secs);
+  if (first && log_) {
+    log_->info("first sync applied; enforcing",
+               {{"local_pods", static_cast<uint64_t>(rules().pods.size())},
+                {"sets", static_cast<uint64_t>(rules().sets.size())},
+                {"ops", static_cast<uint64_t>(table_.stats().last_ops)},
+                {"ms", secs * 1e3}});
+  }
+  return {};
+}
+
+void SyncCore::applied(bool full, double seconds) {
+  const SteadyTime ack = now_();
+  if (m_) {
+    (full ? m_->sync_full : m_->sync_incremental).observe(seconds);
+    if (!full) m_->batches.inc();
+    for (const SteadyTime& t : stamps_) {
+      m_->event_latency.observe(std::chrono::duration<double>(ack - t).count());
+    }
+    m_->local_pods.set(static_cast<double>(rules().pods.size()));
+    if (const auto& mirror = table_.mirror()) {
+      size_t elements = 0;
+      for (const auto& [_, set] : mirror->sets) elements += set.elements.size();
+      m_->chains.set(static_cast<double>(mirror->chains.size()));
+      m_->sets.set(static_cast<double>(mirror->sets.size()));
+      m_->set_elements.set(static_cast<double>(elements));
+    }
+    m_->last_success.set(
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    m_->ready.set(1);
+  }
+  stamps_.clear();
+  if (!last_error_.empty() && log_) log_->info("apply succeeded again");
+  last_error_.clear();
+  ready_ = true;
+  for (const auto& fn : listeners_) fn(rules());
+}
+
+// --- SyncLoop ----------------------------------------------------------------------
+
+SyncLoop::SyncLoop(SyncCore& core, SyncLoopOptions options, SyncMetrics* metrics, Logger* log)
+    : core_(core), opts_(std::move(options)), m_(metrics), log_(log) {}
+
+SyncLoop::~SyncLoop() {
+  stop();
+}
+
+void SyncLoop::enqueue(Event ev) {
+  ev.received = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(ev));
+  }
+  cv_.notify_one();
+}
+
+void SyncLoop::start() {
+  std::lock_guard lock(mu_);
+  if (thread_.joinable()) return;
+  stop_ = false;
+  thread_ = std::thread([this] { run(); });
+}
+
+void SyncLoop::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+SteadyTime SyncLoop::heartbeat() const {
+  return SteadyTime(std::chrono::nanoseconds(heartbeat_ns_.load()));
+}
+
+void SyncLoop::run() {
+  using clock = std::chrono::steady_clock;
+  std::mt19937_64 rng(std::random_device{}());
+  k8s::api::Backoff backoff(
+      opts_.backoff, [&rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); });
+  std::optional<SteadyTime> retry_at;  // set while a failed apply waits for its retry
+  SteadyTime drift_at = clock::now() + opts_.drift_interval;
+  SteadyTime tick_at = clock::now();
+  std::vector<Event> batch;
+
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    SteadyTime wake = std::min(tick_at, drift_at);
+    if (retry_at) wake = std::min(wake, *retry_at);
+    cv_.wait_until(lock, wake, [&] { return stop_ || !queue_.empty(); });
+    if (stop_) break;
+    SteadyTime now = clock::now();
+    heartbeat_ns_.store(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+
+    // Idle and due: learn up to where the informers have delivered, so the
+    // watermark can move once everything before it is applied.
+    std::optional<uint64_t> mark;
+    if (now >= tick_at) {
+      tick_at = now + opts_.tick;
+      if (queue_.empty() && core_.ready() && !retry_at && opts_.barrier) {
+        lock.unlock();
+        mark = opts_.barrier();
+        lock.lock();
+        if (stop_) break;
+      }
+    }
+
+    // Coalesce a burst (only once enforcing: before the first sync the
+    // initial lists are drained as fast as they come).
+    if (!queue_.empty() && core_.ready()) {
+      const SteadyTime first = clock::now();
+      while (!stop_ && queue_.size() < opts_.max_batch) {
+        const size_t seen = queue_.size();
+        const SteadyTime limit = std::min(first + opts_.max_delay, clock::now() + opts_.quiet);
+        cv_.wait_until(lock, limit, [&] { return stop_ || queue_.size() > seen; });
+        if (queue_.size() == seen || clock::now() >= first + opts_.max_delay) break;
+      }
+      if (stop_) break;
+    }
+    const size_t take = core_.ready() ? std::min(queue_.size(), opts_.max_batch) : queue_.size();
+    batch.clear();
+    batch.reserve(take);
+    for (size_t i = 0; i < take; ++i) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    if (m_) m_->queue.set(static_cast<double>(queue_.size()));
+    lock.unlock();
+
+    if (!batch.empty()) {
+      const auto t0 = clock::now();
+      for (Event& ev : batch) core_.feed(std::move(ev));
+      if (m_ && core_.ready()) {
+        m_->compile.observe(std::chrono::duration<double>(clock::now() - t0).count());
+      }
+    }
+    now = clock::now();
+    bool ok = true;
+    if (!retry_at || now >= *retry_at) {
+      nft::Status s = core_.apply();
+      ok = s.ok();
+      if (ok && now >= drift_at && core_.ready()) {
+        drift_at = now + opts_.drift_interval;
+        ok = core_.check_drift().ok();
+      }
+      if (ok) {
+        if (retry_at) backoff.reset();
+        retry_at.reset();
+      } else {
+        const auto delay = backoff.next();
+        retry_at = clock::now() + delay;
+        if (log_) {
+          log_->warn("retrying full sync", {{"in_ms", static_cast<int64_t>(delay.count())},
+                                            {"attempt", backoff.attempts()}});
+        }
+      }
+    } else {
+      ok = false;  // still waiting for the retry
+    }
+    if (core_.ready()) ready_.store(true);
+
+    lock.lock();
+    if (mark && ok && queue_.empty() && *mark > synced_rv_.load()) {
+      synced_rv_.store(*mark);
+      if (m_) m_->synced_resource_version.set(static_cast<double>(*mark));
+    }
+  }
+}
+
+}  // namespace netpol::agent

@@ -1,0 +1,179 @@
+// The sync loop: informer events in, one netlink transaction per burst out.
+//
+//   informer handlers ──enqueue()──▶ queue ──sync thread──▶ Compiler (incremental)
+//        (never block)                          │ DeltaBatch folds the IR deltas
+//                                               ▼
+//                                   TableSync over a Kernel: one transaction
+//
+// SyncCore is the single-threaded part (compiler, delta folding, TableSync,
+// metrics), driven step by step in unit tests with a fake kernel and a fake
+// clock. SyncLoop owns the queue and the one thread that drives a SyncCore:
+// it coalesces bursts (a batch closes after `quiet` without a new event, or
+// `max_delay` after its first event, or at `max_batch` events), retries a
+// failed apply as a full resync with exponential backoff, and reads the table
+// back every `drift_interval` to repair it if someone changed it.
+//
+// Nothing is programmed until all three informers reported synced; the first
+// apply is a full reconcile (read back, one transaction), so a table left by
+// a previous run stays in force until it is replaced atomically. The table is
+// never deleted here. Never throws.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "agent/delta.h"
+#include "agent/log.h"
+#include "agent/metrics.h"
+#include "compiler/compiler.h"
+#include "k8s/api/informer.h"
+#include "k8s/model.h"
+#include "nft/netlink.h"
+#include "nft/plan.h"
+
+namespace netpol::agent {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+enum class ResourceKind : uint8_t { Namespace, Pod, NetworkPolicy };
+const char* to_string(ResourceKind k);  // "namespace", "pod", "networkpolicy"
+
+// One informer notification, stamped when it was received.
+struct Event {
+  enum class Op : uint8_t { Upsert, Remove, Synced };
+  Op op = Op::Upsert;
+  ResourceKind kind = ResourceKind::Pod;
+  // The object (for Remove: its last known state); empty for Synced.
+  std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> object;
+  SteadyTime received{};
+};
+
+// The metrics the sync loop keeps (registered in the registry given).
+struct SyncMetrics {
+  explicit SyncMetrics(Registry& r);
+
+  Histogram& event_latency;          // event received -> netlink ACK
+  Family<Histogram>& sync_duration;  // {mode}
+  Histogram& sync_full;              // full reconcile duration
+  Histogram& sync_incremental;       // incremental apply duration
+  Histogram& compile;                // compiler time per batch
+  Family<Counter>& events;           // {kind, op}
+  Counter& batches;                  // incremental transactions sent
+  Counter& full_syncs;               // full reconciles run
+  Counter& apply_errors;             // applies the kernel (or the planner) refused
+  Counter& drift_repairs;            // drift checks that found and fixed a difference
+  Gauge& local_pods;
+  Gauge& chains;
+  Gauge& sets;
+  Gauge& set_elements;
+  Gauge& last_success;  // unix time of the last successful apply
+  Gauge& queue;         // events waiting for the sync thread
+  Gauge& ready;         // 1 once the first sync was applied
+  Gauge& synced_resource_version;
+};
+
+// Everything the sync thread does, one call at a time. Not thread-safe.
+class SyncCore {
+ public:
+  // `now` stamps ACK times; steady_clock::now when empty.
+  SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
+           std::function<SteadyTime()> now = {});
+
+  // Feeds one event into the compiler (nothing reaches the kernel yet).
+  void feed(Event&& ev);
+  // Sends what was fed since the last apply: nothing until every informer
+  // synced; the first time and after any failure a full reconcile, else one
+  // incremental transaction (none if the IR did not change).
+  nft::Status apply();
+  // Drift check: read the table back and repair it (a full reconcile that
+  // sends nothing when the table is as it should be). True if it repaired.
+  nft::Result<bool> check_drift();
+
+  bool synced() const { return synced_mask_ == 7; }
+  bool ready() const { return ready_; }
+  bool needs_full() const { return !ready_ || table_.needs_full(); }
+  const ir::RuleSet& rules() const { return compiler_.rules(); }
+  const nft::TableSync& table() const { return table_; }
+
+  // Called on the sync thread after every successful apply with the IR now
+  // in the kernel (the audit listener's hook).
+  void add_applied_listener(std::function<void(const ir::RuleSet&)> fn);
+
+ private:
+  nft::Status full(bool drift);
+  void applied(bool full, double seconds);
+
+  nft::Kernel& kernel_;
+  compiler::Compiler compiler_;
+  nft::TableSync table_;
+  DeltaBatch batch_;
+  SyncMetrics* m_;
+  Logger* log_;
+  std::function<SteadyTime()> now_;
+  std::vector<SteadyTime> stamps_;  // events since the last apply that changed the IR
+  unsigned synced_mask_ = 0;
+  bool ready_ = false;
+  std::string last_error_;  // logged once until it changes or an apply succeeds
+  std::vector<std::function<void(const ir::RuleSet&)>> listeners_;
+};
+
+struct SyncLoopOptions {
+  std::chrono::microseconds quiet{1000};
+  std::chrono::milliseconds max_delay{20};
+  size_t max_batch = 1000;
+  std::chrono::milliseconds drift_interval{60'000};
+  std::chrono::milliseconds tick{100};  // heartbeat and resourceVersion watermark
+  k8s::api::BackoffPolicy backoff{std::chrono::milliseconds(200), std::chrono::seconds(30), 2.0,
+                                  0.5};
+  // Returns a resourceVersion R such that every event up to R has been
+  // enqueued (the agent reads its informers, then flushes their dispatcher).
+  // Called on the sync thread when idle; nullopt when unknown.
+  std::function<std::optional<uint64_t>()> barrier;
+};
+
+class SyncLoop {
+ public:
+  SyncLoop(SyncCore& core, SyncLoopOptions options, SyncMetrics* metrics, Logger* log);
+  ~SyncLoop();  // stop()
+  SyncLoop(const SyncLoop&) = delete;
+  SyncLoop& operator=(const SyncLoop&) = delete;
+
+  // Any thread, O(1): stamps and queues the event, wakes the sync thread.
+  void enqueue(Event ev);
+  void start();
+  void stop();
+
+  bool ready() const { return ready_.load(); }
+  // When the sync thread last went round its loop (for /healthz).
+  SteadyTime heartbeat() const;
+  // Every change up to this resourceVersion is in the kernel (0: none yet).
+  uint64_t synced_resource_version() const { return synced_rv_.load(); }
+
+ private:
+  void run();
+
+  SyncCore& core_;
+  SyncLoopOptions opts_;
+  SyncMetrics* m_;
+  Logger* log_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> queue_;
+  bool stop_ = false;
+  std::thread thread_;
+  std::atomic<bool> ready_{false};
+  std::atomic<int64_t> heartbeat_ns_{0};
+  std::atomic<uint64_t> synced_rv_{0};
+};
+
+}  // namespace netpol::agent

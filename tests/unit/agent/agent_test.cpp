@@ -1,0 +1,200 @@
+// The whole agent against the in-process fake API server and a fake kernel:
+// what the API server holds ends up in the kernel, the resourceVersion
+// watermark says when, and /healthz, /readyz, /metrics answer as documented.
+#include "agent/agent.h"
+
+#include <gtest/gtest.h>
+
+#include "compiler/compiler.h"
+#include "k8s/api/client.h"
+#include "nft/render.h"
+#include "tests/fakeapi/fake_apiserver.h"
+#include "tests/unit/agent/fixtures.h"
+#include "tests/unit/agent/promparse.h"
+#include "tests/unit/netlink/fake_kernel.h"
+
+namespace netpol::agent {
+namespace {
+
+using namespace testing;
+using fakeapi::Kind;
+using std::chrono::milliseconds;
+
+// The fake kernel behind a lock: the sync thread writes, the test reads.
+class LockedKernel : public nft::Kernel {
+ public:
+  nft::Status apply(const nft::Transaction& tx) override {
+    std::lock_guard lock(mu_);
+    return inner_.apply(tx);
+  }
+  nft::Result<std::optional<nft::Ruleset>> read(nft::TableFamily f, const std::string& n) override {
+    std::lock_guard lock(mu_);
+    return inner_.read(f, n);
+  }
+  std::optional<nft::Ruleset> table() {
+    std::lock_guard lock(mu_);
+    return inner_.table;
+  }
+
+ private:
+  std::mutex mu_;
+  nltest::FakeKernel inner_;
+};
+
+bool wait_until(const std::function<bool()>& pred, milliseconds limit = milliseconds(15000)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return pred();
+}
+
+struct AgentFixture : ::testing::Test {
+  void SetUp() override {
+    fakeapi::Options o;
+    o.keep_pod_status = true;
+    o.bookmark_interval = milliseconds(50);
+    std::string err;
+    server = fakeapi::Server::start(o, &err);
+    ASSERT_TRUE(server) << err;
+    k8s::api::ClientConfig cfg;
+    cfg.server = server->url();
+    auto c = k8s::api::make_http_client(cfg);
+    ASSERT_TRUE(c.ok()) << c.status().str();
+    client = c.value();
+  }
+  void TearDown() override {
+    agent.reset();
+    if (server) server->stop();
+  }
+  void start_agent(const std::string& node = "node1") {
+    AgentConfig cfg;
+    cfg.node_name = node;
+    cfg.sync.tick = milliseconds(10);
+    agent = std::make_unique<Agent>(client, kernel, cfg, log);
+    agent->start();
+  }
+  // Waits until the agent enforces everything the server holds now.
+  bool caught_up() {
+    const uint64_t rv = server->resource_version();
+    return wait_until([&] { return agent->synced_resource_version() >= rv; });
+  }
+  Exposition scrape() {
+    HttpResponse r = agent->serve("GET", "/metrics");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+    std::string err;
+    auto e = parse_exposition(r.body, &err);
+    EXPECT_TRUE(e) << err << "\n" << r.body;
+    return e ? *e : Exposition{};
+  }
+
+  std::unique_ptr<fakeapi::Server> server;
+  std::shared_ptr<k8s::api::ApiClient> client;
+  LockedKernel kernel;
+  Logger log{LogLevel::Warn};
+  std::unique_ptr<Agent> agent;
+};
+
+// The IR the agent should enforce, compiled independently from the same objects.
+ir::RuleSet compile_same(const std::vector<k8s::Namespace>& nss, const std::vector<k8s::Pod>& pods,
+                         const std::vector<k8s::NetworkPolicy>& nps, const std::string& node) {
+  k8s::Objects o{nss, pods, nps};
+  return compiler::compile(o, node);
+}
+
+TEST_F(AgentFixture, EnforcesWhatTheApiServerHoldsAndFollowsChanges) {
+  ASSERT_TRUE(server->create(Kind::Namespace, "", ns_json("x")).ok());
+  ASSERT_TRUE(
+      server->create(Kind::Pod, "x", pod_json("x", "a", "node1", "10.0.1.1", {{"app", "a"}})).ok());
+  ASSERT_TRUE(
+      server->create(Kind::Pod, "x", pod_json("x", "b", "node2", "10.0.2.1", {{"app", "b"}})).ok());
+  ASSERT_TRUE(server
+                  ->create(Kind::NetworkPolicy, "x",
+                           policy_json("x", "np", {{"app", "a"}}, from_pods({{"app", "b"}})))
+                  .ok());
+  EXPECT_EQ(agent, nullptr);
+  start_agent();
+  ASSERT_TRUE(wait_until([&] { return agent->ready(); }));
+  EXPECT_EQ(agent->serve("GET", "/readyz").status, 200);
+  EXPECT_EQ(agent->serve("GET", "/healthz").status, 200);
+  ASSERT_TRUE(caught_up());
+
+  auto ns_x = make_ns("x");
+  auto a = make_pod("x", "a", "node1", "10.0.1.1", {{"app", "a"}});
+  auto b = make_pod("x", "b", "node2", "10.0.2.1", {{"app", "b"}});
+  auto np = make_policy("x", "np", {{"app", "a"}}, k8s::Labels{{"app", "b"}});
+  EXPECT_EQ(kernel.table(), nft::render(compile_same({ns_x}, {a, b}, {np}, "node1")).ruleset);
+
+  // Pod churn with IP reuse: b goes, c (other labels) gets b's address.
+  ASSERT_TRUE(server->remove(Kind::Pod, "x", "b").ok());
+  ASSERT_TRUE(
+      server->create(Kind::Pod, "x", pod_json("x", "c", "node2", "10.0.2.1", {{"app", "c"}})).ok());
+  ASSERT_TRUE(caught_up());
+  auto c = make_pod("x", "c", "node2", "10.0.2.1", {{"app", "c"}});
+  EXPECT_EQ(kernel.table(), nft::render(compile_same({ns_x}, {a, c}, {np}, "node1")).ruleset);
+
+  // Policy deleted: x/a is no longer isolated.
+  ASSERT_TRUE(server->remove(Kind::NetworkPolicy, "x", "np").ok());
+  ASSERT_TRUE(caught_up());
+  EXPECT_EQ(kernel.table(), nft::render(compile_same({ns_x}, {a, c}, {}, "node1")).ruleset);
+
+  auto m = scrape();
+  EXPECT_EQ(m.value("netpol_ready"), 1);
+  EXPECT_EQ(m.value("netpol_objects", {{"kind", "pod"}}), 2);
+  EXPECT_EQ(m.value("netpol_objects", {{"kind", "networkpolicy"}}), 0);
+  EXPECT_EQ(m.value("netpol_objects", {{"kind", "namespace"}}), 1);
+  EXPECT_GE(*m.value("netpol_event_to_kernel_seconds_count"), 2);
+  EXPECT_GT(*m.value("netpol_last_successful_sync_timestamp_seconds"), 1.6e9);
+  EXPECT_EQ(m.value("netpol_synced_resource_version"),
+            static_cast<double>(agent->synced_resource_version()));
+  EXPECT_GT(*m.value("process_resident_memory_bytes"), 0);
+  EXPECT_TRUE(m.families.contains("netpol_watch_restarts_total"));
+  EXPECT_EQ(agent->serve("GET", "/nope").status, 404);
+  EXPECT_EQ(agent->serve("POST", "/metrics").status, 405);
+}
+
+TEST_F(AgentFixture, NotReadyAndNothingProgrammedWhileTheApiServerIsDown) {
+  server->stop();
+  start_agent();
+  std::this_thread::sleep_for(milliseconds(300));
+  EXPECT_FALSE(agent->ready());
+  HttpResponse r = agent->serve("GET", "/readyz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("waiting for the first list"), std::string::npos) << r.body;
+  EXPECT_EQ(agent->serve("GET", "/healthz").status, 200) << "alive: retrying is not a fault";
+  EXPECT_FALSE(kernel.table()) << "nothing programmed before every informer synced";
+  EXPECT_GT(*scrape().value("netpol_api_errors_total", {{"kind", "pod"}}), 0);
+}
+
+TEST_F(AgentFixture, RestartedAgentTakesOverTheTableWithoutAGap) {
+  ASSERT_TRUE(server->create(Kind::Namespace, "", ns_json("x")).ok());
+  ASSERT_TRUE(
+      server->create(Kind::Pod, "x", pod_json("x", "a", "node1", "10.0.1.1", {{"app", "a"}})).ok());
+  ASSERT_TRUE(
+      server->create(Kind::NetworkPolicy, "x", policy_json("x", "np", {{"app", "a"}})).ok());
+  start_agent();
+  ASSERT_TRUE(caught_up());
+  const auto first = kernel.table();
+  ASSERT_TRUE(first);
+  agent->stop();
+  agent.reset();
+  EXPECT_EQ(kernel.table(), first) << "the table stays when the agent exits";
+
+  // While it is down a pod is added; the new agent reconciles in place.
+  ASSERT_TRUE(
+      server->create(Kind::Pod, "x", pod_json("x", "d", "node1", "10.0.1.2", {{"app", "a"}})).ok());
+  start_agent();
+  ASSERT_TRUE(caught_up());
+  auto ns_x = make_ns("x");
+  auto a = make_pod("x", "a", "node1", "10.0.1.1", {{"app", "a"}});
+  auto d = make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}});
+  EXPECT_EQ(
+      kernel.table(),
+      nft::render(compile_same({ns_x}, {a, d}, {make_policy("x", "np", {{"app", "a"}})}, "node1"))
+          .ruleset);
+}
+
+}  // namespace
+}  // namespace netpol::agent

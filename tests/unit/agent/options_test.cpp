@@ -1,0 +1,119 @@
+// netpol-agent's flags: defaults, NODE_NAME from the environment, and clear
+// messages (exit 2) for bad input; the logger's line formats.
+#include "agent/options.h"
+
+#include <gtest/gtest.h>
+
+#include "agent/log.h"
+
+namespace netpol::agent {
+namespace {
+
+using Env = std::function<std::optional<std::string>(const std::string&)>;
+
+std::variant<Options, ParseExit> parse(std::vector<const char*> args, Env env = {}) {
+  args.insert(args.begin(), "netpol-agent");
+  if (!env) env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  return parse_options(static_cast<int>(args.size()), args.data(), env);
+}
+
+TEST(Options, DefaultsAndNodeNameFromTheEnvironment) {
+  auto r = parse({}, [](const std::string& k) -> std::optional<std::string> {
+    if (k == "NODE_NAME") return "worker-3";
+    return std::nullopt;
+  });
+  ASSERT_TRUE(std::holds_alternative<Options>(r));
+  const Options& o = std::get<Options>(r);
+  EXPECT_EQ(o.node_name, "worker-3");
+  EXPECT_EQ(o.metrics_addr, ":9809");
+  EXPECT_EQ(o.batch_max_delay, std::chrono::milliseconds(20));
+  EXPECT_EQ(o.drift_check_interval, std::chrono::seconds(60));
+  EXPECT_FALSE(o.cleanup);
+}
+
+TEST(Options, FlagsOverrideDefaults) {
+  auto r =
+      parse({"--node-name", "n1", "--kubeconfig", "/k", "--metrics-addr", "127.0.0.1:1234",
+             "--log-level", "debug", "--log-format", "json", "--batch-max-delay", "5ms",
+             "--batch-quiet", "500us", "--drift-check-interval", "2s", "--batch-max-events", "77"});
+  ASSERT_TRUE(std::holds_alternative<Options>(r)) << std::get<ParseExit>(r).err;
+  const Options& o = std::get<Options>(r);
+  EXPECT_EQ(o.node_name, "n1");
+  EXPECT_EQ(o.kubeconfig, "/k");
+  EXPECT_EQ(o.metrics_addr, "127.0.0.1:1234");
+  EXPECT_EQ(o.log_level, LogLevel::Debug);
+  EXPECT_EQ(o.log_format, LogFormat::Json);
+  EXPECT_EQ(o.batch_max_delay, std::chrono::milliseconds(5));
+  EXPECT_EQ(o.batch_quiet, std::chrono::microseconds(500));
+  EXPECT_EQ(o.drift_check_interval, std::chrono::seconds(2));
+  EXPECT_EQ(o.batch_max_events, 77u);
+  auto off = parse({"--node-name", "n1", "--metrics-addr", "off"});
+  EXPECT_EQ(std::get<Options>(off).metrics_addr, "");
+}
+
+TEST(Options, BadInputGivesAClearMessageAndExitTwo) {
+  struct Case {
+    std::vector<const char*> args;
+    const char* says;
+  } cases[] = {
+      {{"--node-name", "n", "--bogus"}, "--bogus"},
+      {{}, "--node-name"},
+      {{"--node-name", "n", "--log-level", "loud"}, "--log-level loud"},
+      {{"--node-name", "n", "--log-format", "xml"}, "--log-format xml"},
+      {{"--node-name", "n", "--batch-max-delay", "soon"}, "--batch-max-delay soon"},
+      {{"--node-name", "n", "--drift-check-interval", "1ms"}, "at least 100ms"},
+      {{"--node-name", "n", "--batch-max-events", "0"}, "at least 1"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse(c.args);
+    ASSERT_TRUE(std::holds_alternative<ParseExit>(r)) << c.says;
+    const ParseExit& e = std::get<ParseExit>(r);
+    EXPECT_EQ(e.code, 2);
+    EXPECT_NE(e.err.find(c.says), std::string::npos) << e.err;
+    EXPECT_EQ(e.err.find("terminate"), std::string::npos);
+  }
+}
+
+TEST(Options, HelpListsTheFlagsAndCleanupNeedsNoNode) {
+  auto r = parse({"--help"});
+  ASSERT_TRUE(std::holds_alternative<ParseExit>(r));
+  const ParseExit& e = std::get<ParseExit>(r);
+  EXPECT_EQ(e.code, 0);
+  for (const char* flag : {"--kubeconfig", "--node-name", "--metrics-addr", "--cleanup"}) {
+    EXPECT_NE(e.out.find(flag), std::string::npos) << flag;
+  }
+  auto c = parse({"--cleanup"});
+  ASSERT_TRUE(std::holds_alternative<Options>(c));
+  EXPECT_TRUE(std::get<Options>(c).cleanup);
+}
+
+TEST(Options, Durations) {
+  EXPECT_EQ(parse_duration("1500us"), std::chrono::microseconds(1500));
+  EXPECT_EQ(parse_duration("2.5ms"), std::chrono::microseconds(2500));
+  EXPECT_EQ(parse_duration("1m"), std::chrono::minutes(1));
+  EXPECT_EQ(parse_duration("1h"), std::chrono::hours(1));
+  EXPECT_FALSE(parse_duration("10"));
+  EXPECT_FALSE(parse_duration("ms"));
+  EXPECT_FALSE(parse_duration("1.2.3s"));
+  EXPECT_FALSE(parse_duration("-1s"));
+}
+
+TEST(Logger, LogfmtAndJsonLines) {
+  Logger text(LogLevel::Info, LogFormat::Logfmt);
+  EXPECT_EQ(text.format(LogLevel::Warn, "table repaired", {{"ops", 12}, {"who", "a b\"c"}}, false),
+            "level=warn msg=\"table repaired\" ops=12 who=\"a b\\\"c\"\n");
+  Logger json(LogLevel::Info, LogFormat::Json);
+  EXPECT_EQ(
+      json.format(LogLevel::Error, "x\ny", {{"ms", 1.5}, {"node", "n1"}, {"ok", true}}, false),
+      "{\"level\":\"error\",\"msg\":\"x\\ny\",\"ms\":1.500,\"node\":\"n1\",\"ok\":true}\n");
+  std::vector<std::string> got;
+  Logger quiet(LogLevel::Warn, LogFormat::Logfmt, [&](std::string_view l) { got.emplace_back(l); });
+  quiet.info("dropped");
+  quiet.error("kept");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].find("time="), std::string::npos);
+  EXPECT_NE(got[0].find("msg=kept"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace netpol::agent

@@ -1,0 +1,357 @@
+// The sync loop against a fake kernel: nothing before every informer synced,
+// a table from a previous run kept until one full reconcile replaces it,
+// incremental transactions afterwards, full resync after a failure, drift
+// repaired, latency measured from the event's stamp to the ACK, and bursts
+// coalesced into few transactions.
+#include "agent/sync.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "nft/render.h"
+#include "tests/unit/agent/fixtures.h"
+#include "tests/unit/agent/promparse.h"
+#include "tests/unit/netlink/fake_kernel.h"
+
+namespace netpol::agent {
+namespace {
+
+using namespace testing;
+using std::chrono::milliseconds;
+
+Event upsert(ResourceKind kind,
+             std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj,
+             SteadyTime t = {}) {
+  return Event{Event::Op::Upsert, kind, std::move(obj), t};
+}
+Event remove(ResourceKind kind,
+             std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj,
+             SteadyTime t = {}) {
+  return Event{Event::Op::Remove, kind, std::move(obj), t};
+}
+Event synced(ResourceKind kind) {
+  return Event{Event::Op::Synced, kind, {}, {}};
+}
+
+struct Fixture : ::testing::Test {
+  Registry registry;
+  SyncMetrics metrics{registry};
+  nltest::FakeKernel kernel;
+  std::vector<std::string> lines;
+  Logger log{LogLevel::Debug, LogFormat::Logfmt,
+             [this](std::string_view l) { lines.emplace_back(l); }};
+  SteadyTime now{};
+  SyncCore core{kernel, "node1", &metrics, &log, [this] { return now; }};
+
+  void feed_cluster() {
+    core.feed(upsert(ResourceKind::Namespace, make_ns("x")));
+    core.feed(upsert(ResourceKind::Pod, make_pod("x", "a", "node1", "10.0.1.1", {{"app", "a"}})));
+    core.feed(upsert(ResourceKind::Pod, make_pod("x", "b", "node2", "10.0.2.1", {{"app", "b"}})));
+    core.feed(upsert(ResourceKind::NetworkPolicy,
+                     make_policy("x", "np", {{"app", "a"}}, k8s::Labels{{"app", "b"}})));
+  }
+  void sync_all() {
+    for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
+      core.feed(synced(k));
+    }
+  }
+  nft::Ruleset want() const { return nft::render(core.rules()).ruleset; }
+  Exposition scrape() {
+    std::string err;
+    auto e = parse_exposition(registry.render(), &err);
+    EXPECT_TRUE(e) << err;
+    return e ? *e : Exposition{};
+  }
+};
+
+TEST_F(Fixture, ProgramsNothingUntilEveryInformerSynced) {
+  feed_cluster();
+  core.feed(synced(ResourceKind::Namespace));
+  core.feed(synced(ResourceKind::Pod));
+  ASSERT_TRUE(core.apply().ok());
+  EXPECT_EQ(kernel.applies, 0u);
+  EXPECT_EQ(kernel.reads, 0u);
+  EXPECT_FALSE(core.ready());
+  core.feed(synced(ResourceKind::NetworkPolicy));
+  ASSERT_TRUE(core.apply().ok());
+  EXPECT_TRUE(core.ready());
+  EXPECT_EQ(kernel.applies, 1u);
+  ASSERT_TRUE(kernel.table);
+  EXPECT_EQ(*kernel.table, want());
+  EXPECT_EQ(core.rules().pods.size(), 1u) << "only x/a runs on node1";
+  EXPECT_EQ(scrape().value("netpol_ready"), 1);
+}
+
+TEST_F(Fixture, TableOfAPreviousRunStaysUntilOneTransactionReplacesIt) {
+  // A previous agent enforced a policy on a pod that is gone now.
+  {
+    compiler::Compiler old("node1");
+    (void)old.upsert_namespace(make_ns("x"));
+    (void)old.upsert_pod(make_pod("x", "gone", "node1", "10.0.1.9", {{"app", "a"}}));
+    (void)old.upsert_policy(make_policy("x", "np", {{"app", "a"}}));
+    nft::TableSync prev(kernel);
+    ASSERT_TRUE(prev.full(old.rules()).ok());
+  }
+  const nft::Ruleset previous = *kernel.table;
+  kernel.applies = 0;
+  feed_cluster();
+  core.feed(synced(ResourceKind::Namespace));
+  ASSERT_TRUE(core.apply().ok());
+  EXPECT_EQ(*kernel.table, previous) << "the old table must stay in force until the first sync";
+  core.feed(synced(ResourceKind::Pod));
+  core.feed(synced(ResourceKind::NetworkPolicy));
+  ASSERT_TRUE(core.apply().ok());
+  EXPECT_EQ(kernel.applies, 1u) << "one transaction swaps the old state for the new";
+  EXPECT_EQ(*kernel.table, want());
+}
+
+TEST_F(Fixture, ChangesAfterTheFirstSyncAreIncrementalAndTimed) {
+  feed_cluster();
+  sync_all();
+  ASSERT_TRUE(core.apply().ok());
+  const size_t reads = kernel.reads;
+
+  const SteadyTime t0 = now;
+  core.feed(upsert(ResourceKind::Pod, make_pod("x", "c", "node2", "10.0.2.2", {{"app", "b"}}), t0));
+  core.feed(upsert(ResourceKind::Pod, make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}}), t0));
+  // An event that changes nothing on this node is not timed.
+  core.feed(upsert(ResourceKind::Pod, make_pod("x", "e", "node2", "10.0.2.3", {{"app", "z"}}), t0));
+  now = t0 + milliseconds(3);
+  ASSERT_TRUE(core.apply().ok());
+  EXPECT_EQ(kernel.applies, 2u) << "one transaction for the batch";
+  EXPECT_EQ(kernel.reads, reads) << "incremental: no read-back";
+  EXPECT_EQ(*kernel.table, want());
+
+  auto e = scrape();
+  EXPECT_EQ(e.value("netpol_event_to_kernel_seconds_count"), 2);
+  EXPECT_EQ(e.value("netpol_event_to_kernel_seconds_bucket", {{"le", "0.0025"}}), 0);
+  EXPECT_EQ(e.value("netpol_event_to_kernel_seconds_bucket", {{"le", "0.005"}}), 2);
+  EXPECT_EQ(e.value("netpol_sync_transactions_total"), 1);
+  EXPECT_EQ(e.value("netpol_sync_duration_seconds_count", {{"mode", "incremental"}}), 1);
+  EXPECT_EQ(e.value("netpol_sync_duration_seconds_count", {{"mode", "full"}}), 1);
+  EXPECT_EQ(e.value("netpol_local_pods"), 2);
+  EXPECT_EQ(e.value("netpol_chains"), static_cast<double>(kernel.table->chains.size()));
+  EXPECT_EQ(e.value("netpol_events_total", {{"kind", "pod"}, {"op", "upsert"}}), 5);
+
+  // Pod churn with IP reuse: x/c (allowed peer) goes, x/f with other labels
+  // takes its IP; the peer set must not hold that IP any more.
+  core.feed(remove(ResourceKind::Pod, make_pod("x", "c", "node2", "10.0.2.2", {{"app", "b"}})));
+  core.feed(upsert(ResourceKind::Pod, make_pod("x", "f", "node2", "10.0.2.2", {{"app", "z"}})));
+  ASSERT_TRUE(core.apply().ok());
+  EXPECT_EQ(*kernel.table, want());
+  bool in_a_set = false;
+  for (const auto& [_, s] : core.rules().sets) {
+    for (const auto& el : s.elements) in_a_set |= el.first == ip("10.0.2.2");
+  }
+  EXPECT_FALSE(in_a_set) << "the new pod inherits none of the old pod's allowances";
+}
+
+TEST_F(Fixture, FailedApplyForcesAFullResyncThatRepairsEverything) {
+  feed_cluster();
+  sync_all();
+  ASSERT_TRUE(core.apply().ok());
+  kernel.fail_op = 0;
+  core.feed(upsert(ResourceKind::Pod, make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}})));
+  EXPECT_FALSE(core.apply().ok());
+  EXPECT_TRUE(core.needs_full());
+  EXPECT_EQ(scrape().value("netpol_apply_errors_total"), 1);
+  // Meanwhile more changes arrive; the retry reconciles all of them at once.
+  core.feed(upsert(ResourceKind::Pod, make_pod("x", "g", "node1", "10.0.1.3", {{"app", "a"}})));
+  const size_t reads = kernel.reads;
+  ASSERT_TRUE(core.apply().ok());
+  EXPECT_EQ(kernel.reads, reads + 1) << "full resync reads the table back";
+  EXPECT_FALSE(core.needs_full());
+  EXPECT_EQ(*kernel.table, want());
+  EXPECT_EQ(core.rules().pods.size(), 3u);
+}
+
+TEST_F(Fixture, DriftCheckRepairsAFlushedTable) {
+  feed_cluster();
+  sync_all();
+  ASSERT_TRUE(core.apply().ok());
+  auto clean = core.check_drift();
+  ASSERT_TRUE(clean.ok());
+  EXPECT_FALSE(clean.value()) << "nothing to repair";
+  // `nft flush table inet netpol`: every rule gone, chains and sets stay.
+  kernel.table->rules.clear();
+  auto repaired = core.check_drift();
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_TRUE(repaired.value());
+  EXPECT_EQ(*kernel.table, want());
+  // `nft delete table inet netpol`.
+  kernel.table.reset();
+  ASSERT_TRUE(core.check_drift().ok());
+  EXPECT_EQ(*kernel.table, want());
+  EXPECT_EQ(scrape().value("netpol_drift_repairs_total"), 2);
+}
+
+TEST_F(Fixture, AppliedListenersSeeTheEnforcedRules) {
+  std::vector<size_t> seen;
+  core.add_applied_listener([&](const ir::RuleSet& rs) { seen.push_back(rs.pods.size()); });
+  feed_cluster();
+  sync_all();
+  ASSERT_TRUE(core.apply().ok());
+  core.feed(upsert(ResourceKind::Pod, make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}})));
+  ASSERT_TRUE(core.apply().ok());
+  kernel.fail_op = 0;
+  core.feed(upsert(ResourceKind::Pod, make_pod("x", "h", "node1", "10.0.1.4", {{"app", "a"}})));
+  EXPECT_FALSE(core.apply().ok());
+  EXPECT_EQ(seen, (std::vector<size_t>{1, 2})) << "not called for a failed apply";
+}
+
+// --- the threaded loop -----------------------------------------------------------
+
+// A kernel that counts transactions and can be slowed down or made to fail.
+class CountingKernel : public nft::Kernel {
+ public:
+  nft::Status apply(const nft::Transaction& tx) override {
+    std::lock_guard lock(mu);
+    if (delay.count()) std::this_thread::sleep_for(delay);
+    if (failures > 0) {
+      --failures;
+      return nft::Error{"injected failure"};
+    }
+    return inner.apply(tx);
+  }
+  nft::Result<std::optional<nft::Ruleset>> read(nft::TableFamily f, const std::string& n) override {
+    std::lock_guard lock(mu);
+    return inner.read(f, n);
+  }
+  size_t applies() {
+    std::lock_guard lock(mu);
+    return inner.applies;
+  }
+  std::optional<nft::Ruleset> table() {
+    std::lock_guard lock(mu);
+    return inner.table;
+  }
+  std::mutex mu;
+  nltest::FakeKernel inner;
+  std::chrono::milliseconds delay{0};
+  int failures = 0;
+};
+
+bool wait_until(const std::function<bool()>& pred, milliseconds limit = milliseconds(10000)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  return pred();
+}
+
+TEST(SyncLoop, ABurstOfAThousandEventsBecomesAFewTransactions) {
+  Registry registry;
+  SyncMetrics metrics(registry);
+  CountingKernel kernel;
+  SyncCore core(kernel, "node1", &metrics, nullptr);
+  SyncLoopOptions o;
+  o.max_delay = milliseconds(20);
+  SyncLoop loop(core, o, &metrics, nullptr);
+  loop.start();
+  loop.enqueue(Event{Event::Op::Upsert, ResourceKind::Namespace, make_ns("x"), {}});
+  // Every pod of x is a peer of the policy, so every event changes the rules.
+  loop.enqueue(Event{Event::Op::Upsert,
+                     ResourceKind::NetworkPolicy,
+                     make_policy("x", "np", {{"app", "a"}}, k8s::Labels{}),
+                     {}});
+  loop.enqueue(Event{Event::Op::Upsert,
+                     ResourceKind::Pod,
+                     make_pod("x", "local", "node1", "10.9.0.1", {{"app", "a"}}),
+                     {}});
+  for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
+    loop.enqueue(Event{Event::Op::Synced, k, {}, {}});
+  }
+  ASSERT_TRUE(wait_until([&] { return loop.ready(); }));
+  const size_t before = kernel.applies();
+  for (int i = 0; i < 1000; ++i) {
+    const std::string addr =
+        "10." + std::to_string(1 + i / 250) + ".0." + std::to_string(i % 250 + 1);
+    loop.enqueue(Event{Event::Op::Upsert,
+                       ResourceKind::Pod,
+                       make_pod("x", "p" + std::to_string(i), i % 10 == 1 ? "node1" : "node2", addr,
+                                {{"app", i % 2 ? "a" : "b"}}),
+                       {}});
+  }
+  ASSERT_TRUE(wait_until([&] { return metrics.event_latency.count() == 1000; }))
+      << "latencies seen: " << metrics.event_latency.count();
+  loop.stop();
+  const size_t transactions = kernel.applies() - before;
+  EXPECT_GE(transactions, 1u);
+  EXPECT_LE(transactions, 20u) << "1000 events must not become ~1000 transactions";
+  ASSERT_TRUE(kernel.table());
+  EXPECT_EQ(*kernel.table(), nft::render(core.rules()).ruleset);
+}
+
+TEST(SyncLoop, FailuresAreRetriedWithBackoffUntilTheKernelAccepts) {
+  Registry registry;
+  SyncMetrics metrics(registry);
+  CountingKernel kernel;
+  kernel.failures = 3;
+  SyncCore core(kernel, "node1", &metrics, nullptr);
+  SyncLoopOptions o;
+  o.backoff = {milliseconds(10), milliseconds(100), 2.0, 0.0};
+  SyncLoop loop(core, o, &metrics, nullptr);
+  loop.start();
+  loop.enqueue(Event{Event::Op::Upsert, ResourceKind::Namespace, make_ns("x"), {}});
+  loop.enqueue(Event{Event::Op::Upsert,
+                     ResourceKind::Pod,
+                     make_pod("x", "a", "node1", "10.0.0.1", {{"app", "a"}}),
+                     {}});
+  loop.enqueue(Event{
+      Event::Op::Upsert, ResourceKind::NetworkPolicy, make_policy("x", "np", {{"app", "a"}}), {}});
+  for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
+    loop.enqueue(Event{Event::Op::Synced, k, {}, {}});
+  }
+  // No further event arrives: the retries alone must get the table in.
+  ASSERT_TRUE(wait_until([&] { return loop.ready(); }));
+  loop.stop();
+  EXPECT_EQ(metrics.apply_errors.value(), 3);
+  ASSERT_TRUE(kernel.table());
+  EXPECT_EQ(*kernel.table(), nft::render(core.rules()).ruleset);
+}
+
+TEST(SyncLoop, WatermarkMovesOnlyOnceEverythingBeforeItIsApplied) {
+  Registry registry;
+  SyncMetrics metrics(registry);
+  CountingKernel kernel;
+  SyncCore core(kernel, "node1", &metrics, nullptr);
+  std::atomic<uint64_t> delivered{0};
+  SyncLoopOptions o;
+  o.tick = milliseconds(5);
+  o.barrier = [&]() -> std::optional<uint64_t> { return delivered.load(); };
+  SyncLoop loop(core, o, &metrics, nullptr);
+  loop.start();
+  for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
+    loop.enqueue(Event{Event::Op::Synced, k, {}, {}});
+  }
+  ASSERT_TRUE(wait_until([&] { return loop.ready(); }));
+  delivered = 42;
+  ASSERT_TRUE(wait_until([&] { return loop.synced_resource_version() == 42; }));
+  // While the kernel refuses, the watermark stays where it was.
+  {
+    std::lock_guard lock(kernel.mu);
+    kernel.failures = 1000;
+  }
+  loop.enqueue(Event{Event::Op::Upsert, ResourceKind::Namespace, make_ns("x"), {}});
+  loop.enqueue(Event{Event::Op::Upsert,
+                     ResourceKind::Pod,
+                     make_pod("x", "a", "node1", "10.0.0.1", {{"app", "a"}}),
+                     {}});
+  loop.enqueue(Event{
+      Event::Op::Upsert, ResourceKind::NetworkPolicy, make_policy("x", "np", {{"app", "a"}}), {}});
+  delivered = 50;
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(loop.synced_resource_version(), 42u);
+  {
+    std::lock_guard lock(kernel.mu);
+    kernel.failures = 0;
+  }
+  ASSERT_TRUE(wait_until([&] { return loop.synced_resource_version() == 50; }));
+  loop.stop();
+}
+
+}  // namespace
+}  // namespace netpol::agent
