@@ -627,13 +627,16 @@ struct Server::Impl {
           type = "merge";
         } else if (ct.rfind("application/json-patch+json", 0) == 0) {
           type = "json";
+        } else if (ct.rfind("application/strategic-merge-patch+json", 0) == 0) {
+          type = "strategic";
         } else {
           return respond(
               stream, req,
               status_reply(
                   415, "UnsupportedMediaType",
                   "the body of the request was in an unknown format - accepted media types "
-                  "include: application/json-patch+json, application/merge-patch+json"));
+                  "include: application/json-patch+json, application/merge-patch+json, "
+                  "application/strategic-merge-patch+json"));
         }
         json patch;
         if (!parse_body(patch))

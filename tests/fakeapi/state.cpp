@@ -280,6 +280,103 @@ std::string validate(Kind k, const json& j) {
   return "";
 }
 
+// The patchMergeKey of the lists in Pods, Namespaces and NetworkPolicies
+// (from the API types' struct tags); lists without one are replaced whole.
+const char* merge_key(const std::string& field) {
+  static const std::map<std::string, const char*> keys = {{"containers", "name"},
+                                                          {"initContainers", "name"},
+                                                          {"ephemeralContainers", "name"},
+                                                          {"env", "name"},
+                                                          {"volumes", "name"},
+                                                          {"imagePullSecrets", "name"},
+                                                          {"volumeMounts", "mountPath"},
+                                                          {"volumeDevices", "devicePath"},
+                                                          {"ports", "containerPort"},
+                                                          {"conditions", "type"},
+                                                          {"podIPs", "ip"},
+                                                          {"hostAliases", "ip"},
+                                                          {"ownerReferences", "uid"},
+                                                          {"resourceClaims", "name"},
+                                                          {"schedulingGates", "name"}};
+  auto it = keys.find(field);
+  return it == keys.end() ? nullptr : it->second;
+}
+
+json without_directives(json v) {
+  if (v.is_object()) {
+    for (auto it = v.begin(); it != v.end();) {
+      if (!it.key().empty() && it.key()[0] == '$') {
+        it = v.erase(it);
+      } else {
+        it.value() = without_directives(it.value());
+        ++it;
+      }
+    }
+  } else if (v.is_array()) {
+    for (auto& e : v) e = without_directives(e);
+  }
+  return v;
+}
+
+}  // namespace
+
+// Strategic merge patch, as kubectl apply/edit/patch send it for built-in
+// types: a JSON merge patch in which lists with a merge key merge element by
+// element, plus the $patch, $deleteFromPrimitiveList and $retainKeys
+// directives ($setElementOrder only orders, and is ignored here).
+json strategic_merge(json target, const json& patch) {
+  if (!patch.is_object()) return without_directives(patch);
+  if (patch.value("$patch", "") == "replace") return without_directives(patch);
+  if (!target.is_object()) target = json::object();
+  for (auto it = patch.begin(); it != patch.end(); ++it) {
+    const std::string& k = it.key();
+    const json& v = it.value();
+    static const std::string kDelete = "$deleteFromPrimitiveList/";
+    if (k.rfind(kDelete, 0) == 0) {
+      json& list = target[k.substr(kDelete.size())];
+      if (list.is_array() && v.is_array())
+        for (const auto& gone : v)
+          list.erase(std::remove(list.begin(), list.end(), gone), list.end());
+      continue;
+    }
+    if (!k.empty() && k[0] == '$') continue;
+    if (v.is_null()) {
+      target.erase(k);
+    } else if (v.is_object()) {
+      target[k] = strategic_merge(target.contains(k) ? target[k] : json::object(), v);
+    } else if (const char* key = merge_key(k);
+               v.is_array() && key && target.contains(k) && target[k].is_array()) {
+      json& list = target[k];
+      for (const auto& elem : v) {
+        if (!elem.is_object() || !elem.contains(key)) {
+          list.push_back(without_directives(elem));
+          continue;
+        }
+        auto same = std::find_if(list.begin(), list.end(), [&](const json& e) {
+          return e.is_object() && e.value(key, json()) == elem[key];
+        });
+        if (elem.value("$patch", "") == "delete") {
+          if (same != list.end()) list.erase(same);
+        } else if (same != list.end()) {
+          *same = strategic_merge(*same, elem);
+        } else {
+          list.push_back(without_directives(elem));
+        }
+      }
+    } else {
+      target[k] = without_directives(v);
+    }
+  }
+  if (auto keep = patch.find("$retainKeys"); keep != patch.end() && keep->is_array()) {
+    for (auto it = target.begin(); it != target.end();)
+      it = std::find(keep->begin(), keep->end(), it.key()) == keep->end() ? target.erase(it)
+                                                                          : std::next(it);
+  }
+  return target;
+}
+
+namespace {
+
 // The object without the fields a write always changes, to spot no-op updates.
 json comparable(json j) {
   j.erase("kind");
@@ -736,7 +833,11 @@ Reply State::patch(Kind k, const std::string& ns, const std::string& name, const
             r != patch["metadata"].end() && r->is_string())
           rv = r->get<std::string>();
       }
-      doc.merge_patch(patch);
+      if (type == "strategic") {
+        doc = strategic_merge(std::move(doc), patch);
+      } else {
+        doc.merge_patch(patch);
+      }
     }
   } catch (const json::exception& e) {
     return status_reply(422, "Invalid", std::string("the patch cannot be applied: ") + e.what());

@@ -74,6 +74,9 @@ struct Selector {
 std::optional<Selector> parse_label_selector(const std::string& s, std::string* error);
 std::optional<Selector> parse_field_selector(Kind k, const std::string& s, std::string* error);
 
+// Kubernetes' strategic merge patch for the types served here.
+json strategic_merge(json target, const json& patch);
+
 Reply status_reply(int code, const std::string& reason, const std::string& message,
                    const std::string& name = "", const std::string& plural = "");
 
@@ -92,7 +95,7 @@ class State {
   Reply create(Kind k, const std::string& ns, json obj);
   // status_only: the status subresource.
   Reply update(Kind k, const std::string& ns, const std::string& name, json obj, bool status_only);
-  // type: "merge" (RFC 7386) or "json" (RFC 6902).
+  // type: "merge" (RFC 7386), "json" (RFC 6902) or "strategic" (kubectl's).
   Reply patch(Kind k, const std::string& ns, const std::string& name, const json& patch,
               const std::string& type, bool status_only);
   Reply remove(Kind k, const std::string& ns, const std::string& name, const json& options);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/fakeapi/fake_apiserver.h"
+#include "tests/fakeapi/state.h"
 #include "tests/unit/k8s_api/helpers.h"
 
 namespace netpol::k8s::api {
@@ -119,6 +120,36 @@ TEST(FakeApi, UpdatesUseOptimisticConcurrencyAndSkipNoOps) {
   auto r4 = s->update_status(Kind::Pod, "a", "p", pod_status("10.0.0.9"));
   EXPECT_EQ(r4.body["status"]["podIP"], "10.0.0.9");
   EXPECT_EQ(r4.body["metadata"]["uid"], p["metadata"]["uid"]);
+}
+
+// kubectl apply/edit send strategic merge patches for built-in types.
+TEST(FakeApi, StrategicMergePatchMergesListsByKey) {
+  const json target = json::parse(R"({
+    "metadata": {"labels": {"a": "1", "b": "2"}, "finalizers": ["x", "y"]},
+    "spec": {"containers": [{"name": "app", "image": "v1", "ports": [{"containerPort": 80, "name": "http"}]},
+                            {"name": "sidecar", "image": "s1"}],
+             "tolerations": [{"key": "t1"}]}})");
+  const json patch = json::parse(R"({
+    "metadata": {"labels": {"b": null, "c": "3"}, "$deleteFromPrimitiveList/finalizers": ["x"]},
+    "spec": {"$setElementOrder/containers": [{"name": "app"}, {"name": "sidecar"}],
+             "containers": [{"name": "app", "image": "v2", "ports": [{"containerPort": 81}]},
+                            {"name": "sidecar", "$patch": "delete"},
+                            {"name": "new", "image": "n1"}],
+             "tolerations": [{"key": "t2"}]}})");
+  const json got = fakeapi::strategic_merge(target, patch);
+  EXPECT_EQ(got["metadata"]["labels"], json({{"a", "1"}, {"c", "3"}}));
+  EXPECT_EQ(got["metadata"]["finalizers"], json({"y"}));
+  const json& cs = got["spec"]["containers"];
+  ASSERT_EQ(cs.size(), 2u) << got.dump();
+  EXPECT_EQ(cs[0]["image"], "v2");
+  EXPECT_EQ(cs[0]["ports"].size(), 2u) << "ports merge by containerPort";
+  EXPECT_EQ(cs[1]["name"], "new");
+  EXPECT_EQ(got["spec"]["tolerations"], json::parse(R"([{"key": "t2"}])"))
+      << "no merge key: replaced";
+  EXPECT_FALSE(got["spec"].contains("$setElementOrder/containers"));
+  const json replaced =
+      fakeapi::strategic_merge(target, json::parse(R"({"spec": {"$patch": "replace", "x": 1}})"));
+  EXPECT_EQ(replaced["spec"], json({{"x", 1}}));
 }
 
 TEST(FakeApi, DeletingANamespaceDeletesWhatIsInIt) {

@@ -224,6 +224,24 @@ TEST_F(IntegrationKubectl, CreateGetLabelAnnotateDelete) {
   ASSERT_EQ(kubectl("get pod b -n y -o jsonpath={.status.podIP}", &out), 0);
   EXPECT_EQ(out, "10.0.2.2");
 
+  // kubectl apply of a change sends a strategic merge patch.
+  const std::string applied =
+      dir_.write("applied.yaml",
+                 "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
+                 "  name: applied\n  namespace: x\nspec:\n  podSelector: {}\n");
+  ASSERT_EQ(kubectl("apply -f " + applied, &out), 0);
+  EXPECT_NE(out.find("networkpolicy.networking.k8s.io/applied created"), std::string::npos);
+  dir_.write("applied.yaml",
+             "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
+             "  name: applied\n  namespace: x\nspec:\n  podSelector:\n    matchLabels: {pod: a}\n");
+  ASSERT_EQ(kubectl("apply -f " + applied, &out), 0);
+  EXPECT_NE(out.find("networkpolicy.networking.k8s.io/applied configured"), std::string::npos);
+  EXPECT_TRUE(eventually([&] {
+    for (const auto& p : pols_->snapshot())
+      if (p.key() == "x/applied" && p.pod_selector.match_labels.count("pod")) return true;
+    return false;
+  }));
+
   ASSERT_EQ(kubectl("label pod a -n x color-", &out), 0);
   EXPECT_NE(out.find("pod/a unlabeled"), std::string::npos);
   ASSERT_EQ(kubectl("delete pod c -n z", &out), 0);
