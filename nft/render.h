@@ -57,7 +57,7 @@ struct AuditOptions {
 //   "netpol deny <direction> <POD>"               (last rule of a pod chain)
 //   "netpol allow <direction> <POD> <POLICY> <N>" (rule N of POLICY's ingress/egress list)
 // POD = short_hash("ns/pod") (the hash in the pod chain's name), POLICY =
-// short_hash("ns/policy"). At most 46 bytes.
+// short_hash("ns/policy"). At most 49 bytes.
 inline constexpr const char* kAuditPrefixTag = "netpol";
 std::string audit_deny_prefix(Direction d, std::string_view pod_key);
 std::string audit_allow_prefix(Direction d, std::string_view pod_key, std::string_view policy_key,

@@ -1,0 +1,88 @@
+#include "agent/audit/index.h"
+
+#include "compiler/hash.h"
+#include "nft/render.h"
+
+namespace netpol::audit {
+
+void RuleIndex::update(const ir::RuleSet& rules) {
+  Generation g;
+  g.pods.reserve(rules.pods.size());
+  for (const auto& [key, pod] : rules.pods) {
+    PodInfo info;
+    info.key = key;
+    auto add_chain = [&](const std::optional<ir::Chain>& c, std::optional<ChainInfo>& out) {
+      if (!c) return;
+      out = ChainInfo{c->policies};
+      for (const std::string& p : c->policies) g.policies.emplace(short_hash(p), p);
+      for (const ir::Rule& r : c->rules) g.policies.emplace(short_hash(r.policy), r.policy);
+    };
+    add_chain(pod.ingress, info.ingress);
+    add_chain(pod.egress, info.egress);
+    for (const IpAddr& ip : pod.ips) g.ips.emplace(ip, key);
+    g.pods.emplace(short_hash(key), std::move(info));
+  }
+  previous_ = std::move(current_);
+  current_ = std::move(g);
+}
+
+std::optional<Attribution> RuleIndex::find(const Generation& g, const LogId& id) {
+  auto it = g.pods.find(id.pod_hash);
+  if (it == g.pods.end()) return std::nullopt;
+  const PodInfo& pod = it->second;
+  const auto& chain = id.direction == nft::Direction::Ingress ? pod.ingress : pod.egress;
+  Attribution a;
+  a.pod = pod.key;
+  size_t slash = pod.key.find('/');
+  a.chain = nft::pod_chain_name(id.direction, pod.key.substr(0, slash), pod.key.substr(slash + 1));
+  if (chain) a.isolated_by = chain->policies;
+  if (id.verdict == Verdict::Allow) {
+    auto p = g.policies.find(id.policy_hash);
+    if (p == g.policies.end()) return std::nullopt;
+    a.policy = p->second;
+    a.rule_index = id.rule_index;
+  }
+  return a;
+}
+
+std::optional<Attribution> RuleIndex::lookup(const LogId& id) const {
+  if (auto a = find(current_, id)) return a;
+  return find(previous_, id);
+}
+
+std::optional<std::string> RuleIndex::local_pod(const IpAddr& ip) const {
+  auto it = current_.ips.find(ip);
+  if (it != current_.ips.end()) return it->second;
+  it = previous_.ips.find(ip);
+  if (it != previous_.ips.end()) return it->second;
+  return std::nullopt;
+}
+
+void PodDirectory::upsert(const k8s::Pod& pod) {
+  const std::string key = pod.key();
+  remove(pod.ns, pod.name);
+  // Finished pods gave their address back; hostNetwork pods share the node's.
+  if (!pod.enforceable()) return;
+  by_key_[key] = pod.ips;
+  for (const IpAddr& ip : pod.ips) by_ip_[ip][key] = 1;
+}
+
+void PodDirectory::remove(const std::string& ns, const std::string& name) {
+  auto it = by_key_.find(ns + "/" + name);
+  if (it == by_key_.end()) return;
+  for (const IpAddr& ip : it->second) {
+    auto h = by_ip_.find(ip);
+    if (h == by_ip_.end()) continue;
+    h->second.erase(it->first);
+    if (h->second.empty()) by_ip_.erase(h);
+  }
+  by_key_.erase(it);
+}
+
+std::optional<std::string> PodDirectory::lookup(const IpAddr& ip) const {
+  auto it = by_ip_.find(ip);
+  if (it == by_ip_.end() || it->second.empty()) return std::nullopt;
+  return it->second.begin()->first;
+}
+
+}  // namespace netpol::audit

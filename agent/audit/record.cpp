@@ -1,0 +1,399 @@
+#include "agent/audit/record.h"
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+namespace netpol::audit {
+
+namespace {
+
+constexpr uint8_t kIcmp = 1;
+constexpr uint8_t kTcp = 6;
+constexpr uint8_t kUdp = 17;
+constexpr uint8_t kDccp = 33;
+constexpr uint8_t kIcmpv6 = 58;
+constexpr uint8_t kSctp = 132;
+constexpr uint8_t kUdpLite = 136;
+
+bool has_ports(uint8_t proto) {
+  return proto == kTcp || proto == kUdp || proto == kSctp || proto == kUdpLite || proto == kDccp;
+}
+
+uint16_t be16(const uint8_t* p) {
+  return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
+
+// Fills the transport part from `l4` (len bytes; may be short).
+void transport(Packet& p, const uint8_t* l4, size_t len, bool first_fragment) {
+  if (!first_fragment) return;
+  if (has_ports(p.proto) && len >= 4) {
+    p.has_ports = true;
+    p.sport = be16(l4);
+    p.dport = be16(l4 + 2);
+  } else if ((p.proto == kIcmp || p.proto == kIcmpv6) && len >= 2) {
+    p.icmp_type = l4[0];
+    p.icmp_code = l4[1];
+  }
+}
+
+std::optional<Packet> decode_v4(const uint8_t* d, size_t len) {
+  if (len < 20) return std::nullopt;
+  const size_t ihl = static_cast<size_t>(d[0] & 0x0f) * 4;
+  if (ihl < 20 || ihl > len) return std::nullopt;
+  Packet p;
+  p.src.family = p.dst.family = Family::V4;
+  for (int i = 0; i < 4; ++i) {
+    p.src.bytes[i] = d[12 + i];
+    p.dst.bytes[i] = d[16 + i];
+  }
+  p.proto = d[9];
+  const bool first = (be16(d + 6) & 0x1fff) == 0;
+  // The IP total length bounds the transport header when NFLOG copied more.
+  size_t total = be16(d + 2);
+  size_t end = total >= ihl && total < len ? total : len;
+  transport(p, d + ihl, end - ihl, first);
+  return p;
+}
+
+std::optional<Packet> decode_v6(const uint8_t* d, size_t len) {
+  if (len < 40) return std::nullopt;
+  Packet p;
+  p.src.family = p.dst.family = Family::V6;
+  for (int i = 0; i < 16; ++i) {
+    p.src.bytes[i] = d[8 + i];
+    p.dst.bytes[i] = d[24 + i];
+  }
+  uint8_t next = d[6];
+  size_t off = 40;
+  bool first = true;
+  // A truncated extension header: the addresses are known, the transport is not.
+  auto truncated = [&] {
+    p.proto = next;
+    return p;
+  };
+  // Extension headers before the transport header; a bounded walk.
+  for (int hops = 0; hops < 8; ++hops) {
+    if (next == 0 || next == 43 || next == 60) {  // hop-by-hop, routing, destination options
+      if (off + 2 > len) return truncated();
+      size_t ext = (static_cast<size_t>(d[off + 1]) + 1) * 8;
+      next = d[off];
+      off += ext;
+    } else if (next == 44) {  // fragment
+      if (off + 8 > len) return truncated();
+      first = (be16(d + off + 2) >> 3) == 0;
+      next = d[off];
+      off += 8;
+    } else if (next == 51) {  // authentication header
+      if (off + 2 > len) return truncated();
+      size_t ext = (static_cast<size_t>(d[off + 1]) + 2) * 4;
+      next = d[off];
+      off += ext;
+    } else {
+      break;
+    }
+  }
+  p.proto = next;
+  if (off <= len) transport(p, d + off, len - off, first);
+  return p;
+}
+
+void append_u64(std::string& out, uint64_t v) {
+  out += std::to_string(v);
+}
+
+void append_list(std::string& out, const std::vector<std::string>& items) {
+  out += '[';
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += json_string(items[i]);
+  }
+  out += ']';
+}
+
+void append_head(std::string& out, const char* event, TimePoint t, const std::string& node) {
+  out += "{\"schema_version\":";
+  out += std::to_string(kSchemaVersion);
+  out += ",\"event\":\"";
+  out += event;
+  out += "\",\"time\":\"";
+  out += format_time(t);
+  out += "\",\"node\":";
+  out += json_string(node);
+}
+
+void append_endpoint(std::string& out, const Endpoint& e) {
+  out += "{\"ip\":\"" + e.ip.str() + "\",\"port\":";
+  if (e.port) {
+    append_u64(out, *e.port);
+  } else {
+    out += "null";
+  }
+  if (e.pod.empty()) {
+    out += ",\"namespace\":null,\"pod\":null,\"kind\":\"external\"}";
+  } else {
+    out += ",\"namespace\":" + json_string(e.ns) + ",\"pod\":" + json_string(e.pod) +
+           ",\"kind\":\"pod\"}";
+  }
+}
+
+// "ns/name" -> {"namespace":..,"pod":..}
+void append_pod_ref(std::string& out, const std::string& key) {
+  size_t slash = key.find('/');
+  if (slash == std::string::npos) {
+    out += "null";
+    return;
+  }
+  out += "{\"namespace\":" + json_string(key.substr(0, slash)) +
+         ",\"pod\":" + json_string(key.substr(slash + 1)) + "}";
+}
+
+void append_rule(std::string& out, const std::vector<std::string>& policies,
+                 std::optional<uint32_t> index) {
+  out += ",\"policies\":";
+  append_list(out, policies);
+  out += ",\"rule\":";
+  if (index && !policies.empty()) {
+    out += "{\"policy\":" + json_string(policies.front()) + ",\"index\":";
+    append_u64(out, *index);
+    out += "}";
+  } else {
+    out += "null";
+  }
+}
+
+}  // namespace
+
+const char* to_string(Verdict v) {
+  return v == Verdict::Allow ? "allow" : "deny";
+}
+
+std::optional<Packet> decode_packet(const uint8_t* data, size_t len) {
+  if (!data || len < 1) return std::nullopt;
+  switch (data[0] >> 4) {
+    case 4:
+      return decode_v4(data, len);
+    case 6:
+      return decode_v6(data, len);
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string protocol_name(uint8_t proto) {
+  switch (proto) {
+    case kTcp:
+      return "TCP";
+    case kUdp:
+      return "UDP";
+    case kSctp:
+      return "SCTP";
+    case kIcmp:
+      return "ICMP";
+    case kIcmpv6:
+      return "ICMPv6";
+    default:
+      return std::to_string(proto);
+  }
+}
+
+std::optional<LogId> parse_prefix(std::string_view prefix) {
+  // The kernel hands the prefix over with its terminating NUL.
+  while (!prefix.empty() && prefix.back() == '\0') prefix.remove_suffix(1);
+  std::vector<std::string_view> words;
+  size_t pos = 0;
+  while (pos <= prefix.size()) {
+    size_t sp = prefix.find(' ', pos);
+    if (sp == std::string_view::npos) sp = prefix.size();
+    words.push_back(prefix.substr(pos, sp - pos));
+    pos = sp + 1;
+  }
+  if (words.size() < 4 || words[0] != nft::kAuditPrefixTag) return std::nullopt;
+  LogId id;
+  if (words[1] == "deny") {
+    id.verdict = Verdict::Deny;
+    if (words.size() != 4) return std::nullopt;
+  } else if (words[1] == "allow") {
+    id.verdict = Verdict::Allow;
+    if (words.size() != 6) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (words[2] == "ingress") {
+    id.direction = nft::Direction::Ingress;
+  } else if (words[2] == "egress") {
+    id.direction = nft::Direction::Egress;
+  } else {
+    return std::nullopt;
+  }
+  if (words[3].size() != 8) return std::nullopt;
+  id.pod_hash = std::string(words[3]);
+  if (id.verdict == Verdict::Allow) {
+    if (words[4].size() != 8) return std::nullopt;
+    id.policy_hash = std::string(words[4]);
+    auto [end, ec] =
+        std::from_chars(words[5].data(), words[5].data() + words[5].size(), id.rule_index);
+    if (ec != std::errc() || end != words[5].data() + words[5].size()) return std::nullopt;
+  }
+  return id;
+}
+
+std::string format(const Connection& c) {
+  std::string out;
+  out.reserve(512);
+  append_head(out, "connection", c.time, c.node);
+  out += ",\"verdict\":\"";
+  out += to_string(c.verdict);
+  out += "\",\"direction\":\"";
+  out += nft::to_string(c.direction);
+  out += "\",\"protocol\":" + json_string(protocol_name(c.proto));
+  out += ",\"src\":";
+  append_endpoint(out, c.src);
+  out += ",\"dst\":";
+  append_endpoint(out, c.dst);
+  append_rule(out, c.policies, c.rule_index);
+  out += ",\"isolated_by\":";
+  append_list(out, c.isolated_by);
+  out += ",\"icmp\":";
+  if (c.icmp_type) {
+    out += "{\"type\":";
+    append_u64(out, *c.icmp_type);
+    out += ",\"code\":";
+    append_u64(out, c.icmp_code.value_or(0));
+    out += "}";
+  } else {
+    out += "null";
+  }
+  out += "}\n";
+  return out;
+}
+
+std::string format(const Suppressed& s) {
+  std::string out;
+  append_head(out, "suppressed", s.time, s.node);
+  out += ",\"verdict\":\"";
+  out += to_string(s.verdict);
+  out += "\",\"direction\":\"";
+  out += nft::to_string(s.direction);
+  out += "\",\"pod\":";
+  append_pod_ref(out, s.pod);
+  out += ",\"count\":";
+  append_u64(out, s.count);
+  append_rule(out, s.policies, s.rule_index);
+  out += ",\"isolated_by\":";
+  append_list(out, s.isolated_by);
+  out += "}\n";
+  return out;
+}
+
+std::string format(const Lost& l) {
+  std::string out;
+  append_head(out, "lost", l.time, l.node);
+  out += ",\"count\":";
+  append_u64(out, l.count);
+  out += ",\"reason\":" + json_string(l.reason) + "}\n";
+  return out;
+}
+
+std::string format_time(TimePoint t) {
+  using namespace std::chrono;
+  auto us = duration_cast<microseconds>(t.time_since_epoch()).count();
+  int64_t secs = us / 1000000;
+  int64_t frac = us % 1000000;
+  if (frac < 0) {
+    frac += 1000000;
+    --secs;
+  }
+  std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(frac));
+  return buf;
+}
+
+std::optional<TimePoint> parse_time(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00)
+  auto num = [&](size_t at, size_t n, int& out) {
+    if (at + n > s.size()) return false;
+    out = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      out = out * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, se;
+  if (!num(0, 4, y) || s.size() < 20 || s[4] != '-' || !num(5, 2, mo) || s[7] != '-' ||
+      !num(8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !num(11, 2, h) ||
+      s[13] != ':' || !num(14, 2, mi) || s[16] != ':' || !num(17, 2, se)) {
+    return std::nullopt;
+  }
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
+  size_t at = 19;
+  int64_t micros = 0;
+  if (at < s.size() && s[at] == '.') {
+    ++at;
+    int digits = 0;
+    while (at < s.size() && s[at] >= '0' && s[at] <= '9') {
+      if (digits < 6) micros = micros * 10 + (s[at] - '0');
+      ++digits;
+      ++at;
+    }
+    if (digits == 0) return std::nullopt;
+    for (int i = digits; i < 6; ++i) micros *= 10;
+  }
+  std::string_view zone = s.substr(at);
+  if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = se;
+  std::time_t secs = timegm(&tm);
+  return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(secs) +
+                                                               std::chrono::microseconds(micros)));
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+      ++i;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+      ++i;
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+    } else {
+      // Copy a well-formed UTF-8 sequence; anything else becomes U+FFFD.
+      size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+      bool ok = n > 0 && i + n <= s.size();
+      for (size_t k = 1; ok && k < n; ++k) {
+        ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+      }
+      if (ok) {
+        out.append(s.substr(i, n));
+        i += n;
+      } else {
+        out += "\xef\xbf\xbd";
+        ++i;
+      }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace netpol::audit

@@ -1,0 +1,129 @@
+// The audit log's records: what one NFLOG message says (decoded packet headers
+// and the rule's prefix), and the JSON line each event becomes. The line
+// format is the versioned contract of docs/audit-log.md; format_* are the only
+// functions that write it, and the golden test in tests/unit/audit pins it.
+//
+// Pure: no I/O, no clock (times are passed in), no kernel types. Decoding never
+// trusts the packet: truncated or malformed headers give std::nullopt, never a
+// read past the buffer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "k8s/ip.h"
+#include "nft/render.h"
+
+namespace netpol::audit {
+
+inline constexpr int kSchemaVersion = 1;
+
+using Clock = std::chrono::system_clock;
+using TimePoint = Clock::time_point;
+
+enum class Verdict : uint8_t { Allow, Deny };
+const char* to_string(Verdict v);  // "allow", "deny"
+
+// The headers of one logged packet (the first packet of a connection attempt).
+struct Packet {
+  IpAddr src;
+  IpAddr dst;
+  uint8_t proto = 0;       // IPPROTO_*
+  bool has_ports = false;  // TCP, UDP, SCTP (and UDP-Lite, DCCP)
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  std::optional<uint8_t> icmp_type;  // ICMP / ICMPv6
+  std::optional<uint8_t> icmp_code;
+
+  friend bool operator==(const Packet&, const Packet&) = default;
+};
+
+// Decodes an IPv4 or IPv6 packet starting at its network header (what NFLOG
+// hands over in NFULA_PAYLOAD). IPv6 extension headers (hop-by-hop, routing,
+// destination options, fragment) are skipped; a non-first fragment has no ports.
+std::optional<Packet> decode_packet(const uint8_t* data, size_t len);
+
+// "TCP", "UDP", "SCTP", "ICMP", "ICMPv6", else the protocol number as text.
+std::string protocol_name(uint8_t proto);
+
+// What a logging rule's NFLOG prefix says (see nft::audit_deny_prefix).
+struct LogId {
+  Verdict verdict = Verdict::Deny;
+  nft::Direction direction = nft::Direction::Ingress;
+  std::string pod_hash;     // short_hash("ns/pod") of the chain's pod
+  std::string policy_hash;  // allow only: short_hash("ns/policy")
+  uint32_t rule_index = 0;  // allow only: index in the policy's ingress/egress list
+
+  friend bool operator==(const LogId&, const LogId&) = default;
+};
+std::optional<LogId> parse_prefix(std::string_view prefix);
+
+// One end of a connection: a pod, or an address no pod holds ("external").
+struct Endpoint {
+  IpAddr ip;
+  std::optional<uint16_t> port;  // absent for protocols without ports
+  std::string ns;                // empty: external
+  std::string pod;
+};
+
+// One logged connection attempt, enriched.
+struct Connection {
+  TimePoint time;
+  std::string node;
+  Verdict verdict = Verdict::Deny;
+  nft::Direction direction = nft::Direction::Ingress;
+  uint8_t proto = 0;
+  Endpoint src;
+  Endpoint dst;
+  std::optional<uint8_t> icmp_type;
+  std::optional<uint8_t> icmp_code;
+  std::vector<std::string> policies;     // allow: the policy whose rule allowed it
+  std::optional<uint32_t> rule_index;    // allow: that rule's index
+  std::vector<std::string> isolated_by;  // policies isolating the chain's pod this way
+  // The chain's pod (the destination for ingress, the source for egress), for
+  // when the packet's address no longer maps to it (the pod went away).
+  std::string chain_pod;  // "ns/name"; empty when the id was not known
+};
+
+// Connection attempts a logging rule did not log because its rate limit was
+// exhausted (read from the counter behind it).
+struct Suppressed {
+  TimePoint time;
+  std::string node;
+  Verdict verdict = Verdict::Deny;
+  nft::Direction direction = nft::Direction::Ingress;
+  std::string pod;  // "ns/name" of the chain's pod
+  uint64_t count = 0;
+  std::vector<std::string> policies;   // allow: the policy of the rule
+  std::optional<uint32_t> rule_index;  // allow: its rule index
+  std::vector<std::string> isolated_by;
+};
+
+// Lines netpol could not write: the writer fell behind ("queue_full") or the
+// kernel's NFLOG queue to the listener overflowed ("nflog_overflow").
+struct Lost {
+  TimePoint time;
+  std::string node;
+  uint64_t count = 0;
+  std::string reason;
+};
+
+// Each returns one JSON line with its trailing newline.
+std::string format(const Connection& c);
+std::string format(const Suppressed& s);
+std::string format(const Lost& l);
+
+// RFC 3339 in UTC with microseconds: "2026-01-02T03:04:05.678901Z".
+std::string format_time(TimePoint t);
+// Parses what format_time writes (and whole seconds, other fraction lengths,
+// and "+00:00"); nullopt for anything else.
+std::optional<TimePoint> parse_time(std::string_view text);
+
+// A JSON string literal (with quotes) for any bytes; invalid UTF-8 becomes U+FFFD.
+std::string json_string(std::string_view s);
+
+}  // namespace netpol::audit
