@@ -106,6 +106,7 @@ void Dispatcher::post(std::function<void()> fn) {
 }
 
 void Dispatcher::flush() {
+  if (on_dispatcher_thread()) return;
   std::unique_lock lock(mu_);
   const uint64_t target = posted_;
   idle_cv_.wait(lock, [&] { return done_ >= target; });
@@ -169,6 +170,8 @@ void Informer<T>::stop() {
   cancel_.cancel();
   opts_.clock->interrupt();
   if (thread_.joinable()) thread_.join();
+  // Queued handler calls point at this informer: let them run while it exists.
+  dispatcher_->flush();
 }
 
 template <typename T>

@@ -80,10 +80,12 @@ class Dispatcher {
   Dispatcher& operator=(const Dispatcher&) = delete;
 
   void post(std::function<void()> fn);
-  // Returns when everything posted before the call has run. Never call it
-  // from a handler (it would wait for itself).
+  // Returns when everything posted before the call has run. From the
+  // dispatcher's own thread (a handler) it returns at once instead of
+  // waiting for itself.
   void flush();
   size_t pending() const;
+  bool on_dispatcher_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
   void loop();
@@ -97,6 +99,8 @@ class Dispatcher {
   std::thread thread_;
 };
 
+// Handlers must not throw: they run on the dispatcher thread, where an
+// exception would end the process.
 template <typename T>
 struct Handlers {
   std::function<void(const T&)> on_add;
@@ -146,8 +150,10 @@ class Informer {
 
   // Starts the list/watch thread. An informer runs once: start after stop does nothing.
   void start();
-  // Ends the thread (cancelling a list or watch in flight). Handlers already
-  // queued still run on the dispatcher.
+  // Ends the thread (cancelling a list or watch in flight), then waits until
+  // the handler calls already queued have run: after stop() returns no handler
+  // of this informer runs again. (Called from a handler, it cannot wait for
+  // the queue; do not destroy an informer from its own handler.)
   void stop();
 
   // True once the handlers of the first complete list ran.

@@ -322,6 +322,31 @@ TEST(Informer, SharedDispatcherRunsEveryHandlerOnOneThread) {
   EXPECT_EQ(nss[0].labels.at("kubernetes.io/metadata.name"), "a");
 }
 
+TEST(Informer, StopWaitsForQueuedHandlersSoNoneOutlivesTheInformer) {
+  auto s = start_fake();
+  ASSERT_TRUE(s->create(Kind::Namespace, "", ns_json("a")).ok());
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(s->create(Kind::Pod, "a", pod_json("a", "p" + std::to_string(i))).ok());
+  auto dispatcher = std::make_shared<Dispatcher>();  // outlives the informer
+  std::atomic<int> calls{0};
+  auto opts = quiet();
+  opts.dispatcher = dispatcher;
+  Handlers<Pod> h;
+  h.on_add = [&](const Pod&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a slow consumer
+    ++calls;
+  };
+  {
+    PodInformer inf(client_for(s->url()), h, opts);
+    inf.start();
+    ASSERT_TRUE(eventually([&] { return inf.stats().lists == 1; }));
+    // Destroyed while most of the ten adds are still queued.
+  }
+  EXPECT_EQ(calls.load(), 10) << "queued handlers ran before the informer went away";
+  dispatcher->flush();
+  EXPECT_EQ(calls.load(), 10);
+}
+
 TEST(Informer, StopIsPromptDuringAWatch) {
   auto s = start_fake();
   PodInformer inf(client_for(s->url()), {}, quiet());
