@@ -148,7 +148,7 @@ def _pid_is_lab(pid: int) -> bool:
             cmdline = f.read()
     except OSError:
         return False
-    return b"lab.py" in cmdline
+    return b"lab.py" in cmdline or b"live.py" in cmdline
 
 
 def cleanup_stale(verbose: bool = True) -> list[str]:

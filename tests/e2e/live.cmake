@@ -1,0 +1,20 @@
+# Live e2e (issue 5): the lab driven through the fake API server and one
+# netpol-agent per node (tests/e2e/live.py, docs/agent.md). RUN_SERIAL like
+# every lab test: denied probes wait out their timeout, and a busy machine
+# must not turn an allowed probe into a false "denied".
+# fake-apiserver is defined later (tests/fakeapi); generator expressions resolve it.
+if(TARGET netpol-agent)
+  set(NETPOL_LIVE ${CMAKE_CURRENT_SOURCE_DIR}/live.py)
+  set(NETPOL_LIVE_ENV
+      NETPOL_AGENT=$<TARGET_FILE:netpol-agent>
+      NETPOL_FAKE_APISERVER=$<TARGET_FILE:fake-apiserver>)
+  add_test(NAME e2e-live-routed-upstream
+           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} run --suite upstream --topology routed)
+  add_test(NAME e2e-live-bridged-recipes
+           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} run --suite recipes --topology bridged)
+  add_test(NAME e2e-live-scenarios
+           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology routed)
+  set_tests_properties(e2e-live-routed-upstream e2e-live-bridged-recipes e2e-live-scenarios
+                       PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
+                       ENVIRONMENT "${NETPOL_LIVE_ENV}")
+endif()

@@ -1,0 +1,251 @@
+"""Live scenarios beyond the case tables, run on a LiveLab.
+
+  pod-churn-ip-reuse   a pod is deleted and a new pod with other labels gets
+                       its IP: the old pod's allowances must not apply to it
+  namespace-relabel    a namespaceSelector starts and stops matching as a
+                       namespace's labels change
+  sigkill-restart      the agent is killed with SIGKILL in the middle of a
+                       burst of policy changes and restarted; denied pairs are
+                       probed continuously and must stay denied throughout
+  drift-repair         someone runs `nft flush table inet netpol`; the agent's
+                       drift check restores the rules
+
+Each returns True when it behaved; problems are printed as "! ..." lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from . import model
+from .live import LiveLab
+from .probe import Probe, run_probes
+from .runner import LabError, Phase
+
+
+def _probe(lab: LiveLab, src: str, dst: str, proto: str = "TCP", port: int = 80,
+           label: str | None = None) -> list[Probe]:
+    return [Probe(label or src, lab.topo.pod_ns[src], dst, fam, proto, port) for fam in model.FAMILIES]
+
+
+async def _observe(lab: LiveLab, probes: list[Probe], timeout: float | None = None) -> dict[Probe, bool]:
+    got = await run_probes(lab.factory, probes, timeout or lab.timeout)
+    return {p: o.allowed for p, o in got.items()}
+
+
+async def _check(lab: LiveLab, problems: list[str], probes: list[Probe], want: bool, when: str) -> None:
+    seen = await _observe(lab, probes)
+    # As in the case runner: a busy machine can make an allowed probe time
+    # out, so one that should pass gets a second, patient try. A denied one
+    # that got through is never retried away.
+    again = [p for p, allowed in seen.items() if want and not allowed]
+    if again:
+        seen.update(await _observe(lab, again, lab.timeout * 3))
+    _expect(problems, seen, want, when)
+
+
+def _report(name: str, problems: list[str], t0: float, notes: list[str]) -> bool:
+    ok = not problems
+    print(f"{'ok  ' if ok else 'FAIL'} live scenario {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+    for n in notes:
+        print(f"    {n}", flush=True)
+    for p in problems:
+        print(f"    ! {p}", flush=True)
+    return ok
+
+
+def _expect(problems: list[str], seen: dict[Probe, bool], want: bool, when: str) -> None:
+    for p, allowed in sorted(seen.items(), key=lambda kv: (kv[0].src, kv[0].dst, kv[0].family)):
+        if allowed != want:
+            problems.append(f"{when}: {p.src} -> {p.dst} {p.proto.lower()}/{p.port} IPv{p.family}: "
+                            f"expected {'allowed' if want else 'denied'}, observed "
+                            f"{'allowed' if allowed else 'denied'}")
+
+
+def _allow_from_pods(ns: str, name: str, target: str, source: str) -> dict:
+    return model.netpol(name, ns, model.match(pod=target),
+                        ingress=[model.rule([model.peer(pods=model.match(pod=source))])])
+
+
+async def pod_churn_ip_reuse(lab: LiveLab) -> bool:
+    t0 = time.monotonic()
+    problems: list[str] = []
+    # x/a accepts only pods labelled pod=b of its namespace; x/b is one (on node2).
+    await lab.apply_phase(Phase([], policies=[_allow_from_pods("x", "only-b", "a", "b")]))
+    await lab.wait_synced()
+    await lab.reset()
+    await _check(lab, problems, _probe(lab, "x/b", "x/a"), True, "before churn")
+    await _check(lab, problems, _probe(lab, "x/c", "x/a"), False, "before churn")
+
+    # x/b is deleted; a new pod x/d with other labels is given x/b's addresses.
+    old = model.pod_object("x/b")
+    new = model.pod_object("x/b", {"pod": "d"})
+    new["metadata"]["name"] = "d"
+    new["metadata"].pop("uid")
+    await lab.kubectl("delete", "pod", "-n", "x", "b")
+    await lab.kubectl("create", "-f", "-", input_text=model.as_yaml([new]))
+    await lab.wait_synced()
+    await lab.reset()
+    # Packets from x/b's network namespace now carry x/d's identity.
+    await _check(lab, problems, _probe(lab, "x/b", "x/a", label="x/d (x/b's IPs)"), False, "after churn")
+
+    # And back: x/d goes, x/b returns with its labels and is allowed again.
+    await lab.kubectl("delete", "pod", "-n", "x", "d")
+    old["metadata"].pop("uid")
+    await lab.kubectl("create", "-f", "-", input_text=model.as_yaml([old]))
+    await lab.wait_synced()
+    await lab.reset()
+    await _check(lab, problems, _probe(lab, "x/b", "x/a"), True, "after x/b returned")
+    return _report("pod-churn-ip-reuse", problems, t0, [
+        "x/a accepts pod=b only; x/b deleted, x/d (pod=d) created with x/b's IPs: denied; x/b back: allowed"])
+
+
+async def namespace_relabel(lab: LiveLab) -> bool:
+    t0 = time.monotonic()
+    problems: list[str] = []
+    pol = model.netpol("from-blue", "x", model.match(pod="a"),
+                       ingress=[model.rule([model.peer(namespaces=model.match(team="blue"))])])
+    await lab.apply_phase(Phase([], policies=[pol]))
+    await lab.wait_synced()
+    await lab.reset()
+    await _check(lab, problems, _probe(lab, "y/a", "x/a"), False, "no namespace is blue")
+    await lab.apply_phase(Phase([], policies=[pol], ns_labels={"y": {"team": "blue"}}))
+    await lab.wait_synced()
+    await lab.reset()
+    await _check(lab, problems, _probe(lab, "y/a", "x/a") + _probe(lab, "y/c", "x/a"), True, "y labelled team=blue")
+    await _check(lab, problems, _probe(lab, "z/a", "x/a"), False, "y labelled team=blue")
+    await lab.apply_phase(Phase([], policies=[pol], ns_labels={"z": {"team": "blue"}}))
+    await lab.wait_synced()
+    await lab.reset()
+    await _check(lab, problems, _probe(lab, "y/a", "x/a"), False, "label moved from y to z")
+    await _check(lab, problems, _probe(lab, "z/a", "x/a"), True, "label moved from y to z")
+    return _report("namespace-relabel", problems, t0, [
+        "x/a accepts namespaces team=blue: none, then y, then z"])
+
+
+def _burst_policy(i: int) -> dict:
+    # Isolates z/c (node1) with a rule naming a selector of its own, so every
+    # policy adds a chain rule and a set on node1: real work for the agent.
+    return model.netpol(f"burst-{i:03d}", "z", model.match(pod="c"),
+                        ingress=[model.rule([model.peer(pods=model.match(burst=str(i)))])])
+
+
+async def sigkill_restart(lab: LiveLab, chunks: int = 8, per_chunk: int = 25) -> bool:
+    t0 = time.monotonic()
+    problems: list[str] = []
+    notes: list[str] = []
+    deny_x = model.netpol("deny-x", "x", model.match(), ingress=[])
+    await lab.apply_phase(Phase([], policies=[deny_x]))
+    await lab.wait_synced()
+    await lab.reset()
+    # x/a and x/c live on node1, whose agent is killed; y/b (node1) stays open.
+    denied = _probe(lab, "y/a", "x/a") + _probe(lab, "x/b", "x/c") + _probe(lab, "z/b", "x/a", "UDP", 81)
+    allowed = _probe(lab, "y/a", "y/b")
+    rounds = {"n": 0, "allowed_ok": 0}
+    leaks: list[str] = []
+    stop = asyncio.Event()
+
+    async def prober() -> None:
+        while not stop.is_set():
+            seen = await _observe(lab, denied + allowed, timeout=0.3)
+            rounds["n"] += 1
+            for p in denied:
+                if seen[p]:
+                    leaks.append(f"round {rounds['n']} at {time.monotonic() - t0:.2f}s: {p.src} -> {p.dst} "
+                                 f"{p.proto.lower()}/{p.port} IPv{p.family} got through")
+            if all(seen[p] for p in allowed):
+                rounds["allowed_ok"] += 1
+
+    probing = asyncio.create_task(prober())
+    killed_at = restarted_at = None
+    try:
+        for c in range(chunks):
+            batch = [_burst_policy(c * per_chunk + i) for i in range(per_chunk)]
+            # Fire and do not wait for the agents: this is the burst.
+            await lab.kubectl("create", "-f", "-", input_text=model.as_yaml(batch))
+            if c == chunks // 2:
+                lab.kill_agent("node1")
+                killed_at = time.monotonic() - t0
+                await asyncio.sleep(0.3)  # down for a moment, mid-burst, while probes run
+                lab.start_agent("node1")
+                restarted_at = time.monotonic() - t0
+        await lab.wait_synced(timeout=30)
+        await asyncio.sleep(0.3)  # a few more probe rounds with the final state
+    finally:
+        stop.set()
+        await probing
+    m = await lab.metrics("node1")
+    notes.append(f"{chunks * per_chunk} policies created in {chunks} kubectl calls; node1's agent "
+                 f"SIGKILLed at {killed_at:.2f}s, restarted at {restarted_at:.2f}s, caught up at "
+                 f"{time.monotonic() - t0:.2f}s; {rounds['n']} probe rounds, the open pair answered "
+                 f"in {rounds['allowed_ok']}")
+    notes.append(f"restarted agent: ready={m.get('netpol_ready', 0):.0f}, "
+                 f"{m.get('netpol_chains', 0):.0f} chains, {m.get('netpol_sets', 0):.0f} sets")
+    problems += leaks
+    if rounds["allowed_ok"] == 0:
+        problems.append("the open pair y/a -> y/b never answered: the probes prove nothing")
+    if m.get("netpol_ready", 0) != 1:
+        problems.append("restarted agent not ready")
+    # Final state: still denied, and the burst is in node1's table.
+    await lab.reset()
+    await _check(lab, problems, denied, False, "after the restart")
+    rc, out, _ = await _table(lab, "node1")
+    n_burst = out.count("z/burst-")
+    if n_burst < chunks * per_chunk:
+        problems.append(f"node1's table names {n_burst} burst policies, want {chunks * per_chunk}")
+    # Clean up the burst for whatever runs next.
+    t1 = time.monotonic()
+    await lab.kubectl("delete", "-f", "-", input_text=model.as_yaml(
+        [_burst_policy(i) for i in range(chunks * per_chunk)]))
+    t2 = time.monotonic()
+    await lab.wait_synced(timeout=30)
+    notes.append(f"clean-up: kubectl delete {t2 - t1:.1f}s, agents caught up {time.monotonic() - t2:.1f}s later")
+    return _report("sigkill-restart", problems, t0, notes)
+
+
+async def _table(lab: LiveLab, node: str):
+    from .runner import _exec
+    return await _exec(["ip", "netns", "exec", lab.topo.node_ns[node], "nft", "list", "table", "inet", "netpol"])
+
+
+async def drift_repair(lab: LiveLab) -> bool:
+    t0 = time.monotonic()
+    problems: list[str] = []
+    notes: list[str] = []
+    await lab.apply_phase(Phase([], policies=[model.netpol("deny-x", "x", model.match(), ingress=[])]))
+    await lab.wait_synced()
+    await lab.reset()
+    denied = _probe(lab, "y/a", "x/a")
+    await _check(lab, problems, denied, False, "before the flush")
+    before = (await lab.metrics("node1")).get("netpol_drift_repairs_total", 0)
+    from .runner import _exec
+    rc, out, err = await _exec(["ip", "netns", "exec", lab.topo.node_ns["node1"], "nft", "flush", "table",
+                                "inet", "netpol"])
+    if rc != 0:
+        raise LabError(f"nft flush table failed: {err}{out}")
+    flushed_at = time.monotonic()
+    leaked = await _observe(lab, denied)
+    notes.append("right after `nft flush table inet netpol`: y/a -> x/a "
+                 + ("allowed (the rules are gone)" if any(leaked.values()) else "still denied"))
+    repaired = None
+    while time.monotonic() - flushed_at < 10:
+        if (await lab.metrics("node1")).get("netpol_drift_repairs_total", 0) > before:
+            repaired = time.monotonic() - flushed_at
+            break
+        await asyncio.sleep(0.05)
+    if repaired is None:
+        problems.append("no drift repair within 10 s")
+    else:
+        notes.append(f"repaired by the drift check {repaired:.2f}s after the flush")
+    await lab.reset()
+    await _check(lab, problems, denied, False, "after the repair")
+    return _report("drift-repair", problems, t0, notes)
+
+
+SCENARIOS = {
+    "pod-churn-ip-reuse": pod_churn_ip_reuse,
+    "namespace-relabel": namespace_relabel,
+    "sigkill-restart": sigkill_restart,
+    "drift-repair": drift_repair,
+}
