@@ -165,12 +165,15 @@ void write_line(int fd, const std::string& s) {
       std::_Exit(1);
     }
   }
+  // Recorded and live changes rewrite the tier label's value (short, so no
+  // bigger than before): every stored pod keeps the same shape and size.
   const uint64_t before_events = s->resource_version();
   for (size_t e = 0; e < events; ++e) {
     const size_t i = e % pods;
     const std::string ns = "ns-" + std::to_string(i % namespaces);
     const std::string name = "app-" + std::to_string(i % 97) + "-7d9f8c6b5-" + std::to_string(i);
-    s->merge_patch(Kind::Pod, ns, name, {{"metadata", {{"labels", {{"rev", std::to_string(e)}}}}}});
+    s->merge_patch(Kind::Pod, ns, name,
+                   {{"metadata", {{"labels", {{"tier", "t" + std::to_string(e)}}}}}});
   }
   write_line(out, std::to_string(s->port()) + " " + std::to_string(before_events) + " " +
                       std::to_string(s->resource_version()));
@@ -195,7 +198,7 @@ void write_line(int fd, const std::string& s) {
         const std::string name =
             "app-" + std::to_string(i % 97) + "-7d9f8c6b5-" + std::to_string(i);
         s->merge_patch(Kind::Pod, ns, name,
-                       {{"metadata", {{"labels", {{"live", std::to_string(e)}}}}}});
+                       {{"metadata", {{"labels", {{"tier", "l" + std::to_string(e)}}}}}});
       }
       write_line(out, std::to_string(s->resource_version()));
     } else {
