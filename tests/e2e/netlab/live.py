@@ -385,8 +385,9 @@ def describe_latency(before: dict[str, dict[str, float]], after: dict[str, dict[
                 bound = _le(key)
                 break
         worst = f", all <= {bound * 1e3:g} ms" if bound is not None and bound != float("inf") else ""
-        parts.append(f"{node}: {int(n)} events, event->kernel avg {avg:.2f} ms{worst}")
-    return f"enforced {wall * 1e3:.0f} ms after the first kubectl call ({'; '.join(parts)})"
+        parts.append(f"{node}: {int(n)} event{'s' if n != 1 else ''} -> kernel in {avg:.2f} ms avg{worst}")
+    return (f"enforced: {'; '.join(parts)} (both agents confirmed {wall * 1e3:.0f} ms after kubectl "
+            "started)")
 
 
 def _le(key: str) -> float:
