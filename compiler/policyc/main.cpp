@@ -1,6 +1,9 @@
-// policyc: compile Kubernetes NetworkPolicies for one node, offline.
+// policyc: compile Kubernetes NetworkPolicies for one node, offline; explain
+// a connection; read the audit log.
 //
 //   policyc compile --node NODE -f PATH [-f PATH ...] [-o nft|json]
+//   policyc explain -f PATH [-f PATH ...] --from NS/POD|IP --to NS/POD|IP --port 80/TCP
+//   policyc audit [FILE ...] [--follow] [filters] [-o table|json] [--summary]
 //
 // -o nft (default) prints the nft script that atomically replaces netpol's table
 // with exactly what the agent would program on NODE; -o json prints the IR.
@@ -8,17 +11,27 @@
 // stdout); 2 usage error; 3 internal error (a bug: the compiler produced an IR
 // the renderer cannot turn into a valid table). Output is rendered into memory
 // first and written only when complete: never a partial script.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <iostream>
+#include <set>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "compiler/compiler.h"
 #include "compiler/ir.h"
+#include "compiler/policyc/audit_query.h"
+#include "compiler/policyc/explain.h"
 #include "k8s/decode.h"
 #include "nft/render.h"
 #include "nft/script.h"
@@ -49,6 +62,20 @@ bool write_stdout(const std::string& text) {
   return true;
 }
 
+// netpol.io/audit values policyc does not know: the default applies (the
+// policy is enforced as usual); say so rather than guess.
+void warn_audit_annotations(const netpol::k8s::Objects& o) {
+  auto check = [](const netpol::k8s::Labels& a, const std::string& what) {
+    auto it = a.find(netpol::k8s::kAuditAnnotation);
+    if (it != a.end() && !netpol::k8s::audit_level_from_string(it->second)) {
+      warn(what + ": annotation " + netpol::k8s::kAuditAnnotation + ": unknown value \"" +
+           it->second + "\" (expected \"deny\" or \"all\"); only denied connections are logged");
+    }
+  };
+  for (const auto& ns : o.namespaces) check(ns.annotations, "Namespace " + ns.name);
+  for (const auto& p : o.policies) check(p.annotations, "NetworkPolicy " + p.key());
+}
+
 int run_compile(const CompileArgs& args) {
   netpol::k8s::DecodeResult decoded = netpol::k8s::load_manifests(args.files);
   netpol::k8s::complete_snapshot(decoded);
@@ -56,6 +83,7 @@ int run_compile(const CompileArgs& args) {
     for (const auto& e : decoded.errors) std::cerr << e.str() << "\n";
     return kExitInvalidInput;
   }
+  warn_audit_annotations(decoded.objects);
 
   netpol::ir::RuleSet rules = netpol::compiler::compile(decoded.objects, args.node);
   for (const std::string& w : rules.warnings) warn(w);
@@ -76,6 +104,266 @@ int run_compile(const CompileArgs& args) {
   return write_stdout(out) ? 0 : kExitInvalidInput;
 }
 
+// --- explain ---------------------------------------------------------------------
+
+struct ExplainArgs {
+  std::vector<std::string> files;
+  std::string from, to, port;
+  int family = 0;
+  std::string batch;
+};
+
+std::optional<netpol::Family> family_arg(int f) {
+  if (f == 4) return netpol::Family::V4;
+  if (f == 6) return netpol::Family::V6;
+  return std::nullopt;
+}
+
+// Exit status: 0 allowed, 4 denied (so scripts can branch on it), 1 invalid
+// manifests, 2 a query that cannot be answered.
+int run_explain(const ExplainArgs& args) {
+  netpol::k8s::DecodeResult decoded = netpol::k8s::load_manifests(args.files);
+  netpol::k8s::complete_snapshot(decoded);
+  if (!decoded.ok()) {
+    for (const auto& e : decoded.errors) std::cerr << e.str() << "\n";
+    return kExitInvalidInput;
+  }
+  netpol::policyc::Explainer explainer(std::move(decoded.objects));
+  if (!args.batch.empty()) {
+    // One query a line: FROM TO PORT/PROTO [4|6]; one answer a line. For
+    // checking many connections at once (the lab compares them with probes).
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (args.batch != "-") {
+      file.open(args.batch);
+      if (!file) {
+        std::cerr << "policyc: cannot read " << args.batch << "\n";
+        return kExitUsage;
+      }
+      in = &file;
+    }
+    std::string out;
+    int bad = 0;
+    for (std::string line; std::getline(*in, line);) {
+      std::istringstream words(line);
+      netpol::policyc::Query q;
+      std::string port, fam;
+      if (!(words >> q.from >> q.to >> port)) continue;
+      words >> fam;
+      auto p = netpol::policyc::parse_port(port);
+      if (fam == "4" || fam == "6") q.family = family_arg(fam == "4" ? 4 : 6);
+      if (!p) {
+        std::cerr << "policyc: bad port in: " << line << "\n";
+        ++bad;
+        continue;
+      }
+      q.port = p->first;
+      q.protocol = p->second;
+      auto e = explainer.explain(q);
+      if (!e.ok()) {
+        std::cerr << "policyc: " << line << ": " << e.message() << "\n";
+        ++bad;
+        continue;
+      }
+      out += std::string(e.value().allowed ? "allowed " : "denied ") + line + "\n";
+    }
+    if (!write_stdout(out)) return kExitInvalidInput;
+    return bad ? kExitUsage : 0;
+  }
+  netpol::policyc::Query q;
+  q.from = args.from;
+  q.to = args.to;
+  q.family = family_arg(args.family);
+  auto p = netpol::policyc::parse_port(args.port);
+  if (!p) {
+    std::cerr << "policyc: --port " << args.port << ": expected PORT[/TCP|UDP|SCTP], e.g. 80/TCP\n";
+    return kExitUsage;
+  }
+  q.port = p->first;
+  q.protocol = p->second;
+  auto e = explainer.explain(q);
+  if (!e.ok()) {
+    std::cerr << "policyc: " << e.message() << "\n";
+    return kExitUsage;
+  }
+  std::string out = e.value().allowed ? "allowed\n" : "denied\n";
+  for (const std::string& l : e.value().lines) out += l + "\n";
+  if (!write_stdout(out)) return kExitInvalidInput;
+  return e.value().allowed ? 0 : 4;
+}
+
+// --- audit -----------------------------------------------------------------------
+
+struct AuditArgs {
+  std::vector<std::string> files;
+  bool follow = false;
+  bool summary = false;
+  size_t top = 10;
+  std::string output = "table";
+  std::string verdict, direction, event, ns, pod, policy, protocol, since, until;
+  int port = 0;
+  bool no_rotated = false;
+};
+
+volatile std::sig_atomic_t g_stop = 0;
+
+// FILE plus its rotated predecessors FILE.N, oldest first.
+std::vector<std::string> with_rotated(const std::vector<std::string>& files, bool no_rotated) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const std::string& f : files) {
+    std::vector<std::string> group;
+    if (!no_rotated && f != "-") {
+      for (int n = 1;; ++n) {
+        std::string r = f + "." + std::to_string(n);
+        struct stat st {};
+        if (stat(r.c_str(), &st) != 0) break;
+        group.insert(group.begin(), r);
+      }
+    }
+    group.push_back(f);
+    for (const std::string& g : group) {
+      if (seen.insert(g).second) out.push_back(g);
+    }
+  }
+  return out;
+}
+
+int run_audit(AuditArgs args) {
+  using netpol::policyc::AuditFilter;
+  AuditFilter f;
+  if (!args.verdict.empty()) f.verdict = args.verdict;
+  if (!args.direction.empty()) f.direction = args.direction;
+  if (!args.event.empty()) f.event = args.event;
+  if (!args.protocol.empty()) f.protocol = args.protocol;
+  if (args.port) f.port = static_cast<uint16_t>(args.port);
+  for (auto [text, re, name] :
+       {std::tuple{&args.ns, &f.ns, "--namespace"}, std::tuple{&args.pod, &f.pod, "--pod"},
+        std::tuple{&args.policy, &f.policy, "--policy"}}) {
+    if (text->empty()) continue;
+    *re = std::make_shared<RE2>(*text, RE2::Quiet);
+    if (!(*re)->ok()) {
+      std::cerr << "policyc: " << name << " " << *text << ": " << (*re)->error() << "\n";
+      return kExitUsage;
+    }
+  }
+  auto now = std::chrono::system_clock::now();
+  for (auto [text, out, name] : {std::tuple{&args.since, &f.since, "--since"},
+                                 std::tuple{&args.until, &f.until, "--until"}}) {
+    if (text->empty()) continue;
+    *out = netpol::policyc::parse_time_arg(*text, now);
+    if (!*out) {
+      std::cerr << "policyc: " << name << " " << *text
+                << ": expected an RFC 3339 time (2026-01-02T03:04:05Z) or a duration (90s, 15m, "
+                   "2h, 7d)\n";
+      return kExitUsage;
+    }
+  }
+  if (args.summary && !f.verdict && args.event.empty()) f.verdict = "deny";
+  if (args.files.empty()) args.files = {"/var/log/netpol/audit.log"};
+  if (args.follow && args.files.size() != 1) {
+    std::cerr << "policyc: --follow reads exactly one file\n";
+    return kExitUsage;
+  }
+
+  netpol::policyc::AuditSummary summary;
+  uint64_t corrupt = 0, matched = 0;
+  bool header = false;
+  auto handle = [&](std::string_view line) {
+    auto r = netpol::policyc::parse_audit_line(line);
+    if (!r) {
+      if (!line.empty() && line != "\n") ++corrupt;
+      return;
+    }
+    if (!netpol::policyc::matches(*r, f)) return;
+    ++matched;
+    if (args.summary) {
+      summary.add(*r);
+      return;
+    }
+    std::string text;
+    if (args.output == "json") {
+      text = r->raw + "\n";
+    } else {
+      if (!header) text = netpol::policyc::table_header();
+      header = true;
+      text += netpol::policyc::table_row(*r);
+    }
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    if (args.follow) std::fflush(stdout);
+  };
+
+  int missing = 0;
+  for (const std::string& path : with_rotated(args.files, args.no_rotated)) {
+    if (path == "-") {
+      for (std::string line; std::getline(std::cin, line);) handle(line);
+      continue;
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      std::cerr << "policyc: cannot read " << path << ": " << std::strerror(errno) << "\n";
+      ++missing;
+      continue;
+    }
+    // A last line without its newline may be half-written (a live file):
+    // with --follow it is completed by what comes next.
+    std::string line;
+    std::streamoff consumed = 0;
+    while (std::getline(in, line)) {
+      if (in.eof() && args.follow) break;
+      consumed = in.tellg();
+      handle(line);
+    }
+    if (args.follow) {
+      std::string pending = in.eof() ? line : "";
+      struct stat st {};
+      stat(path.c_str(), &st);
+      ino_t inode = st.st_ino;
+      off_t offset = in.eof() ? static_cast<off_t>(consumed) + static_cast<off_t>(line.size())
+                              : static_cast<off_t>(consumed);
+      if (!in.eof()) pending.clear();
+      std::signal(SIGINT, [](int) { g_stop = 1; });
+      std::signal(SIGTERM, [](int) { g_stop = 1; });
+      while (!g_stop) {
+        struct stat now_st {};
+        if (stat(path.c_str(), &now_st) == 0 &&
+            (now_st.st_ino != inode || now_st.st_size < offset)) {
+          // Rotated or truncated: start over on the new file.
+          inode = now_st.st_ino;
+          offset = 0;
+          pending.clear();
+        }
+        std::ifstream live(path, std::ios::binary);
+        if (live) {
+          live.seekg(offset);
+          std::string chunk((std::istreambuf_iterator<char>(live)),
+                            std::istreambuf_iterator<char>());
+          offset += static_cast<off_t>(chunk.size());
+          pending += chunk;
+          size_t nl;
+          while ((nl = pending.find('\n')) != std::string::npos) {
+            handle(std::string_view(pending).substr(0, nl));
+            pending.erase(0, nl + 1);
+          }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
+  }
+  if (args.summary) {
+    std::string text = summary.render(args.top);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  }
+  std::fflush(stdout);
+  if (corrupt) {
+    std::cerr << "policyc: skipped " << corrupt << " corrupt or unknown line"
+              << (corrupt == 1 ? "" : "s") << "\n";
+  }
+  return missing && matched == 0 && missing == static_cast<int>(args.files.size())
+             ? kExitInvalidInput
+             : 0;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{
       "policyc: compile Kubernetes NetworkPolicies into the nftables ruleset netpol's agent "
@@ -85,7 +373,7 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit status: 0 ok, 1 invalid input (problems on stderr, nothing on stdout), "
-      "2 usage error, 3 internal error.");
+      "2 usage error, 3 internal error; explain: 4 denied.");
 
   CompileArgs args;
   CLI::App* compile = app.add_subcommand(
@@ -104,12 +392,67 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"nft", "json"}))
       ->capture_default_str();
 
+  ExplainArgs ex;
+  CLI::App* explain = app.add_subcommand(
+      "explain",
+      "Say whether a connection would be allowed (first line: allowed or denied) and why: which "
+      "policies isolate each end, which rule allows it. Exit 0 allowed, 4 denied");
+  explain->add_option("-f,--filename", ex.files, "manifests, as for compile; repeatable")
+      ->required();
+  explain->add_option("--from", ex.from, "source: NAMESPACE/POD or an IP address");
+  explain->add_option("--to", ex.to, "destination: NAMESPACE/POD or an IP address");
+  explain->add_option("--port", ex.port, "destination port and protocol, e.g. 80/TCP, 53/UDP");
+  explain
+      ->add_option("--family", ex.family, "4 or 6 when both ends are dual-stack pods (default 4)")
+      ->check(CLI::IsMember({4, 6}));
+  explain->add_option("--batch", ex.batch,
+                      "FILE or -: one query a line (FROM TO PORT/PROTO [4|6]), one answer a line");
+
+  AuditArgs au;
+  CLI::App* audit = app.add_subcommand(
+      "audit",
+      "Read netpol's audit log (docs/audit-log.md): filter, print a table or JSON lines, or rank "
+      "the most frequent flows");
+  audit->add_option("files", au.files,
+                    "log files (default /var/log/netpol/audit.log); FILE.1, FILE.2, ... are read "
+                    "too, oldest first; - for stdin");
+  audit->add_flag("--follow", au.follow, "keep reading the file as it grows (survives rotation)");
+  audit->add_flag("--no-rotated", au.no_rotated, "do not read FILE.N next to FILE");
+  audit->add_option("--verdict", au.verdict, "allow or deny")
+      ->check(CLI::IsMember({"allow", "deny"}));
+  audit->add_option("--direction", au.direction, "ingress or egress")
+      ->check(CLI::IsMember({"ingress", "egress"}));
+  audit->add_option("--event", au.event, "connection, suppressed or lost")
+      ->check(CLI::IsMember({"connection", "suppressed", "lost"}));
+  audit->add_option("--namespace", au.ns, "RE2, matched against the namespace of either end");
+  audit->add_option("--pod", au.pod, "RE2, matched against NAME or NAMESPACE/NAME of either end");
+  audit->add_option("--policy", au.policy,
+                    "RE2, matched against NAMESPACE/NAME of the policies "
+                    "that allowed or isolate");
+  audit->add_option("--port", au.port, "destination port")->check(CLI::Range(1, 65535));
+  audit->add_option("--protocol", au.protocol, "TCP, UDP, SCTP, ICMP, ...");
+  audit->add_option("--since", au.since, "RFC 3339 time or a duration ago (15m, 2h, 7d)");
+  audit->add_option("--until", au.until, "RFC 3339 time or a duration ago");
+  audit->add_option("-o,--output", au.output, "table (default) or json (the matching lines as is)")
+      ->check(CLI::IsMember({"table", "json"}));
+  audit->add_flag("--summary", au.summary,
+                  "rank the most frequent flows (denied ones unless --verdict says otherwise)");
+  audit->add_option("--top", au.top, "flows in the summary (default 10)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with exit code 0.
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
+  if (explain->parsed()) {
+    if (ex.batch.empty() && (ex.from.empty() || ex.to.empty() || ex.port.empty())) {
+      std::cerr << "policyc explain: --from, --to and --port are required (or --batch)\n";
+      return kExitUsage;
+    }
+    return run_explain(ex);
+  }
+  if (audit->parsed()) return run_audit(au);
   return run_compile(args);
 }
 

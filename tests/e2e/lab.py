@@ -2,7 +2,7 @@
 """The netpol lab: two nodes and nine pods as network namespaces, real probes.
 
   lab.py selftest [--topology T]                 lab sanity with hand-written nft rules
-  lab.py run --suite upstream|recipes [--topology T] [--case NAME ...] [-v] [--dump DIR]
+  lab.py run --suite upstream|recipes [--topology T] [--case NAME ...] [-v] [--dump DIR] [--explain]
   lab.py demo --policyc PATH [--topology T]      recipes one by one, with matrices
   lab.py list [--suite S]                        the cases and what they check
   lab.py check-tables                            cross-check the case tables (no root)
@@ -77,6 +77,7 @@ async def _run_suite(args, registry, factory, suite: str) -> int:
     for kind in _topologies(args.topology):
         lab = Lab(kind, registry, factory, policyc, args.timeout, args.verbose)
         lab.dump_dir = getattr(args, "dump", None)
+        lab.explain = getattr(args, "explain", False)
         try:
             await lab.up()
             for case in cases:
@@ -209,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--case", action="append", help="run only this case (repeatable)")
     p.add_argument("--dump", metavar="DIR",
                    help="keep every phase's policyc inputs and nft scripts under DIR/<topology>/<case>/")
+    p.add_argument("--explain", action="store_true",
+                   help="also ask `policyc explain` about every probe; a disagreement with the kernel fails the case")
     common(sub.add_parser("demo", help="recipes one by one with their matrices"), "routed")
     p = sub.add_parser("list", help="list cases")
     p.add_argument("--suite", choices=list(SUITES))

@@ -89,6 +89,11 @@ class Lab:
         self.last_scripts: dict[str, str] = {}
         self.dump_dir: str | None = None
         self.dump_tag: str | None = None  # "<case>/phase<N>" while a case runs
+        # With explain on, every probe's outcome is also asked of `policyc
+        # explain`, and a disagreement fails the case (explain must say what
+        # the kernel does).
+        self.explain = False
+        self.last_inputs: dict[str, str] = {}
 
     async def up(self) -> None:
         t0 = time.monotonic()
@@ -139,6 +144,7 @@ class Lab:
                 compiled = await asyncio.gather(*(self.compile(phase, n, work) for n in model.NODES))
                 scripts = dict(zip(model.NODES, compiled))
                 self._dump(inputs, scripts)
+                self.last_inputs = inputs
         await asyncio.gather(*(self._nft(n, s) for n, s in scripts.items()))
         self.last_scripts = scripts
         return scripts
@@ -208,6 +214,40 @@ class Lab:
                         for nc in phase.node_checks]
         return results, node_results
 
+    async def explain_diff(self, phase: Phase, results: list[CheckResult]) -> list[str]:
+        """Every pod-to-pod probe of the phase asked of `policyc explain --batch`;
+        the lines where its verdict differs from what the kernel did."""
+        queries = []
+        for r in results:
+            for (src, dst, fam), outcome in sorted(r.observed.items()):
+                queries.append((f"{src} {dst} {r.check.port}/{r.check.proto} {fam}", outcome))
+        if not queries or phase.nft is not None:
+            return []
+        with tempfile.TemporaryDirectory(prefix="netlab-explain-") as work:
+            for name, text in self.last_inputs.items():
+                with open(os.path.join(work, name), "w") as f:
+                    f.write(text)
+            cmd = [self.policyc, "explain", "-f", work]
+            for f in phase.files:
+                cmd += ["-f", f]
+            cmd += ["--batch", "-"]
+            rc, out, err = await _exec(cmd, "".join(q + "\n" for q, _ in queries))
+        if rc != 0:
+            return [f"policyc explain failed ({rc}): {err.strip()}"]
+        answers = {}
+        for line in out.splitlines():
+            verdict, _, query = line.partition(" ")
+            answers[query] = verdict == "allowed"
+        diff = []
+        for q, outcome in queries:
+            said = answers.get(q)
+            if said is None:
+                diff.append(f"explain gave no answer for {q}")
+            elif said != outcome.allowed:
+                diff.append(f"explain says {'allowed' if said else 'denied'} for {q}, the kernel "
+                            f"{'allowed' if outcome.allowed else 'denied'} it ({outcome.detail})")
+        return diff
+
     # --- cases ---------------------------------------------------------------------
 
     async def run_case(self, case: Case, show: bool | None = None) -> bool:
@@ -222,6 +262,7 @@ class Lab:
                 scripts = await self.load(phase)
                 await self.reset()
                 results, node_results = await self.probe(phase)
+                explain_diff = await self.explain_diff(phase, results) if self.explain else []
             except LabError as e:
                 ok = False
                 report.append(f"  {tag}: {e}")
@@ -236,7 +277,7 @@ class Lab:
                             f"{nc.node} -> {nc.pod} {nc.proto.lower()}/{nc.port} IPv{fam}: expected "
                             f"{'allowed' if nc.allowed else 'denied'}, observed "
                             f"{'allowed' if o.allowed else 'denied'} ({o.detail})")
-            phase_ok = phase_ok and not node_diff
+            phase_ok = phase_ok and not node_diff and not explain_diff
             ok = ok and phase_ok
             if show or not phase_ok:
                 report.append(f"  {tag}  [rules: {sizes}]")
@@ -248,6 +289,8 @@ class Lab:
                     state = "/".join("allowed" if outs[f].allowed else "denied" for f in model.FAMILIES)
                     report.append(f"    {nc.node} -> {nc.pod} {nc.proto.lower()}/{nc.port}: {state} (IPv4/IPv6)")
                 for line in node_diff:
+                    report.append(f"    ! {line}")
+                for line in explain_diff:
                     report.append(f"    ! {line}")
         verdict = "ok  " if ok else "FAIL"
         up = f"  [upstream: {case.upstream}]" if case.upstream and (show or not ok) else ""

@@ -1,0 +1,288 @@
+#include "compiler/policyc/audit_query.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+
+namespace netpol::policyc {
+
+namespace {
+
+using nlohmann::json;
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// "ns/pod", "external" (or the IP when asked) for an endpoint object.
+std::string end_name(const json& e, bool with_ip) {
+  if (!e.is_object()) return "?";
+  std::string ns = str(e, "namespace"), pod = str(e, "pod");
+  if (!pod.empty()) return ns + "/" + pod;
+  return with_ip ? str(e, "ip") : "external";
+}
+
+std::string port_text(const json& e) {
+  auto it = e.find("port");
+  if (it == e.end() || !it->is_number_unsigned()) return "";
+  return ":" + std::to_string(it->get<uint64_t>());
+}
+
+bool full(const std::shared_ptr<RE2>& re, const std::string& s) {
+  return RE2::FullMatch(s, *re);
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string fmt_time(AuditTime t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::optional<AuditTime> parse_audit_time(std::string_view s) {
+  auto num = [&](size_t at, size_t n, int& out) {
+    if (at + n > s.size()) return false;
+    out = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      out = out * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, se;
+  if (s.size() < 20 || !num(0, 4, y) || s[4] != '-' || !num(5, 2, mo) || s[7] != '-' ||
+      !num(8, 2, d) || (s[10] != 'T' && s[10] != 't') || !num(11, 2, h) || s[13] != ':' ||
+      !num(14, 2, mi) || s[16] != ':' || !num(17, 2, se) || mo < 1 || mo > 12 || d < 1 || d > 31 ||
+      h > 23 || mi > 59 || se > 60) {
+    return std::nullopt;
+  }
+  size_t at = 19;
+  int64_t micros = 0;
+  if (at < s.size() && s[at] == '.') {
+    int digits = 0;
+    for (++at; at < s.size() && s[at] >= '0' && s[at] <= '9'; ++at, ++digits) {
+      if (digits < 6) micros = micros * 10 + (s[at] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    for (int i = digits; i < 6; ++i) micros *= 10;
+  }
+  std::string_view zone = s.substr(at);
+  if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = se;
+  return AuditTime(std::chrono::duration_cast<AuditTime::duration>(
+      std::chrono::seconds(timegm(&tm)) + std::chrono::microseconds(micros)));
+}
+
+std::optional<AuditTime> parse_time_arg(std::string_view text, AuditTime now) {
+  if (auto t = parse_audit_time(text)) return t;
+  if (text.size() < 2) return std::nullopt;
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
+  if (ec != std::errc() || end != text.data() + text.size() - 1) return std::nullopt;
+  uint64_t unit = 0;
+  switch (text.back()) {
+    case 's':
+      unit = 1;
+      break;
+    case 'm':
+      unit = 60;
+      break;
+    case 'h':
+      unit = 3600;
+      break;
+    case 'd':
+      unit = 86400;
+      break;
+    default:
+      return std::nullopt;
+  }
+  return now - std::chrono::seconds(n * unit);
+}
+
+std::optional<AuditRecord> parse_audit_line(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.empty()) return std::nullopt;
+  AuditRecord r;
+  r.j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (!r.j.is_object()) return std::nullopt;
+  auto v = r.j.find("schema_version");
+  if (v == r.j.end() || !v->is_number_integer() || v->get<int64_t>() != 1) return std::nullopt;
+  r.event = str(r.j, "event");
+  auto t = parse_audit_time(str(r.j, "time"));
+  if (r.event.empty() || !t) return std::nullopt;
+  if (r.event == "connection" && (!r.j.contains("src") || !r.j["src"].is_object() ||
+                                  !r.j.contains("dst") || !r.j["dst"].is_object())) {
+    return std::nullopt;
+  }
+  r.time = *t;
+  r.raw = std::string(line);
+  return r;
+}
+
+bool matches(const AuditRecord& r, const AuditFilter& f) {
+  const json& j = r.j;
+  if (f.event && r.event != *f.event) return false;
+  if (f.since && r.time < *f.since) return false;
+  if (f.until && r.time >= *f.until) return false;
+  if (r.event == "lost") {
+    // Says something about every line: shown unless a filter looks at flows.
+    return !f.verdict && !f.direction && !f.ns && !f.pod && !f.policy && !f.port && !f.protocol;
+  }
+  if (f.verdict && str(j, "verdict") != *f.verdict) return false;
+  if (f.direction && str(j, "direction") != *f.direction) return false;
+  // The ends: both for a connection, the chain's pod for "suppressed".
+  std::vector<const json*> ends;
+  if (r.event == "connection") {
+    ends = {&j["src"], &j["dst"]};
+  } else if (j.contains("pod") && j["pod"].is_object()) {
+    ends = {&j["pod"]};
+  }
+  if (f.ns) {
+    bool hit = false;
+    for (const json* e : ends) hit = hit || full(f.ns, str(*e, "namespace"));
+    if (!hit) return false;
+  }
+  if (f.pod) {
+    bool hit = false;
+    for (const json* e : ends) {
+      std::string pod = str(*e, "pod");
+      if (pod.empty()) continue;
+      hit = hit || full(f.pod, pod) || full(f.pod, str(*e, "namespace") + "/" + pod);
+    }
+    if (!hit) return false;
+  }
+  if (f.policy) {
+    bool hit = false;
+    for (const char* key : {"policies", "isolated_by"}) {
+      auto it = j.find(key);
+      if (it == j.end() || !it->is_array()) continue;
+      for (const json& p : *it)
+        hit = hit || (p.is_string() && full(f.policy, p.get<std::string>()));
+    }
+    if (!hit) return false;
+  }
+  if (f.port) {
+    if (r.event != "connection") return false;
+    const json& dst = j["dst"];
+    auto it = dst.find("port");
+    if (it == dst.end() || !it->is_number_unsigned() || it->get<uint64_t>() != *f.port) {
+      return false;
+    }
+  }
+  if (f.protocol) {
+    if (r.event != "connection" || upper(str(j, "protocol")) != upper(*f.protocol)) return false;
+  }
+  return true;
+}
+
+std::string table_header() {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%-20s %-7s %-8s %-6s %-32s %-32s %s\n", "TIME", "VERDICT", "DIR",
+                "PROTO", "SOURCE", "DESTINATION", "POLICY");
+  return buf;
+}
+
+std::string table_row(const AuditRecord& r) {
+  const json& j = r.j;
+  std::string src, dst, proto, policy;
+  if (r.event == "connection") {
+    src = end_name(j["src"], true) + port_text(j["src"]);
+    dst = end_name(j["dst"], true) + port_text(j["dst"]);
+    proto = str(j, "protocol");
+    if (j.contains("policies") && j["policies"].is_array() && !j["policies"].empty()) {
+      const json& rule = j.contains("rule") ? j["rule"] : json();
+      policy = j["policies"][0].is_string() ? j["policies"][0].get<std::string>() : "?";
+      if (rule.is_object() && rule.contains("index")) {
+        policy += " " + str(j, "direction") + "[" + rule["index"].dump() + "]";
+      }
+    } else {
+      policy = "(none allows it; isolated by ";
+      if (j.contains("isolated_by") && j["isolated_by"].is_array()) {
+        bool first = true;
+        for (const json& p : j["isolated_by"]) {
+          policy += (first ? "" : ", ") + (p.is_string() ? p.get<std::string>() : "?");
+          first = false;
+        }
+      }
+      policy += ")";
+    }
+  } else if (r.event == "suppressed") {
+    dst = end_name(j["pod"], false);
+    src = std::to_string(j.value("count", uint64_t{0})) + " more attempts";
+    proto = "-";
+    policy = "(over the log rate limit)";
+  } else if (r.event == "lost") {
+    src = std::to_string(j.value("count", uint64_t{0})) + " lines lost";
+    dst = str(j, "reason");
+    proto = "-";
+  } else {
+    return "";
+  }
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%-20s %-7s %-8s %-6s %-32s %-32s %s\n", fmt_time(r.time).c_str(),
+                r.event == "lost" ? "lost" : str(j, "verdict").c_str(),
+                r.event == "lost" ? "-" : str(j, "direction").c_str(), proto.c_str(), src.c_str(),
+                dst.c_str(), policy.c_str());
+  return buf;
+}
+
+void AuditSummary::add(const AuditRecord& r) {
+  const json& j = r.j;
+  if (r.event == "connection") {
+    ++connections_;
+    std::string flow = end_name(j["src"], true) + " -> " + end_name(j["dst"], true) +
+                       port_text(j["dst"]) + "/" + str(j, "protocol") + " (" + str(j, "verdict") +
+                       ", " + str(j, "direction") + ")";
+    ++flows_[flow];
+  } else if (r.event == "suppressed") {
+    suppressed_[end_name(j["pod"], false) + " " + str(j, "direction") + " (" + str(j, "verdict") +
+                ")"] += j.value("count", uint64_t{0});
+  } else if (r.event == "lost") {
+    lost_ += j.value("count", uint64_t{0});
+  }
+}
+
+std::string AuditSummary::render(size_t top) const {
+  std::vector<std::pair<std::string, uint64_t>> ranked(flows_.begin(), flows_.end());
+  // Most frequent first; ties by name so the output is stable.
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  std::string out = "top flows (" + std::to_string(connections_) + " connection lines, " +
+                    std::to_string(flows_.size()) + " distinct flows):\n";
+  char buf[512];
+  for (size_t i = 0; i < ranked.size() && i < top; ++i) {
+    std::snprintf(buf, sizeof buf, "%8llu  %s\n", static_cast<unsigned long long>(ranked[i].second),
+                  ranked[i].first.c_str());
+    out += buf;
+  }
+  if (!suppressed_.empty()) {
+    out += "suppressed by the log rate limit (attempts not logged one by one):\n";
+    for (const auto& [what, n] : suppressed_) {
+      std::snprintf(buf, sizeof buf, "%8llu  %s\n", static_cast<unsigned long long>(n),
+                    what.c_str());
+      out += buf;
+    }
+  }
+  if (lost_) out += "lost lines: " + std::to_string(lost_) + "\n";
+  return out;
+}
+
+}  // namespace netpol::policyc

@@ -1,0 +1,185 @@
+// policyc explain (answers and reasons from the IR) and policyc audit (the
+// consumer side of the log: parsing, filters, summary), on the small cluster.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "compiler/policyc/audit_query.h"
+#include "compiler/policyc/explain.h"
+#include "tests/unit/audit/cluster.h"
+
+namespace netpol::policyc {
+namespace {
+
+Explanation ask(const std::string& from, const std::string& to, const std::string& port,
+                std::optional<Family> fam = std::nullopt) {
+  Explainer e(audit::testing::cluster_objects());
+  Query q;
+  q.from = from;
+  q.to = to;
+  auto p = parse_port(port);
+  EXPECT_TRUE(p) << port;
+  q.port = p->first;
+  q.protocol = p->second;
+  q.family = fam;
+  auto r = e.explain(q);
+  EXPECT_TRUE(r.ok()) << r.message();
+  return r.ok() ? r.value() : Explanation{};
+}
+
+std::string text(const Explanation& e) {
+  std::string out;
+  for (const auto& l : e.lines) out += l + "\n";
+  return out;
+}
+
+TEST(Explain, AllowedNamesTheRuleThatAllowsIt) {
+  Explanation e = ask("x/a", "x/b", "80/TCP");
+  EXPECT_TRUE(e.allowed) << text(e);
+  EXPECT_NE(text(e).find("isolated by x/allow-web, x/deny-ingress; allowed by x/allow-web "
+                         "ingress[0]"),
+            std::string::npos)
+      << text(e);
+  EXPECT_NE(text(e).find("egress of x/a (node node-1): not isolated"), std::string::npos);
+}
+
+TEST(Explain, DeniedSaysWhichPoliciesIsolateAndWhyNoRuleMatches) {
+  Explanation e = ask("x/a", "x/b", "81/TCP");
+  EXPECT_FALSE(e.allowed);
+  EXPECT_NE(text(e).find("no rule allows it: denied"), std::string::npos) << text(e);
+  EXPECT_NE(text(e).find("x/allow-web ingress[0]"), std::string::npos);
+  EXPECT_NE(text(e).find("another port"), std::string::npos);
+  EXPECT_NE(text(e).find("x/deny-ingress allows no ingress traffic"), std::string::npos);
+  EXPECT_FALSE(ask("y/a", "x/b", "80/TCP").allowed) << "not the client pod";
+  EXPECT_FALSE(ask("x/a", "x/b", "80/UDP").allowed) << "another protocol";
+}
+
+TEST(Explain, AddressesResolveToPodsOrExternal) {
+  EXPECT_TRUE(ask("10.244.1.11", "x/b", "80").allowed);  // x/a by address
+  Explanation e = ask("192.0.2.1", "x/b", "80/TCP");
+  EXPECT_FALSE(e.allowed);
+  EXPECT_NE(text(e).find("external (192.0.2.1)"), std::string::npos) << text(e);
+  // A remote pod (node-2) is enforced on its own node.
+  EXPECT_TRUE(ask("y/a", "y/b", "5432/TCP").allowed);
+  EXPECT_FALSE(ask("x/b", "y/b", "5432/TCP").allowed);
+}
+
+TEST(Explain, FamilyFollowsTheAddresses) {
+  Explanation e = ask("x/a", "x/b", "80/TCP");
+  EXPECT_NE(text(e).find("over IPv4"), std::string::npos);
+  Explainer ex(audit::testing::cluster_objects());
+  auto r = ex.explain(Query{"x/a", "x/b", 80, k8s::Protocol::TCP, Family::V6});
+  EXPECT_FALSE(r.ok()) << "x/b has no IPv6 address";
+}
+
+TEST(Explain, BadQueriesAreErrors) {
+  Explainer e(audit::testing::cluster_objects());
+  EXPECT_FALSE(e.explain(Query{"x/nope", "x/b", 80}).ok());
+  EXPECT_FALSE(e.explain(Query{"x/a", "not an ip", 80}).ok());
+  EXPECT_FALSE(parse_port("0/TCP"));
+  EXPECT_FALSE(parse_port("80/ICMP"));
+  EXPECT_FALSE(parse_port("http"));
+  EXPECT_EQ(parse_port("53/udp")->second, k8s::Protocol::UDP);
+}
+
+// --- audit ----------------------------------------------------------------------
+
+std::vector<AuditRecord> golden_records() {
+  std::ifstream in(std::string(NETPOL_SOURCE_DIR) + "/tests/unit/audit/format.golden.jsonl");
+  std::vector<AuditRecord> out;
+  for (std::string l; std::getline(in, l);) {
+    auto r = parse_audit_line(l);
+    EXPECT_TRUE(r) << l;
+    if (r) out.push_back(*r);
+  }
+  return out;
+}
+
+size_t count(const AuditFilter& f) {
+  size_t n = 0;
+  for (const AuditRecord& r : golden_records()) n += matches(r, f) ? 1 : 0;
+  return n;
+}
+
+TEST(AuditRead, EveryDocumentedLineParsesAndCorruptOnesDoNot) {
+  EXPECT_EQ(golden_records().size(), 9u);
+  std::string good = golden_records()[0].raw;
+  for (std::string bad :
+       {std::string(""), std::string("garbage"), good.substr(0, good.size() / 2), std::string("[]"),
+        std::string("{\"schema_version\":2,\"event\":\"connection\",\"time\":"
+                    "\"2026-01-01T00:00:00Z\"}"),
+        std::string("{\"schema_version\":1,\"event\":\"connection\",\"time\":\"yesterday\"}"),
+        std::string("{\"schema_version\":1,\"event\":\"connection\",\"time\":"
+                    "\"2026-01-01T00:00:00Z\"}")}) {
+    EXPECT_FALSE(parse_audit_line(bad)) << bad;
+  }
+}
+
+TEST(AuditRead, FiltersSelectWhatTheyName) {
+  AuditFilter f;
+  EXPECT_EQ(count(f), 9u);
+  f.verdict = "deny";
+  // 3 denied connections and 1 suppressed count; "lost" lines only without flow filters.
+  EXPECT_EQ(count(f), 4u);
+  f = {};
+  f.event = "connection";
+  f.protocol = "tcp";
+  EXPECT_EQ(count(f), 2u);
+  f = {};
+  f.ns = std::make_shared<RE2>("y");
+  EXPECT_EQ(count(f), 2u);  // y/a -> x/b, y/a -> y/b
+  f = {};
+  f.pod = std::make_shared<RE2>("x/(a|b)");
+  f.event = "connection";
+  EXPECT_EQ(count(f), 4u);
+  f = {};
+  f.policy = std::make_shared<RE2>(".*/allow-web");
+  f.verdict = "allow";
+  EXPECT_EQ(count(f), 2u);  // the allowed connection and its suppressed count
+  f = {};
+  f.port = 53;
+  EXPECT_EQ(count(f), 1u);
+  f = {};
+  f.since = parse_audit_time("2026-03-04T05:06:08Z");
+  f.until = parse_audit_time("2026-03-04T05:06:10Z");
+  EXPECT_EQ(count(f), 4u);
+}
+
+TEST(AuditRead, SummaryRanksFlowsMostFrequentFirst) {
+  AuditSummary s;
+  auto recs = golden_records();
+  for (int i = 0; i < 3; ++i) s.add(recs[3]);  // the IPv6 UDP denial, three times
+  for (const AuditRecord& r : recs) s.add(r);
+  std::string out = s.render(2);
+  std::istringstream lines(out);
+  std::string head, first;
+  std::getline(lines, head);
+  std::getline(lines, first);
+  EXPECT_NE(first.find("2001:db8::7 -> x/a:53/UDP (deny, ingress)"), std::string::npos) << out;
+  EXPECT_NE(first.find("4"), std::string::npos);
+  EXPECT_NE(out.find("9980  x/b ingress (deny)"), std::string::npos) << out;
+  EXPECT_NE(out.find("lost lines: 19"), std::string::npos);
+}
+
+TEST(AuditRead, TimeArgumentsAreRfc3339OrDurationsAgo) {
+  auto now = *parse_audit_time("2026-03-04T05:06:07Z");
+  EXPECT_EQ(*parse_time_arg("15m", now), now - std::chrono::minutes(15));
+  EXPECT_EQ(*parse_time_arg("2d", now), now - std::chrono::hours(48));
+  EXPECT_EQ(*parse_time_arg("2026-03-04T05:00:00Z", now),
+            *parse_audit_time("2026-03-04T05:00:00Z"));
+  EXPECT_FALSE(parse_time_arg("soon", now));
+  EXPECT_FALSE(parse_time_arg("5w", now));
+}
+
+TEST(AuditRead, TableRowsShowBothEndsAndTheDecidingPolicy) {
+  auto recs = golden_records();
+  EXPECT_NE(table_row(recs[0]).find("y/a:41000"), std::string::npos);
+  EXPECT_NE(table_row(recs[0]).find("(none allows it; isolated by x/allow-web, x/deny-ingress)"),
+            std::string::npos);
+  EXPECT_NE(table_row(recs[1]).find("x/allow-web ingress[0]"), std::string::npos);
+  EXPECT_NE(table_row(recs[3]).find("2001:db8::7:5353"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace netpol::policyc
