@@ -30,6 +30,15 @@ std::string port_text(const json& e) {
   return ":" + std::to_string(it->get<uint64_t>());
 }
 
+// An end and its port: "x/a:80", "10.0.0.1:80", "[2001:db8::1]:80".
+std::string end_port(const json& e) {
+  std::string name = end_name(e, true), port = port_text(e);
+  if (!port.empty() && str(e, "pod").empty() && name.find(':') != std::string::npos) {
+    name = "[" + name + "]";
+  }
+  return name + port;
+}
+
 bool full(const std::shared_ptr<RE2>& re, const std::string& s) {
   return RE2::FullMatch(s, *re);
 }
@@ -203,8 +212,8 @@ std::string table_row(const AuditRecord& r) {
   const json& j = r.j;
   std::string src, dst, proto, policy;
   if (r.event == "connection") {
-    src = end_name(j["src"], true) + port_text(j["src"]);
-    dst = end_name(j["dst"], true) + port_text(j["dst"]);
+    src = end_port(j["src"]);
+    dst = end_port(j["dst"]);
     proto = str(j, "protocol");
     if (j.contains("policies") && j["policies"].is_array() && !j["policies"].empty()) {
       const json& rule = j.contains("rule") ? j["rule"] : json();
@@ -247,9 +256,9 @@ void AuditSummary::add(const AuditRecord& r) {
   const json& j = r.j;
   if (r.event == "connection") {
     ++connections_;
-    std::string flow = end_name(j["src"], true) + " -> " + end_name(j["dst"], true) +
-                       port_text(j["dst"]) + "/" + str(j, "protocol") + " (" + str(j, "verdict") +
-                       ", " + str(j, "direction") + ")";
+    std::string flow = end_name(j["src"], true) + " -> " + end_port(j["dst"]) + "/" +
+                       str(j, "protocol") + " (" + str(j, "verdict") + ", " + str(j, "direction") +
+                       ")";
     ++flows_[flow];
   } else if (r.event == "suppressed") {
     suppressed_[end_name(j["pod"], false) + " " + str(j, "direction") + " (" + str(j, "verdict") +

@@ -326,22 +326,23 @@ async def run_bench(args) -> int:
             "policy, deny logging only": [allow],
             "policy, netpol.io/audit: all": [annotate(json.loads(json.dumps(allow)), "all")],
         }
-        for label, policies in configs.items():
-            h = None
-            if policies is not None:
-                write_inputs(work, cluster({}) + policies)
-                h = Harness(harness_exe, "node1", lab.topo.node_ns["node1"], work, os.path.join(work, "bench.log"))
-            rates = []
-            for _ in range(args.runs):
+        # Configurations interleaved run by run, so a machine shared with other
+        # work slows them all alike rather than whichever ran during a busy spell.
+        for _ in range(args.runs):
+            for label, policies in configs.items():
+                h = None
+                if policies is not None:
+                    write_inputs(work, cluster({}) + policies)
+                    h = Harness(harness_exe, "node1", lab.topo.node_ns["node1"], work,
+                                os.path.join(work, "bench.log"))
                 out = subprocess.run(["ip", "netns", "exec", lab.pod_ns["x/a"], sys.executable, "-c", BENCH_CLIENT,
                                       model.pod_ip("x/c", 4), str(args.seconds)], capture_output=True, text=True,
                                      check=True)
-                rates.append(float(out.stdout.strip()))
-            results[label] = rates
-            if h:
-                print(f"     {label}: harness {h.stop()}", flush=True)
-            subprocess.run(["ip", "netns", "exec", lab.topo.node_ns["node1"], "nft", "delete", "table", "inet",
-                            "netpol"], capture_output=True)
+                results.setdefault(label, []).append(float(out.stdout.strip()))
+                if h:
+                    print(f"     {label}: {h.stop()}", flush=True)
+                subprocess.run(["ip", "netns", "exec", lab.topo.node_ns["node1"], "nft", "delete", "table", "inet",
+                                "netpol"], capture_output=True)
     finally:
         if server:
             server.kill()

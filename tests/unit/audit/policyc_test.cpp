@@ -178,7 +178,7 @@ TEST(AuditRead, TableRowsShowBothEndsAndTheDecidingPolicy) {
   EXPECT_NE(table_row(recs[0]).find("(none allows it; isolated by x/allow-web, x/deny-ingress)"),
             std::string::npos);
   EXPECT_NE(table_row(recs[1]).find("x/allow-web ingress[0]"), std::string::npos);
-  EXPECT_NE(table_row(recs[3]).find("2001:db8::7:5353"), std::string::npos);
+  EXPECT_NE(table_row(recs[3]).find("[2001:db8::7]:5353"), std::string::npos);
 }
 
 }  // namespace
