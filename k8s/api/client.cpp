@@ -217,11 +217,13 @@ class CancelLink {
 
 class HttpClient final : public ApiClient {
  public:
-  HttpClient(std::string server, std::unique_ptr<client::http_client> http, std::string token,
+  HttpClient(std::string server, std::unique_ptr<client::http_client> http,
+             std::unique_ptr<client::http_client> watch_http, std::string token,
              std::string token_file, std::string user_agent)
       : server_(std::move(server)),
         user_agent_(std::move(user_agent)),
         http_(std::move(http)),
+        watch_http_(std::move(watch_http)),
         token_(std::move(token), std::move(token_file)) {}
 
   ~HttpClient() override = default;
@@ -261,7 +263,7 @@ class HttpClient final : public ApiClient {
 
     pplx::cancellation_token_source cts;
     CancelLink link(cancel, cts);
-    auto resp = send(http::methods::GET, path, cts, cancel, what);
+    auto resp = send(*watch_http_, http::methods::GET, path, cts, cancel, what);
     if (!resp.ok()) return resp.status();
     http::http_response& r = resp.value();
     if (r.status_code() != http::status_codes::OK) return error_status(r, what);
@@ -295,7 +297,11 @@ class HttpClient final : public ApiClient {
         }
       }
     } catch (const std::exception& e) {
-      return transport_error(e, what, cancel);
+      Status st = transport_error(e, what, cancel);
+      // Nothing at all, not even a bookmark, for watch_idle_timeout: end this
+      // watch as the server would at timeoutSeconds; the caller starts anew.
+      if (st.code() == Code::Timeout && !framer.partial()) return Status::Ok();
+      return st;
     }
     if (framer.partial())
       return Status(Code::Unavailable, what + ": the stream ended inside an event");
@@ -303,7 +309,8 @@ class HttpClient final : public ApiClient {
   }
 
  private:
-  Result<http::http_response> send(const http::method& method, const std::string& path,
+  Result<http::http_response> send(client::http_client& via, const http::method& method,
+                                   const std::string& path,
                                    const pplx::cancellation_token_source& cts, Canceller* cancel,
                                    const std::string& what) {
     if (cancel && cancel->cancelled()) return Status(Code::Cancelled, what + ": cancelled");
@@ -321,7 +328,7 @@ class HttpClient final : public ApiClient {
       if (!token.value().empty())
         req.headers().add(http::header_names::authorization, "Bearer " + token.value());
       try {
-        http::http_response r = http_->request(req, cts.get_token()).get();
+        http::http_response r = via.request(req, cts.get_token()).get();
         // A rotated token file: read it again and retry once.
         if (r.status_code() == http::status_codes::Unauthorized && attempt == 0 &&
             !token_.empty()) {
@@ -340,7 +347,7 @@ class HttpClient final : public ApiClient {
     const std::string what = "GET " + server_ + path;
     pplx::cancellation_token_source cts;
     CancelLink link(cancel, cts);
-    auto resp = send(http::methods::GET, path, cts, cancel, what);
+    auto resp = send(*http_, http::methods::GET, path, cts, cancel, what);
     if (!resp.ok()) return resp.status();
     http::http_response& r = resp.value();
     if (r.status_code() != http::status_codes::OK) return error_status(r, what);
@@ -451,7 +458,8 @@ class HttpClient final : public ApiClient {
 
   const std::string server_;
   const std::string user_agent_;
-  std::unique_ptr<client::http_client> http_;
+  std::unique_ptr<client::http_client> http_;        // lists and gets: request_timeout
+  std::unique_ptr<client::http_client> watch_http_;  // watches: watch_idle_timeout
   TokenSource token_;
 };
 
@@ -501,10 +509,14 @@ Result<std::shared_ptr<ApiClient>> make_http_client(const ClientConfig& cfg) {
       // Checked in make_http_client; the handshake fails visibly if it changes.
     }
   });
+  client::http_client_config wc = hc;
+  wc.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(cfg.watch_idle_timeout));
   try {
     auto http = std::make_unique<client::http_client>(web::uri(cfg.server), hc);
-    return std::shared_ptr<ApiClient>(std::make_shared<HttpClient>(
-        cfg.server, std::move(http), cfg.token, cfg.token_file, cfg.user_agent));
+    auto watch_http = std::make_unique<client::http_client>(web::uri(cfg.server), wc);
+    return std::shared_ptr<ApiClient>(std::make_shared<HttpClient>(cfg.server, std::move(http),
+                                                                   std::move(watch_http), cfg.token,
+                                                                   cfg.token_file, cfg.user_agent));
   } catch (const std::exception& e) {
     return Status(Code::InvalidArgument, label + ": server \"" + cfg.server + "\": " + e.what());
   }

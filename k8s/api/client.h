@@ -98,9 +98,11 @@ class ApiClient {
                                 Canceller* cancel = nullptr) = 0;
 
   // Streams events to on_event, in order, until: the server ends the watch
-  // (Ok), on_event returns false (Ok), a watch ERROR event arrives (its code:
-  // 410 is Code::Gone), the stream breaks or stalls (Unavailable/Timeout), or
-  // `cancel` fires (Cancelled). A failed request is reported the same way.
+  // (Ok), nothing arrives for ClientConfig::watch_idle_timeout (Ok: a silent
+  // stream is ended and the caller re-watches), on_event returns false (Ok),
+  // a watch ERROR event arrives (its code: 410 is Code::Gone), the stream
+  // breaks (Unavailable), or `cancel` fires (Cancelled). A failed request
+  // is reported the same way (a server that never answers: Timeout).
   virtual Status watch(const ResourceRef& res, const WatchOptions& opts,
                        const std::function<bool(WatchEvent&&)>& on_event,
                        Canceller* cancel = nullptr) = 0;

@@ -34,9 +34,13 @@ struct ClientConfig {
   std::string token_file;
 
   std::string default_namespace;  // context namespace / service-account namespace
-  // No byte received for this long fails a request (Code::Timeout); watches
-  // ask the server to end them well before this.
+  // No byte received for this long fails a list or get (Code::Timeout).
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+  // A watch that receives nothing, not even a bookmark (the API server sends
+  // one about every minute), for this long is ended like one the server
+  // closed, so a dead connection is replaced. Its connect and headers wait
+  // this long too.
+  std::chrono::milliseconds watch_idle_timeout{std::chrono::seconds(150)};
   std::string user_agent = "netpol-agent/0.1";
   // Where this came from, for messages: "kubeconfig /root/.kube/config (context kind)".
   std::string source;

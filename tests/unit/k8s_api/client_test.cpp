@@ -144,6 +144,26 @@ TEST(Client, WatchStreamsEventsInOrderThenEndsAtTimeout) {
       << "a 2 s watch with 200 ms bookmarks";
 }
 
+TEST(Client, SilentWatchIsEndedAfterTheIdleTimeout) {
+  fakeapi::Options o;
+  o.bookmark_interval = std::chrono::milliseconds(0);  // a server that sends no bookmarks
+  auto s = start_fake(o);
+  ClientConfig cfg;
+  cfg.server = s->url();
+  cfg.watch_idle_timeout = std::chrono::milliseconds(300);
+  auto c = make_http_client(cfg);
+  ASSERT_TRUE(c.ok());
+  const auto t0 = std::chrono::steady_clock::now();
+  int n = 0;
+  Status st = c.value()->watch(kPods, {.resource_version = "1", .timeout_seconds = 60},
+                               [&](WatchEvent&&) { return ++n, true; });
+  EXPECT_TRUE(st.ok()) << st.str();
+  EXPECT_EQ(n, 0);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, std::chrono::milliseconds(250));
+  EXPECT_LT(took, std::chrono::seconds(5)) << "not the 60 s the server would take";
+}
+
 TEST(Client, WatchFromCompactedVersionIsGoneBothWays) {
   for (bool http_status : {false, true}) {
     fakeapi::Options o;
