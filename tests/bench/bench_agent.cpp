@@ -341,69 +341,74 @@ int main(int argc, char** argv) {
       "sets, %.0f elements)\n",
       ready_ms, m0["netpol_chains"], m0["netpol_sets"], m0["netpol_set_elements"]);
 
-  // The stream: one write at a time, `gap_ms` apart, so each is its own batch.
-  const Hist before = histogram(m0, "netpol_event_to_kernel_seconds");
-  const Hist inc_before = histogram(m0, "netpol_sync_duration_seconds", "mode=\"incremental\"");
-  size_t created = 0, relabelled = 0, changed = 0;
-  for (size_t k = 0; k < changes; ++k) {
-    switch (k % 3) {
-      case 0: {  // a new pod; every other one on this node
+  // Wait until the agent says every write so far is in the kernel.
+  auto synced_metrics = [&] {
+    const double want_rv = static_cast<double>(server->resource_version());
+    std::map<std::string, double> m;
+    for (int tries = 0; tries < 3000; ++tries) {
+      m = parse_metrics(http_get(mport, "/metrics").second);
+      if (m["netpol_synced_resource_version"] >= want_rv) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return m;
+  };
+  auto report = [&](const char* what, size_t writes, const Hist& lat, const Hist& inc) {
+    std::printf(
+        "  %-16s %4zu writes, %4.0f changed this node's rules: event->kernel p50 %6.2f ms, "
+        "p99 %7.2f ms, avg %6.2f ms, %5.1f%% <= 5 ms; apply p50 %.2f ms, p99 %.2f ms\n",
+        what, writes, lat.count, quantile(lat, 0.5) * 1e3, quantile(lat, 0.99) * 1e3,
+        lat.count > 0 ? lat.sum / lat.count * 1e3 : 0, share_at_or_below(lat, 0.005) * 100,
+        quantile(inc, 0.5) * 1e3, quantile(inc, 0.99) * 1e3);
+  };
+
+  // The stream, one kind of change after the other: one write at a time,
+  // `gap_ms` apart, so each is its own batch.
+  std::printf(
+      "stream (%zu ms apart; latency = the agent's histogram, quantiles interpolated "
+      "like histogram_quantile):\n",
+      gap_ms);
+  const size_t per_kind = std::max<size_t>(changes / 3, 1);
+  std::map<std::string, double> m_prev = m0, m1 = m0;
+  for (int kind = 0; kind < 3; ++kind) {
+    for (size_t k = 0; k < per_kind; ++k) {
+      if (kind == 0) {  // a new pod; every other one on this node
         // Index past the cluster: a fresh name and address; put it in an
         // existing namespace.
         k8s::Pod pod = bench::make_pod(p, p.pods + k);
         pod.ns = bench::make_pod(p, (k * 331) % p.pods).ns;
         if (k % 2 == 0) pod.node_name = p.node;
         server->create(Kind::Pod, pod.ns, pod_json(pod));
-        ++created;
-        break;
-      }
-      case 1: {  // labels of an existing pod, local ones among them
+      } else if (kind == 1) {  // labels of an existing pod, every other one local
         const size_t stride = p.local_pods ? p.pods / p.local_pods : 1;
         const size_t i = (k % 2 == 0) ? (k * stride) % p.pods : (k * 7919) % p.pods;
         k8s::Pod pod = bench::make_pod(p, i, 1 + k);
         server->merge_patch(Kind::Pod, pod.ns, pod.name,
                             json{{"metadata", {{"labels", pod.labels}}}});
-        ++relabelled;
-        break;
-      }
-      default: {  // a policy's spec
+      } else {  // a policy's spec
         const size_t i = (k * 104729) % p.policies;
         json np = policy_json(bench::make_policy(p, i, 1 + k));
         server->update(Kind::NetworkPolicy, np["metadata"]["namespace"], np["metadata"]["name"],
                        np);
-        ++changed;
-        break;
       }
+      std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
+    m1 = synced_metrics();
+    const char* names[] = {"pod creations", "label changes", "policy changes"};
+    report(names[kind], per_kind,
+           minus(histogram(m1, "netpol_event_to_kernel_seconds"),
+                 histogram(m_prev, "netpol_event_to_kernel_seconds")),
+           minus(histogram(m1, "netpol_sync_duration_seconds", "mode=\"incremental\""),
+                 histogram(m_prev, "netpol_sync_duration_seconds", "mode=\"incremental\"")));
+    m_prev = m1;
   }
-  // Wait until the agent says every write is in the kernel.
-  const double want_rv = static_cast<double>(server->resource_version());
-  std::map<std::string, double> m1;
-  for (int tries = 0; tries < 3000; ++tries) {
-    m1 = parse_metrics(http_get(mport, "/metrics").second);
-    if (m1["netpol_synced_resource_version"] >= want_rv) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  report("all", per_kind * 3,
+         minus(histogram(m1, "netpol_event_to_kernel_seconds"),
+               histogram(m0, "netpol_event_to_kernel_seconds")),
+         minus(histogram(m1, "netpol_sync_duration_seconds", "mode=\"incremental\""),
+               histogram(m0, "netpol_sync_duration_seconds", "mode=\"incremental\"")));
+  std::printf("  apply errors: %.0f   [target p99 <= 5 ms]\n", m1["netpol_apply_errors_total"]);
   const double rss_after = proc_kib(pid, "VmRSS:");
   const double hwm = proc_kib(pid, "VmHWM:");
-  const Hist lat = minus(histogram(m1, "netpol_event_to_kernel_seconds"), before);
-  const Hist inc =
-      minus(histogram(m1, "netpol_sync_duration_seconds", "mode=\"incremental\""), inc_before);
-
-  std::printf(
-      "stream: %zu writes (%zu pod creations, %zu label changes, %zu policy changes), "
-      "%zu ms apart; %.0f events changed this node's rules, %.0f incremental "
-      "transactions, %.0f apply errors\n",
-      changes, created, relabelled, changed, gap_ms, lat.count, inc.count,
-      m1["netpol_apply_errors_total"]);
-  std::printf(
-      "event->kernel latency: p50 %.2f ms, p99 %.2f ms (histogram_quantile), avg %.2f "
-      "ms; %.1f%% at or under 5 ms  [target p99 <= 5 ms]\n",
-      quantile(lat, 0.5) * 1e3, quantile(lat, 0.99) * 1e3,
-      lat.count > 0 ? lat.sum / lat.count * 1e3 : 0, share_at_or_below(lat, 0.005) * 100);
-  std::printf("incremental apply (plan + netlink): p50 %.2f ms, p99 %.2f ms\n",
-              quantile(inc, 0.5) * 1e3, quantile(inc, 0.99) * 1e3);
   const double target_mib = static_cast<double>(p.pods) / 1024.0 + 50.0;
   std::printf(
       "agent RSS: %.1f MiB at ready, %.1f MiB after the stream, peak %.1f MiB  "
