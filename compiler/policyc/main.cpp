@@ -11,6 +11,7 @@
 // stdout); 2 usage error; 3 internal error (a bug: the compiler produced an IR
 // the renderer cannot turn into a valid table). Output is rendered into memory
 // first and written only when complete: never a partial script.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -315,39 +316,51 @@ int run_audit(AuditArgs args) {
       handle(line);
     }
     if (args.follow) {
+      // Keep the file open and read what is appended; when the path names
+      // another file (rotated) or shrank (truncated), finish the old one
+      // first, then continue from the start of the new one.
       std::string pending = in.eof() ? line : "";
-      struct stat st {};
-      stat(path.c_str(), &st);
-      ino_t inode = st.st_ino;
       off_t offset = in.eof() ? static_cast<off_t>(consumed) + static_cast<off_t>(line.size())
                               : static_cast<off_t>(consumed);
-      if (!in.eof()) pending.clear();
+      in.close();
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd >= 0) lseek(fd, offset, SEEK_SET);
       std::signal(SIGINT, [](int) { g_stop = 1; });
       std::signal(SIGTERM, [](int) { g_stop = 1; });
-      while (!g_stop) {
-        struct stat now_st {};
-        if (stat(path.c_str(), &now_st) == 0 &&
-            (now_st.st_ino != inode || now_st.st_size < offset)) {
-          // Rotated or truncated: start over on the new file.
-          inode = now_st.st_ino;
-          offset = 0;
-          pending.clear();
+      auto drain = [&] {
+        char buf[65536];
+        ssize_t n;
+        while (fd >= 0 && (n = ::read(fd, buf, sizeof buf)) > 0) {
+          offset += n;
+          pending.append(buf, static_cast<size_t>(n));
         }
-        std::ifstream live(path, std::ios::binary);
-        if (live) {
-          live.seekg(offset);
-          std::string chunk((std::istreambuf_iterator<char>(live)),
-                            std::istreambuf_iterator<char>());
-          offset += static_cast<off_t>(chunk.size());
-          pending += chunk;
-          size_t nl;
-          while ((nl = pending.find('\n')) != std::string::npos) {
-            handle(std::string_view(pending).substr(0, nl));
-            pending.erase(0, nl + 1);
+        size_t nl;
+        while ((nl = pending.find('\n')) != std::string::npos) {
+          handle(std::string_view(pending).substr(0, nl));
+          pending.erase(0, nl + 1);
+        }
+      };
+      while (!g_stop) {
+        drain();
+        struct stat open_st {
+        }, path_st{};
+        bool have_path = stat(path.c_str(), &path_st) == 0;
+        bool have_fd = fd >= 0 && fstat(fd, &open_st) == 0;
+        if (have_path &&
+            (!have_fd || path_st.st_ino != open_st.st_ino || path_st.st_size < offset)) {
+          drain();  // whatever the old file got before it was moved away
+          if (!pending.empty()) {
+            handle(pending);  // a last line without its newline
+            pending.clear();
           }
+          if (fd >= 0) ::close(fd);
+          fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+          offset = 0;
+          continue;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
       }
+      if (fd >= 0) ::close(fd);
     }
   }
   if (args.summary) {
