@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import json
 import os
 import re
@@ -34,7 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from . import model
+from . import model, topology
 from .runner import Lab, LabError, Phase, _exec
 
 API_PORT = 6443
@@ -113,7 +114,21 @@ class LiveLab(Lab):
     # --- bring-up -------------------------------------------------------------------
 
     async def up(self) -> None:
-        await super().up()
+        t0 = time.monotonic()
+        self.topo = await asyncio.to_thread(topology.build, self.kind, self.registry)
+        for attempt in range(50):
+            try:
+                await self.servers.start(self.topo.pod_ns)
+                break
+            except OSError as e:
+                # On a loaded machine a fresh IPv6 address can take a moment
+                # to become bindable; anything else is a real failure.
+                await self.servers.stop()
+                if e.errno != errno.EADDRNOTAVAIL or attempt == 49:
+                    raise
+                await asyncio.sleep(0.1)
+        print(f"lab: {self.kind} topology up in {time.monotonic() - t0:.1f}s "
+              f"({len(self.topo.all_ns())} namespaces, prefix {self.registry.prefix})", flush=True)
         t0 = time.monotonic()
         self.work = tempfile.mkdtemp(prefix=f"netlab-live-{self.kind}-")
         self.cp_ns = self.registry.add(f"{self.kind[0]}-cp")
@@ -127,8 +142,11 @@ class LiveLab(Lab):
             await self._ip_batch(self.topo.node_ns[node],
                                  [f"addr add {node_cp_addr(node)}/24 dev cp0", "link set cp0 up"])
         port_file = os.path.join(self.work, "api.port")
+        await self._make_credentials()
         self.api = subprocess.Popen(
             ["ip", "netns", "exec", self.cp_ns, self.apiserver_bin, "--listen", f"0.0.0.0:{API_PORT}",
+             "--tls-cert", self._file("server.crt"), "--tls-key", self._file("server.key"),
+             "--token-file", self._file("token"),
              "--keep-pod-status", "--bookmark-interval-ms", "100", "--port-file", port_file],
             stdout=open(os.path.join(self.work, "apiserver.log"), "w"), stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent)
@@ -182,21 +200,49 @@ class LiveLab(Lab):
         if rc != 0:
             raise LabError(f"ip -n {ns} -b failed: {err}{out}")
 
+    def _file(self, name: str) -> str:
+        return os.path.join(self.work, name)
+
+    async def _make_credentials(self) -> None:
+        """A throwaway CA, a server certificate for every control-plane address
+        and a bearer token: the agents talk HTTPS with a token, as a DaemonSet's
+        service account does."""
+        san = ",".join(["IP:127.0.0.1"] + [f"IP:{cp_addr(n)}" for n in model.NODES])
+        with open(self._file("server.ext"), "w") as f:
+            f.write(f"subjectAltName={san}\n")
+        with open(self._file("token"), "w") as f:
+            f.write(os.urandom(16).hex() + "\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        steps = [
+            ["openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+             "-subj", "/CN=netlab-ca"],
+            ["openssl", "req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=fake-apiserver"],
+            ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext"],
+        ]
+        for cmd in steps:
+            proc = await asyncio.create_subprocess_exec(*cmd, cwd=self.work, stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.STDOUT)
+            out, _ = await proc.communicate()
+            if proc.returncode != 0:
+                raise LabError(f"{' '.join(cmd)} failed: {out.decode(errors='replace')}")
+
     def _kubeconfig(self, server: str) -> str:
         # JSON is YAML; kubectl and the agent both read it.
         return json.dumps({
             "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "lab", "cluster": {"server": server}}],
-            "users": [{"name": "lab", "user": {}}],
+            "clusters": [{"name": "lab", "cluster": {"server": server,
+                                                      "certificate-authority": self._file("ca.crt")}}],
+            "users": [{"name": "lab", "user": {"tokenFile": self._file("token")}}],
             "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "lab"}}],
             "current-context": "lab"}, indent=1)
 
     def _write_kubeconfigs(self) -> None:
         with open(os.path.join(self.work, "cp.kubeconfig"), "w") as f:
-            f.write(self._kubeconfig(f"http://127.0.0.1:{API_PORT}"))
+            f.write(self._kubeconfig(f"https://127.0.0.1:{API_PORT}"))
         for node in model.NODES:
             with open(os.path.join(self.work, f"{node}.kubeconfig"), "w") as f:
-                f.write(self._kubeconfig(f"http://{cp_addr(node)}:{API_PORT}"))
+                f.write(self._kubeconfig(f"https://{cp_addr(node)}:{API_PORT}"))
 
     def start_agent(self, node: str) -> AgentProc:
         log_path = os.path.join(self.work, f"agent-{node}.log")

@@ -146,30 +146,52 @@ async def sigkill_restart(lab: LiveLab, chunks: int = 8, per_chunk: int = 25) ->
     leaks: list[str] = []
     stop = asyncio.Event()
 
+    async def one_round(n: int) -> None:
+        seen = await _observe(lab, denied + allowed, timeout=0.3)
+        rounds["n"] += 1
+        for p in denied:
+            if seen[p]:
+                leaks.append(f"round {n} at {time.monotonic() - t0:.2f}s: {p.src} -> {p.dst} "
+                             f"{p.proto.lower()}/{p.port} IPv{p.family} got through")
+        if all(seen[p] for p in allowed):
+            rounds["allowed_ok"] += 1
+
     async def prober() -> None:
+        # A new round every 100 ms, overlapping: no window of more than
+        # ~0.1 s goes unprobed while the agent is down and restarting.
+        tasks = []
+        n = 0
         while not stop.is_set():
-            seen = await _observe(lab, denied + allowed, timeout=0.3)
-            rounds["n"] += 1
-            for p in denied:
-                if seen[p]:
-                    leaks.append(f"round {rounds['n']} at {time.monotonic() - t0:.2f}s: {p.src} -> {p.dst} "
-                                 f"{p.proto.lower()}/{p.port} IPv{p.family} got through")
-            if all(seen[p] for p in allowed):
-                rounds["allowed_ok"] += 1
+            n += 1
+            tasks.append(asyncio.create_task(one_round(n)))
+            await asyncio.sleep(0.1)
+        await asyncio.gather(*tasks)
 
     probing = asyncio.create_task(prober())
     killed_at = restarted_at = None
+    behind = (0, 0.0, 0.0)
     try:
+        key = 'netpol_events_total{kind="networkpolicy",op="upsert"}'
         for c in range(chunks):
             batch = [_burst_policy(c * per_chunk + i) for i in range(per_chunk)]
             # Fire and do not wait for the agents: this is the burst.
-            await lab.kubectl("create", "-f", "-", input_text=model.as_yaml(batch))
+            create = asyncio.create_task(
+                lab.kubectl("create", "-f", "-", input_text=model.as_yaml(batch)))
             if c == chunks // 2:
+                # Kill node1's agent as soon as it has started receiving this
+                # chunk, while kubectl is still writing the rest of it.
+                seen0 = (await lab.metrics("node1")).get(key, 0)
+                while (await lab.metrics("node1")).get(key, 0) <= seen0 and not create.done():
+                    await asyncio.sleep(0.002)
+                m = await lab.metrics("node1")
+                behind = (await lab.resource_version(), m.get("netpol_synced_resource_version", 0),
+                          m.get(key, 0) - seen0)
                 lab.kill_agent("node1")
                 killed_at = time.monotonic() - t0
                 await asyncio.sleep(0.3)  # down for a moment, mid-burst, while probes run
                 lab.start_agent("node1")
                 restarted_at = time.monotonic() - t0
+            await create
         await lab.wait_synced(timeout=30)
         await asyncio.sleep(0.3)  # a few more probe rounds with the final state
     finally:
@@ -177,7 +199,8 @@ async def sigkill_restart(lab: LiveLab, chunks: int = 8, per_chunk: int = 25) ->
         await probing
     m = await lab.metrics("node1")
     notes.append(f"{chunks * per_chunk} policies created in {chunks} kubectl calls; node1's agent "
-                 f"SIGKILLed at {killed_at:.2f}s, restarted at {restarted_at:.2f}s, caught up at "
+                 f"SIGKILLed at {killed_at:.2f}s mid-chunk ({behind[2]:.0f} of its {per_chunk} policies received, "
+                 f"enforcing up to resourceVersion {behind[1]:.0f} of {behind[0]}), restarted at {restarted_at:.2f}s, caught up at "
                  f"{time.monotonic() - t0:.2f}s; {rounds['n']} probe rounds, the open pair answered "
                  f"in {rounds['allowed_ok']}")
     notes.append(f"restarted agent: ready={m.get('netpol_ready', 0):.0f}, "
