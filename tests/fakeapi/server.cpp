@@ -133,11 +133,29 @@ void append_object(std::string& out, const Obj& o) {
   out.append(o.text, 1, std::string::npos);
 }
 
-void append_event(std::string& out, const char* type, const Obj& o) {
+// How a client wants objects: as themselves, or as kubectl's Table rows.
+struct Shape {
+  bool table = false;
+  bool full_object = false;  // includeObject=Object: rows carry the whole object
+};
+
+Shape shape_of(const Request& req, const std::map<std::string, std::string>& query) {
+  Shape s;
+  s.table = std::string(req[http::field::accept]).find("as=Table") != std::string::npos;
+  auto it = query.find("includeObject");
+  s.full_object = it != query.end() && it->second == "Object";
+  return s;
+}
+
+void append_event(std::string& out, const char* type, const ObjPtr& o, const Shape& shape = {}) {
   out += "{\"type\":\"";
   out += type;
   out += "\",\"object\":";
-  append_object(out, o);
+  if (shape.table) {
+    out += table_json(o->kind, {o}, std::to_string(o->rv), "", shape.full_object);
+  } else {
+    append_object(out, *o);
+  }
   out += "}\n";
 }
 
@@ -586,8 +604,13 @@ struct Server::Impl {
           }
         }
         std::string body;
-        Reply r = state.list(lr, &body);
+        const Shape shape = shape_of(req, query);
+        ListPageInfo page;
+        Reply r = state.list(lr, &body, shape.table ? &page : nullptr);
         if (!r.ok()) return respond(stream, req, r);
+        if (shape.table)
+          body = table_json(t.kind, page.items, page.resource_version, page.continue_token,
+                            shape.full_object);
         return respond(stream, req, 200, std::move(body));
       }
       if (method == http::verb::post) {
@@ -673,6 +696,7 @@ struct Server::Impl {
       return it == query.end() ? std::string() : it->second;
     };
     const auto& in = info(t.kind);
+    const Shape shape = shape_of(req, query);
     const std::string rv_param = q("resourceVersion");
     uint64_t from = 0;
     if (!rv_param.empty() && rv_param != "0") {
@@ -723,7 +747,7 @@ struct Server::Impl {
       } else if (from == 0) {
         // "" and "0": the current state as synthetic ADDED events first.
         for (const auto& o : state.objects_locked(t.kind, t.ns))
-          if (matches(*o)) append_event(out, "ADDED", *o);
+          if (matches(*o)) append_event(out, "ADDED", o, shape);
         pos = state.rv_locked();
       } else {
         pos = from;
@@ -800,7 +824,7 @@ struct Server::Impl {
             break;
         }
         if (!type) continue;
-        append_event(out, type, *e.obj);
+        append_event(out, type, e.obj, shape);
         ++sent;
         ++formatted;
         if (drop_after && sent >= drop_after) {

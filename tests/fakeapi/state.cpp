@@ -711,7 +711,11 @@ Reply State::create(Kind k, const std::string& path_ns, json obj) {
   meta.erase("deletionTimestamp");
   meta.erase("managedFields");
   if (k == Kind::NetworkPolicy) meta["generation"] = 1;
-  if (k == Kind::Pod && !opts_.keep_pod_status) obj["status"] = json{{"phase", "Pending"}};
+  if (k == Kind::Pod) {
+    if (!opts_.keep_pod_status || !obj.contains("status") || !obj["status"].is_object())
+      obj["status"] = json{{"phase", "Pending"}};
+    if (!obj["status"].contains("phase")) obj["status"]["phase"] = "Pending";
+  }
   try {
     apply_defaults(k, obj);
   } catch (const json::exception& e) {
@@ -913,7 +917,7 @@ std::vector<ObjPtr> State::objects(Kind k, const std::string& ns) const {
   return objects_locked(k, ns);
 }
 
-Reply State::list(const ListRequest& req, std::string* body) {
+Reply State::list(const ListRequest& req, std::string* body, ListPageInfo* page_info) {
   const auto& in = info(req.kind);
   std::vector<ObjPtr> page;
   std::string next_token;
@@ -970,6 +974,7 @@ Reply State::list(const ListRequest& req, std::string* body) {
       page.push_back(*it);
     }
   }
+  if (page_info) *page_info = ListPageInfo{page, std::to_string(list_rv), next_token, remaining};
   std::string out;
   size_t total = 128;
   for (const auto& o : page) total += o->text.size() + 1;

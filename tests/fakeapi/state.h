@@ -88,6 +88,18 @@ struct ListRequest {
   std::string continue_token;
 };
 
+struct ListPageInfo {
+  std::vector<ObjPtr> items;
+  std::string resource_version, continue_token;
+  int64_t remaining = -1;
+};
+
+// kubectl's human output: a meta.k8s.io/v1 Table of the objects, with the
+// columns kube-apiserver prints for each kind (`-o wide` ones at priority 1).
+// `full_object`: rows carry the whole object instead of its metadata.
+std::string table_json(Kind k, const std::vector<ObjPtr>& objs, const std::string& resource_version,
+                       const std::string& continue_token, bool full_object);
+
 class State {
  public:
   explicit State(const Options& opts);
@@ -102,8 +114,9 @@ class State {
   Reply get(Kind k, const std::string& ns, const std::string& name);
   std::vector<ObjPtr> objects(Kind k, const std::string& ns) const;
 
-  // The whole list response body, or an error reply (410 for an expired continue token).
-  Reply list(const ListRequest& req, std::string* body);
+  // The whole list response body, or an error reply (410 for an expired
+  // continue token). `page_info`, when given, receives the page's objects too.
+  Reply list(const ListRequest& req, std::string* body, ListPageInfo* page_info = nullptr);
 
   void compact();
   uint64_t rv() const;

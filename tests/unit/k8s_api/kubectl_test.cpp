@@ -223,6 +223,13 @@ TEST_F(IntegrationKubectl, CreateGetLabelAnnotateDelete) {
   }));
   ASSERT_EQ(kubectl("get pod b -n y -o jsonpath={.status.podIP}", &out), 0);
   EXPECT_EQ(out, "10.0.2.2");
+  // Human output comes from the server's Table, as from kube-apiserver.
+  ASSERT_EQ(kubectl("get pods -n y -o wide", &out), 0);
+  EXPECT_TRUE(
+      std::regex_search(out, std::regex("\\bb +0/1 +Running +0 +\\S+ +10\\.0\\.2\\.2 +node1\\b")))
+      << out;
+  ASSERT_EQ(kubectl("get namespaces", &out), 0);
+  EXPECT_TRUE(std::regex_search(out, std::regex("\\bx +Active\\b"))) << out;
 
   // kubectl apply of a change sends a strategic merge patch.
   const std::string applied =
