@@ -56,6 +56,7 @@ class Canceller {
   std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_;
 };
 
+// Parameters of one list request (one page).
 struct ListOptions {
   std::string ns;  // empty: all namespaces
   std::string label_selector;
@@ -65,12 +66,14 @@ struct ListOptions {
   std::string resource_version;  // empty: the most recent (a consistent read)
 };
 
+// One page of a list: objects as JSON text, never decoded here.
 struct ListPage {
   std::string resource_version;    // the list's resourceVersion: watch from here
   std::string continue_token;      // empty on the last page
   std::vector<std::string> items;  // each a JSON object with kind and apiVersion
 };
 
+// Parameters of one watch request.
 struct WatchOptions {
   std::string ns;
   std::string label_selector;
@@ -83,12 +86,15 @@ struct WatchOptions {
 enum class EventType : unsigned char { Added, Modified, Deleted, Bookmark };
 const char* to_string(EventType t);
 
+// One watch event. ERROR events never get here: watch() returns them as a Status.
 struct WatchEvent {
   EventType type = EventType::Added;
   std::string object;            // JSON text of the object, kind/apiVersion present
   std::string resource_version;  // metadata.resourceVersion of the object (bookmarks too)
 };
 
+// The API server as informers see it. Implementations must be safe to call
+// from several threads at once and must never throw.
 class ApiClient {
  public:
   virtual ~ApiClient() = default;

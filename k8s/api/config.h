@@ -20,6 +20,8 @@
 
 namespace netpol::k8s::api {
 
+// Everything needed to reach one API server as one identity. Plain data: it
+// never opens files or sockets itself (make_http_client reads the files).
 struct ClientConfig {
   std::string server;  // "https://host:port" or "http://host:port", no trailing slash
 

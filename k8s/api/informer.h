@@ -48,6 +48,7 @@ class Clock {
 };
 std::shared_ptr<Clock> make_real_clock();
 
+// How retries slow down after failures (client-go's defaults are similar).
 struct BackoffPolicy {
   std::chrono::milliseconds initial{200};
   std::chrono::milliseconds max{30'000};
@@ -110,6 +111,8 @@ struct Handlers {
   std::function<void()> on_synced;
 };
 
+// How an informer lists, watches, retries, logs and dispatches. Every field
+// has a production default; tests replace clock, random and log.
 struct InformerOptions {
   std::string ns;  // empty: all namespaces (ignored for Namespaces)
   std::string label_selector;
@@ -125,6 +128,7 @@ struct InformerOptions {
   std::shared_ptr<Dispatcher> dispatcher;       // default: a private one
 };
 
+// Counters for metrics and readiness; a copy, never a live view.
 struct InformerStats {
   uint64_t lists = 0;    // complete lists (first one and relists)
   uint64_t relists = 0;  // lists forced by 410 Gone
@@ -140,6 +144,8 @@ struct InformerStats {
   std::string last_error;                        // empty once a request succeeds again
 };
 
+// Mirrors one resource (Pod, Namespace or NetworkPolicy) into a UID-keyed
+// store and reports changes to its handlers. Never throws, never gives up.
 template <typename T>
 class Informer {
  public:

@@ -30,6 +30,8 @@ enum class Code : unsigned char {
 };
 const char* to_string(Code c);
 
+// Ok, or what failed: a Code to act on and a message for humans. Never
+// thrown, never holds an exception.
 class [[nodiscard]] Status {
  public:
   Status() = default;  // ok
@@ -52,6 +54,7 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
+// A value or the Status saying why there is none. Never built from an ok Status.
 template <typename T>
 class [[nodiscard]] Result {
  public:

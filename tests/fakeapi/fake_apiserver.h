@@ -31,6 +31,7 @@ using json = nlohmann::json;
 enum class Kind { Namespace, Pod, NetworkPolicy };
 const char* kind_name(Kind k);
 
+// Misbehaviour on demand; all zero is a healthy server.
 struct Faults {
   uint64_t drop_watch_after = 0;  // cut every watch (no final chunk) after N events; 0: never
   double error_rate = 0;          // chance that a resource request is answered 500
@@ -39,6 +40,7 @@ struct Faults {
   uint64_t compact_every = 0;  // compact the watch history after every N writes; 0: never
 };
 
+// How the fake serves: where, with what TLS and credentials, which faults.
 struct Options {
   std::string listen = "127.0.0.1:0";       // "ADDR:PORT" or "[v6]:PORT"; port 0 picks a free one
   std::string tls_cert_file, tls_key_file;  // HTTPS when set
@@ -64,6 +66,7 @@ struct Reply {
   bool ok() const { return code >= 200 && code < 300; }
 };
 
+// What the fake did, for tests to prove faults really happened.
 struct ServerStats {
   uint64_t requests = 0;
   uint64_t watches = 0;          // watch requests accepted
@@ -75,6 +78,8 @@ struct ServerStats {
   uint64_t events_sent = 0;
 };
 
+// One running fake API server (threads and a listening socket); stop() or
+// the destructor ends both. Safe to call from any thread.
 class Server {
  public:
   // Binds and starts serving. nullptr and *error set when it cannot.

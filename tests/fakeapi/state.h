@@ -21,6 +21,7 @@
 
 namespace netpol::fakeapi {
 
+// Static facts about a served resource (names, group/version, scope).
 struct ResourceInfo {
   Kind kind;
   const char* group_version;  // "v1", "networking.k8s.io/v1"
@@ -50,6 +51,7 @@ struct Obj {
 using ObjPtr = std::shared_ptr<const Obj>;
 
 enum class EvType { Added, Modified, Deleted };
+// One write, as the watch history keeps it; shares the objects, never copies them.
 struct Event {
   uint64_t rv;
   Kind kind;
@@ -100,6 +102,8 @@ struct ListPageInfo {
 std::string table_json(Kind k, const std::vector<ObjPtr>& objs, const std::string& resource_version,
                        const std::string& continue_token, bool full_object);
 
+// The server's data and semantics. Never does I/O; never hands out a
+// mutable object (stored objects are replaced, not changed).
 class State {
  public:
   explicit State(const Options& opts);
