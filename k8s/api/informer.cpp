@@ -452,6 +452,7 @@ template <typename T>
 void Informer<T>::run() {
   Backoff backoff(opts_.backoff, opts_.random);
   bool need_list = true;
+  bool just_listed = false;  // the current watch is the first since a list
   while (!stopping_) {
     if (need_list) {
       Status st = list_and_reconcile();
@@ -461,8 +462,10 @@ void Informer<T>::run() {
         if (!opts_.clock->sleep_for(backoff.next())) break;
         continue;
       }
+      // The backoff is not reset here but once a watch works: a list that
+      // succeeds only to be followed by a failing watch keeps slowing down.
       need_list = false;
-      backoff.reset();
+      just_listed = true;
     }
     WatchOptions wo;
     if (Traits<T>::res().namespaced) wo.ns = opts_.ns;
@@ -485,6 +488,8 @@ void Informer<T>::run() {
           return !stopping_.load();
         },
         &cancel_);
+    const bool first_after_list = just_listed;
+    just_listed = false;
     if (stopping_) break;
     if (st.ok()) {
       // The server ended the watch (timeoutSeconds): go on from the last
@@ -506,6 +511,9 @@ void Informer<T>::run() {
       opts_.log(std::string("informer ") + Traits<T>::res().plural + ": " + st.message() +
                 "; listing again");
       need_list = true;
+      // Gone straight after a fresh list: the server keeps compacting ahead
+      // of us. Relisting at once would only repeat it; back off first.
+      if (first_after_list && got == 0 && !opts_.clock->sleep_for(backoff.next())) break;
       continue;
     }
     note_error(st);

@@ -262,6 +262,23 @@ TEST(Informer, ServerErrorsBackOffExponentiallyThenRecover) {
   EXPECT_TRUE(inf.stats().last_error.empty()) << "cleared once a request succeeded";
 }
 
+// A server that answers every watch with 410 (always compacting ahead): the
+// informer relists, but backs off between rounds instead of spinning.
+TEST(Informer, GoneRightAfterEveryListBacksOff) {
+  auto s = start_fake();
+  s->fail_next(410, 4, "watch=1");
+  auto clock = std::make_shared<FakeClock>();
+  auto opts = quiet(clock);
+  opts.backoff = {std::chrono::milliseconds(100), std::chrono::milliseconds(10'000), 2.0, 0.0};
+  NamespaceInformer inf(client_for(s->url()), {}, opts);
+  inf.start();
+  ASSERT_TRUE(eventually([&] { return inf.stats().lists == 5; }));
+  std::vector<int64_t> ms;
+  for (auto d : clock->sleeps()) ms.push_back(d.count());
+  EXPECT_EQ(ms, (std::vector<int64_t>{100, 200, 400, 800}));
+  EXPECT_EQ(inf.stats().relists, 4u);
+}
+
 TEST(Informer, UnauthorizedIsLoggedOnceWhileRetrying) {
   fakeapi::Options o;
   o.tokens = {"right"};
