@@ -11,7 +11,22 @@ namespace {
 
 using nlohmann::json;
 
+// Members of a line that may be missing or of the wrong type: a corrupt line
+// must never make the reader throw or read out of bounds.
+const json& at(const json& j, const char* key) {
+  static const json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+uint64_t u64(const json& j, const char* key) {
+  const json& v = at(j, key);
+  return v.is_number_unsigned() ? v.get<uint64_t>() : 0;
+}
+
 std::string str(const json& j, const char* key) {
+  if (!j.is_object()) return {};
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
@@ -159,9 +174,9 @@ bool matches(const AuditRecord& r, const AuditFilter& f) {
   // The ends: both for a connection, the chain's pod for "suppressed".
   std::vector<const json*> ends;
   if (r.event == "connection") {
-    ends = {&j["src"], &j["dst"]};
+    ends = {&at(j, "src"), &at(j, "dst")};
   } else if (j.contains("pod") && j["pod"].is_object()) {
-    ends = {&j["pod"]};
+    ends = {&at(j, "pod")};
   }
   if (f.ns) {
     bool hit = false;
@@ -189,7 +204,7 @@ bool matches(const AuditRecord& r, const AuditFilter& f) {
   }
   if (f.port) {
     if (r.event != "connection") return false;
-    const json& dst = j["dst"];
+    const json& dst = at(j, "dst");
     auto it = dst.find("port");
     if (it == dst.end() || !it->is_number_unsigned() || it->get<uint64_t>() != *f.port) {
       return false;
@@ -212,8 +227,8 @@ std::string table_row(const AuditRecord& r) {
   const json& j = r.j;
   std::string src, dst, proto, policy;
   if (r.event == "connection") {
-    src = end_port(j["src"]);
-    dst = end_port(j["dst"]);
+    src = end_port(at(j, "src"));
+    dst = end_port(at(j, "dst"));
     proto = str(j, "protocol");
     if (j.contains("policies") && j["policies"].is_array() && !j["policies"].empty()) {
       const json& rule = j.contains("rule") ? j["rule"] : json();
@@ -233,12 +248,12 @@ std::string table_row(const AuditRecord& r) {
       policy += ")";
     }
   } else if (r.event == "suppressed") {
-    dst = end_name(j["pod"], false);
-    src = std::to_string(j.value("count", uint64_t{0})) + " more attempts";
+    dst = end_name(at(j, "pod"), false);
+    src = std::to_string(u64(j, "count")) + " more attempts";
     proto = "-";
     policy = "(over the log rate limit)";
   } else if (r.event == "lost") {
-    src = std::to_string(j.value("count", uint64_t{0})) + " lines lost";
+    src = std::to_string(u64(j, "count")) + " lines lost";
     dst = str(j, "reason");
     proto = "-";
   } else {
@@ -256,15 +271,15 @@ void AuditSummary::add(const AuditRecord& r) {
   const json& j = r.j;
   if (r.event == "connection") {
     ++connections_;
-    std::string flow = end_name(j["src"], true) + " -> " + end_port(j["dst"]) + "/" +
+    std::string flow = end_name(at(j, "src"), true) + " -> " + end_port(at(j, "dst")) + "/" +
                        str(j, "protocol") + " (" + str(j, "verdict") + ", " + str(j, "direction") +
                        ")";
     ++flows_[flow];
   } else if (r.event == "suppressed") {
-    suppressed_[end_name(j["pod"], false) + " " + str(j, "direction") + " (" + str(j, "verdict") +
-                ")"] += j.value("count", uint64_t{0});
+    suppressed_[end_name(at(j, "pod"), false) + " " + str(j, "direction") + " (" +
+                str(j, "verdict") + ")"] += u64(j, "count");
   } else if (r.event == "lost") {
-    lost_ += j.value("count", uint64_t{0});
+    lost_ += u64(j, "count");
   }
 }
 

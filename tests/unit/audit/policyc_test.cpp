@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "compiler/policyc/audit_query.h"
@@ -179,6 +180,60 @@ TEST(AuditRead, TableRowsShowBothEndsAndTheDecidingPolicy) {
             std::string::npos);
   EXPECT_NE(table_row(recs[1]).find("x/allow-web ingress[0]"), std::string::npos);
   EXPECT_NE(table_row(recs[3]).find("[2001:db8::7]:5353"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace netpol::policyc
+
+namespace netpol::policyc {
+namespace {
+
+// Every field of every documented line replaced by a value of every other JSON
+// type, and every line cut at every length: the reader skips or shows such
+// lines, it never throws.
+TEST(AuditRead, TypeConfusedAndTruncatedLinesNeverThrow) {
+  std::ifstream in(std::string(NETPOL_SOURCE_DIR) + "/tests/unit/audit/format.golden.jsonl");
+  std::vector<nlohmann::json> variants = {
+      nullptr, 1, -1, 1.5, "x", nlohmann::json::array(), nlohmann::json::object(), true};
+  AuditFilter all;
+  all.ns = std::make_shared<RE2>(".*");
+  all.pod = std::make_shared<RE2>(".*");
+  all.policy = std::make_shared<RE2>(".*");
+  all.port = 80;
+  all.protocol = "TCP";
+  size_t tried = 0;
+  auto exercise = [&](const std::string& line) {
+    ++tried;
+    EXPECT_NO_THROW({
+      auto r = parse_audit_line(line);
+      if (r) {
+        (void)matches(*r, all);
+        (void)matches(*r, AuditFilter{});
+        (void)table_row(*r);
+        AuditSummary s;
+        s.add(*r);
+        (void)s.render(5);
+      }
+    }) << line;
+  };
+  for (std::string l; std::getline(in, l);) {
+    for (size_t cut = 0; cut < l.size(); cut += 7) exercise(l.substr(0, cut));
+    nlohmann::json j = nlohmann::json::parse(l);
+    std::function<void(nlohmann::json&)> mutate = [&](nlohmann::json& node) {
+      if (!node.is_object()) return;
+      for (auto& [k, v] : node.items()) {
+        nlohmann::json saved = v;
+        for (const auto& other : variants) {
+          v = other;
+          exercise(j.dump());
+        }
+        v = saved;
+        mutate(v);
+      }
+    };
+    mutate(j);
+  }
+  EXPECT_GT(tried, 1000u);
 }
 
 }  // namespace
