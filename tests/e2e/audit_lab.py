@@ -141,8 +141,9 @@ async def wait_for(path: str, pred, timeout: float) -> tuple[dict | None, float]
     return None, time.monotonic() - t0
 
 
-async def probe(lab, src: str, dst: str, proto: str = "TCP", port: int = 80, timeout: float = 1.0) -> bool:
-    p = Probe(src, lab.pod_ns[src], dst, 4, proto, port)
+async def probe(lab, src: str, dst: str, proto: str = "TCP", port: int = 80, timeout: float = 1.0,
+                family: int = 4) -> bool:
+    p = Probe(src, lab.pod_ns[src], dst, family, proto, port)
     got = await run_probes(lab.factory, [p], timeout)
     return got[p].allowed
 
@@ -151,9 +152,12 @@ FLOOD = r"""
 import socket, sys, time
 dst, n = sys.argv[1], int(sys.argv[2])
 t0 = time.monotonic()
-for _ in range(n):
+for i in range(n):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.sendto(b"x", (dst, 80))   # a fresh source port each time: a new attempt
+    # Its own source port each time: a new attempt (a port the kernel picked
+    # twice would make two logged attempts one, by the listener's dedupe).
+    s.bind(("0.0.0.0", 20000 + i))
+    s.sendto(b"x", (dst, 80))
     s.close()
 print(time.monotonic() - t0)
 """
@@ -213,6 +217,14 @@ async def run_test(args) -> int:
         line, took = await wait_for(logs["node2"], lambda j: is_conn(j, "deny", "ingress", "x/c", "x/b", 80, "TCP"), 3)
         await task
         check(line is not None and took <= 1.0, f"a denied attempt is logged {took:.2f}s after it was made (<= 1 s)")
+
+        # 1c. IPv6: the same denial over IPv6 names the same pods.
+        v6 = model.pod_ip("x/a", 6)
+        await probe(lab, "x/a", "x/b", family=6)
+        line, _ = await wait_for(logs["node2"], lambda j: is_conn(j, "deny", "ingress", "x/a", "x/b", 80, "TCP")
+                                 and j["src"]["ip"] == v6, 2)
+        check(line is not None and line["dst"]["ip"] == model.pod_ip("x/b", 6),
+              "a denied IPv6 attempt is logged with both IPv6 addresses and pod names")
 
         # 2. Denied, egress: y/a (node2) -> z/b (node2), by y/a's egress chain.
         allowed = await probe(lab, "y/a", "z/b")

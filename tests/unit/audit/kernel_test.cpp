@@ -119,14 +119,15 @@ std::vector<json> read_json_lines(const std::string& path) {
   return out;
 }
 
-// Sends one UDP datagram from src to dst:port; false if the kernel refused it
-// (a drop in the output path shows as EPERM).
-bool udp(const char* src, const char* dst, uint16_t port) {
+// Sends one UDP datagram from src:sport to dst:port; false if the kernel
+// refused it (a drop in the output path shows as EPERM).
+bool udp(const char* src, uint16_t sport, const char* dst, uint16_t port) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
+  a.sin_port = htons(sport);
   inet_pton(AF_INET, src, &a.sin_addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // a fresh source port each time
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
   sockaddr_in b{};
   b.sin_family = AF_INET;
   b.sin_port = htons(port);
@@ -177,7 +178,9 @@ TEST(AuditKernel, DeniedPacketsAreLoggedRateLimitedAndTheRestCounted) {
     for (const k8s::Pod& p : testing::cluster_objects().pods) a.value()->upsert_pod(p);
     // 300 denied datagrams (UDP/80 is not what allow-web allows), each from
     // its own source port: 300 attempts, far over the burst of 20.
-    for (int i = 0; i < 300; ++i) refused += udp("10.244.1.11", "10.244.1.12", 80) ? 0 : 1;
+    for (int i = 0; i < 300; ++i) {
+      refused += udp("10.244.1.11", static_cast<uint16_t>(20000 + i), "10.244.1.12", 80) ? 0 : 1;
+    }
     // Let the counter poll see the chain and report what it suppressed.
     std::this_thread::sleep_for(std::chrono::milliseconds(700));
     a.value()->flush();
