@@ -9,6 +9,8 @@
                        probed continuously and must stay denied throughout
   drift-repair         someone runs `nft flush table inet netpol`; the agent's
                        drift check restores the rules
+  stop-cleanup-restart SIGTERM leaves the table enforcing; `netpol-agent
+                       --cleanup` removes it; a new agent programs it again
 
 Each returns True when it behaved; problems are printed as "! ..." lines.
 """
@@ -16,6 +18,7 @@ Each returns True when it behaved; problems are printed as "! ..." lines.
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 
 from . import model
@@ -266,9 +269,40 @@ async def drift_repair(lab: LiveLab) -> bool:
     return _report("drift-repair", problems, t0, notes)
 
 
+async def stop_cleanup_restart(lab: LiveLab) -> bool:
+    t0 = time.monotonic()
+    problems: list[str] = []
+    await lab.apply_phase(Phase([], policies=[model.netpol("deny-x", "x", model.match(), ingress=[])]))
+    await lab.wait_synced()
+    await lab.reset()
+    denied = _probe(lab, "y/a", "x/a")
+    lab.kill_agent("node1", signal.SIGTERM)
+    code = lab.agents["node1"].proc.returncode
+    if code != 0:
+        problems.append(f"SIGTERM: agent exited {code}, want 0")
+    await lab.reset()
+    await _check(lab, problems, denied, False, "agent stopped (the table stays)")
+    from .runner import _exec
+    rc, out, err = await _exec(["ip", "netns", "exec", lab.topo.node_ns["node1"], lab.agent_bin, "--cleanup"])
+    if rc != 0:
+        problems.append(f"--cleanup exited {rc}: {err.strip()}")
+    rc, _, _ = await _table(lab, "node1")
+    if rc == 0:
+        problems.append("table inet netpol still there after --cleanup")
+    await lab.reset()
+    await _check(lab, problems, denied, True, "after --cleanup (no enforcement on node1)")
+    lab.start_agent("node1")
+    await lab.wait_synced()
+    await lab.reset()
+    await _check(lab, problems, denied, False, "agent started again")
+    return _report("stop-cleanup-restart", problems, t0, [
+        "SIGTERM keeps x/a denied; --cleanup deletes the table (x/a open); a new agent closes it again"])
+
+
 SCENARIOS = {
     "pod-churn-ip-reuse": pod_churn_ip_reuse,
     "namespace-relabel": namespace_relabel,
     "sigkill-restart": sigkill_restart,
     "drift-repair": drift_repair,
+    "stop-cleanup-restart": stop_cleanup_restart,
 }

@@ -68,9 +68,11 @@ struct AgentFixture : ::testing::Test {
     agent.reset();
     if (server) server->stop();
   }
-  void start_agent(const std::string& node = "node1") {
+  void start_agent(const std::string& node = "node1",
+                   std::chrono::seconds watch_stall = std::chrono::seconds(0)) {
     AgentConfig cfg;
     cfg.node_name = node;
+    cfg.watch_stall = watch_stall;
     cfg.sync.tick = milliseconds(10);
     agent = std::make_unique<Agent>(client, kernel, cfg, log);
     agent->start();
@@ -166,6 +168,34 @@ TEST_F(AgentFixture, NotReadyAndNothingProgrammedWhileTheApiServerIsDown) {
   EXPECT_EQ(agent->serve("GET", "/healthz").status, 200) << "alive: retrying is not a fault";
   EXPECT_FALSE(kernel.table()) << "nothing programmed before every informer synced";
   EXPECT_GT(*scrape().value("netpol_api_errors_total", {{"kind", "pod"}}), 0);
+}
+
+TEST_F(AgentFixture, HealthzFailsWhileAWatchIsStuckAndRecovers) {
+  ASSERT_TRUE(server->create(Kind::Namespace, "", ns_json("x")).ok());
+  start_agent("node1", std::chrono::seconds(1));
+  ASSERT_TRUE(wait_until([&] { return agent->ready(); }));
+  EXPECT_EQ(agent->serve("GET", "/healthz").status, 200);
+  // Every request now hangs without a byte for 4 s; the watches are cut, so
+  // the informers reconnect into the hang.
+  fakeapi::Faults f;
+  f.hang_rate = 1.0;
+  f.hang_for = milliseconds(4000);
+  server->set_faults(f);
+  server->drop_watches();
+  std::this_thread::sleep_for(milliseconds(300));
+  (void)agent->serve("GET", "/healthz");  // notes the reconnects as progress
+  HttpResponse stuck;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        stuck = agent->serve("GET", "/healthz");
+        return stuck.status == 503;
+      },
+      milliseconds(3000)));
+  EXPECT_NE(stuck.body.find("made no progress"), std::string::npos) << stuck.body;
+  EXPECT_EQ(agent->serve("GET", "/readyz").status, 200) << "still enforcing the last state";
+  server->set_faults({});
+  EXPECT_TRUE(wait_until([&] { return agent->serve("GET", "/healthz").status == 200; },
+                         milliseconds(10000)));
 }
 
 TEST_F(AgentFixture, RestartedAgentTakesOverTheTableWithoutAGap) {
