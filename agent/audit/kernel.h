@@ -50,8 +50,11 @@ class CounterSource {
 struct NflogOptions {
   uint16_t group = 0;
   uint32_t copy_bytes = 256;        // packet bytes per message: headers are all we need
-  uint32_t queue_threshold = 16;    // messages the kernel batches before sending ...
-  uint32_t flush_timeout_cs = 10;   // ... or after this many 1/100 s (latency bound)
+  // Messages the kernel batches before sending, or after this many 1/100 s.
+  // One: the rate limits already bound the message rate, and a line should
+  // reach the file in milliseconds, not after a batch fills.
+  uint32_t queue_threshold = 1;
+  uint32_t flush_timeout_cs = 10;
   uint32_t rcvbuf_bytes = 4 << 20;  // socket receive buffer (SO_RCVBUFFORCE)
 };
 
