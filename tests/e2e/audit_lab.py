@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The audit log against real traffic in the lab (issue 6).
 
-  audit_lab.py test  [--harness PATH] [--policyc PATH]   the real-traffic checks
+  audit_lab.py test  [--harness PATH] [--policyc PATH] [--topology routed|bridged]
   audit_lab.py bench [--harness PATH] [--seconds N]       cost of logging on allowed connections
 
 Builds the lab's routed topology (tests/e2e/netlab), programs each node's
@@ -164,14 +164,15 @@ print(time.monotonic() - t0)
 
 
 class Lab:
-    def __init__(self, registry: netns.NetnsRegistry) -> None:
+    def __init__(self, registry: netns.NetnsRegistry, kind: str = "routed") -> None:
+        self.kind = kind
         self.registry = registry
         self.factory = netns.SocketFactory()
         self.topo = None
         self.servers = Servers(self.factory)
 
     async def up(self) -> None:
-        self.topo = await asyncio.to_thread(topology.build, "routed", self.registry)
+        self.topo = await asyncio.to_thread(topology.build, self.kind, self.registry)
         self.pod_ns = self.topo.pod_ns
         await self.servers.start(self.topo.pod_ns)
 
@@ -191,7 +192,7 @@ def write_inputs(work: str, objs: list[dict]) -> None:
 async def run_test(args) -> int:
     harness_exe = _bin(args.harness, "NETPOL_AUDIT_HARNESS", "netpol-audit-harness")
     policyc = _bin(args.policyc, "NETPOL_POLICYC", "policyc")
-    lab = Lab(args.registry)
+    lab = Lab(args.registry, args.topology)
     work = tempfile.mkdtemp(prefix="netpol-audit-lab-")
     harnesses: dict[str, Harness] = {}
     try:
@@ -391,6 +392,7 @@ def main() -> int:
     t = sub.add_parser("test")
     t.add_argument("--harness")
     t.add_argument("--policyc")
+    t.add_argument("--topology", default="routed", choices=topology.TOPOLOGIES)
     b = sub.add_parser("bench")
     b.add_argument("--harness")
     b.add_argument("--seconds", type=float, default=3.0)
