@@ -28,15 +28,19 @@ ctest_logged() {  # ctest_logged NAME ARGS...: ctest whose summary is counted at
   ctest "$@" 2>&1 | tee "$LOGDIR/$name.log"
   return "${PIPESTATUS[0]}"
 }
-step "ctest (unit, golden, e2e)" ctest_logged main --test-dir build --output-on-failure --timeout 900
+# -LE e2e-full: each e2e case runs on both topologies through one loader;
+# `ctest --test-dir build -L e2e-full` adds the remaining loader/topology pairs.
+step "ctest (unit, golden, netns, e2e)" ctest_logged main --test-dir build -LE e2e-full \
+  --output-on-failure --timeout 900
 # One clang build serves both the sanitizer run of the unit tests and the
 # fuzz targets (ASan + UBSan + libFuzzer coverage), so CI compiles twice, not three times.
 SAN_TARGETS=(netpol_k8s_test netpol_compiler_test netpol_nft_test policyc nft_sample fuzz_decode fuzz_compile)
-for t in netpol_netlink_test netpol-nlload netpol_k8s_api_test; do
+for t in netpol_netlink_test netpol-nlload netpol_k8s_api_test netpol_agent_test netpol_audit_test; do
   grep -rqs "add_executable($t" tests/unit && SAN_TARGETS+=("$t")
 done
 step "asan+ubsan build (clang)" bash -c "cmake -S . -B build-asan -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETPOL_WERROR=ON -DNETPOL_FUZZ=ON -DNETPOL_BENCH=OFF >/dev/null \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO='-O1 -g1' \
+  -DNETPOL_WERROR=ON -DNETPOL_FUZZ=ON -DNETPOL_BENCH=OFF >/dev/null \
   && cmake --build build-asan -j$(nproc) --target ${SAN_TARGETS[*]}"
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 step "asan+ubsan unit tests" ctest_logged asan --test-dir build-asan -L 'unit|netns' --output-on-failure
