@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
   agent::AgentConfig ac;
   ac.node_name = o.node_name;
   ac.sync.quiet = o.batch_quiet;
+  ac.sync.burst_quiet = o.batch_burst_quiet;
   ac.sync.max_delay = o.batch_max_delay;
   ac.sync.max_batch = o.batch_max_events;
   ac.sync.drift_interval = o.drift_check_interval;

@@ -51,7 +51,7 @@ std::variant<Options, ParseExit> parse_options(
   }
   Options o;
   std::string log_level = "info", log_format = "logfmt";
-  std::string quiet = "1ms", max_delay = "20ms", drift = "60s";
+  std::string quiet = "250us", burst_quiet = "2ms", max_delay = "20ms", drift = "60s";
   bool version = false;
 
   CLI::App app{
@@ -74,6 +74,10 @@ std::variant<Options, ParseExit> parse_options(
   app.add_option("--log-format", log_format, "logfmt or json")->capture_default_str();
   app.add_option("--batch-quiet", quiet,
                  "close a batch of changes after this long without a new event")
+      ->capture_default_str();
+  app.add_option(
+         "--batch-burst-quiet", burst_quiet,
+         "the same while a burst is on (an event within --batch-max-delay of the last batch)")
       ->capture_default_str();
   app.add_option("--batch-max-delay", max_delay,
                  "close a batch at the latest this long after its first event")
@@ -117,6 +121,11 @@ std::variant<Options, ParseExit> parse_options(
   auto q = parse_duration(quiet);
   if (!q || q->count() <= 0) return bad("--batch-quiet " + quiet + ": want a duration like 1ms");
   o.batch_quiet = *q;
+  auto bq = parse_duration(burst_quiet);
+  if (!bq || bq->count() <= 0) {
+    return bad("--batch-burst-quiet " + burst_quiet + ": want a duration like 2ms");
+  }
+  o.batch_burst_quiet = *bq;
   auto md = parse_duration(max_delay);
   if (!md || md->count() <= 0) {
     return bad("--batch-max-delay " + max_delay + ": want a duration like 20ms");

@@ -23,7 +23,8 @@ struct Options {
   std::string metrics_addr = ":9809";  // "" or "off": no HTTP endpoint
   LogLevel log_level = LogLevel::Info;
   LogFormat log_format = LogFormat::Logfmt;
-  std::chrono::microseconds batch_quiet{1000};
+  std::chrono::microseconds batch_quiet{250};
+  std::chrono::microseconds batch_burst_quiet{2000};
   std::chrono::milliseconds batch_max_delay{20};
   size_t batch_max_events = 1000;
   std::chrono::milliseconds drift_check_interval{60'000};

@@ -244,6 +244,7 @@ void SyncLoop::run() {
   std::optional<SteadyTime> retry_at;  // set while a failed apply waits for its retry
   SteadyTime drift_at = clock::now() + opts_.drift_interval;
   SteadyTime tick_at = clock::now();
+  SteadyTime last_batch_end{};  // when the previous batch was taken
   std::vector<Event> batch;
 
   std::unique_lock lock(mu_);
@@ -273,9 +274,10 @@ void SyncLoop::run() {
     // initial lists are drained as fast as they come).
     if (!queue_.empty() && core_.ready()) {
       const SteadyTime first = clock::now();
+      const auto quiet = first - last_batch_end < opts_.max_delay ? opts_.burst_quiet : opts_.quiet;
       while (!stop_ && queue_.size() < opts_.max_batch) {
         const size_t seen = queue_.size();
-        const SteadyTime limit = std::min(first + opts_.max_delay, clock::now() + opts_.quiet);
+        const SteadyTime limit = std::min(first + opts_.max_delay, clock::now() + quiet);
         cv_.wait_until(lock, limit, [&] { return stop_ || queue_.size() > seen; });
         if (queue_.size() == seen || clock::now() >= first + opts_.max_delay) break;
       }
@@ -289,6 +291,7 @@ void SyncLoop::run() {
       queue_.pop_front();
     }
     if (m_) m_->queue.set(static_cast<double>(queue_.size()));
+    if (take > 0) last_batch_end = clock::now();
     lock.unlock();
 
     if (!batch.empty()) {

@@ -9,7 +9,9 @@
 // metrics), driven step by step in unit tests with a fake kernel and a fake
 // clock. SyncLoop owns the queue and the one thread that drives a SyncCore:
 // it coalesces bursts (a batch closes after `quiet` without a new event, or
-// `max_delay` after its first event, or at `max_batch` events), retries a
+// `max_delay` after its first event, or at `max_batch` events; while events
+// keep coming, e.g. kubectl writing objects one by one, the quiet period
+// stretches to `burst_quiet`), retries a
 // failed apply as a full resync with exponential backoff, and reads the table
 // back every `drift_interval` to repair it if someone changed it.
 //
@@ -128,7 +130,10 @@ class SyncCore {
 };
 
 struct SyncLoopOptions {
-  std::chrono::microseconds quiet{1000};
+  // An isolated event waits `quiet`; an event arriving within `max_delay` of
+  // the previous batch means a burst is on, and the batch waits `burst_quiet`.
+  std::chrono::microseconds quiet{250};
+  std::chrono::microseconds burst_quiet{2000};
   std::chrono::milliseconds max_delay{20};
   size_t max_batch = 1000;
   std::chrono::milliseconds drift_interval{60'000};

@@ -27,15 +27,33 @@ TEST(Options, DefaultsAndNodeNameFromTheEnvironment) {
   EXPECT_EQ(o.node_name, "worker-3");
   EXPECT_EQ(o.metrics_addr, ":9809");
   EXPECT_EQ(o.batch_max_delay, std::chrono::milliseconds(20));
+  EXPECT_EQ(o.batch_quiet, std::chrono::microseconds(250));
+  EXPECT_EQ(o.batch_burst_quiet, std::chrono::milliseconds(2));
   EXPECT_EQ(o.drift_check_interval, std::chrono::seconds(60));
   EXPECT_FALSE(o.cleanup);
 }
 
 TEST(Options, FlagsOverrideDefaults) {
-  auto r =
-      parse({"--node-name", "n1", "--kubeconfig", "/k", "--metrics-addr", "127.0.0.1:1234",
-             "--log-level", "debug", "--log-format", "json", "--batch-max-delay", "5ms",
-             "--batch-quiet", "500us", "--drift-check-interval", "2s", "--batch-max-events", "77"});
+  auto r = parse({"--node-name",
+                  "n1",
+                  "--kubeconfig",
+                  "/k",
+                  "--metrics-addr",
+                  "127.0.0.1:1234",
+                  "--log-level",
+                  "debug",
+                  "--log-format",
+                  "json",
+                  "--batch-max-delay",
+                  "5ms",
+                  "--batch-quiet",
+                  "500us",
+                  "--batch-burst-quiet",
+                  "3ms",
+                  "--drift-check-interval",
+                  "2s",
+                  "--batch-max-events",
+                  "77"});
   ASSERT_TRUE(std::holds_alternative<Options>(r)) << std::get<ParseExit>(r).err;
   const Options& o = std::get<Options>(r);
   EXPECT_EQ(o.node_name, "n1");
@@ -45,6 +63,7 @@ TEST(Options, FlagsOverrideDefaults) {
   EXPECT_EQ(o.log_format, LogFormat::Json);
   EXPECT_EQ(o.batch_max_delay, std::chrono::milliseconds(5));
   EXPECT_EQ(o.batch_quiet, std::chrono::microseconds(500));
+  EXPECT_EQ(o.batch_burst_quiet, std::chrono::milliseconds(3));
   EXPECT_EQ(o.drift_check_interval, std::chrono::seconds(2));
   EXPECT_EQ(o.batch_max_events, 77u);
   auto off = parse({"--node-name", "n1", "--metrics-addr", "off"});

@@ -285,6 +285,46 @@ TEST(SyncLoop, ABurstOfAThousandEventsBecomesAFewTransactions) {
   EXPECT_EQ(*kernel.table(), nft::render(core.rules()).ruleset);
 }
 
+TEST(SyncLoop, AWritePacedBurstIsCoalescedToo) {
+  // kubectl writes objects one by one, about a millisecond apart: longer
+  // than the quiet period of an isolated event, so only the burst mode
+  // (a batch starting within max_delay of the previous one) coalesces them.
+  Registry registry;
+  SyncMetrics metrics(registry);
+  CountingKernel kernel;
+  SyncCore core(kernel, "node1", &metrics, nullptr);
+  SyncLoop loop(core, SyncLoopOptions{}, &metrics, nullptr);
+  loop.start();
+  loop.enqueue(Event{Event::Op::Upsert, ResourceKind::Namespace, make_ns("x"), {}});
+  loop.enqueue(Event{Event::Op::Upsert,
+                     ResourceKind::NetworkPolicy,
+                     make_policy("x", "np", {{"app", "a"}}, k8s::Labels{}),
+                     {}});
+  loop.enqueue(Event{Event::Op::Upsert,
+                     ResourceKind::Pod,
+                     make_pod("x", "local", "node1", "10.9.0.1", {{"app", "a"}}),
+                     {}});
+  for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
+    loop.enqueue(Event{Event::Op::Synced, k, {}, {}});
+  }
+  ASSERT_TRUE(wait_until([&] { return loop.ready(); }));
+  const size_t before = kernel.applies();
+  for (int i = 0; i < 200; ++i) {
+    loop.enqueue(Event{Event::Op::Upsert,
+                       ResourceKind::Pod,
+                       make_pod("x", "p" + std::to_string(i), "node2",
+                                "10.1.0." + std::to_string(i + 1), {{"app", "b"}}),
+                       {}});
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_TRUE(wait_until([&] { return metrics.event_latency.count() == 200; }));
+  loop.stop();
+  const size_t transactions = kernel.applies() - before;
+  EXPECT_LE(transactions, 60u) << "200 writes ~1 ms apart must not become ~200 transactions";
+  ASSERT_TRUE(kernel.table());
+  EXPECT_EQ(*kernel.table(), nft::render(core.rules()).ruleset);
+}
+
 TEST(SyncLoop, FailuresAreRetriedWithBackoffUntilTheKernelAccepts) {
   Registry registry;
   SyncMetrics metrics(registry);
