@@ -67,8 +67,7 @@ SyncMetrics::SyncMetrics(Registry& r)
 
 SyncCore::SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
                    std::function<SteadyTime()> now)
-    : kernel_(kernel),
-      compiler_(std::move(node)),
+    : compiler_(std::move(node)),
       table_(kernel),
       m_(metrics),
       log_(log),

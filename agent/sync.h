@@ -115,7 +115,6 @@ class SyncCore {
   nft::Status full(bool drift);
   void applied(bool full, double seconds);
 
-  nft::Kernel& kernel_;
   compiler::Compiler compiler_;
   nft::TableSync table_;
   DeltaBatch batch_;

@@ -117,8 +117,8 @@ TEST(PromParse, RejectsBrokenExpositions) {
       "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
       "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n",  // +Inf != count
       "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_count 1\n",           // no sum
-      "# TYPE h histogram\nh_bucket{le=\"2\"} 0\nh_bucket{le=\"1\"} 0\nh_bucket{le=\"+Inf\"} 0\n"
-      "h_sum 0\nh_count 0\n",  // le not increasing
+      ("# TYPE h histogram\nh_bucket{le=\"2\"} 0\nh_bucket{le=\"1\"} 0\n"
+       "h_bucket{le=\"+Inf\"} 0\nh_sum 0\nh_count 0\n"),  // le not increasing
       "# HELP a bad \\t escape\na 1\n",
   };
   for (const char* text : bad) {
