@@ -5,6 +5,7 @@
 #include <charconv>
 #include <fstream>
 #include <limits>
+#include <type_traits>
 
 namespace netpol::agent {
 
@@ -98,15 +99,32 @@ k8s::api::Handlers<T> Agent::handlers(ResourceKind kind) {
   // Handlers run on the dispatcher thread and only queue: a slow kernel or a
   // big recompile never holds up the watch readers.
   k8s::api::Handlers<T> h;
-  h.on_add = [this, kind](const T& obj) { loop_.enqueue(Event{Event::Op::Upsert, kind, obj, {}}); };
-  h.on_update = [this, kind](const T&, const T& obj) {
+  auto tell = [this](const T& obj, bool removed) {
+    if constexpr (std::is_same_v<T, k8s::Pod>) {
+      for (auto& fn : pod_listeners_) fn(obj, removed);
+    } else {
+      (void)obj;
+      (void)removed;
+    }
+  };
+  h.on_add = [this, kind, tell](const T& obj) {
+    tell(obj, false);
     loop_.enqueue(Event{Event::Op::Upsert, kind, obj, {}});
   };
-  h.on_delete = [this, kind](const T& obj) {
+  h.on_update = [this, kind, tell](const T&, const T& obj) {
+    tell(obj, false);
+    loop_.enqueue(Event{Event::Op::Upsert, kind, obj, {}});
+  };
+  h.on_delete = [this, kind, tell](const T& obj) {
+    tell(obj, true);
     loop_.enqueue(Event{Event::Op::Remove, kind, obj, {}});
   };
   h.on_synced = [this, kind] { loop_.enqueue(Event{Event::Op::Synced, kind, {}, {}}); };
   return h;
+}
+
+void Agent::add_pod_listener(std::function<void(const k8s::Pod&, bool)> fn) {
+  pod_listeners_.push_back(std::move(fn));
 }
 
 void Agent::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {

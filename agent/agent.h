@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "agent/http.h"
 #include "agent/log.h"
@@ -56,6 +57,10 @@ class Agent {
   // Add before start(): called on the sync thread after every successful
   // apply with the IR the kernel now enforces (the audit listener's hook).
   void add_applied_listener(std::function<void(const ir::RuleSet&)> fn);
+  // Add before start(): called on the informer dispatcher thread for every pod
+  // of the cluster the agent learns about (removed: it was deleted). The audit
+  // log uses it to name remote pods.
+  void add_pod_listener(std::function<void(const k8s::Pod&, bool removed)> fn);
 
   void start();
   // Stops watching and syncing; the table stays as it is.
@@ -82,6 +87,7 @@ class Agent {
   SyncCore core_;
   SyncLoop loop_;
   std::shared_ptr<k8s::api::Dispatcher> dispatcher_;
+  std::vector<std::function<void(const k8s::Pod&, bool)>> pod_listeners_;
   std::unique_ptr<k8s::api::NamespaceInformer> namespaces_;
   std::unique_ptr<k8s::api::PodInformer> pods_;
   std::unique_ptr<k8s::api::NetworkPolicyInformer> policies_;

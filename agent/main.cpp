@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "agent/agent.h"
+#include "agent/audit/auditor.h"
 #include "agent/http.h"
 #include "agent/log.h"
 #include "agent/options.h"
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reopen the audit log (logrotate)
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -96,6 +98,43 @@ int main(int argc, char** argv) {
   ac.sync.drift_interval = o.drift_check_interval;
   agent::Agent agent(client.value(), *backend.value(), ac, log);
 
+  // The audit listener reads NFLOG in this (the node's) network namespace and
+  // follows the IR the kernel enforces and every pod of the cluster.
+  std::unique_ptr<audit::Auditor> auditor;
+  if (!o.audit_log.empty()) {
+    audit::AuditorConfig cfg;
+    cfg.node = o.node_name;
+    cfg.path = o.audit_log;
+    cfg.max_bytes = o.audit_max_bytes;
+    cfg.keep = o.audit_keep;
+    auto started = audit::Auditor::start(cfg);
+    if (!started.ok()) {
+      log.error("cannot start the audit log", {{"path", cfg.path}, {"error", started.message()}});
+      return 1;
+    }
+    auditor = std::move(started).value();
+    audit::Auditor* a = auditor.get();
+    agent.add_applied_listener([a](const ir::RuleSet& rules) { a->update_rules(rules); });
+    agent.add_pod_listener([a](const k8s::Pod& pod, bool removed) {
+      if (removed) {
+        a->remove_pod(pod.ns, pod.name);
+      } else {
+        a->upsert_pod(pod);
+      }
+    });
+    auto& lines =
+        agent.metrics().gauge("netpol_audit_lines", "Audit log lines written, by kind", {"kind"});
+    auto& lost = agent.metrics().gauge("netpol_audit_lines_dropped",
+                                       "Audit lines dropped because the writer fell behind");
+    agent.metrics().add_collector([a, &lines, &lost] {
+      const audit::AuditorStats s = a->stats();
+      lines.with({"connection"}).set(static_cast<double>(s.pipeline.connections));
+      lines.with({"suppressed"}).set(static_cast<double>(s.pipeline.suppressed));
+      lost.with().set(static_cast<double>(s.writer.lines_dropped));
+    });
+    log.info("audit log", {{"path", cfg.path}, {"nflog_group", cfg.nflog_group}});
+  }
+
   std::unique_ptr<agent::HttpServer> http;
   if (!o.metrics_addr.empty()) {
     auto h = agent::HttpServer::start(
@@ -122,10 +161,16 @@ int main(int argc, char** argv) {
 
   agent.start();
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    if (auditor) auditor->reopen();
+    log.info("SIGHUP: audit log reopened");
+  }
   log.info("stopping; table inet netpol stays in force", {{"signal", sig}});
   http.reset();
   agent.stop();
+  auditor.reset();  // writes what is queued
   log.info("stopped");
   // Skip static destructors: cpprestsdk tears its thread pool down during
   // exit() racily (heap corruption reports at exit); everything of ours is

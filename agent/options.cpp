@@ -87,6 +87,13 @@ std::variant<Options, ParseExit> parse_options(
   app.add_option("--drift-check-interval", drift,
                  "read the table back this often and repair it if it was changed")
       ->capture_default_str();
+  app.add_option("--audit-log", o.audit_log,
+                 "write the audit log of denied (and opted-in allowed) connections to this file "
+                 "(JSON lines, docs/audit-log.md; \"-\" = stdout; default: off)");
+  app.add_option("--audit-max-bytes", o.audit_max_bytes, "rotate the audit log at this size")
+      ->capture_default_str();
+  app.add_option("--audit-keep", o.audit_keep, "rotated audit log files to keep")
+      ->capture_default_str();
   app.add_flag("--cleanup", o.cleanup,
                "delete the table inet netpol (stops enforcing on this node) and exit");
   app.add_flag("--version", version, "print the version and exit");

@@ -29,6 +29,11 @@ struct Options {
   size_t batch_max_events = 1000;
   std::chrono::milliseconds drift_check_interval{60'000};
   bool cleanup = false;
+  // Audit log (docs/audit-log.md): "" = off. The DaemonSet passes
+  // /var/log/netpol/audit.log; the binary writes nowhere unless asked.
+  std::string audit_log;
+  uint64_t audit_max_bytes = 64ull << 20;
+  int audit_keep = 5;
 };
 
 // What main() should do after parsing.

@@ -71,6 +71,13 @@ async def _run(args, registry, factory) -> int:
                     live.keep = True
         finally:
             await live.down()
+        # The agents' audit logs: a whole suite always has denied probes into
+        # and out of both nodes' pods, so each node's log must hold denied
+        # connections (the agent's wiring of the audit listener, issue 6).
+        counts = getattr(live, "audit_counts", {})
+        print(f"live {kind}: audit log connection lines per node: {counts}", flush=True)
+        if not args.case and (not counts or any(c["deny"] == 0 for c in counts.values())):
+            failed.append(f"{kind}/audit-log")
     print(f"\nlive {args.suite}: {total - len(failed)} of {total} cases passed in "
           f"{time.monotonic() - t0:.0f}s" + (f"; failed: {' '.join(failed)}" if failed else ""), flush=True)
     return 1 if failed else 0

@@ -185,6 +185,7 @@ class LiveLab(Lab):
                 await asyncio.to_thread(self.api.wait, 10)
             except subprocess.TimeoutExpired:
                 self.api.kill()
+        self.audit_counts = self.audit_connection_lines()
         if self.work and not self.keep:
             shutil.rmtree(self.work, ignore_errors=True)
         elif self.work:
@@ -250,12 +251,33 @@ class LiveLab(Lab):
         cmd = ["ip", "netns", "exec", self.topo.node_ns[node], self.agent_bin,
                "--kubeconfig", os.path.join(self.work, f"{node}.kubeconfig"),
                "--node-name", node, "--metrics-addr", f"{node_cp_addr(node)}:{METRICS_PORT}",
+               "--audit-log", os.path.join(self.work, f"audit-{node}.log"),
                *self.agent_args]
         proc = subprocess.Popen(cmd, stdout=open(log_path, "a"), stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_parent)
         a = AgentProc(node, proc, log_path, (prev.starts + 1) if prev else 1)
         self.agents[node] = a
         return a
+
+    def audit_connection_lines(self) -> dict[str, dict[str, int]]:
+        """Per node, the agent's audit log "connection" lines by verdict (the
+        agents run with --audit-log in the work directory)."""
+        counts: dict[str, dict[str, int]] = {}
+        for node in model.NODES:
+            c = {"deny": 0, "allow": 0}
+            try:
+                with open(os.path.join(self.work, f"audit-{node}.log")) as f:
+                    for line in f:
+                        try:
+                            rec = json.loads(line)
+                        except ValueError:
+                            continue
+                        if rec.get("event") == "connection" and rec.get("verdict") in c:
+                            c[rec["verdict"]] += 1
+            except OSError:
+                pass
+            counts[node] = c
+        return counts
 
     def kill_agent(self, node: str, sig: int = signal.SIGKILL) -> None:
         a = self.agents[node]

@@ -281,7 +281,7 @@ TEST_F(IntegrationKubectl, GetWatchSeesEvents) {
   const pid_t pid = std::stoi(pid_text);
   auto events = [&] {
     std::vector<std::string> out;
-    json::Framer f;  // kubectl prints one JSON object per event
+    api::json::Framer f;  // kubectl prints one JSON object per event
     f.feed(read_text(events_file));
     while (auto o = f.next()) {
       try {
