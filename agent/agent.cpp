@@ -103,6 +103,9 @@ k8s::api::Handlers<T> Agent::handlers(ResourceKind kind) {
     if constexpr (std::is_same_v<T, k8s::Pod>) {
       for (auto& fn : pod_listeners_) fn(obj, removed);
     } else {
+      // Only pods have listeners; `this` is "used" so clang does not flag
+      // the capture in the other instantiations.
+      (void)this;
       (void)obj;
       (void)removed;
     }
