@@ -148,7 +148,9 @@ def _pid_is_lab(pid: int) -> bool:
             cmdline = f.read()
     except OSError:
         return False
-    return b"lab.py" in cmdline or b"live.py" in cmdline
+    # Every entry point that builds a lab (lab.py, audit_lab.py, live.py and the
+    # netlink runner): a live run of any of them keeps its namespaces.
+    return any(s in cmdline for s in (b"lab.py", b"live.py", b"lab_via_netlink.py"))
 
 
 def cleanup_stale(verbose: bool = True) -> list[str]:
