@@ -75,9 +75,8 @@ std::variant<Options, ParseExit> parse_options(
   app.add_option("--batch-quiet", quiet,
                  "close a batch of changes after this long without a new event")
       ->capture_default_str();
-  app.add_option(
-         "--batch-burst-quiet", burst_quiet,
-         "the same while a burst is on (an event within --batch-max-delay of the last batch)")
+  app.add_option("--batch-burst-quiet", burst_quiet,
+                 "the same while a burst is on (an event within 5 ms of the previous batch)")
       ->capture_default_str();
   app.add_option("--batch-max-delay", max_delay,
                  "close a batch at the latest this long after its first event")

@@ -273,7 +273,8 @@ void SyncLoop::run() {
     // initial lists are drained as fast as they come).
     if (!queue_.empty() && core_.ready()) {
       const SteadyTime first = clock::now();
-      const auto quiet = first - last_batch_end < opts_.max_delay ? opts_.burst_quiet : opts_.quiet;
+      const auto quiet =
+          first - last_batch_end < opts_.burst_window ? opts_.burst_quiet : opts_.quiet;
       while (!stop_ && queue_.size() < opts_.max_batch) {
         const size_t seen = queue_.size();
         const SteadyTime limit = std::min(first + opts_.max_delay, clock::now() + quiet);

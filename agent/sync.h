@@ -129,10 +129,11 @@ class SyncCore {
 };
 
 struct SyncLoopOptions {
-  // An isolated event waits `quiet`; an event arriving within `max_delay` of
-  // the previous batch means a burst is on, and the batch waits `burst_quiet`.
+  // An isolated event waits `quiet`; an event arriving within `burst_window`
+  // of the previous batch means a burst is on, and the batch waits `burst_quiet`.
   std::chrono::microseconds quiet{250};
   std::chrono::microseconds burst_quiet{2000};
+  std::chrono::microseconds burst_window{5000};
   std::chrono::milliseconds max_delay{20};
   size_t max_batch = 1000;
   std::chrono::milliseconds drift_interval{60'000};
