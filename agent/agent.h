@@ -29,6 +29,8 @@
 
 namespace netpol::agent {
 
+// How one agent runs: its node, the sync loop's timing, and when /healthz
+// gives up on a stalled watch or sync thread. Plain values; no I/O.
 struct AgentConfig {
   std::string node_name;
   SyncLoopOptions sync;
@@ -41,11 +43,15 @@ struct AgentConfig {
   std::chrono::seconds sync_stall{120};
 };
 
+// A probe's answer: ok, or why not (the text the probe's body carries).
 struct Health {
   bool ok = true;
   std::string reason;  // why not, for the probe's body and the log
 };
 
+// The daemon minus the process around it (main.cpp): owns the informers, the
+// sync loop and the metrics registry; never owns the API client or the kernel
+// it is given, and never deletes the table.
 class Agent {
  public:
   Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, AgentConfig config,

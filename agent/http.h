@@ -15,6 +15,7 @@
 
 namespace netpol::agent {
 
+// What a handler answers: status, content type and body. Plain value.
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
@@ -27,6 +28,9 @@ using HttpHandler = std::function<HttpResponse(const std::string& method, const 
 // ("http://0.0.0.0:9809"); an error names what is wrong.
 Result<std::string> listen_uri(const std::string& addr);
 
+// One listener on one address, calling the handler for every request on
+// cpprestsdk's pool threads. Never outlives its handler's captures: destroy
+// it first (its destructor waits for requests in flight).
 class HttpServer {
  public:
   static Result<std::unique_ptr<HttpServer>> start(const std::string& addr, HttpHandler handler);

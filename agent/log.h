@@ -19,10 +19,12 @@
 
 namespace netpol::agent {
 
+// Severity of a line; lines below the logger's minimum are dropped.
 enum class LogLevel : uint8_t { Debug, Info, Warn, Error };
 const char* to_string(LogLevel l);
 std::optional<LogLevel> log_level_from_string(std::string_view s);
 
+// How a line is written: logfmt for humans and grep, JSON for pipelines.
 enum class LogFormat : uint8_t { Logfmt, Json };
 
 // One key=value field; numbers are formatted by the caller's overload.
@@ -41,6 +43,8 @@ struct Field {
   bool number = false;  // unquoted in JSON
 };
 
+// Formats and writes lines; shared by every thread of the agent. Never
+// blocks on anything but its sink and never throws.
 class Logger {
  public:
   // Writes each finished line (with its newline) to `sink`; stderr when empty.

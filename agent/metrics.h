@@ -27,6 +27,7 @@
 
 namespace netpol::agent {
 
+// The exposition TYPE of a family.
 enum class MetricType : uint8_t { Counter, Gauge, Histogram };
 
 // A double updated atomically (add through compare-exchange).
@@ -40,6 +41,7 @@ class AtomicDouble {
   std::atomic<double> v_{0};
 };
 
+// A value that only goes up (events, errors); never decremented.
 class Counter {
  public:
   void inc(double d = 1) { v_.add(d); }
@@ -49,6 +51,7 @@ class Counter {
   AtomicDouble v_;
 };
 
+// A value that goes up and down (sizes, times, flags).
 class Gauge {
  public:
   void set(double v) { v_.set(v); }

@@ -16,6 +16,8 @@
 
 namespace netpol::agent {
 
+// Every flag of netpol-agent, parsed and checked. Plain value; reading it
+// never touches the environment (NODE_NAME is resolved while parsing).
 struct Options {
   std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config
   std::string context;

@@ -47,6 +47,7 @@ namespace netpol::agent {
 
 using SteadyTime = std::chrono::steady_clock::time_point;
 
+// Which informer an event came from.
 enum class ResourceKind : uint8_t { Namespace, Pod, NetworkPolicy };
 const char* to_string(ResourceKind k);  // "namespace", "pod", "networkpolicy"
 
@@ -128,6 +129,7 @@ class SyncCore {
   std::vector<std::function<void(const ir::RuleSet&)>> listeners_;
 };
 
+// Timing of the sync thread: batching, drift checks, retries. Plain values.
 struct SyncLoopOptions {
   // An isolated event waits `quiet`; an event arriving within `burst_window`
   // of the previous batch means a burst is on, and the batch waits `burst_quiet`.
@@ -146,6 +148,8 @@ struct SyncLoopOptions {
   std::function<std::optional<uint64_t>()> barrier;
 };
 
+// The queue and the one thread that drives a SyncCore (see the top of this
+// file). enqueue() never blocks on compiling or on the kernel.
 class SyncLoop {
  public:
   SyncLoop(SyncCore& core, SyncLoopOptions options, SyncMetrics* metrics, Logger* log);
