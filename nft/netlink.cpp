@@ -29,26 +29,14 @@
 #include <vector>
 
 #include "nft/netlink_wire.h"
+#include "nft/nl_handles.h"
 #include "nft/readback.h"
 
 namespace netpol::nft {
 
 namespace {
 
-// One deleter for every libnftnl/libmnl handle this file owns.
-struct Free {
-  void operator()(nftnl_table* p) const { nftnl_table_free(p); }
-  void operator()(nftnl_chain* p) const { nftnl_chain_free(p); }
-  void operator()(nftnl_set* p) const { nftnl_set_free(p); }
-  void operator()(nftnl_set_elem* p) const { nftnl_set_elem_free(p); }
-  void operator()(nftnl_rule* p) const { nftnl_rule_free(p); }
-  void operator()(nftnl_expr* p) const { nftnl_expr_free(p); }
-  void operator()(nftnl_batch* p) const { nftnl_batch_free(p); }
-  void operator()(nftnl_udata_buf* p) const { nftnl_udata_buf_free(p); }
-  void operator()(mnl_socket* p) const { mnl_socket_close(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
+using nl::Ptr;
 
 // Room for one user-data blob (nft's NFT_USERDATA_MAXLEN).
 constexpr uint32_t kUdataMax = 256;

@@ -25,21 +25,13 @@
 #include <vector>
 
 #include "nft/netlink_wire.h"
+#include "nft/nl_handles.h"
 
 namespace netpol::nft {
 
 namespace {
 
-struct Free {
-  void operator()(nftnl_table* p) const { nftnl_table_free(p); }
-  void operator()(nftnl_chain* p) const { nftnl_chain_free(p); }
-  void operator()(nftnl_set* p) const { nftnl_set_free(p); }
-  void operator()(nftnl_rule* p) const { nftnl_rule_free(p); }
-  void operator()(nftnl_gen* p) const { nftnl_gen_free(p); }
-  void operator()(mnl_socket* p) const { mnl_socket_close(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
+using nl::Ptr;
 
 // Dumps of a busy ruleset can be interrupted or overtaken by a commit; give up
 // after this many attempts rather than spin.
