@@ -154,7 +154,8 @@ TEST(Informer, RelistAfterGoneSynthesisesWhatWasMissed) {
   clock->gate(false);
 
   ASSERT_TRUE(eventually([&] { return inf.stats().lists == 2; }));
-  ASSERT_TRUE(rec.wait_for("add a/newcomer"));
+  // Wait for the last synthesised event: the list's order is change, newcomer, reborn.
+  ASSERT_TRUE(rec.wait_for("add a/reborn"));
   auto lines = rec.lines();
   // Deletes first (sorted by UID), then the list's adds/updates in list order.
   ASSERT_EQ(lines.size(), 5u) << ::testing::PrintToString(lines);
