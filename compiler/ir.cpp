@@ -92,10 +92,6 @@ void apply(RuleSet& rs, const Delta& d) {
   }
 }
 
-namespace {
-
-using Json = nlohmann::ordered_json;
-
 std::string proto_name(uint8_t proto) {
   switch (proto) {
     case 6:
@@ -108,6 +104,10 @@ std::string proto_name(uint8_t proto) {
       return std::to_string(proto);
   }
 }
+
+namespace {
+
+using Json = nlohmann::ordered_json;
 
 const char* kind_name(SetKind k) {
   switch (k) {

@@ -148,6 +148,9 @@ Delta diff(const RuleSet& from, const RuleSet& to);
 // Apply a delta in place; apply(a, diff(a, b)) == b.
 void apply(RuleSet& rs, const Delta& d);
 
+// A protocol as a NetworkPolicy spells it: "TCP", "UDP", "SCTP"; else the number.
+std::string proto_name(uint8_t proto);
+
 // The IR as JSON text (policyc -o json): stable key order, one trailing newline.
 std::string to_json(const RuleSet& rs);
 

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "k8s/rfc3339.h"
+
 namespace netpol::audit {
 
 namespace {
@@ -296,67 +298,11 @@ std::string format(const Lost& l) {
 }
 
 std::string format_time(TimePoint t) {
-  using namespace std::chrono;
-  auto us = duration_cast<microseconds>(t.time_since_epoch()).count();
-  int64_t secs = us / 1000000;
-  int64_t frac = us % 1000000;
-  if (frac < 0) {
-    frac += 1000000;
-    --secs;
-  }
-  std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(frac));
-  return buf;
+  return format_rfc3339_micros(t);
 }
 
 std::optional<TimePoint> parse_time(std::string_view s) {
-  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+00:00)
-  auto num = [&](size_t at, size_t n, int& out) {
-    if (at + n > s.size()) return false;
-    out = 0;
-    for (size_t i = at; i < at + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      out = out * 10 + (s[i] - '0');
-    }
-    return true;
-  };
-  int y, mo, d, h, mi, se;
-  if (!num(0, 4, y) || s.size() < 20 || s[4] != '-' || !num(5, 2, mo) || s[7] != '-' ||
-      !num(8, 2, d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !num(11, 2, h) ||
-      s[13] != ':' || !num(14, 2, mi) || s[16] != ':' || !num(17, 2, se)) {
-    return std::nullopt;
-  }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
-  size_t at = 19;
-  int64_t micros = 0;
-  if (at < s.size() && s[at] == '.') {
-    ++at;
-    int digits = 0;
-    while (at < s.size() && s[at] >= '0' && s[at] <= '9') {
-      if (digits < 6) micros = micros * 10 + (s[at] - '0');
-      ++digits;
-      ++at;
-    }
-    if (digits == 0) return std::nullopt;
-    for (int i = digits; i < 6; ++i) micros *= 10;
-  }
-  std::string_view zone = s.substr(at);
-  if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = se;
-  std::time_t secs = timegm(&tm);
-  return TimePoint(std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(secs) +
-                                                               std::chrono::microseconds(micros)));
+  return parse_rfc3339_utc(s);
 }
 
 std::string json_string(std::string_view s) {

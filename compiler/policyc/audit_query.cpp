@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "k8s/rfc3339.h"
+
 namespace netpol::policyc {
 
 namespace {
@@ -63,59 +65,10 @@ std::string upper(std::string s) {
   return s;
 }
 
-std::string fmt_time(AuditTime t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 }  // namespace
 
-std::optional<AuditTime> parse_audit_time(std::string_view s) {
-  auto num = [&](size_t at, size_t n, int& out) {
-    if (at + n > s.size()) return false;
-    out = 0;
-    for (size_t i = at; i < at + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      out = out * 10 + (s[i] - '0');
-    }
-    return true;
-  };
-  int y, mo, d, h, mi, se;
-  if (s.size() < 20 || !num(0, 4, y) || s[4] != '-' || !num(5, 2, mo) || s[7] != '-' ||
-      !num(8, 2, d) || (s[10] != 'T' && s[10] != 't') || !num(11, 2, h) || s[13] != ':' ||
-      !num(14, 2, mi) || s[16] != ':' || !num(17, 2, se) || mo < 1 || mo > 12 || d < 1 || d > 31 ||
-      h > 23 || mi > 59 || se > 60) {
-    return std::nullopt;
-  }
-  size_t at = 19;
-  int64_t micros = 0;
-  if (at < s.size() && s[at] == '.') {
-    int digits = 0;
-    for (++at; at < s.size() && s[at] >= '0' && s[at] <= '9'; ++at, ++digits) {
-      if (digits < 6) micros = micros * 10 + (s[at] - '0');
-    }
-    if (digits == 0) return std::nullopt;
-    for (int i = digits; i < 6; ++i) micros *= 10;
-  }
-  std::string_view zone = s.substr(at);
-  if (zone != "Z" && zone != "z" && zone != "+00:00") return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = se;
-  return AuditTime(std::chrono::duration_cast<AuditTime::duration>(
-      std::chrono::seconds(timegm(&tm)) + std::chrono::microseconds(micros)));
-}
-
 std::optional<AuditTime> parse_time_arg(std::string_view text, AuditTime now) {
-  if (auto t = parse_audit_time(text)) return t;
+  if (auto t = parse_rfc3339_utc(text)) return t;
   if (text.size() < 2) return std::nullopt;
   uint64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
@@ -149,7 +102,7 @@ std::optional<AuditRecord> parse_audit_line(std::string_view line) {
   auto v = r.j.find("schema_version");
   if (v == r.j.end() || !v->is_number_integer() || v->get<int64_t>() != 1) return std::nullopt;
   r.event = str(r.j, "event");
-  auto t = parse_audit_time(str(r.j, "time"));
+  auto t = parse_rfc3339_utc(str(r.j, "time"));
   if (r.event.empty() || !t) return std::nullopt;
   if (r.event == "connection" && (!r.j.contains("src") || !r.j["src"].is_object() ||
                                   !r.j.contains("dst") || !r.j["dst"].is_object())) {
@@ -260,7 +213,8 @@ std::string table_row(const AuditRecord& r) {
     return "";
   }
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%-20s %-7s %-8s %-6s %-32s %-32s %s\n", fmt_time(r.time).c_str(),
+  std::snprintf(buf, sizeof buf, "%-20s %-7s %-8s %-6s %-32s %-32s %s\n",
+                format_rfc3339_seconds(r.time).c_str(),
                 r.event == "lost" ? "lost" : str(j, "verdict").c_str(),
                 r.event == "lost" ? "-" : str(j, "direction").c_str(), proto.c_str(), src.c_str(),
                 dst.c_str(), policy.c_str());

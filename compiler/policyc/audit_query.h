@@ -23,9 +23,8 @@ namespace netpol::policyc {
 
 using AuditTime = std::chrono::system_clock::time_point;
 
-// RFC 3339 (UTC "Z" or "+00:00", any fraction); nullopt otherwise.
-std::optional<AuditTime> parse_audit_time(std::string_view text);
-// --since/--until: an RFC 3339 time, or a duration before `now` ("90s", "15m", "2h", "7d").
+// --since/--until: an RFC 3339 time (parse_rfc3339_utc in k8s/rfc3339.h), or a duration before
+// `now` ("90s", "15m", "2h", "7d").
 std::optional<AuditTime> parse_time_arg(std::string_view text, AuditTime now);
 
 struct AuditFilter {

@@ -20,22 +20,9 @@ std::string family_text(Family f) {
   return f == Family::V4 ? "IPv4" : "IPv6";
 }
 
-std::string proto_text(uint8_t p) {
-  switch (p) {
-    case 6:
-      return "TCP";
-    case 17:
-      return "UDP";
-    case 132:
-      return "SCTP";
-    default:
-      return std::to_string(p);
-  }
-}
-
 std::string ports_text(const ir::Rule& r) {
   if (!r.proto) return "every port and protocol";
-  std::string out = proto_text(*r.proto);
+  std::string out = ir::proto_name(*r.proto);
   if (!r.named_port_set.empty())
     return out + " named port (destination pods in " + r.named_port_set + ")";
   if (r.ports.empty()) return out + " every port";

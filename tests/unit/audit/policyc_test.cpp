@@ -8,6 +8,7 @@
 
 #include "compiler/policyc/audit_query.h"
 #include "compiler/policyc/explain.h"
+#include "k8s/rfc3339.h"
 #include "tests/unit/audit/cluster.h"
 
 namespace netpol::policyc {
@@ -142,8 +143,8 @@ TEST(AuditRead, FiltersSelectWhatTheyName) {
   f.port = 53;
   EXPECT_EQ(count(f), 1u);
   f = {};
-  f.since = parse_audit_time("2026-03-04T05:06:08Z");
-  f.until = parse_audit_time("2026-03-04T05:06:10Z");
+  f.since = netpol::parse_rfc3339_utc("2026-03-04T05:06:08Z");
+  f.until = netpol::parse_rfc3339_utc("2026-03-04T05:06:10Z");
   EXPECT_EQ(count(f), 4u);
 }
 
@@ -164,11 +165,11 @@ TEST(AuditRead, SummaryRanksFlowsMostFrequentFirst) {
 }
 
 TEST(AuditRead, TimeArgumentsAreRfc3339OrDurationsAgo) {
-  auto now = *parse_audit_time("2026-03-04T05:06:07Z");
+  auto now = *netpol::parse_rfc3339_utc("2026-03-04T05:06:07Z");
   EXPECT_EQ(*parse_time_arg("15m", now), now - std::chrono::minutes(15));
   EXPECT_EQ(*parse_time_arg("2d", now), now - std::chrono::hours(48));
   EXPECT_EQ(*parse_time_arg("2026-03-04T05:00:00Z", now),
-            *parse_audit_time("2026-03-04T05:00:00Z"));
+            *netpol::parse_rfc3339_utc("2026-03-04T05:00:00Z"));
   EXPECT_FALSE(parse_time_arg("soon", now));
   EXPECT_FALSE(parse_time_arg("5w", now));
 }
