@@ -43,8 +43,9 @@ step "asan+ubsan build (clang)" bash -c "cmake -S . -B build-asan -DCMAKE_CXX_CO
   -DNETPOL_WERROR=ON -DNETPOL_FUZZ=ON -DNETPOL_BENCH=OFF >/dev/null \
   && cmake --build build-asan -j$(nproc) --target ${SAN_TARGETS[*]}"
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"  # why: the file's header
 step "asan+ubsan unit tests" ctest_logged asan --test-dir build-asan -L 'unit|netns' --output-on-failure
-unset ASAN_OPTIONS UBSAN_OPTIONS
+unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 step "fuzz (regression run, 30 s per target)" env FUZZ_BUILD_DIR=build-asan bash scripts/fuzz.sh 30
 if [[ -x build/bin/netpol-bench-compile ]]; then
   step "benchmark smoke" build/bin/netpol-bench-compile --pods 5000 --namespaces 50 --policies 500 --local-pods 110
