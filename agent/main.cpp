@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   ac.sync.max_delay = o.batch_max_delay;
   ac.sync.max_batch = o.batch_max_events;
   ac.sync.drift_interval = o.drift_check_interval;
+  ac.sync.drift_read_back_every = o.drift_read_back_every;
   agent::Agent agent(client.value(), *backend.value(), ac, log);
 
   // The audit listener reads NFLOG in this (the node's) network namespace and

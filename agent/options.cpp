@@ -84,7 +84,12 @@ std::variant<Options, ParseExit> parse_options(
   app.add_option("--batch-max-events", o.batch_max_events, "close a batch at this many events")
       ->capture_default_str();
   app.add_option("--drift-check-interval", drift,
-                 "read the table back this often and repair it if it was changed")
+                 "check the table this often and repair it if it was changed")
+      ->capture_default_str();
+  app.add_option("--drift-read-back-every", o.drift_read_back_every,
+                 "read the whole table back at every Nth drift check even when the kernel's "
+                 "ruleset generation says nothing was committed since our last apply "
+                 "(1 = every check)")
       ->capture_default_str();
   app.add_option("--audit-log", o.audit_log,
                  "write the audit log of denied (and opted-in allowed) connections to this file "
@@ -144,6 +149,7 @@ std::variant<Options, ParseExit> parse_options(
   }
   o.drift_check_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*dr);
   if (o.batch_max_events == 0) return bad("--batch-max-events must be at least 1");
+  if (o.drift_read_back_every == 0) return bad("--drift-read-back-every must be at least 1");
   if (o.metrics_addr == "off") o.metrics_addr.clear();
 
   if (o.node_name.empty() && !o.cleanup) {

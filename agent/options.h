@@ -30,6 +30,7 @@ struct Options {
   std::chrono::milliseconds batch_max_delay{20};
   size_t batch_max_events = 1000;
   std::chrono::milliseconds drift_check_interval{60'000};
+  unsigned drift_read_back_every = 10;  // 1: read the table back at every check
   bool cleanup = false;
   // Audit log (docs/audit-log.md): "" = off. The DaemonSet passes
   // /var/log/netpol/audit.log; the binary writes nowhere unless asked.

@@ -75,6 +75,7 @@ struct SyncMetrics {
   Counter& full_syncs;               // full reconciles run
   Counter& apply_errors;             // applies the kernel (or the planner) refused
   Counter& drift_repairs;            // drift checks that found and fixed a difference
+  Family<Counter>& drift_checks;     // {result}: unchanged, clean, repaired, failed
   Gauge& local_pods;
   Gauge& chains;
   Gauge& sets;
@@ -100,7 +101,10 @@ class SyncCore {
   nft::Status apply();
   // Drift check: read the table back and repair it (a full reconcile that
   // sends nothing when the table is as it should be). True if it repaired.
-  nft::Result<bool> check_drift();
+  // Unless `read_back`, the read is skipped while the kernel's ruleset
+  // generation is still the one our last apply left (nothing was committed
+  // since, by anyone, so nothing can differ).
+  nft::Result<bool> check_drift(bool read_back = true);
 
   bool synced() const { return synced_mask_ == 7; }
   bool ready() const { return ready_; }
@@ -139,6 +143,10 @@ struct SyncLoopOptions {
   std::chrono::milliseconds max_delay{20};
   size_t max_batch = 1000;
   std::chrono::milliseconds drift_interval{60'000};
+  // Every this many drift checks the table is read back even when the ruleset
+  // generation says nothing changed: a net under our own bookkeeping (the
+  // mirror) as well as under other writers. 1: read back every time.
+  unsigned drift_read_back_every = 10;
   std::chrono::milliseconds tick{100};  // heartbeat and resourceVersion watermark
   k8s::api::BackoffPolicy backoff{std::chrono::milliseconds(200), std::chrono::seconds(30), 2.0,
                                   0.5};

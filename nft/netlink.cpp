@@ -821,6 +821,10 @@ Result<std::optional<Ruleset>> NetlinkBackend::read(TableFamily family, const st
   return impl_->reader->read(family, name);
 }
 
+Result<uint32_t> NetlinkBackend::generation() {
+  return impl_->reader->generation();
+}
+
 const BatchStats& NetlinkBackend::last_batch() const {
   return impl_->stats;
 }

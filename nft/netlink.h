@@ -42,6 +42,10 @@ class Kernel {
   virtual Status apply(const Transaction& tx) = 0;
   // The table `family name` as the kernel holds it now (nullopt: absent).
   virtual Result<std::optional<Ruleset>> read(TableFamily family, const std::string& name) = 0;
+  // The network namespace's ruleset generation: the kernel bumps it by one on
+  // every committed transaction, of any table, by anyone. A kernel that cannot
+  // tell returns an error, and callers assume the table may have changed.
+  virtual Result<uint32_t> generation() { return Error{"this kernel has no ruleset generation"}; }
 };
 
 struct NetlinkOptions {
@@ -85,6 +89,7 @@ class NetlinkBackend final : public Kernel {
   Status check(const Transaction& tx);
   // Reads the table back (nft/readback.h).
   Result<std::optional<Ruleset>> read(TableFamily family, const std::string& name) override;
+  Result<uint32_t> generation() override;
 
   const BatchStats& last_batch() const;
 

@@ -357,10 +357,28 @@ Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::De
   return tx;
 }
 
-Status TableSync::commit(Transaction tx) {
+namespace {
+
+// The generation after one commit: the kernel skips 0 when it wraps.
+uint32_t next_generation(uint32_t g) {
+  return g + 1 == 0 ? 1 : g + 1;
+}
+
+std::optional<uint32_t> generation_of(Kernel& kernel) {
+  auto g = kernel.generation();
+  if (!g.ok()) return std::nullopt;
+  return g.value();
+}
+
+}  // namespace
+
+Status TableSync::commit(Transaction tx, std::optional<uint32_t> base) {
   stats_.last_ops = tx.ops().size();
+  generation_.reset();
   if (tx.empty()) {
     mirror_ = tx.take_state();
+    // Nothing sent: still in step if nobody committed since `base`.
+    if (base && generation_of(kernel_) == base) generation_ = base;
     return {};
   }
   Status s = kernel_.apply(tx);
@@ -371,13 +389,27 @@ Status TableSync::commit(Transaction tx) {
     return s;
   }
   mirror_ = tx.take_state();
+  // Exactly one commit since `base` (ours): the kernel holds the mirror.
+  if (base) {
+    const auto now = generation_of(kernel_);
+    if (now == next_generation(*base)) generation_ = now;
+  }
   return {};
+}
+
+bool TableSync::unchanged_since_sync() {
+  if (!mirror_ || !generation_) return false;
+  return generation_of(kernel_) == generation_;
 }
 
 Status TableSync::full(const ir::RuleSet& rules) {
   ++stats_.full_syncs;
   mirror_.reset();
+  generation_.reset();
   Ruleset desired = render(rules).ruleset;
+  // Read before the read-back: a commit by anyone after it makes the
+  // generation check in commit() fail, never pass wrongly.
+  const std::optional<uint32_t> base = generation_of(kernel_);
   auto current = kernel_.read(desired.table.family, desired.table.name);
   std::optional<Result<Transaction>> tx;
   if (current.ok()) tx.emplace(plan(std::move(current).value(), desired));
@@ -391,7 +423,7 @@ Status TableSync::full(const ir::RuleSet& rules) {
       return Error{tx->message()};
     }
   }
-  Status s = commit(std::move(*tx).value());
+  Status s = commit(std::move(*tx).value(), base);
 #ifdef __GLIBC__
   // A reconcile frees millions of small objects (read-back, desired state);
   // glibc consolidates them on the next large allocation, which would make
@@ -405,10 +437,11 @@ Status TableSync::update(const ir::RuleSet& after, const ir::Delta& delta) {
   if (!mirror_) return full(after);
   Ruleset current = std::move(*mirror_);
   mirror_.reset();
+  const std::optional<uint32_t> base = generation_;
   auto tx = plan(std::move(current), after, delta);
   if (!tx.ok()) return full(after);  // the mirror did not fit the change
   ++stats_.incremental;
-  return commit(std::move(tx).value());
+  return commit(std::move(tx).value(), base);
 }
 
 }  // namespace netpol::nft

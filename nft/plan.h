@@ -67,15 +67,25 @@ class TableSync {
   // One change: an incremental transaction, or full(after) while needs_full().
   Status update(const ir::RuleSet& after, const ir::Delta& delta);
 
+  // True when the mirror is known to equal the kernel's table without reading
+  // it: the namespace's ruleset generation is still the one our last commit
+  // (or verified read-back) left, so nobody has committed anything since. One
+  // GETGEN round trip. False whenever it cannot tell (a commit by someone else
+  // in between, a failure, a Kernel without generations).
+  bool unchanged_since_sync();
+
   bool needs_full() const { return !mirror_.has_value(); }
   const std::optional<Ruleset>& mirror() const { return mirror_; }
   const SyncStats& stats() const { return stats_; }
 
  private:
-  Status commit(Transaction tx);
+  // Applies tx, whose starting state the kernel held at generation `base`
+  // (nullopt: unknown), and records the generation the mirror now matches.
+  Status commit(Transaction tx, std::optional<uint32_t> base);
 
   Kernel& kernel_;
   std::optional<Ruleset> mirror_;
+  std::optional<uint32_t> generation_;  // the kernel's generation when it equalled mirror_
   SyncStats stats_;
 };
 

@@ -638,6 +638,10 @@ Result<std::unique_ptr<TableReader>> TableReader::open() {
   return std::unique_ptr<TableReader>(new TableReader(std::move(impl)));
 }
 
+Result<uint32_t> TableReader::generation() {
+  return impl_->generation();
+}
+
 Result<std::optional<Ruleset>> TableReader::read(TableFamily family, const std::string& name) {
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     impl_->retry = false;

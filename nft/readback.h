@@ -38,6 +38,9 @@ class TableReader {
   Result<std::optional<Ruleset>> read(TableFamily family, const std::string& name);
   // Every table in the namespace as "family name" ("inet netpol"), sorted.
   Result<std::vector<std::string>> tables();
+  // The namespace's ruleset generation (NFT_MSG_GETGEN): one more after every
+  // committed transaction of any table.
+  Result<uint32_t> generation();
 
  private:
   struct Impl;

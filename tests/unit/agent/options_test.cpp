@@ -52,6 +52,8 @@ TEST(Options, FlagsOverrideDefaults) {
                   "3ms",
                   "--drift-check-interval",
                   "2s",
+                  "--drift-read-back-every",
+                  "3",
                   "--batch-max-events",
                   "77"});
   ASSERT_TRUE(std::holds_alternative<Options>(r)) << std::get<ParseExit>(r).err;
@@ -65,6 +67,7 @@ TEST(Options, FlagsOverrideDefaults) {
   EXPECT_EQ(o.batch_quiet, std::chrono::microseconds(500));
   EXPECT_EQ(o.batch_burst_quiet, std::chrono::milliseconds(3));
   EXPECT_EQ(o.drift_check_interval, std::chrono::seconds(2));
+  EXPECT_EQ(o.drift_read_back_every, 3u);
   EXPECT_EQ(o.batch_max_events, 77u);
   auto off = parse({"--node-name", "n1", "--metrics-addr", "off"});
   EXPECT_EQ(std::get<Options>(off).metrics_addr, "");

@@ -187,6 +187,40 @@ TEST_F(Fixture, DriftCheckRepairsAFlushedTable) {
   EXPECT_EQ(scrape().value("netpol_drift_repairs_total"), 2);
 }
 
+TEST_F(Fixture, DriftCheckSkipsTheReadBackOnlyWhileNobodyCommitted) {
+  feed_cluster();
+  sync_all();
+  ASSERT_TRUE(core.apply().ok());
+  core.feed(upsert(ResourceKind::Pod, make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}})));
+  ASSERT_TRUE(core.apply().ok());
+  const size_t reads = kernel.reads;
+  auto quiet = core.check_drift(/*read_back=*/false);
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_FALSE(quiet.value());
+  EXPECT_EQ(kernel.reads, reads) << "generation unchanged: nothing to read";
+  // `nft flush table inet netpol` by someone: a commit, so the generation moves.
+  kernel.table->rules.clear();
+  kernel.external_commit();
+  auto repaired = core.check_drift(/*read_back=*/false);
+  ASSERT_TRUE(repaired.ok());
+  EXPECT_TRUE(repaired.value());
+  EXPECT_EQ(kernel.reads, reads + 1);
+  EXPECT_EQ(*kernel.table, want());
+  // The periodic forced read-back finds what the generation cannot show (here
+  // a change made without a commit, which only our own bookkeeping could cause).
+  kernel.table->rules.clear();
+  ASSERT_FALSE(core.check_drift(false).value());
+  auto forced = core.check_drift(/*read_back=*/true);
+  ASSERT_TRUE(forced.ok());
+  EXPECT_TRUE(forced.value());
+  EXPECT_EQ(*kernel.table, want());
+  auto m = scrape();
+  EXPECT_EQ(m.value("netpol_drift_checks_total", {{"result", "unchanged"}}), 2);
+  EXPECT_EQ(m.value("netpol_drift_checks_total", {{"result", "repaired"}}), 2);
+  EXPECT_EQ(m.value("netpol_drift_checks_total", {{"result", "clean"}}), 0);
+  EXPECT_EQ(m.value("netpol_drift_repairs_total"), 2);
+}
+
 TEST_F(Fixture, AppliedListenersSeeTheEnforcedRules) {
   std::vector<size_t> seen;
   core.add_applied_listener([&](const ir::RuleSet& rs) { seen.push_back(rs.pods.size()); });

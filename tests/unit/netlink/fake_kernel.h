@@ -2,7 +2,10 @@
 // agent's tests): one table held as a value, transactions applied all or
 // nothing with the same checks Transaction uses (nft::apply), and a switch to
 // make the kernel refuse an op, as a real one does when the caller's picture of
-// it is stale. Counts what it was asked to do. Test-only.
+// it is stale. Counts what it was asked to do. Keeps a ruleset generation like
+// the kernel's (one more per committed transaction); a test that changes
+// `table` behind TableSync's back plays another writer and should call
+// external_commit(). Test-only.
 #pragma once
 
 #include <optional>
@@ -32,8 +35,18 @@ class FakeKernel : public nft::Kernel {
       }
     }
     table = std::move(next);  // commit
+    ++gen;
     return {};
   }
+
+  nft::Result<uint32_t> generation() override {
+    ++generation_reads;
+    if (!has_generation) return nft::Error{"fake kernel without generations"};
+    return gen;
+  }
+
+  // Another writer committed something (to our table or any other).
+  void external_commit() { ++gen; }
 
   nft::Result<std::optional<nft::Ruleset>> read(nft::TableFamily, const std::string&) override {
     ++reads;
@@ -42,7 +55,9 @@ class FakeKernel : public nft::Kernel {
 
   std::optional<nft::Ruleset> table;
   std::optional<size_t> fail_op;  // refuse this op index of the next apply
-  size_t applies = 0, refused = 0, reads = 0, last_ops = 0;
+  size_t applies = 0, refused = 0, reads = 0, last_ops = 0, generation_reads = 0;
+  uint32_t gen = 7;
+  bool has_generation = true;
 };
 
 }  // namespace netpol::nltest

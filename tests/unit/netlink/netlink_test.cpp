@@ -241,6 +241,44 @@ TEST(Netlink, ForeignRuleInOurTableIsReadAsUnknownAndReconciledAway) {
   EXPECT_EQ(listing(k), clean);
 }
 
+// The kernel's ruleset generation moves with every commit in the namespace,
+// ours and anyone else's; TableSync trusts its mirror only while the last
+// commit was its own.
+TEST(Netlink, RulesetGenerationShowsAnyoneElsesCommit) {
+  NLTEST_KERNELSPACE(k);
+  auto g0 = k.backend->generation();
+  ASSERT_TRUE(g0.ok()) << g0.message();
+  nft::TableSync sync(*k.backend);
+  ir::RuleSet rules = nft::fx::rich_ir();
+  ASSERT_TRUE(sync.full(rules).ok()) << sync.stats().last_error;
+  auto g1 = k.backend->generation();
+  ASSERT_TRUE(g1.ok());
+  EXPECT_EQ(g1.value(), g0.value() + 1) << "one transaction, one generation";
+  EXPECT_TRUE(sync.unchanged_since_sync());
+
+  ir::RuleSet after = rules;
+  after.pods.erase("prod/db-0");
+  ASSERT_TRUE(sync.update(after, ir::diff(rules, after)).ok());
+  EXPECT_TRUE(sync.unchanged_since_sync());
+
+  // Another tool changes a table of its own: nothing of ours changed, but we
+  // cannot know that without reading.
+  nft_cmd(k, {"add", "table", "inet", "other"});
+  EXPECT_FALSE(sync.unchanged_since_sync());
+  ASSERT_TRUE(sync.full(after).ok());
+  EXPECT_EQ(sync.stats().last_ops, 0u);
+  EXPECT_TRUE(sync.unchanged_since_sync()) << "a clean read-back re-establishes it";
+
+  // Someone flushes our table: seen, and the read-back repairs it.
+  const std::string clean = listing(k);
+  nft_cmd(k, {"flush", "table", "inet", "netpol"});
+  EXPECT_FALSE(sync.unchanged_since_sync());
+  ASSERT_TRUE(sync.full(after).ok());
+  EXPECT_GT(sync.stats().last_ops, 0u);
+  EXPECT_EQ(listing(k), clean);
+  EXPECT_TRUE(sync.unchanged_since_sync());
+}
+
 TEST(Netlink, SetNetpolCannotRepresentForcesAnAtomicReplace) {
   NLTEST_KERNELSPACE(k);
   nft::TableSync sync(*k.backend);

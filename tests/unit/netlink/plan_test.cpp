@@ -211,6 +211,46 @@ TEST(PlanDelta, RandomHistoriesEqualAFullRenderAfterEveryStep) {
   }
 }
 
+// The mirror is known to hold without a read-back exactly while nobody but
+// TableSync has committed since its last transaction.
+TEST(TableSync, GenerationTellsWhetherTheTableCanHaveChanged) {
+  World w(7);
+  FakeKernel k;
+  nft::TableSync sync(k);
+  EXPECT_FALSE(sync.unchanged_since_sync()) << "nothing synced yet";
+  ASSERT_TRUE(sync.full(w.rules()).ok());
+  EXPECT_TRUE(sync.unchanged_since_sync());
+  for (int i = 0; i < 30; ++i) {
+    w.step();
+    ASSERT_TRUE(sync.update(w.rules(), w.delta()).ok());
+    ASSERT_TRUE(sync.unchanged_since_sync()) << "after our own commit " << i;
+  }
+  // Another writer commits (any table of the namespace): we can no longer tell.
+  k.external_commit();
+  EXPECT_FALSE(sync.unchanged_since_sync());
+  // ...and an incremental commit on top of it does not make it known again.
+  w.step();
+  while (w.delta().empty()) w.step();
+  ASSERT_TRUE(sync.update(w.rules(), w.delta()).ok());
+  EXPECT_FALSE(sync.unchanged_since_sync());
+  // A read-back re-establishes it, also when it finds nothing to do.
+  ASSERT_TRUE(sync.full(w.rules()).ok());
+  EXPECT_EQ(sync.stats().last_ops, 0u);
+  EXPECT_TRUE(sync.unchanged_since_sync());
+  // A refused transaction leaves it unknown.
+  k.fail_op = 0;
+  w.step();
+  while (w.delta().empty()) w.step();
+  EXPECT_FALSE(sync.update(w.rules(), w.delta()).ok());
+  EXPECT_FALSE(sync.unchanged_since_sync());
+  ASSERT_TRUE(sync.full(w.rules()).ok());
+  EXPECT_TRUE(sync.unchanged_since_sync());
+  // A kernel that cannot tell its generation: never assumed unchanged.
+  k.has_generation = false;
+  ASSERT_TRUE(sync.full(w.rules()).ok());
+  EXPECT_FALSE(sync.unchanged_since_sync());
+}
+
 TEST(TableSync, RefusedApplyLeavesTheTableAndMakesTheNextSyncFull) {
   World w(42);
   FakeKernel k;
