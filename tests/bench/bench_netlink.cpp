@@ -188,11 +188,30 @@ int main(int argc, char** argv) {
   nft::TableSync sync(backend);
   Timer tf;
   nft::Status s = sync.full(compiler.rules());
+  const double reconcile_ms = tf.wall();
   std::printf("reconcile (read back %zu elements, diff, nothing to send): %.0f ms, %zu ops\n",
-              element_count(rs), tf.wall(), sync.stats().last_ops);
+              element_count(rs), reconcile_ms, sync.stats().last_ops);
   if (!s.ok()) {
     std::fprintf(stderr, "reconcile failed: %s\n", s.message().c_str());
     return 1;
+  }
+
+  // The drift check when nobody committed since: one GETGEN round trip
+  // instead of the read-back above (the agent's default between forced reads).
+  {
+    constexpr int kChecks = 1000;
+    int unchanged = 0;
+    Timer tg;
+    for (int i = 0; i < kChecks; ++i) unchanged += sync.unchanged_since_sync() ? 1 : 0;
+    const double us = tg.wall() * 1000.0 / kChecks;
+    std::printf(
+        "drift check, ruleset generation unchanged: %.1f us per check (%d of %d saw no commit); "
+        "reconcile/check = %.0fx\n",
+        us, unchanged, kChecks, reconcile_ms * 1000.0 / us);
+    if (unchanged != kChecks) {
+      std::fprintf(stderr, "the generation moved although nobody committed\n");
+      return 1;
+    }
   }
 
   // Incremental changes.
