@@ -9,6 +9,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -159,18 +160,85 @@ void append_event(std::string& out, const char* type, const ObjPtr& o, const Sha
   out += "}\n";
 }
 
-json resource_json(const ResourceInfo& in, const char* suffix) {
-  json r = {{"name", std::string(in.plural) + suffix},
+// One resource as discovery and OpenAPI describe it.
+struct Listed {
+  std::string group, version;  // group "" is the core group
+  std::string plural, singular, kind, short_name;
+  bool namespaced;
+  bool served;  // false: listed only, requests answer 404 (see kListedOnly)
+
+  std::string group_version() const { return group.empty() ? version : group + "/" + version; }
+};
+
+// Listed in discovery and OpenAPI but never stored: the kinds of
+// agent/deploy/, so kubectl can map and print those manifests against the
+// fake (`kubectl create --dry-run=client -o yaml -f agent/deploy/`, as the
+// Deploy test does). Requests to them answer 404 with a message saying so.
+struct ListedOnly {
+  const char *group, *plural, *singular, *kind, *short_name;
+  bool namespaced;
+};
+constexpr ListedOnly kListedOnly[] = {
+    {"", "serviceaccounts", "serviceaccount", "ServiceAccount", "sa", true},
+    {"apps", "daemonsets", "daemonset", "DaemonSet", "ds", true},
+    {"rbac.authorization.k8s.io", "clusterroles", "clusterrole", "ClusterRole", "", false},
+    {"rbac.authorization.k8s.io", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding",
+     "", false},
+};
+
+// Every resource the fake lists, served ones first, in a fixed order.
+const std::vector<Listed>& listed() {
+  static const std::vector<Listed> all = [] {
+    std::vector<Listed> v;
+    for (Kind k : {Kind::Namespace, Kind::Pod, Kind::NetworkPolicy}) {
+      const ResourceInfo& in = info(k);
+      const std::string gv = in.group_version;
+      const size_t slash = gv.find('/');
+      v.push_back({slash == std::string::npos ? "" : gv.substr(0, slash),
+                   slash == std::string::npos ? gv : gv.substr(slash + 1), in.plural, in.singular,
+                   in.kind_name, in.short_name, in.namespaced, true});
+    }
+    for (const ListedOnly& l : kListedOnly) {
+      v.push_back({l.group, "v1", l.plural, l.singular, l.kind, l.short_name, l.namespaced, false});
+    }
+    return v;
+  }();
+  return all;
+}
+
+// The listed-only resource a request path names (after /api/v1 or /apis/G/v1,
+// optionally /namespaces/NS), if any.
+const Listed* listed_only_target(const std::vector<std::string>& seg) {
+  size_t at = 0;
+  std::string group;
+  if (seg.size() >= 2 && seg[0] == "api" && seg[1] == "v1") {
+    at = 2;
+  } else if (seg.size() >= 3 && seg[0] == "apis" && seg[2] == "v1") {
+    group = seg[1];
+    at = 3;
+  } else {
+    return nullptr;
+  }
+  if (seg.size() > at + 2 && seg[at] == "namespaces") at += 2;
+  if (seg.size() <= at) return nullptr;
+  for (const Listed& l : listed()) {
+    if (!l.served && l.group == group && l.plural == seg[at]) return &l;
+  }
+  return nullptr;
+}
+
+json resource_json(const Listed& in, const char* suffix) {
+  json r = {{"name", in.plural + suffix},
             {"singularName", suffix[0] ? "" : in.singular},
             {"namespaced", in.namespaced},
-            {"kind", in.kind_name}};
+            {"kind", in.kind}};
   if (suffix[0]) {
     r["verbs"] = {"get", "patch", "update"};
   } else {
     r["verbs"] = {"create", "delete", "deletecollection", "get",
                   "list",   "patch",  "update",           "watch"};
-    r["shortNames"] = {in.short_name};
-    if (in.kind == Kind::Pod) r["categories"] = {"all"};
+    if (!in.short_name.empty()) r["shortNames"] = {in.short_name};
+    if (in.kind == "Pod") r["categories"] = {"all"};
   }
   return r;
 }
@@ -336,76 +404,78 @@ struct Server::Impl {
            {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", host + ":" + std::to_string(port)}}}}}
           .dump();
     }
-    const json netgv = {{"groupVersion", "networking.k8s.io/v1"}, {"version", "v1"}};
-    const json group = {
-        {"name", "networking.k8s.io"}, {"versions", {netgv}}, {"preferredVersion", netgv}};
-    if (seg.size() == 1 && seg[0] == "apis")
-      return json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", {group}}}.dump();
-    if (seg.size() == 2 && seg[0] == "apis" && seg[1] == "networking.k8s.io") {
-      json g = group;
+    auto group_json = [](const std::string& name) {
+      const json gv = {{"groupVersion", name + "/v1"}, {"version", "v1"}};
+      return json{{"name", name}, {"versions", {gv}}, {"preferredVersion", gv}};
+    };
+    std::vector<std::string> groups;
+    for (const Listed& l : listed()) {
+      if (!l.group.empty() && std::find(groups.begin(), groups.end(), l.group) == groups.end())
+        groups.push_back(l.group);
+    }
+    if (seg.size() == 1 && seg[0] == "apis") {
+      json list = json::array();
+      for (const auto& g : groups) list.push_back(group_json(g));
+      return json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", list}}.dump();
+    }
+    if (seg.size() == 2 && seg[0] == "apis" &&
+        std::find(groups.begin(), groups.end(), seg[1]) != groups.end()) {
+      json g = group_json(seg[1]);
       g["kind"] = "APIGroup";
       g["apiVersion"] = "v1";
       return g.dump();
     }
-    auto resources = [](std::initializer_list<Kind> kinds) {
-      json list = json::array();
-      for (Kind k : kinds) {
-        list.push_back(resource_json(info(k), ""));
-        list.push_back(resource_json(info(k), "/status"));
-      }
-      return list;
-    };
-    if (seg.size() == 2 && seg[0] == "api" && seg[1] == "v1")
-      return json{{"kind", "APIResourceList"},
-                  {"groupVersion", "v1"},
-                  {"resources", resources({Kind::Namespace, Kind::Pod})}}
-          .dump();
-    if (seg.size() == 3 && seg[0] == "apis" && seg[1] == "networking.k8s.io" && seg[2] == "v1")
-      return json{{"kind", "APIResourceList"},
-                  {"apiVersion", "v1"},
-                  {"groupVersion", "networking.k8s.io/v1"},
-                  {"resources", resources({Kind::NetworkPolicy})}}
-          .dump();
-    return "";
+    std::string gv;
+    if (seg.size() == 2 && seg[0] == "api" && seg[1] == "v1") gv = "v1";
+    if (seg.size() == 3 && seg[0] == "apis" && seg[2] == "v1") gv = seg[1] + "/v1";
+    json resources = json::array();
+    for (const Listed& l : listed()) {
+      if (gv.empty() || l.group_version() != gv) continue;
+      resources.push_back(resource_json(l, ""));
+      if (l.served) resources.push_back(resource_json(l, "/status"));
+    }
+    if (resources.empty()) return "";
+    json out = {{"kind", "APIResourceList"}, {"groupVersion", gv}, {"resources", resources}};
+    if (gv != "v1") out["apiVersion"] = "v1";
+    return out.dump();
   }
 
   // OpenAPI v3, only as much as kubectl reads: the index, and per group
   // version the PATCH operations with their GVK and the fieldValidation
-  // parameter, from which kubectl learns to leave validation to the server.
+  // parameter, from which kubectl learns to leave validation to the server
+  // (as it does against a real one: `create --dry-run=client` validates nothing).
   std::string openapi(const std::vector<std::string>& seg) {
-    if (seg.size() == 2)
-      return json{{"paths",
-                   {{"api/v1", {{"serverRelativeURL", "/openapi/v3/api/v1?hash=FAKE1"}}},
-                    {"apis/networking.k8s.io/v1",
-                     {{"serverRelativeURL", "/openapi/v3/apis/networking.k8s.io/v1?hash=FAKE1"}}}}}}
-          .dump();
-    std::vector<Kind> kinds;
-    if (seg.size() == 4 && seg[2] == "api" && seg[3] == "v1") kinds = {Kind::Namespace, Kind::Pod};
-    if (seg.size() == 5 && seg[2] == "apis" && seg[3] == "networking.k8s.io" && seg[4] == "v1")
-      kinds = {Kind::NetworkPolicy};
-    if (kinds.empty()) return "";
+    auto path_of = [](const Listed& l) {
+      return l.group.empty() ? std::string("api/v1") : "apis/" + l.group_version();
+    };
+    if (seg.size() == 2) {
+      json paths = json::object();
+      for (const Listed& l : listed()) {
+        const std::string p = path_of(l);
+        paths[p] = {{"serverRelativeURL", "/openapi/v3/" + p + "?hash=FAKE1"}};
+      }
+      return json{{"paths", paths}}.dump();
+    }
+    std::string want;
+    for (size_t i = 2; i < seg.size(); ++i) want += (i > 2 ? "/" : "") + seg[i];
     json paths = json::object();
-    for (Kind k : kinds) {
-      const auto& in = info(k);
-      const std::string gv = in.group_version;
-      const size_t slash = gv.find('/');
-      const std::string group = slash == std::string::npos ? "" : gv.substr(0, slash);
-      const std::string version = slash == std::string::npos ? gv : gv.substr(slash + 1);
-      const std::string prefix = group.empty() ? "/api/v1" : "/apis/" + gv;
+    for (const Listed& l : listed()) {
+      if (path_of(l) != want) continue;
       const std::string item =
-          prefix + (in.namespaced ? "/namespaces/{namespace}/" : "/") + in.plural + "/{name}";
-      const json gvk = {{"group", group}, {"version", version}, {"kind", in.kind_name}};
+          "/" + want + (l.namespaced ? "/namespaces/{namespace}/" : "/") + l.plural + "/{name}";
+      const json gvk = {{"group", l.group}, {"version", l.version}, {"kind", l.kind}};
       const json params = json::array(
           {{{"name", "dryRun"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
            {{"name", "fieldManager"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
            {{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}}});
-      const json op = {{"operationId", std::string("patch") + in.kind_name},
+      const json op = {{"operationId", "patch" + l.kind},
                        {"parameters", params},
                        {"responses", {{"200", {{"description", "OK"}}}}},
                        {"x-kubernetes-action", "patch"},
                        {"x-kubernetes-group-version-kind", gvk}};
       paths[item] = {{"patch", op}};
     }
+    if (paths.empty()) return "";
     return json{{"openapi", "3.0.0"},
                 {"info", {{"title", "Kubernetes (fake-apiserver)"}, {"version", "v1.32.0"}}},
                 {"paths", paths}}
@@ -514,6 +584,14 @@ struct Server::Impl {
       if (seg.size() >= 2 && seg[0] == "openapi" && seg[1] == "v3") {
         if (std::string d = openapi(seg); !d.empty()) return respond(stream, req, 200, d);
       }
+    }
+    if (const Listed* l = listed_only_target(seg)) {
+      return respond(stream, req,
+                     status_reply(404, "NotFound",
+                                  "fake-apiserver lists " + l->plural +
+                                      (l->group.empty() ? "" : "." + l->group) +
+                                      " in discovery only (so kubectl can map agent/deploy/ "
+                                      "offline, e.g. create --dry-run=client); it stores none"));
     }
     const auto t = parse_target(seg);
     if (!t)

@@ -3,8 +3,8 @@
 // tolerations for every node, probes on /healthz and /readyz at the port the
 // agent serves, resource requests; a ServiceAccount; a ClusterRole with
 // get/list/watch on pods, namespaces and networkpolicies, bound to it.
-// (kubectl's client-side dry run is not possible against the fake API
-// server: it serves discovery for v1 and networking.k8s.io/v1 only.)
+// kubectl's own reading of the same files (client-side dry run against the
+// fake API server) is IntegrationKubectl.DeployManifestsPassAClientSideDryRun.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
