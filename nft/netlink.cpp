@@ -861,8 +861,15 @@ Status NetlinkBackend::Impl::run(const Transaction& tx, bool commit) {
   // The whole batch must fit the send buffer (one skb), and every ACK the
   // receive buffer, or the kernel drops them (ENOBUFS).
   stats.sndbuf = grow_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, stats.bytes + (64u << 10));
-  stats.rcvbuf =
-      grow_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, stats.messages * kAckTruesize + (256u << 10));
+  if (options.rcvbuf_bytes > 0) {
+    const int fixed = static_cast<int>(std::min<uint32_t>(options.rcvbuf_bytes, INT_MAX / 2));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &fixed, sizeof fixed);
+    socklen_t len = sizeof stats.rcvbuf;
+    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &stats.rcvbuf, &len);
+  } else {
+    stats.rcvbuf =
+        grow_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, stats.messages * kAckTruesize + (256u << 10));
+  }
 
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;

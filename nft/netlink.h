@@ -56,6 +56,10 @@ struct NetlinkOptions {
   // How long to wait for ACKs the kernel has not queued yet (they are normally
   // all queued before sendmsg returns: the kernel runs the batch synchronously).
   int ack_timeout_ms = 10000;
+  // Receive buffer for the ACKs: 0 sizes it to the batch (the default, so no
+  // ACK is ever dropped); a fixed size is for fault-injection tests, which
+  // make the kernel drop ACKs (ENOBUFS) to exercise the "outcome unknown" path.
+  uint32_t rcvbuf_bytes = 0;
 };
 
 // What the last apply()/check() did, for metrics, logs and benchmarks.

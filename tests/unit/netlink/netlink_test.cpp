@@ -279,6 +279,40 @@ TEST(Netlink, RulesetGenerationShowsAnyoneElsesCommit) {
   EXPECT_TRUE(sync.unchanged_since_sync());
 }
 
+// Fault injection: a receive buffer far too small for the batch's ACKs. The
+// kernel runs and commits the whole batch but drops most ACKs (ENOBUFS): the
+// apply must say the outcome is unknown, TableSync must not trust its mirror,
+// and the next sync reads the table back and finds it already as desired.
+TEST(Netlink, LostAcksMakeTheOutcomeUnknownAndTheNextSyncReadsBack) {
+  nft::NetlinkOptions tiny;
+  tiny.rcvbuf_bytes = 2048;
+  std::string why;
+  auto k = make_kernelspace(&why, tiny);
+  if (!k) GTEST_SKIP() << why;
+  ir::RuleSet rules = nft::fx::rich_ir();
+  nft::TableSync sync(*k->backend);
+  nft::Status s = sync.full(rules);
+  ASSERT_FALSE(s.ok()) << "expected lost ACKs with a " << k->backend->last_batch().rcvbuf
+                       << "-byte receive buffer for " << k->backend->last_batch().messages
+                       << " messages";
+  EXPECT_NE(s.message().find("lost (ENOBUFS)"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("outcome of the batch unknown"), std::string::npos) << s.message();
+  EXPECT_EQ(k->backend->last_batch().error, ENOBUFS);
+  EXPECT_LT(k->backend->last_batch().acks, k->backend->last_batch().messages);
+  EXPECT_TRUE(sync.needs_full());
+  EXPECT_FALSE(sync.unchanged_since_sync());
+
+  // The batch did land (the kernel only dropped its answers): the resync reads
+  // it back and has nothing to send, so no ACK can be lost this time.
+  ASSERT_TRUE(sync.full(rules).ok()) << sync.stats().last_error;
+  EXPECT_EQ(sync.stats().last_ops, 0u);
+  EXPECT_EQ(sync.stats().replaces, 0u);
+  auto back = read_back(*k);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(*back == rich());
+  EXPECT_TRUE(sync.unchanged_since_sync());
+}
+
 TEST(Netlink, SetNetpolCannotRepresentForcesAnAtomicReplace) {
   NLTEST_KERNELSPACE(k);
   nft::TableSync sync(*k.backend);
