@@ -665,6 +665,7 @@ class ObjectDecoder {
       fail(at, std::string("must be an object, got ") + type_name(*v));
       return out;
     }
+    if (keep_prefix.empty()) out.reserve(v->size());
     for (const auto& [k, val] : v->items()) {
       std::string value;
       if (val.is_string()) {
@@ -687,6 +688,9 @@ class ObjectDecoder {
       }
       out.emplace(k, std::move(value));
     }
+    // Kept objects live in stores for their lifetime: no spare capacity
+    // (fewer entries than reserved when keys are filtered or rejected).
+    out.shrink_to_fit();
     return out;
   }
 
@@ -854,6 +858,7 @@ class ObjectDecoder {
     }
     // The API server sets this label itself and overrides user values.
     ns.labels[kNamespaceNameLabel] = ns.name;
+    ns.labels.shrink_to_fit();  // the insert above may have grown the capacity
     if (failed()) return std::nullopt;
     return ns;
   }

@@ -16,11 +16,12 @@
 #include <vector>
 
 #include "k8s/ip.h"
+#include "k8s/labels.h"
 
 namespace netpol::k8s {
 
-// Sorted, so iteration order (and everything derived from it) is deterministic.
-using Labels = std::map<std::string, std::string>;
+// Labels (k8s/labels.h): a key-sorted flat map, so iteration order (and
+// everything derived from it) is deterministic.
 
 inline constexpr const char* kNamespaceNameLabel = "kubernetes.io/metadata.name";
 
