@@ -44,7 +44,7 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
     : cfg_(std::move(config)),
       log_(log),
       metrics_(registry_),
-      core_(kernel, cfg_.node_name, &metrics_, &log_),
+      core_(kernel, cfg_.node_name, &metrics_, &log_, {}, cfg_.audit),
       loop_(
           core_,
           [this] {

@@ -41,6 +41,7 @@ struct AgentConfig {
   // sync thread did not go round its loop for `sync_stall`.
   std::chrono::seconds watch_stall{0};  // 0: 2 * watch_timeout_seconds + 60 s
   std::chrono::seconds sync_stall{120};
+  nft::AuditOptions audit;  // how logging rules are rendered (NFLOG group, rate, burst)
 };
 
 // A probe's answer: ok, or why not (the text the probe's body carries).

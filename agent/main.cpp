@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
   ac.sync.max_batch = o.batch_max_events;
   ac.sync.drift_interval = o.drift_check_interval;
   ac.sync.drift_read_back_every = o.drift_read_back_every;
+  ac.audit = nft::AuditOptions{o.audit_nflog_group, o.audit_rate, o.audit_burst};
   agent::Agent agent(client.value(), *backend.value(), ac, log);
 
   // The audit listener reads NFLOG in this (the node's) network namespace and
@@ -108,6 +109,7 @@ int main(int argc, char** argv) {
     cfg.path = o.audit_log;
     cfg.max_bytes = o.audit_max_bytes;
     cfg.keep = o.audit_keep;
+    cfg.nflog_group = o.audit_nflog_group;
     auto started = audit::Auditor::start(cfg);
     if (!started.ok()) {
       log.error("cannot start the audit log", {{"path", cfg.path}, {"error", started.message()}});

@@ -98,6 +98,20 @@ std::variant<Options, ParseExit> parse_options(
       ->capture_default_str();
   app.add_option("--audit-keep", o.audit_keep, "rotated audit log files to keep")
       ->capture_default_str();
+  app.add_option("--audit-nflog-group", o.audit_nflog_group,
+                 "NFLOG group the logging rules send to and the audit listener reads (change it "
+                 "if another tool on the node uses the group)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  app.add_option("--audit-rate", o.audit_rate,
+                 "connections logged per second by each logging rule (in-kernel limit; the "
+                 "rest are counted as suppressed)")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  app.add_option("--audit-burst", o.audit_burst,
+                 "connections a logging rule may log at once after a quiet spell")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
   app.add_flag("--cleanup", o.cleanup,
                "delete the table inet netpol (stops enforcing on this node) and exit");
   app.add_flag("--version", version, "print the version and exit");

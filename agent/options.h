@@ -37,6 +37,10 @@ struct Options {
   std::string audit_log;
   uint64_t audit_max_bytes = 64ull << 20;
   int audit_keep = 5;
+  // How the kernel rules feed the log (also `policyc compile --audit-*`).
+  uint16_t audit_nflog_group = 100;  // nft::kDefaultAuditGroup
+  uint32_t audit_rate = 10;          // logged connections per second and logging rule
+  uint32_t audit_burst = 20;
 };
 
 // What main() should do after parsing.

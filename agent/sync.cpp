@@ -74,9 +74,9 @@ SyncMetrics::SyncMetrics(Registry& r)
 }
 
 SyncCore::SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
-                   std::function<SteadyTime()> now)
+                   std::function<SteadyTime()> now, nft::AuditOptions audit)
     : compiler_(std::move(node)),
-      table_(kernel),
+      table_(kernel, audit),
       m_(metrics),
       log_(log),
       now_(now ? std::move(now) : [] { return std::chrono::steady_clock::now(); }) {}

@@ -90,8 +90,9 @@ struct SyncMetrics {
 class SyncCore {
  public:
   // `now` stamps ACK times; steady_clock::now when empty.
+  // `audit`: how the logging rules are rendered (--audit-nflog-group/-rate/-burst).
   SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
-           std::function<SteadyTime()> now = {});
+           std::function<SteadyTime()> now = {}, nft::AuditOptions audit = {});
 
   // Feeds one event into the compiler (nothing reaches the kernel yet).
   void feed(Event&& ev);

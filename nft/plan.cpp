@@ -256,7 +256,8 @@ Result<Transaction> plan(std::optional<Ruleset> current, const Ruleset& desired)
   return tx;
 }
 
-Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::Delta& delta) {
+Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::Delta& delta,
+                         const AuditOptions& audit) {
   Target t;
 
   // Shared sets: created and removed whole, otherwise element by element.
@@ -264,7 +265,7 @@ Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::De
     if (sd.created) {
       ir::RuleSet one;
       one.sets[sd.name] = *sd.created;
-      Ruleset r = render(one).ruleset;
+      Ruleset r = render(one, audit).ruleset;
       for (Family f : kFamilies) {
         const std::string n = family_set_name(sd.name, f);
         t.sets[n] = std::move(r.sets.at(n));
@@ -286,7 +287,7 @@ Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::De
       const ir::Set& whole = kind->second;
       one.sets[sd.name] = ir::Set{whole.name, whole.kind, whole.comment,
                                   std::set<ir::Element>(list->begin(), list->end())};
-      Ruleset r = render(one).ruleset;
+      Ruleset r = render(one, audit).ruleset;
       for (Family f : kFamilies) {
         const std::string n = family_set_name(sd.name, f);
         auto& els = r.sets.at(n).elements;
@@ -309,8 +310,8 @@ Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::De
     }
   }
   if (!delta.pods.empty()) {
-    Ruleset rb = render(before_pods).ruleset;
-    Ruleset ra = render(after_pods).ruleset;
+    Ruleset rb = render(before_pods, audit).ruleset;
+    Ruleset ra = render(after_pods, audit).ruleset;
     for (const auto& [name, _] : rb.chains) {
       if (name != kForwardChain) t.chains[name] = std::nullopt;
     }
@@ -333,7 +334,7 @@ Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::De
       if (p.egress) p.egress->rules.clear();
       holders.pods[key] = std::move(p);
     }
-    Ruleset rd = render(holders).ruleset;
+    Ruleset rd = render(holders, audit).ruleset;
     for (Direction d : kDirections) {
       for (Family f : kFamilies) {
         const std::string m = dispatch_map_name(d, f);
@@ -406,7 +407,7 @@ Status TableSync::full(const ir::RuleSet& rules) {
   ++stats_.full_syncs;
   mirror_.reset();
   generation_.reset();
-  Ruleset desired = render(rules).ruleset;
+  Ruleset desired = render(rules, audit_).ruleset;
   // Read before the read-back: a commit by anyone after it makes the
   // generation check in commit() fail, never pass wrongly.
   const std::optional<uint32_t> base = generation_of(kernel_);
@@ -438,7 +439,7 @@ Status TableSync::update(const ir::RuleSet& after, const ir::Delta& delta) {
   Ruleset current = std::move(*mirror_);
   mirror_.reset();
   const std::optional<uint32_t> base = generation_;
-  auto tx = plan(std::move(current), after, delta);
+  auto tx = plan(std::move(current), after, delta, audit_);
   if (!tx.ok()) return full(after);  // the mirror did not fit the change
   ++stats_.incremental;
   return commit(std::move(tx).value(), base);

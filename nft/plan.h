@@ -24,6 +24,7 @@
 #include "compiler/ir.h"
 #include "nft/netlink.h"
 #include "nft/objects.h"
+#include "nft/render.h"
 #include "nft/status.h"
 #include "nft/transaction.h"
 
@@ -41,8 +42,10 @@ Result<Transaction> plan(std::optional<Ruleset> current, const Ruleset& desired)
 // is the table after), `after` the whole IR after the change and `delta` the
 // change (ir::diff(before, after) or what Compiler returned). Costs O(size of
 // the change + local pods), not O(table). Fails when the change does not fit
-// `current` (the mirror drifted from the kernel): reconcile instead.
-Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::Delta& delta);
+// `current` (the mirror drifted from the kernel): reconcile instead. `audit`
+// must be what `current` was rendered with (the agent's --audit-* flags).
+Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::Delta& delta,
+                         const AuditOptions& audit = {});
 
 struct SyncStats {
   size_t full_syncs = 0;   // reconciliations (read back + diff, or replace)
@@ -58,7 +61,8 @@ struct SyncStats {
 // reconciles from a fresh read-back (kube-proxy's needFullSync).
 class TableSync {
  public:
-  explicit TableSync(Kernel& kernel) : kernel_(kernel) {}
+  // `audit`: how the logging rules are rendered (NFLOG group, rate, burst).
+  explicit TableSync(Kernel& kernel, AuditOptions audit = {}) : kernel_(kernel), audit_(audit) {}
 
   // Reconciles the kernel with render(rules): reads the table back and applies
   // plan(current, desired); falls back to an atomic replace when the table
@@ -84,6 +88,7 @@ class TableSync {
   Status commit(Transaction tx, std::optional<uint32_t> base);
 
   Kernel& kernel_;
+  AuditOptions audit_;
   std::optional<Ruleset> mirror_;
   std::optional<uint32_t> generation_;  // the kernel's generation when it equalled mirror_
   SyncStats stats_;

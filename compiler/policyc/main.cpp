@@ -48,6 +48,7 @@ struct CompileArgs {
   std::string node;
   std::vector<std::string> files;
   std::string output = "nft";
+  netpol::nft::AuditOptions audit;  // as the agent's --audit-nflog-group/-rate/-burst
 };
 
 void warn(const std::string& message) {
@@ -93,7 +94,7 @@ int run_compile(const CompileArgs& args) {
   if (args.output == "json") {
     out = netpol::ir::to_json(rules);
   } else {
-    netpol::nft::Rendered rendered = netpol::nft::render(rules);
+    netpol::nft::Rendered rendered = netpol::nft::render(rules, args.audit);
     for (const std::string& w : rendered.warnings) warn(w);
     auto tx = netpol::nft::Transaction::replace(rendered.ruleset);
     if (!tx.ok()) {
@@ -403,6 +404,22 @@ int run(int argc, char** argv) {
       ->allow_extra_args(false);
   compile->add_option("-o,--output", args.output, "nft: nft -f script (default); json: the IR")
       ->check(CLI::IsMember({"nft", "json"}))
+      ->capture_default_str();
+  // The same values the agent was started with, so the script is what it programs.
+  compile
+      ->add_option("--audit-nflog-group", args.audit.group,
+                   "NFLOG group of the logging rules (as netpol-agent --audit-nflog-group)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  compile
+      ->add_option("--audit-rate", args.audit.rate,
+                   "logged connections per second and logging rule (as netpol-agent --audit-rate)")
+      ->check(CLI::Range(1u, 1000000u))
+      ->capture_default_str();
+  compile
+      ->add_option("--audit-burst", args.audit.burst,
+                   "burst of each logging rule (as netpol-agent --audit-burst)")
+      ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
 
   ExplainArgs ex;

@@ -62,5 +62,20 @@ cp "$tmp/out" "$tmp/a.json"
 check "-o json is reproducible" bash -c '"$1" compile --node node-1 -f "$2" -o json | cmp -s - "$3"' \
   _ "$policyc" "$input" "$tmp/a.json"
 
+# --audit-nflog-group/--audit-rate/--audit-burst (the agent's flags of the same
+# names): only the logging rules change, exactly in those three values.
+al=$golden/audit-logging
+al_node=node-1
+[[ -f $al/node ]] && al_node=$(<"$al/node")
+check "--audit-* flags compile" \
+  run 0 compile --node "$al_node" -f "$al/input.yaml" --audit-nflog-group 7 --audit-rate 50 --audit-burst 5
+check "--audit-* change the logging rules and nothing else" \
+  bash -c 'sed -e "s|limit rate 10/second burst 20 packets|limit rate 50/second burst 5 packets|" \
+    -e "s| group 100 | group 7 |" "$1" | cmp -s - "$2"' _ "$al/expected.nft" "$tmp/out"
+check "--audit-* changed something" bash -c '! cmp -s "$1" "$2"' _ "$al/expected.nft" "$tmp/out"
+check "--audit-rate 0 is a usage error" run 2 compile --node "$al_node" -f "$al/input.yaml" --audit-rate 0
+check "--audit-nflog-group 70000 is a usage error" \
+  run 2 compile --node "$al_node" -f "$al/input.yaml" --audit-nflog-group 70000
+
 echo "cli.sh: $fails failed"
 [[ $fails == 0 ]]

@@ -252,6 +252,10 @@ class LiveLab(Lab):
                "--kubeconfig", os.path.join(self.work, f"{node}.kubeconfig"),
                "--node-name", node, "--metrics-addr", f"{node_cp_addr(node)}:{METRICS_PORT}",
                "--audit-log", os.path.join(self.work, f"audit-{node}.log"),
+               # Every node but the first logs through a non-default NFLOG group:
+               # the rules and the listener must both follow the flag, or that
+               # node's audit log stays empty and the run fails (audit-log check).
+               *(["--audit-nflog-group", "101"] if node != model.NODES[0] else []),
                *self.agent_args]
         proc = subprocess.Popen(cmd, stdout=open(log_path, "a"), stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_parent)

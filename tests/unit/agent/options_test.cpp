@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/log.h"
+#include "nft/render.h"
 
 namespace netpol::agent {
 namespace {
@@ -30,6 +31,12 @@ TEST(Options, DefaultsAndNodeNameFromTheEnvironment) {
   EXPECT_EQ(o.batch_quiet, std::chrono::microseconds(250));
   EXPECT_EQ(o.batch_burst_quiet, std::chrono::milliseconds(2));
   EXPECT_EQ(o.drift_check_interval, std::chrono::seconds(60));
+  EXPECT_EQ(o.drift_read_back_every, 10u);
+  // The same logging rules policyc compile prints by default.
+  const nft::AuditOptions rendered;
+  EXPECT_EQ(o.audit_nflog_group, rendered.group);
+  EXPECT_EQ(o.audit_rate, rendered.rate);
+  EXPECT_EQ(o.audit_burst, rendered.burst);
   EXPECT_FALSE(o.cleanup);
 }
 
@@ -54,6 +61,12 @@ TEST(Options, FlagsOverrideDefaults) {
                   "2s",
                   "--drift-read-back-every",
                   "3",
+                  "--audit-nflog-group",
+                  "7",
+                  "--audit-rate",
+                  "50",
+                  "--audit-burst",
+                  "5",
                   "--batch-max-events",
                   "77"});
   ASSERT_TRUE(std::holds_alternative<Options>(r)) << std::get<ParseExit>(r).err;
@@ -68,6 +81,9 @@ TEST(Options, FlagsOverrideDefaults) {
   EXPECT_EQ(o.batch_burst_quiet, std::chrono::milliseconds(3));
   EXPECT_EQ(o.drift_check_interval, std::chrono::seconds(2));
   EXPECT_EQ(o.drift_read_back_every, 3u);
+  EXPECT_EQ(o.audit_nflog_group, 7u);
+  EXPECT_EQ(o.audit_rate, 50u);
+  EXPECT_EQ(o.audit_burst, 5u);
   EXPECT_EQ(o.batch_max_events, 77u);
   auto off = parse({"--node-name", "n1", "--metrics-addr", "off"});
   EXPECT_EQ(std::get<Options>(off).metrics_addr, "");
@@ -85,6 +101,9 @@ TEST(Options, BadInputGivesAClearMessageAndExitTwo) {
       {{"--node-name", "n", "--batch-max-delay", "soon"}, "--batch-max-delay soon"},
       {{"--node-name", "n", "--drift-check-interval", "1ms"}, "at least 100ms"},
       {{"--node-name", "n", "--batch-max-events", "0"}, "at least 1"},
+      {{"--node-name", "n", "--drift-read-back-every", "0"}, "at least 1"},
+      {{"--node-name", "n", "--audit-rate", "0"}, "--audit-rate"},
+      {{"--node-name", "n", "--audit-nflog-group", "65536"}, "--audit-nflog-group"},
   };
   for (const auto& c : cases) {
     auto r = parse(c.args);

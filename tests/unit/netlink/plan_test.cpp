@@ -211,6 +211,29 @@ TEST(PlanDelta, RandomHistoriesEqualAFullRenderAfterEveryStep) {
   }
 }
 
+// Non-default logging rules (--audit-nflog-group/-rate/-burst): incremental
+// transactions render changed pod chains with them too, so the table stays
+// what a full render with the same options is.
+TEST(TableSync, AuditOptionsHoldForIncrementalChangesToo) {
+  const nft::AuditOptions audit{7, 50, 5};
+  World w(11);
+  FakeKernel k;
+  nft::TableSync sync(k, audit);
+  ASSERT_TRUE(sync.full(w.rules()).ok());
+  ASSERT_TRUE(k.table == nft::render(w.rules(), audit).ruleset);
+  size_t chain_changes = 0;
+  for (int i = 0; i < 150; ++i) {
+    const std::string what = w.step();
+    SCOPED_TRACE("step " + std::to_string(i) + ": " + what);
+    ASSERT_TRUE(sync.update(w.rules(), w.delta()).ok());
+    ASSERT_TRUE(k.table == nft::render(w.rules(), audit).ruleset);
+    chain_changes += !w.delta().pods.empty();
+  }
+  EXPECT_GT(chain_changes, 20u) << "the history must rewrite pod chains";
+  EXPECT_FALSE(k.table == nft::render(w.rules()).ruleset) << "the options made a difference";
+  EXPECT_EQ(k.reads, 1u);
+}
+
 // The mirror is known to hold without a read-back exactly while nobody but
 // TableSync has committed since its last transaction.
 TEST(TableSync, GenerationTellsWhetherTheTableCanHaveChanged) {
