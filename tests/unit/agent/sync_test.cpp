@@ -276,155 +276,129 @@ bool wait_until(const std::function<bool()>& pred, milliseconds limit = millisec
   return pred();
 }
 
-TEST(SyncLoop, ABurstOfAThousandEventsBecomesAFewTransactions) {
+// A SyncLoop over a CountingKernel with its metrics, and the events every
+// test starts with.
+struct LoopRig {
   Registry registry;
-  SyncMetrics metrics(registry);
+  SyncMetrics metrics{registry};
   CountingKernel kernel;
-  SyncCore core(kernel, "node1", &metrics, nullptr);
+  SyncCore core{kernel, "node1", &metrics, nullptr};
+  std::unique_ptr<SyncLoop> loop;
+
+  void start(SyncLoopOptions o = {}) {
+    loop = std::make_unique<SyncLoop>(core, std::move(o), &metrics, nullptr);
+    loop->start();
+  }
+  void upsert(ResourceKind kind,
+              std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj) {
+    loop->enqueue(Event{Event::Op::Upsert, kind, std::move(obj), {}});
+  }
+  void all_synced() {
+    for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
+      loop->enqueue(Event{Event::Op::Synced, k, {}, {}});
+    }
+  }
+  // Namespace x, a policy for app=a, and one local pod it selects.
+  void isolated_pod(const k8s::NetworkPolicy& policy) {
+    upsert(ResourceKind::Namespace, make_ns("x"));
+    upsert(ResourceKind::NetworkPolicy, policy);
+    upsert(ResourceKind::Pod, make_pod("x", "local", "node1", "10.9.0.1", {{"app", "a"}}));
+  }
+  bool table_is_the_rules() {
+    auto t = kernel.table();
+    return t && *t == nft::render(core.rules()).ruleset;
+  }
+};
+
+TEST(SyncLoop, ABurstOfAThousandEventsBecomesAFewTransactions) {
+  LoopRig r;
   SyncLoopOptions o;
   o.max_delay = milliseconds(20);
-  SyncLoop loop(core, o, &metrics, nullptr);
-  loop.start();
-  loop.enqueue(Event{Event::Op::Upsert, ResourceKind::Namespace, make_ns("x"), {}});
+  r.start(o);
   // Every pod of x is a peer of the policy, so every event changes the rules.
-  loop.enqueue(Event{Event::Op::Upsert,
-                     ResourceKind::NetworkPolicy,
-                     make_policy("x", "np", {{"app", "a"}}, k8s::Labels{}),
-                     {}});
-  loop.enqueue(Event{Event::Op::Upsert,
-                     ResourceKind::Pod,
-                     make_pod("x", "local", "node1", "10.9.0.1", {{"app", "a"}}),
-                     {}});
-  for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
-    loop.enqueue(Event{Event::Op::Synced, k, {}, {}});
-  }
-  ASSERT_TRUE(wait_until([&] { return loop.ready(); }));
-  const size_t before = kernel.applies();
+  r.isolated_pod(make_policy("x", "np", {{"app", "a"}}, k8s::Labels{}));
+  r.all_synced();
+  ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
+  const size_t before = r.kernel.applies();
   for (int i = 0; i < 1000; ++i) {
     const std::string addr =
         "10." + std::to_string(1 + i / 250) + ".0." + std::to_string(i % 250 + 1);
-    loop.enqueue(Event{Event::Op::Upsert,
-                       ResourceKind::Pod,
-                       make_pod("x", "p" + std::to_string(i), i % 10 == 1 ? "node1" : "node2", addr,
-                                {{"app", i % 2 ? "a" : "b"}}),
-                       {}});
+    r.upsert(ResourceKind::Pod,
+             make_pod("x", "p" + std::to_string(i), i % 10 == 1 ? "node1" : "node2", addr,
+                      {{"app", i % 2 ? "a" : "b"}}));
   }
-  ASSERT_TRUE(wait_until([&] { return metrics.event_latency.count() == 1000; }))
-      << "latencies seen: " << metrics.event_latency.count();
-  loop.stop();
-  const size_t transactions = kernel.applies() - before;
+  ASSERT_TRUE(wait_until([&] { return r.metrics.event_latency.count() == 1000; }))
+      << "latencies seen: " << r.metrics.event_latency.count();
+  r.loop->stop();
+  const size_t transactions = r.kernel.applies() - before;
   EXPECT_GE(transactions, 1u);
   EXPECT_LE(transactions, 20u) << "1000 events must not become ~1000 transactions";
-  ASSERT_TRUE(kernel.table());
-  EXPECT_EQ(*kernel.table(), nft::render(core.rules()).ruleset);
+  EXPECT_TRUE(r.table_is_the_rules());
 }
 
 TEST(SyncLoop, AWritePacedBurstIsCoalescedToo) {
   // kubectl writes objects one by one, about a millisecond apart: longer
   // than the quiet period of an isolated event, so only the burst mode
   // (a batch starting within max_delay of the previous one) coalesces them.
-  Registry registry;
-  SyncMetrics metrics(registry);
-  CountingKernel kernel;
-  SyncCore core(kernel, "node1", &metrics, nullptr);
-  SyncLoop loop(core, SyncLoopOptions{}, &metrics, nullptr);
-  loop.start();
-  loop.enqueue(Event{Event::Op::Upsert, ResourceKind::Namespace, make_ns("x"), {}});
-  loop.enqueue(Event{Event::Op::Upsert,
-                     ResourceKind::NetworkPolicy,
-                     make_policy("x", "np", {{"app", "a"}}, k8s::Labels{}),
-                     {}});
-  loop.enqueue(Event{Event::Op::Upsert,
-                     ResourceKind::Pod,
-                     make_pod("x", "local", "node1", "10.9.0.1", {{"app", "a"}}),
-                     {}});
-  for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
-    loop.enqueue(Event{Event::Op::Synced, k, {}, {}});
-  }
-  ASSERT_TRUE(wait_until([&] { return loop.ready(); }));
-  const size_t before = kernel.applies();
+  LoopRig r;
+  r.start();
+  r.isolated_pod(make_policy("x", "np", {{"app", "a"}}, k8s::Labels{}));
+  r.all_synced();
+  ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
+  const size_t before = r.kernel.applies();
   for (int i = 0; i < 200; ++i) {
-    loop.enqueue(Event{Event::Op::Upsert,
-                       ResourceKind::Pod,
-                       make_pod("x", "p" + std::to_string(i), "node2",
-                                "10.1.0." + std::to_string(i + 1), {{"app", "b"}}),
-                       {}});
+    r.upsert(ResourceKind::Pod, make_pod("x", "p" + std::to_string(i), "node2",
+                                         "10.1.0." + std::to_string(i + 1), {{"app", "b"}}));
     std::this_thread::sleep_for(milliseconds(1));
   }
-  ASSERT_TRUE(wait_until([&] { return metrics.event_latency.count() == 200; }));
-  loop.stop();
-  const size_t transactions = kernel.applies() - before;
+  ASSERT_TRUE(wait_until([&] { return r.metrics.event_latency.count() == 200; }));
+  r.loop->stop();
+  const size_t transactions = r.kernel.applies() - before;
   EXPECT_LE(transactions, 60u) << "200 writes ~1 ms apart must not become ~200 transactions";
-  ASSERT_TRUE(kernel.table());
-  EXPECT_EQ(*kernel.table(), nft::render(core.rules()).ruleset);
+  EXPECT_TRUE(r.table_is_the_rules());
 }
 
 TEST(SyncLoop, FailuresAreRetriedWithBackoffUntilTheKernelAccepts) {
-  Registry registry;
-  SyncMetrics metrics(registry);
-  CountingKernel kernel;
-  kernel.failures = 3;
-  SyncCore core(kernel, "node1", &metrics, nullptr);
+  LoopRig r;
+  r.kernel.failures = 3;
   SyncLoopOptions o;
   o.backoff = {milliseconds(10), milliseconds(100), 2.0, 0.0};
-  SyncLoop loop(core, o, &metrics, nullptr);
-  loop.start();
-  loop.enqueue(Event{Event::Op::Upsert, ResourceKind::Namespace, make_ns("x"), {}});
-  loop.enqueue(Event{Event::Op::Upsert,
-                     ResourceKind::Pod,
-                     make_pod("x", "a", "node1", "10.0.0.1", {{"app", "a"}}),
-                     {}});
-  loop.enqueue(Event{
-      Event::Op::Upsert, ResourceKind::NetworkPolicy, make_policy("x", "np", {{"app", "a"}}), {}});
-  for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
-    loop.enqueue(Event{Event::Op::Synced, k, {}, {}});
-  }
+  r.start(o);
+  r.isolated_pod(make_policy("x", "np", {{"app", "a"}}));
+  r.all_synced();
   // No further event arrives: the retries alone must get the table in.
-  ASSERT_TRUE(wait_until([&] { return loop.ready(); }));
-  loop.stop();
-  EXPECT_EQ(metrics.apply_errors.value(), 3);
-  ASSERT_TRUE(kernel.table());
-  EXPECT_EQ(*kernel.table(), nft::render(core.rules()).ruleset);
+  ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
+  r.loop->stop();
+  EXPECT_EQ(r.metrics.apply_errors.value(), 3);
+  EXPECT_TRUE(r.table_is_the_rules());
 }
 
 TEST(SyncLoop, WatermarkMovesOnlyOnceEverythingBeforeItIsApplied) {
-  Registry registry;
-  SyncMetrics metrics(registry);
-  CountingKernel kernel;
-  SyncCore core(kernel, "node1", &metrics, nullptr);
+  LoopRig r;
   std::atomic<uint64_t> delivered{0};
   SyncLoopOptions o;
   o.tick = milliseconds(5);
   o.barrier = [&]() -> std::optional<uint64_t> { return delivered.load(); };
-  SyncLoop loop(core, o, &metrics, nullptr);
-  loop.start();
-  for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
-    loop.enqueue(Event{Event::Op::Synced, k, {}, {}});
-  }
-  ASSERT_TRUE(wait_until([&] { return loop.ready(); }));
+  r.start(o);
+  r.all_synced();
+  ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
   delivered = 42;
-  ASSERT_TRUE(wait_until([&] { return loop.synced_resource_version() == 42; }));
+  ASSERT_TRUE(wait_until([&] { return r.loop->synced_resource_version() == 42; }));
   // While the kernel refuses, the watermark stays where it was.
   {
-    std::lock_guard lock(kernel.mu);
-    kernel.failures = 1000;
+    std::lock_guard lock(r.kernel.mu);
+    r.kernel.failures = 1000;
   }
-  loop.enqueue(Event{Event::Op::Upsert, ResourceKind::Namespace, make_ns("x"), {}});
-  loop.enqueue(Event{Event::Op::Upsert,
-                     ResourceKind::Pod,
-                     make_pod("x", "a", "node1", "10.0.0.1", {{"app", "a"}}),
-                     {}});
-  loop.enqueue(Event{
-      Event::Op::Upsert, ResourceKind::NetworkPolicy, make_policy("x", "np", {{"app", "a"}}), {}});
+  r.isolated_pod(make_policy("x", "np", {{"app", "a"}}));
   delivered = 50;
   std::this_thread::sleep_for(milliseconds(100));
-  EXPECT_EQ(loop.synced_resource_version(), 42u);
+  EXPECT_EQ(r.loop->synced_resource_version(), 42u);
   {
-    std::lock_guard lock(kernel.mu);
-    kernel.failures = 0;
+    std::lock_guard lock(r.kernel.mu);
+    r.kernel.failures = 0;
   }
-  ASSERT_TRUE(wait_until([&] { return loop.synced_resource_version() == 50; }));
-  loop.stop();
+  ASSERT_TRUE(wait_until([&] { return r.loop->synced_resource_version() == 50; }));
+  r.loop->stop();
 }
 
 }  // namespace
