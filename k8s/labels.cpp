@@ -9,6 +9,12 @@ Labels::Labels(std::initializer_list<value_type> init) {
   for (const value_type& kv : init) emplace(kv.first, kv.second);
 }
 
+Labels::Labels(const Labels&) = default;
+Labels::Labels(Labels&&) noexcept = default;
+Labels& Labels::operator=(const Labels&) = default;
+Labels& Labels::operator=(Labels&&) noexcept = default;
+Labels::~Labels() = default;
+
 const std::string& Labels::at(std::string_view key) const {
   auto it = find(key);
   if (it == items_.end()) throw std::out_of_range("k8s::Labels::at: no key " + std::string(key));
