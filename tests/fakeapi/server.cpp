@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "tests/fakeapi/fake_apiserver.h"
+#include "tests/fakeapi/protobuf.h"
 #include "tests/fakeapi/state.h"
 
 namespace netpol::fakeapi {
@@ -630,19 +631,51 @@ struct Server::Impl {
       auto it = query.find(k);
       return it == query.end() ? std::string() : it->second;
     };
-    // Only JSON bodies: protobuf (what typed clients such as `kubectl create
-    // namespace` send) is answered 415, as a server without protobuf would.
+    const auto method = req.method();
+    // Protobuf create and update bodies of Namespaces and Pods, and the
+    // DeleteOptions of a delete (what typed clients such as `kubectl create
+    // namespace` and `kubectl debug --copy-to [--replace]` send), are decoded
+    // into the JSON a JSON client would send, then take the same path. Every
+    // other protobuf body (NetworkPolicies: kubectl never sends one), and
+    // CBOR, is answered 415.
+    std::optional<json> decoded;
     if (!req.body().empty()) {
       const std::string ct(req[http::field::content_type]);
-      if (ct.find("protobuf") != std::string::npos || ct.find("cbor") != std::string::npos)
+      const bool object_write = (method == http::verb::post && t.name.empty()) ||
+                                (method == http::verb::put && !t.name.empty()) ||
+                                (method == http::verb::delete_ && !t.name.empty());
+      if (is_protobuf_media_type(ct) && object_write && t.kind != Kind::NetworkPolicy) {
+        ProtobufObject pb = decode_protobuf_object(req.body());
+        if (!pb.ok())
+          return respond(
+              stream, req,
+              status_reply(pb.code, pb.code == 415 ? "UnsupportedMediaType" : "BadRequest",
+                           pb.error));
+        const bool want_options = method == http::verb::delete_;
+        if ((pb.object.value("kind", "") == "DeleteOptions") != want_options)
+          return respond(
+              stream, req,
+              status_reply(400, "BadRequest",
+                           "protobuf body: a " + pb.object.value("kind", "") +
+                               " is not a valid body for " + std::string(req.method_string())));
+        decoded = std::move(pb.object);
+      } else if (ct.find("protobuf") != std::string::npos || ct.find("cbor") != std::string::npos) {
         return respond(
             stream, req,
             status_reply(415, "UnsupportedMediaType",
                          "the body of the request was in an unknown format - accepted media "
                          "types include: application/json, application/merge-patch+json, "
-                         "application/json-patch+json"));
+                         "application/json-patch+json (fake-apiserver decodes " +
+                             std::string(kProtobufMediaType) +
+                             " only for create, update and delete of Namespaces and Pods)"));
+      }
     }
     auto parse_body = [&](json& out) -> bool {
+      if (decoded) {
+        out = std::move(*decoded);
+        decoded.reset();
+        return true;
+      }
       try {
         out = req.body().empty() ? json::object() : json::parse(req.body());
         return true;
@@ -650,7 +683,6 @@ struct Server::Impl {
         return false;
       }
     };
-    const auto method = req.method();
     if (t.name.empty()) {
       if (method == http::verb::get || method == http::verb::delete_) {
         std::string err;
