@@ -639,12 +639,15 @@ struct Server::Impl {
     // other protobuf body (NetworkPolicies: kubectl never sends one), and
     // CBOR, is answered 415.
     std::optional<json> decoded;
-    if (!req.body().empty()) {
+    {
       const std::string ct(req[http::field::content_type]);
+      const bool has_body = !req.body().empty();
       const bool object_write = (method == http::verb::post && t.name.empty()) ||
                                 (method == http::verb::put && !t.name.empty()) ||
                                 (method == http::verb::delete_ && !t.name.empty());
-      if (is_protobuf_media_type(ct) && object_write && t.kind != Kind::NetworkPolicy) {
+      // An empty create or update body is malformed protobuf; a delete may have none.
+      if (is_protobuf_media_type(ct) && object_write && t.kind != Kind::NetworkPolicy &&
+          (has_body || method != http::verb::delete_)) {
         ProtobufObject pb = decode_protobuf_object(req.body());
         if (!pb.ok())
           return respond(
@@ -659,7 +662,8 @@ struct Server::Impl {
                            "protobuf body: a " + pb.object.value("kind", "") +
                                " is not a valid body for " + std::string(req.method_string())));
         decoded = std::move(pb.object);
-      } else if (ct.find("protobuf") != std::string::npos || ct.find("cbor") != std::string::npos) {
+      } else if (has_body && (ct.find("protobuf") != std::string::npos ||
+                              ct.find("cbor") != std::string::npos)) {
         return respond(
             stream, req,
             status_reply(415, "UnsupportedMediaType",
