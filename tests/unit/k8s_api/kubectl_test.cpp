@@ -387,5 +387,85 @@ TEST_F(IntegrationKubectl, DeployManifestsPassAClientSideDryRun) {
   EXPECT_NE(out.find("discovery only"), std::string::npos) << out;
 }
 
+// kubectl's typed-client commands send protobuf (Content-Type
+// application/vnd.kubernetes.protobuf, Accept protobuf then JSON): `create
+// namespace`, and `debug --copy-to` (the copy's create and, with --replace,
+// the original's delete). The fake decodes them and answers JSON, which
+// kubectl takes. `kubectl run` sends JSON. -v=7 prints the request headers,
+// so the test notices if kubectl stops sending protobuf.
+TEST_F(IntegrationKubectl, TypedClientCommandsSendProtobuf) {
+  start_informers();
+  const std::string protobuf = "Content-Type: application/vnd.kubernetes.protobuf";
+  std::string out;
+  ASSERT_EQ(kubectl("create namespace pb -v=7", &out), 0) << out;
+  EXPECT_NE(out.find(protobuf), std::string::npos) << "not protobuf, the test proves nothing";
+  EXPECT_NE(out.find("namespace/pb created"), std::string::npos) << out;
+  ASSERT_EQ(kubectl("get ns pb -o json", &out), 0);
+  const auto ns = nlohmann::json::parse(out);
+  EXPECT_EQ(ns["metadata"]["name"], "pb");
+  EXPECT_EQ(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "pb");
+
+  ASSERT_EQ(kubectl("run web -n pb --image=busybox --labels=app=web,tier=fe --port=8080", &out), 0)
+      << out;
+  auto pod_json = [&](const std::string& name) {
+    EXPECT_EQ(kubectl("get pod " + name + " -n pb -o json", &out), 0) << out;
+    try {
+      return nlohmann::json::parse(out);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "kubectl printed no JSON: " << e.what();
+      return nlohmann::json::object();
+    }
+  };
+  const auto web = pod_json("web");
+  EXPECT_EQ(web["metadata"]["namespace"], "pb");
+  EXPECT_EQ(web["metadata"]["labels"], nlohmann::json({{"app", "web"}, {"tier", "fe"}}));
+  EXPECT_EQ(web["spec"]["containers"][0]["ports"][0]["containerPort"], 8080);
+
+  // The copy keeps labels (--keep-labels, honoured by the general profile)
+  // and the container's port, and adds the debug container.
+  ASSERT_EQ(kubectl("debug web -n pb --copy-to=web-copy --keep-labels --profile=general "
+                    "--image=busybox --container=dbg -v=7 -- sleep 1",
+                    &out),
+            0)
+      << out;
+  EXPECT_NE(out.find(protobuf), std::string::npos) << "not protobuf, the test proves nothing";
+  const auto copy = pod_json("web-copy");
+  EXPECT_EQ(copy["metadata"]["name"], "web-copy");
+  EXPECT_EQ(copy["metadata"]["namespace"], "pb");
+  EXPECT_EQ(copy["metadata"]["labels"], nlohmann::json({{"app", "web"}, {"tier", "fe"}}));
+  ASSERT_EQ(copy["spec"]["containers"].size(), 2u) << copy.dump();
+  EXPECT_EQ(copy["spec"]["containers"][0]["ports"][0]["containerPort"], 8080);
+  EXPECT_EQ(copy["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
+  EXPECT_EQ(copy["spec"]["containers"][1]["name"], "dbg");
+
+  // What the agent sees: both pods, with their labels and port.
+  auto informer_has = [&](const std::string& key) {
+    for (const auto& p : pods_->snapshot()) {
+      if (p.key() != key) continue;
+      return p.labels.count("app") && p.labels.at("app") == "web" && p.labels.count("tier") &&
+             p.labels.at("tier") == "fe" && p.ports.size() == 1 && p.ports[0].port == 8080;
+    }
+    return false;
+  };
+  EXPECT_TRUE(eventually([&] { return informer_has("pb/web") && informer_has("pb/web-copy"); }));
+  EXPECT_TRUE(eventually([&] {
+    for (const auto& n : nss_->snapshot())
+      if (n.name == "pb") return true;
+    return false;
+  }));
+
+  // --replace deletes the original through the typed client: protobuf DeleteOptions.
+  ASSERT_EQ(kubectl("debug web-copy -n pb --copy-to=web-2 --replace --keep-labels "
+                    "--profile=general --image=busybox --container=dbg2 -v=7 -- sleep 1",
+                    &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("DELETE"), std::string::npos) << out;
+  EXPECT_NE(kubectl("get pod web-copy -n pb", &out), 0);
+  EXPECT_NE(out.find("NotFound"), std::string::npos) << out;
+  EXPECT_TRUE(eventually([&] { return informer_has("pb/web-2") && !informer_has("pb/web-copy"); }));
+  expect_agreement();
+}
+
 }  // namespace
 }  // namespace netpol::k8s::api
