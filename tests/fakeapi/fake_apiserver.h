@@ -10,7 +10,9 @@
 // concurrency) / merge-patch / JSON-patch / delete; label and field selectors;
 // the defaults kubectl users see (uid, creationTimestamp, policyTypes, port
 // protocols, the kubernetes.io/metadata.name label). Enough discovery for
-// kubectl. Deliberate simplifications are listed in docs/k8s-client.md.
+// kubectl. Protobuf bodies of Namespace/Pod create and update and of
+// DeleteOptions, as kubectl's typed clients send them (protobuf.h); answers
+// are always JSON. Deliberate simplifications are listed in docs/k8s-client.md.
 //
 // It is test infrastructure: it must never be linked into the agent, and it
 // never touches anything outside its own listening socket.
