@@ -204,10 +204,43 @@ bool WireReader::skip_value(uint32_t field, int wire, int depth) {
 
 namespace {
 
-// Copies a sub-reader's error into its parent; returns false.
-bool propagate(WireReader& parent, const WireReader& sub) {
-  if (parent.ok()) parent.fail(sub.ok() ? "malformed message" : sub.error());
-  return false;
+// What a message decoder did with one field.
+enum class Read { Ok, Failed, Unknown };
+Read done(bool ok) {
+  return ok ? Read::Ok : Read::Failed;
+}
+
+// Calls on(field number) for every field of r's message; fields it answers
+// Unknown are skipped, whatever their wire type. False on the first error.
+template <typename On>
+bool each_field(WireReader& r, On on) {
+  while (r.next()) {
+    const Read got = on(r.field());
+    if (got == Read::Failed || (got == Read::Unknown && !r.skip())) return false;
+  }
+  return r.ok();
+}
+
+// Decodes the current field as a message with `decode(sub, json&)`; a
+// failure inside is reported by the parent, naming the sub-message.
+template <typename Decode>
+bool sub_message(WireReader& r, const std::string& name, json& out, Decode decode) {
+  WireReader sub;
+  if (!r.message(name, &sub)) return false;
+  if (!out.is_object()) out = json::object();
+  if (decode(sub, out)) return true;
+  return r.fail(sub.error());
+}
+
+// A repeated message field: decodes one more element onto the array `list`.
+template <typename Decode>
+bool append_message(WireReader& r, const char* name, json& list, Decode decode) {
+  if (!list.is_array()) list = json::array();
+  json item = json::object();
+  if (!sub_message(r, std::string(name) + "[" + std::to_string(list.size()) + "]", item, decode))
+    return false;
+  list.push_back(std::move(item));
+  return true;
 }
 
 // Go leaves empty strings out of JSON (omitempty); so does the decoder.
@@ -215,7 +248,7 @@ bool put_string(WireReader& r, json& obj, const char* key) {
   std::string s;
   if (!r.string(&s)) return false;
   if (s.empty()) {
-    obj.erase(key);
+    if (obj.is_object()) obj.erase(key);
   } else {
     obj[key] = std::move(s);
   }
@@ -233,247 +266,161 @@ bool put_int32(WireReader& r, json& obj, const char* key) {
   return true;
 }
 
-// map<string,string>: repeated entries {key = 1, value = 2}; the last entry of a key wins.
-bool decode_string_map(WireReader& r, const std::string& name, json& out) {
-  WireReader entry;
-  if (!r.message(name, &entry)) return false;
-  std::string key, value;
-  while (entry.next()) {
-    if (entry.field() == 1) {
-      if (!entry.string(&key)) break;
-    } else if (entry.field() == 2) {
-      if (!entry.string(&value)) break;
-    } else if (!entry.skip()) {
-      break;
-    }
-  }
-  if (!entry.ok()) return propagate(r, entry);
-  if (!out.is_object()) out = json::object();
-  out[key] = value;
+// A message of string fields only: field number -> JSON key.
+struct StringField {
+  uint32_t number;
+  const char* key;
+};
+template <size_t N>
+bool decode_strings(WireReader& r, json& obj, const StringField (&fields)[N]) {
+  return each_field(r, [&](uint32_t f) {
+    for (const StringField& s : fields)
+      if (s.number == f) return done(put_string(r, obj, s.key));
+    return Read::Unknown;
+  });
+}
+
+// map<string,string>: repeated entries {key = 1, value = 2}; a missing value
+// is "", and the last entry of a key wins.
+bool put_map_entry(WireReader& r, const char* name, json& map) {
+  json entry = json::object();
+  if (!sub_message(r, name, entry, [](WireReader& e, json& out) {
+        return decode_strings(e, out, {{1, "key"}, {2, "value"}});
+      }))
+    return false;
+  if (!map.is_object()) map = json::object();
+  map[entry.value("key", "")] = entry.value("value", "");
   return true;
 }
 
 bool decode_object_meta(WireReader& r, json& meta) {
-  meta = json::object();
-  while (r.next()) {
-    bool good = true;
-    switch (r.field()) {
+  return each_field(r, [&](uint32_t f) {
+    switch (f) {
       case 1:
-        good = put_string(r, meta, "name");
-        break;
+        return done(put_string(r, meta, "name"));
       case 2:
-        good = put_string(r, meta, "generateName");
-        break;
+        return done(put_string(r, meta, "generateName"));
       case 3:
-        good = put_string(r, meta, "namespace");
-        break;
+        return done(put_string(r, meta, "namespace"));
       case 6:
-        good = put_string(r, meta, "resourceVersion");
-        break;
+        return done(put_string(r, meta, "resourceVersion"));
       case 11:
-        good = decode_string_map(r, "labels", meta["labels"]);
-        break;
+        return done(put_map_entry(r, "labels", meta["labels"]));
       case 12:
-        good = decode_string_map(r, "annotations", meta["annotations"]);
-        break;
+        return done(put_map_entry(r, "annotations", meta["annotations"]));
       default:
-        good = r.skip();
+        return Read::Unknown;
     }
-    if (!good) return false;
-  }
-  return r.ok();
+  });
 }
 
 bool decode_container_port(WireReader& r, json& port) {
-  port = json::object();
-  while (r.next()) {
-    bool good = true;
-    switch (r.field()) {
+  return each_field(r, [&](uint32_t f) {
+    switch (f) {
       case 1:
-        good = put_string(r, port, "name");
-        break;
+        return done(put_string(r, port, "name"));
       case 3:
-        good = put_int32(r, port, "containerPort");
-        break;
+        return done(put_int32(r, port, "containerPort"));
       case 4:
-        good = put_string(r, port, "protocol");
-        break;
+        return done(put_string(r, port, "protocol"));
       default:
-        good = r.skip();
+        return Read::Unknown;
     }
-    if (!good) return false;
-  }
-  return r.ok();
+  });
 }
 
 bool decode_container(WireReader& r, json& c) {
-  c = json::object();
-  while (r.next()) {
-    bool good = true;
-    switch (r.field()) {
+  return each_field(r, [&](uint32_t f) {
+    switch (f) {
       case 1:
-        good = put_string(r, c, "name");
-        break;
+        return done(put_string(r, c, "name"));
       case 2:
-        good = put_string(r, c, "image");
-        break;
-      case 6: {
-        json& ports = c["ports"];
-        if (!ports.is_array()) ports = json::array();
-        WireReader sub;
-        json port;
-        if (!r.message("ports[" + std::to_string(ports.size()) + "]", &sub) ||
-            !decode_container_port(sub, port))
-          return propagate(r, sub);
-        ports.push_back(std::move(port));
-        break;
-      }
+        return done(put_string(r, c, "image"));
+      case 6:
+        return done(append_message(r, "ports", c["ports"], decode_container_port));
       default:
-        good = r.skip();
+        return Read::Unknown;
     }
-    if (!good) return false;
-  }
-  return r.ok();
+  });
 }
 
 bool decode_pod_spec(WireReader& r, json& spec) {
-  spec = json::object();
-  while (r.next()) {
-    bool good = true;
-    switch (r.field()) {
-      case 2: {
-        json& containers = spec["containers"];
-        if (!containers.is_array()) containers = json::array();
-        WireReader sub;
-        json c;
-        if (!r.message("containers[" + std::to_string(containers.size()) + "]", &sub) ||
-            !decode_container(sub, c))
-          return propagate(r, sub);
-        containers.push_back(std::move(c));
-        break;
-      }
+  return each_field(r, [&](uint32_t f) {
+    switch (f) {
+      case 2:
+        return done(append_message(r, "containers", spec["containers"], decode_container));
       case 10:
-        good = put_string(r, spec, "nodeName");
-        break;
+        return done(put_string(r, spec, "nodeName"));
       case 11: {
         uint64_t v;
-        good = r.varint(&v);
-        if (good && v) {
+        if (!r.varint(&v)) return Read::Failed;
+        if (v) {
           spec["hostNetwork"] = true;
-        } else {
-          spec.erase("hostNetwork");
+        } else if (spec.is_object()) {
+          spec.erase("hostNetwork");  // false is left out, like an empty string
         }
-        break;
+        return Read::Ok;
       }
       default:
-        good = r.skip();
+        return Read::Unknown;
     }
-    if (!good) return false;
-  }
-  return r.ok();
+  });
 }
 
 bool decode_pod_status(WireReader& r, json& status) {
-  status = json::object();
-  while (r.next()) {
-    bool good = true;
-    switch (r.field()) {
+  return each_field(r, [&](uint32_t f) {
+    switch (f) {
       case 1:
-        good = put_string(r, status, "phase");
-        break;
+        return done(put_string(r, status, "phase"));
       case 6:
-        good = put_string(r, status, "podIP");
-        break;
-      case 12: {
-        json& ips = status["podIPs"];
-        if (!ips.is_array()) ips = json::array();
-        WireReader sub;
-        if (!r.message("podIPs[" + std::to_string(ips.size()) + "]", &sub)) return false;
-        json ip = json::object();
-        while (sub.next()) {
-          if (sub.field() == 1) {
-            if (!put_string(sub, ip, "ip")) break;
-          } else if (!sub.skip()) {
-            break;
-          }
-        }
-        if (!sub.ok()) return propagate(r, sub);
-        ips.push_back(std::move(ip));
-        break;
-      }
+        return done(put_string(r, status, "podIP"));
+      case 12:
+        return done(append_message(r, "podIPs", status["podIPs"], [](WireReader& s, json& ip) {
+          return decode_strings(s, ip, {{1, "ip"}});
+        }));
       default:
-        good = r.skip();
+        return Read::Unknown;
     }
-    if (!good) return false;
-  }
-  return r.ok();
+  });
 }
 
-// A top-level object: metadata = 1 for both kinds, spec = 2 and status = 3 for pods.
+// A top-level object: metadata = 1 for both kinds, spec = 2 and status = 3
+// for pods (a namespace's spec and status belong to the server).
 bool decode_kind(WireReader& r, bool pod, json& obj) {
-  while (r.next()) {
-    const uint32_t f = r.field();
-    const char* name = f == 1 ? "metadata" : f == 2 ? "spec" : f == 3 ? "status" : nullptr;
-    if (!name || (!pod && f != 1)) {
-      if (!r.skip()) return false;
-      continue;
-    }
-    WireReader sub;
-    if (!r.message(name, &sub)) return false;
-    json part;
-    const bool good = f == 1   ? decode_object_meta(sub, part)
-                      : f == 2 ? decode_pod_spec(sub, part)
-                               : decode_pod_status(sub, part);
-    if (!good) return propagate(r, sub);
-    obj[name] = std::move(part);
-  }
-  return r.ok();
+  return each_field(r, [&](uint32_t f) {
+    if (f == 1) return done(sub_message(r, "metadata", obj["metadata"], decode_object_meta));
+    if (pod && f == 2) return done(sub_message(r, "spec", obj["spec"], decode_pod_spec));
+    if (pod && f == 3) return done(sub_message(r, "status", obj["status"], decode_pod_status));
+    return Read::Unknown;
+  });
 }
 
 // meta/v1 DeleteOptions: gracePeriodSeconds 1, preconditions 2 {uid 1,
 // resourceVersion 2}, propagationPolicy 4. Unlike strings, a zero grace
 // period is kept: in Go it is a pointer, and 0 means "now".
 bool decode_delete_options(WireReader& r, json& obj) {
-  while (r.next()) {
-    bool good = true;
-    switch (r.field()) {
+  return each_field(r, [&](uint32_t f) {
+    switch (f) {
       case 1: {
         uint64_t v;
-        good = r.varint(&v);
-        if (good) obj["gracePeriodSeconds"] = static_cast<int64_t>(v);
-        break;
+        if (!r.varint(&v)) return Read::Failed;
+        obj["gracePeriodSeconds"] = static_cast<int64_t>(v);
+        return Read::Ok;
       }
-      case 2: {
-        WireReader sub;
-        if (!r.message("preconditions", &sub)) return false;
-        json pre = json::object();
-        while (sub.next()) {
-          if (sub.field() == 1) {
-            if (!put_string(sub, pre, "uid")) break;
-          } else if (sub.field() == 2) {
-            if (!put_string(sub, pre, "resourceVersion")) break;
-          } else if (!sub.skip()) {
-            break;
-          }
-        }
-        if (!sub.ok()) return propagate(r, sub);
-        obj["preconditions"] = std::move(pre);
-        break;
-      }
+      case 2:
+        return done(
+            sub_message(r, "preconditions", obj["preconditions"], [](WireReader& p, json& out) {
+              return decode_strings(p, out, {{1, "uid"}, {2, "resourceVersion"}});
+            }));
       case 4:
-        good = put_string(r, obj, "propagationPolicy");
-        break;
+        return done(put_string(r, obj, "propagationPolicy"));
       default:
-        good = r.skip();
+        return Read::Unknown;
     }
-    if (!good) return false;
-  }
-  return r.ok();
+  });
 }
 
-}  // namespace
-
-ProtobufObject decode_protobuf_object(std::string_view body) {
+ProtobufObject decode(std::string_view body) {
   ProtobufObject out;
   out.code = 400;
   static constexpr std::string_view kMagic("k8s\0", 4);
@@ -484,49 +431,34 @@ ProtobufObject decode_protobuf_object(std::string_view body) {
     return out;
   }
   WireReader r(body.substr(kMagic.size()), "runtime.Unknown", kMagic.size());
-  std::string api_version, kind, encoding, content_type;
+  json type_meta = json::object(), unknown = json::object();
   std::string_view raw;
   bool have_raw = false;
-  while (r.next()) {
-    bool good = true;
-    switch (r.field()) {
-      case 1: {
-        WireReader tm;
-        if (!r.message("typeMeta", &tm)) {
-          good = false;
-          break;
-        }
-        while (tm.next()) {
-          if (tm.field() == 1) {
-            if (!tm.string(&api_version)) break;
-          } else if (tm.field() == 2) {
-            if (!tm.string(&kind)) break;
-          } else if (!tm.skip()) {
-            break;
-          }
-        }
-        if (!tm.ok()) good = propagate(r, tm);
-        break;
-      }
+  const bool read = each_field(r, [&](uint32_t f) {
+    switch (f) {
+      case 1:
+        return done(sub_message(r, "typeMeta", type_meta, [](WireReader& t, json& tm) {
+          return decode_strings(t, tm, {{1, "apiVersion"}, {2, "kind"}});
+        }));
       case 2:
-        good = r.bytes(&raw);
-        have_raw = good;
-        break;
+        have_raw = r.bytes(&raw);
+        return done(have_raw);
       case 3:
-        good = r.string(&encoding);
-        break;
+        return done(put_string(r, unknown, "contentEncoding"));
       case 4:
-        good = r.string(&content_type);
-        break;
+        return done(put_string(r, unknown, "contentType"));
       default:
-        good = r.skip();
+        return Read::Unknown;
     }
-    if (!good) break;
-  }
-  if (!r.ok()) {
+  });
+  if (!read) {
     out.error = "protobuf body: " + r.error();
     return out;
   }
+  const std::string encoding = unknown.value("contentEncoding", "");
+  const std::string content_type = unknown.value("contentType", "");
+  const std::string api_version = type_meta.value("apiVersion", "");
+  const std::string kind = type_meta.value("kind", "");
   if (!encoding.empty()) {
     out.error = "protobuf body: contentEncoding \"" + encoding + "\" is not supported";
     return out;
@@ -549,7 +481,6 @@ ProtobufObject decode_protobuf_object(std::string_view body) {
         (api_version.empty() ? "" : " (" + api_version + ")") + "; send it as JSON";
     return out;
   }
-  // raw starts after the magic, the key and the length of field 2.
   const size_t raw_offset = static_cast<size_t>(raw.data() - body.data());
   WireReader obj_reader(raw, kind, raw_offset);
   json obj = {{"apiVersion", api_version}, {"kind", kind}};
@@ -562,6 +493,21 @@ ProtobufObject decode_protobuf_object(std::string_view body) {
   out.code = 200;
   out.object = std::move(obj);
   return out;
+}
+
+}  // namespace
+
+ProtobufObject decode_protobuf_object(std::string_view body) {
+  // The decoders guard every JSON access; this keeps the promise of never
+  // throwing should one be missed (or memory run out).
+  try {
+    return decode(body);
+  } catch (const std::exception& e) {
+    ProtobufObject out;
+    out.code = 400;
+    out.error = std::string("protobuf body: cannot be decoded: ") + e.what();
+    return out;
+  }
 }
 
 }  // namespace netpol::fakeapi

@@ -252,6 +252,7 @@ TEST(Protobuf, EveryTruncationAndByteChangeIsHandled) {
   for (size_t n = 0; n < raw_end; ++n) {
     auto r = decode_protobuf_object(std::string_view(body).substr(0, n));
     EXPECT_FALSE(r.ok()) << "prefix of " << n << " bytes decoded";
+    EXPECT_EQ(r.error.find("cannot be decoded"), std::string::npos) << r.error;
   }
   // Any value at any position: an answer, and a decoded object that can be stored.
   size_t decoded = 0;
@@ -261,7 +262,8 @@ TEST(Protobuf, EveryTruncationAndByteChangeIsHandled) {
       b[i] = static_cast<char>(v);
       auto r = decode_protobuf_object(b);
       if (!r.ok()) {
-        EXPECT_FALSE(r.error.empty());
+        // A decoder error, not the catch-all for an exception.
+        EXPECT_EQ(r.error.find("cannot be decoded"), std::string::npos) << r.error;
         continue;
       }
       ++decoded;
