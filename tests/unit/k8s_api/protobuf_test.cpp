@@ -313,18 +313,21 @@ HttpAnswer http_request(uint16_t port, const std::string& method, const std::str
 }
 
 const std::string kProtobuf(fakeapi::kProtobufMediaType);
+HttpAnswer post_protobuf(uint16_t port, const std::string& path, const std::string& body) {
+  return http_request(port, "POST", path, kProtobuf, body);
+}
 
 TEST(FakeApiProtobuf, CreateUpdateDeleteOverHttp) {
   auto s = start_fake();
   ASSERT_TRUE(s);
-  auto ns = http_request(s->port(), "POST", "/api/v1/namespaces", kProtobuf,
-                         envelope("v1", "Namespace", len(1, len(1, "team-a")) + len(2, "")));
+  auto ns = post_protobuf(s->port(), "/api/v1/namespaces",
+                          envelope("v1", "Namespace", len(1, len(1, "team-a")) + len(2, "")));
   ASSERT_EQ(ns.code, 201) << ns.body;
   // Answered in JSON, which kubectl's Accept header allows.
   EXPECT_EQ(json::parse(ns.body)["metadata"]["labels"]["kubernetes.io/metadata.name"], "team-a");
 
-  auto pod = http_request(s->port(), "POST", "/api/v1/namespaces/team-a/pods", kProtobuf,
-                          envelope("v1", "Pod", full_pod_raw()));
+  auto pod = post_protobuf(s->port(), "/api/v1/namespaces/team-a/pods",
+                           envelope("v1", "Pod", full_pod_raw()));
   ASSERT_EQ(pod.code, 201) << pod.body;
   const json stored = s->get(Kind::Pod, "team-a", "web").body;
   EXPECT_EQ(stored["metadata"]["labels"], kFullPod["metadata"]["labels"]);
@@ -356,18 +359,15 @@ TEST(FakeApiProtobuf, CreateUpdateDeleteOverHttp) {
   EXPECT_EQ(s->get(Kind::Pod, "team-a", "web").code, 404);
 
   // A body of the wrong kind for the URL or the verb.
-  EXPECT_EQ(http_request(s->port(), "POST", "/api/v1/namespaces", kProtobuf, kKubectlPod).code,
-            400);
-  EXPECT_EQ(
-      http_request(s->port(), "POST", "/api/v1/namespaces", kProtobuf, kKubectlDeleteOptions).code,
-      400);
+  EXPECT_EQ(post_protobuf(s->port(), "/api/v1/namespaces", kKubectlPod).code, 400);
+  EXPECT_EQ(post_protobuf(s->port(), "/api/v1/namespaces", kKubectlDeleteOptions).code, 400);
 }
 
 TEST(FakeApiProtobuf, MalformedBodiesGetABadRequestStatus) {
   auto s = start_fake();
   ASSERT_TRUE(s);
   for (const Bad& b : bad_bodies()) {
-    auto a = http_request(s->port(), "POST", "/api/v1/namespaces", kProtobuf, b.body);
+    auto a = post_protobuf(s->port(), "/api/v1/namespaces", b.body);
     ASSERT_EQ(a.code, b.code) << b.what << ": " << a.body;
     const json st = json::parse(a.body);
     EXPECT_EQ(st["kind"], "Status") << b.what;
@@ -378,9 +378,7 @@ TEST(FakeApiProtobuf, MalformedBodiesGetABadRequestStatus) {
   }
   // Still serving, and nothing was stored.
   EXPECT_TRUE(s->objects(Kind::Namespace).empty());
-  EXPECT_EQ(
-      http_request(s->port(), "POST", "/api/v1/namespaces", kProtobuf, kKubectlNamespace).code,
-      201);
+  EXPECT_EQ(post_protobuf(s->port(), "/api/v1/namespaces", kKubectlNamespace).code, 201);
 }
 
 TEST(FakeApiProtobuf, OtherBinaryBodiesAreUnsupportedMediaTypes) {
@@ -389,10 +387,9 @@ TEST(FakeApiProtobuf, OtherBinaryBodiesAreUnsupportedMediaTypes) {
   ASSERT_TRUE(s->create(Kind::Namespace, "", ns_json("a")).ok());
   // NetworkPolicies (kubectl never sends one as protobuf), patches and CBOR.
   const std::string np = envelope("networking.k8s.io/v1", "NetworkPolicy", len(1, len(1, "np")));
-  EXPECT_EQ(http_request(s->port(), "POST",
-                         "/apis/networking.k8s.io/v1/namespaces/a/networkpolicies", kProtobuf, np)
-                .code,
-            415);
+  EXPECT_EQ(
+      post_protobuf(s->port(), "/apis/networking.k8s.io/v1/namespaces/a/networkpolicies", np).code,
+      415);
   EXPECT_EQ(
       http_request(s->port(), "PATCH", "/api/v1/namespaces/a", kProtobuf, kKubectlNamespace).code,
       415);
