@@ -586,7 +586,13 @@ Reply status_reply(int code, const std::string& reason, const std::string& messa
   json body = {{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", json::object()},
                {"status", "Failure"}, {"message", message}, {"reason", reason},
                {"code", code}};
-  if (!name.empty() || !plural.empty()) body["details"] = {{"name", name}, {"kind", plural}};
+  if (!name.empty() || !plural.empty()) {
+    body["details"] = {{"name", name}, {"kind", plural}};
+  } else if (code == 404) {
+    // A real server's 404 for a path it does not serve carries empty details;
+    // kubectl reads them (`kubectl debug` panics on a 404 without details).
+    body["details"] = json::object();
+  }
   return Reply{code, std::move(body)};
 }
 

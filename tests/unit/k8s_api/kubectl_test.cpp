@@ -467,5 +467,22 @@ TEST_F(IntegrationKubectl, TypedClientCommandsSendProtobuf) {
   expect_agreement();
 }
 
+// A path the fake does not serve answers 404 the way a real server does
+// (a Status with empty details): kubectl debug with an ephemeral container
+// (pods/ephemeralcontainers, not served) then reports the feature as off,
+// as against a cluster without it, instead of crashing on a nil pointer.
+TEST_F(IntegrationKubectl, UnservedSubresourceIsAPlainNotFound) {
+  std::string out;
+  const std::string pod =
+      dir_.write("pod.yaml",
+                 "apiVersion: v1\nkind: Namespace\nmetadata: {name: dbg}\n---\n"
+                 "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: dbg}\n"
+                 "spec: {containers: [{name: c, image: busybox}]}\n");
+  ASSERT_EQ(kubectl("create -f " + pod, &out), 0) << out;
+  EXPECT_NE(kubectl("-n dbg debug p --image=busybox", &out), 0);
+  EXPECT_EQ(out.find("panic"), std::string::npos) << out;
+  EXPECT_NE(out.find("ephemeral containers are disabled"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace netpol::k8s::api
