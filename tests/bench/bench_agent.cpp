@@ -11,12 +11,9 @@
 // Prometheus' histogram_quantile interpolates them, plus the exact share of
 // events at or under 5 ms (a bucket bound). Targets (issue 5): p99 <= 5 ms,
 // RSS <= 1 KiB per cluster pod + 50 MB. Needs root. Never asserts on numbers.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +32,7 @@
 #include "tests/bench/bench_util.h"
 #include "tests/bench/synthetic.h"
 #include "tests/fakeapi/fake_apiserver.h"
+#include "tests/support/raw_http.h"
 
 namespace {
 
@@ -125,26 +123,8 @@ json policy_json(const k8s::NetworkPolicy& np) {
 
 // GET http://127.0.0.1:port/path: status code and body ("" on failure).
 std::pair<int, std::string> http_get(uint16_t port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return {0, ""};
-  }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
-  (void)!::write(fd, req.data(), req.size());
-  std::string raw;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) raw.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  int code = 0;
-  std::sscanf(raw.c_str(), "HTTP/1.%*d %d", &code);
-  const auto body = raw.find("\r\n\r\n");
-  return {code, body == std::string::npos ? "" : raw.substr(body + 4)};
+  auto a = testsupport::raw_http(port, "GET", path);
+  return {a.code, std::move(a.body)};
 }
 
 // name{labels} -> value of every sample line.

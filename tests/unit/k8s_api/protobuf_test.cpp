@@ -5,12 +5,9 @@
 // never a crash, whether decoded directly or sent over HTTP.
 #include "tests/fakeapi/protobuf.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "tests/support/raw_http.h"
 #include "tests/unit/k8s_api/helpers.h"
 
 namespace netpol::k8s::api {
@@ -274,46 +271,19 @@ TEST(Protobuf, EveryTruncationAndByteChangeIsHandled) {
 }
 
 // One HTTP/1.1 request on a fresh connection; the status code and body.
-struct HttpAnswer {
-  int code = 0;
-  std::string body;
-};
-HttpAnswer http_request(uint16_t port, const std::string& method, const std::string& path,
-                        const std::string& content_type, const std::string& body) {
-  HttpAnswer a;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return a;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return a;
-  }
-  const std::string req =
-      method + " " + path +
-      " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: " + content_type +
-      "\r\nAccept: " + std::string(fakeapi::kProtobufMediaType) +
-      ",application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  for (size_t sent = 0; sent < req.size();) {
-    const ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  std::string resp;
-  char buf[4096];
-  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
-    resp.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  if (resp.rfind("HTTP/1.1 ", 0) == 0) a.code = std::stoi(resp.substr(9, 3));
-  const size_t head_end = resp.find("\r\n\r\n");
-  if (head_end != std::string::npos) a.body = resp.substr(head_end + 4);
-  return a;
+testsupport::RawHttpAnswer http_request(uint16_t port, const std::string& method,
+                                        const std::string& path, const std::string& content_type,
+                                        const std::string& body) {
+  return testsupport::raw_http(port, method, path,
+                               "Content-Type: " + content_type +
+                                   "\r\nAccept: " + std::string(fakeapi::kProtobufMediaType) +
+                                   ",application/json\r\n",
+                               body);
 }
 
 const std::string kProtobuf(fakeapi::kProtobufMediaType);
-HttpAnswer post_protobuf(uint16_t port, const std::string& path, const std::string& body) {
+testsupport::RawHttpAnswer post_protobuf(uint16_t port, const std::string& path,
+                                         const std::string& body) {
   return http_request(port, "POST", path, kProtobuf, body);
 }
 
