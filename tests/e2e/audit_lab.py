@@ -36,7 +36,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from netlab import model, netns, topology  # noqa: E402
-from netlab.probe import Probe, Servers, run_probes  # noqa: E402
+from netlab.probe import Probe, run_probes  # noqa: E402
+from netlab.runner import Lab  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RATE, BURST = 10, 20  # nft::AuditOptions defaults
@@ -143,7 +144,7 @@ async def wait_for(path: str, pred, timeout: float) -> tuple[dict | None, float]
 
 async def probe(lab, src: str, dst: str, proto: str = "TCP", port: int = 80, timeout: float = 1.0,
                 family: int = 4) -> bool:
-    p = Probe(src, lab.pod_ns[src], dst, family, proto, port)
+    p = Probe(src, lab.topo.pod_ns[src], dst, family, proto, port)
     got = await run_probes(lab.factory, [p], timeout)
     return got[p].allowed
 
@@ -163,25 +164,9 @@ print(time.monotonic() - t0)
 """
 
 
-class Lab:
-    def __init__(self, registry: netns.NetnsRegistry, kind: str = "routed") -> None:
-        self.kind = kind
-        self.registry = registry
-        self.factory = netns.SocketFactory()
-        self.topo = None
-        self.servers = Servers(self.factory)
-
-    async def up(self) -> None:
-        self.topo = await asyncio.to_thread(topology.build, self.kind, self.registry)
-        self.pod_ns = self.topo.pod_ns
-        await self.servers.start(self.topo.pod_ns)
-
-    async def down(self) -> None:
-        await self.servers.stop()
-        if self.topo is not None:
-            for ns in self.topo.all_ns():
-                self.factory.forget(ns)
-            await asyncio.to_thread(self.topo.destroy)
+def make_lab(registry: netns.NetnsRegistry, kind: str = "routed") -> Lab:
+    """The lab of runner.py (topology, probe servers), driven here by hand."""
+    return Lab(kind, registry, netns.SocketFactory())
 
 
 def write_inputs(work: str, objs: list[dict]) -> None:
@@ -192,7 +177,7 @@ def write_inputs(work: str, objs: list[dict]) -> None:
 async def run_test(args) -> int:
     harness_exe = _bin(args.harness, "NETPOL_AUDIT_HARNESS", "netpol-audit-harness")
     policyc = _bin(args.policyc, "NETPOL_POLICYC", "policyc")
-    lab = Lab(args.registry, args.topology)
+    lab = make_lab(args.registry, args.topology)
     work = tempfile.mkdtemp(prefix="netpol-audit-lab-")
     harnesses: dict[str, Harness] = {}
     try:
@@ -249,7 +234,7 @@ async def run_test(args) -> int:
         check(not quiet, "allowed x/a -> z/c is not logged (policy says deny over its namespace's all)")
 
         # 4. Flood: 10,000 denied attempts x/a -> x/b udp/80.
-        out = subprocess.run(["ip", "netns", "exec", lab.pod_ns["x/a"], sys.executable, "-c", FLOOD,
+        out = subprocess.run(["ip", "netns", "exec", lab.topo.pod_ns["x/a"], sys.executable, "-c", FLOOD,
                               model.pod_ip("x/b", 4), "10000"], capture_output=True, text=True, check=True)
         flood_s = float(out.stdout.strip())
 
@@ -335,13 +320,13 @@ async def run_bench(args) -> int:
         server_cmd = [sys.executable, "-c", BENCH_SERVER, model.pod_ip("x/c", 4)]
         client_cmd = [sys.executable, "-c", BENCH_CLIENT, model.pod_ip("x/c", 4), str(args.seconds)]
     print(f"client: {client_cmd[0]}", flush=True)
-    lab = Lab(args.registry)
+    lab = make_lab(args.registry)
     work = tempfile.mkdtemp(prefix="netpol-audit-bench-")
     results: dict[str, list[float]] = {}
     server = None
     try:
         await lab.up()
-        server = subprocess.Popen(["ip", "netns", "exec", lab.pod_ns["x/c"], *server_cmd],
+        server = subprocess.Popen(["ip", "netns", "exec", lab.topo.pod_ns["x/c"], *server_cmd],
                                   stdout=subprocess.PIPE, text=True)
         server.stdout.readline()
         m = model
@@ -361,7 +346,7 @@ async def run_bench(args) -> int:
                     write_inputs(work, cluster({}) + policies)
                     h = Harness(harness_exe, "node1", lab.topo.node_ns["node1"], work,
                                 os.path.join(work, "bench.log"))
-                out = subprocess.run(["ip", "netns", "exec", lab.pod_ns["x/a"], *client_cmd],
+                out = subprocess.run(["ip", "netns", "exec", lab.topo.pod_ns["x/a"], *client_cmd],
                                      capture_output=True, text=True, check=True)
                 results.setdefault(label, []).append(float(out.stdout.split()[0]))
                 if h:
