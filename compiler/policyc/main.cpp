@@ -78,16 +78,24 @@ void warn_audit_annotations(const netpol::k8s::Objects& o) {
   for (const auto& p : o.policies) check(p.annotations, "NetworkPolicy " + p.key());
 }
 
-int run_compile(const CompileArgs& args) {
-  netpol::k8s::DecodeResult decoded = netpol::k8s::load_manifests(args.files);
+// The manifests of `files`, completed as the API server would; every error
+// on stderr and nullopt when there is any.
+std::optional<netpol::k8s::Objects> load_or_report(const std::vector<std::string>& files) {
+  netpol::k8s::DecodeResult decoded = netpol::k8s::load_manifests(files);
   netpol::k8s::complete_snapshot(decoded);
   if (!decoded.ok()) {
     for (const auto& e : decoded.errors) std::cerr << e.str() << "\n";
-    return kExitInvalidInput;
+    return std::nullopt;
   }
-  warn_audit_annotations(decoded.objects);
+  return std::move(decoded.objects);
+}
 
-  netpol::ir::RuleSet rules = netpol::compiler::compile(decoded.objects, args.node);
+int run_compile(const CompileArgs& args) {
+  auto objects = load_or_report(args.files);
+  if (!objects) return kExitInvalidInput;
+  warn_audit_annotations(*objects);
+
+  netpol::ir::RuleSet rules = netpol::compiler::compile(*objects, args.node);
   for (const std::string& w : rules.warnings) warn(w);
 
   std::string out;
@@ -124,13 +132,9 @@ std::optional<netpol::Family> family_arg(int f) {
 // Exit status: 0 allowed, 4 denied (so scripts can branch on it), 1 invalid
 // manifests, 2 a query that cannot be answered.
 int run_explain(const ExplainArgs& args) {
-  netpol::k8s::DecodeResult decoded = netpol::k8s::load_manifests(args.files);
-  netpol::k8s::complete_snapshot(decoded);
-  if (!decoded.ok()) {
-    for (const auto& e : decoded.errors) std::cerr << e.str() << "\n";
-    return kExitInvalidInput;
-  }
-  netpol::policyc::Explainer explainer(std::move(decoded.objects));
+  auto objects = load_or_report(args.files);
+  if (!objects) return kExitInvalidInput;
+  netpol::policyc::Explainer explainer(std::move(*objects));
   if (!args.batch.empty()) {
     // One query a line: FROM TO PORT/PROTO [4|6]; one answer a line. For
     // checking many connections at once (the lab compares them with probes).
