@@ -119,7 +119,7 @@ void append_head(std::string& out, const char* event, TimePoint t, const std::st
   out += ",\"event\":\"";
   out += event;
   out += "\",\"time\":\"";
-  out += format_time(t);
+  out += format_rfc3339_micros(t);
   out += "\",\"node\":";
   out += json_string(node);
 }
@@ -295,14 +295,6 @@ std::string format(const Lost& l) {
   append_u64(out, l.count);
   out += ",\"reason\":" + json_string(l.reason) + "}\n";
   return out;
-}
-
-std::string format_time(TimePoint t) {
-  return format_rfc3339_micros(t);
-}
-
-std::optional<TimePoint> parse_time(std::string_view s) {
-  return parse_rfc3339_utc(s);
 }
 
 std::string json_string(std::string_view s) {

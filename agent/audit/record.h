@@ -117,11 +117,8 @@ std::string format(const Connection& c);
 std::string format(const Suppressed& s);
 std::string format(const Lost& l);
 
-// RFC 3339 in UTC with microseconds: "2026-01-02T03:04:05.678901Z".
-std::string format_time(TimePoint t);
-// Parses what format_time writes (and whole seconds, other fraction lengths,
-// and "+00:00"); nullopt for anything else.
-std::optional<TimePoint> parse_time(std::string_view text);
+// Times are written with k8s/rfc3339.h: format_rfc3339_micros, e.g.
+// "2026-01-02T03:04:05.678901Z"; parse_rfc3339_utc reads them back.
 
 // A JSON string literal (with quotes) for any bytes; invalid UTF-8 becomes U+FFFD.
 std::string json_string(std::string_view s);

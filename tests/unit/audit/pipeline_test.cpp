@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "agent/audit/auditor.h"
+#include "k8s/rfc3339.h"
 #include "nft/render.h"
 #include "tests/unit/audit/cluster.h"
 #include "tests/unit/audit/packets.h"
@@ -20,7 +21,7 @@ using nft::Direction;
 using nlohmann::json;
 
 TimePoint at(double seconds) {
-  return *parse_time("2026-03-04T05:06:07Z") +
+  return *parse_rfc3339_utc("2026-03-04T05:06:07Z") +
          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
