@@ -802,6 +802,12 @@ Result<std::unique_ptr<NetlinkBackend>> NetlinkBackend::open(NetlinkOptions opti
   // the request: a 100k-message batch must not echo itself back.
   mnl_socket_setsockopt(impl->sock.get(), NETLINK_EXT_ACK, &one, sizeof one);
   mnl_socket_setsockopt(impl->sock.get(), NETLINK_CAP_ACK, &one, sizeof one);
+  if (impl->options.rcvbuf_bytes > 0) {
+    // A fixed receive buffer (fault-injection tests): set once, never grown.
+    const int fixed = static_cast<int>(std::min<uint32_t>(impl->options.rcvbuf_bytes, INT_MAX / 2));
+    setsockopt(mnl_socket_get_fd(impl->sock.get()), SOL_SOCKET, SO_RCVBUFFORCE, &fixed,
+               sizeof fixed);
+  }
   impl->seq = static_cast<uint32_t>(std::time(nullptr));
   auto reader = TableReader::open();
   if (!reader.ok()) return Error{reader.message()};
@@ -862,8 +868,6 @@ Status NetlinkBackend::Impl::run(const Transaction& tx, bool commit) {
   // receive buffer, or the kernel drops them (ENOBUFS).
   stats.sndbuf = grow_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, stats.bytes + (64u << 10));
   if (options.rcvbuf_bytes > 0) {
-    const int fixed = static_cast<int>(std::min<uint32_t>(options.rcvbuf_bytes, INT_MAX / 2));
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &fixed, sizeof fixed);
     socklen_t len = sizeof stats.rcvbuf;
     getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &stats.rcvbuf, &len);
   } else {
