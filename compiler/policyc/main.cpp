@@ -129,6 +129,20 @@ std::optional<netpol::Family> family_arg(int f) {
   return std::nullopt;
 }
 
+// A query from its words; nullopt when PORT[/PROTO] does not parse.
+std::optional<netpol::policyc::Query> make_query(std::string from, std::string to,
+                                                 const std::string& port, int family) {
+  auto p = netpol::policyc::parse_port(port);
+  if (!p) return std::nullopt;
+  netpol::policyc::Query q;
+  q.from = std::move(from);
+  q.to = std::move(to);
+  q.family = family_arg(family);
+  q.port = p->first;
+  q.protocol = p->second;
+  return q;
+}
+
 // Exit status: 0 allowed, 4 denied (so scripts can branch on it), 1 invalid
 // manifests, 2 a query that cannot be answered.
 int run_explain(const ExplainArgs& args) {
@@ -152,20 +166,16 @@ int run_explain(const ExplainArgs& args) {
     int bad = 0;
     for (std::string line; std::getline(*in, line);) {
       std::istringstream words(line);
-      netpol::policyc::Query q;
-      std::string port, fam;
-      if (!(words >> q.from >> q.to >> port)) continue;
+      std::string from, to, port, fam;
+      if (!(words >> from >> to >> port)) continue;
       words >> fam;
-      auto p = netpol::policyc::parse_port(port);
-      if (fam == "4" || fam == "6") q.family = family_arg(fam == "4" ? 4 : 6);
-      if (!p) {
+      auto q = make_query(from, to, port, fam == "4" ? 4 : fam == "6" ? 6 : 0);
+      if (!q) {
         std::cerr << "policyc: bad port in: " << line << "\n";
         ++bad;
         continue;
       }
-      q.port = p->first;
-      q.protocol = p->second;
-      auto e = explainer.explain(q);
+      auto e = explainer.explain(*q);
       if (!e.ok()) {
         std::cerr << "policyc: " << line << ": " << e.message() << "\n";
         ++bad;
@@ -176,18 +186,12 @@ int run_explain(const ExplainArgs& args) {
     if (!write_stdout(out)) return kExitInvalidInput;
     return bad ? kExitUsage : 0;
   }
-  netpol::policyc::Query q;
-  q.from = args.from;
-  q.to = args.to;
-  q.family = family_arg(args.family);
-  auto p = netpol::policyc::parse_port(args.port);
-  if (!p) {
+  auto q = make_query(args.from, args.to, args.port, args.family);
+  if (!q) {
     std::cerr << "policyc: --port " << args.port << ": expected PORT[/TCP|UDP|SCTP], e.g. 80/TCP\n";
     return kExitUsage;
   }
-  q.port = p->first;
-  q.protocol = p->second;
-  auto e = explainer.explain(q);
+  auto e = explainer.explain(*q);
   if (!e.ok()) {
     std::cerr << "policyc: " << e.message() << "\n";
     return kExitUsage;
