@@ -13,39 +13,6 @@
 
 namespace netpol::k8s::api {
 
-const char* to_string(Code c) {
-  switch (c) {
-    case Code::Ok:
-      return "Ok";
-    case Code::InvalidArgument:
-      return "InvalidArgument";
-    case Code::Unauthorized:
-      return "Unauthorized";
-    case Code::Forbidden:
-      return "Forbidden";
-    case Code::NotFound:
-      return "NotFound";
-    case Code::Conflict:
-      return "Conflict";
-    case Code::Gone:
-      return "Gone";
-    case Code::Unavailable:
-      return "Unavailable";
-    case Code::Timeout:
-      return "Timeout";
-    case Code::Cancelled:
-      return "Cancelled";
-    case Code::Malformed:
-      return "Malformed";
-  }
-  return "Unknown";
-}
-
-std::string Status::str() const {
-  if (ok()) return "ok";
-  return std::string(to_string(code_)) + ": " + message_;
-}
-
 namespace {
 
 Status invalid(std::string msg) {
