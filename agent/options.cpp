@@ -112,6 +112,10 @@ std::variant<Options, ParseExit> parse_options(
                  "connections a logging rule may log at once after a quiet spell")
       ->check(CLI::Range(1u, 1000000u))
       ->capture_default_str();
+  app.add_option("--cni-socket", o.cni_socket,
+                 "unix socket netpol-cni asks to bind a new pod before it starts (docs/cni.md); "
+                 "the directory is created, a stale socket replaced (\"off\": none)")
+      ->capture_default_str();
   app.add_flag("--cleanup", o.cleanup,
                "delete the table inet netpol (stops enforcing on this node) and exit");
   app.add_flag("--version", version, "print the version and exit");
@@ -165,6 +169,11 @@ std::variant<Options, ParseExit> parse_options(
   if (o.batch_max_events == 0) return bad("--batch-max-events must be at least 1");
   if (o.drift_read_back_every == 0) return bad("--drift-read-back-every must be at least 1");
   if (o.metrics_addr == "off") o.metrics_addr.clear();
+  if (o.cni_socket == "off") o.cni_socket.clear();
+  // sockaddr_un.sun_path: 108 bytes with the NUL.
+  if (!o.cni_socket.empty() && (o.cni_socket[0] != '/' || o.cni_socket.size() > 107)) {
+    return bad("--cni-socket " + o.cni_socket + ": want an absolute path of at most 107 bytes");
+  }
 
   if (o.node_name.empty() && !o.cleanup) {
     if (auto env = getenv("NODE_NAME"); env && !env->empty()) o.node_name = *env;

@@ -41,6 +41,8 @@ struct Options {
   uint16_t audit_nflog_group = 100;  // nft::kDefaultAuditGroup
   uint32_t audit_rate = 10;          // logged connections per second and logging rule
   uint32_t audit_burst = 20;
+  // Where netpol-cni reaches the agent (docs/cni.md); "" or "off": no socket.
+  std::string cni_socket = "/run/netpol/cni.sock";
 };
 
 // What main() should do after parsing.

@@ -120,12 +120,33 @@ TEST(Options, HelpListsTheFlagsAndCleanupNeedsNoNode) {
   ASSERT_TRUE(std::holds_alternative<ParseExit>(r));
   const ParseExit& e = std::get<ParseExit>(r);
   EXPECT_EQ(e.code, 0);
-  for (const char* flag : {"--kubeconfig", "--node-name", "--metrics-addr", "--cleanup"}) {
+  for (const char* flag :
+       {"--kubeconfig", "--node-name", "--metrics-addr", "--cni-socket", "--cleanup"}) {
     EXPECT_NE(e.out.find(flag), std::string::npos) << flag;
   }
   auto c = parse({"--cleanup"});
   ASSERT_TRUE(std::holds_alternative<Options>(c));
   EXPECT_TRUE(std::get<Options>(c).cleanup);
+}
+
+// netpol-cni's socket (docs/cni.md): on by default where the DaemonSet mounts it.
+TEST(Options, CniSocketDefaultOverrideOffAndChecks) {
+  auto d = parse({"--node-name", "n"});
+  ASSERT_TRUE(std::holds_alternative<Options>(d));
+  EXPECT_EQ(std::get<Options>(d).cni_socket, "/run/netpol/cni.sock");
+  auto o = parse({"--node-name", "n", "--cni-socket", "/var/run/x/cni.sock"});
+  ASSERT_TRUE(std::holds_alternative<Options>(o));
+  EXPECT_EQ(std::get<Options>(o).cni_socket, "/var/run/x/cni.sock");
+  auto off = parse({"--node-name", "n", "--cni-socket=off"});
+  ASSERT_TRUE(std::holds_alternative<Options>(off));
+  EXPECT_EQ(std::get<Options>(off).cni_socket, "");
+  const std::string too_long = "/" + std::string(120, 'x');
+  for (const char* bad : {"cni.sock", too_long.c_str()}) {
+    auto r = parse({"--node-name", "n", "--cni-socket", bad});
+    ASSERT_TRUE(std::holds_alternative<ParseExit>(r)) << bad;
+    EXPECT_EQ(std::get<ParseExit>(r).code, 2);
+    EXPECT_NE(std::get<ParseExit>(r).err.find("--cni-socket"), std::string::npos);
+  }
 }
 
 TEST(Options, Durations) {
