@@ -21,6 +21,12 @@ bool supported(std::string_view v) {
          std::end(kSupportedVersions);
 }
 
+// Names, UIDs, container ids and paths a runtime passes are printable ASCII;
+// anything else would not survive the JSON to the agent unchanged.
+bool printable_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
 std::string get_env(const Env& env, std::string_view key) {
   auto it = env.find(key);
   return it == env.end() ? std::string() : it->second;
@@ -220,6 +226,18 @@ std::variant<Invocation, CniError> decode_invocation(const Env& env, std::string
   r.pod_namespace = (*args)["K8S_POD_NAMESPACE"];
   r.pod_name = (*args)["K8S_POD_NAME"];
   r.pod_uid = (*args)["K8S_POD_UID"];
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string&>{"CNI_CONTAINERID", r.container_id},
+        {"CNI_NETNS", r.netns},
+        {"CNI_IFNAME", r.ifname},
+        {"CNI_ARGS K8S_POD_NAMESPACE", r.pod_namespace},
+        {"CNI_ARGS K8S_POD_NAME", r.pod_name},
+        {"CNI_ARGS K8S_POD_UID", r.pod_uid}}) {
+    if (!printable_ascii(value)) {
+      return fail(kInvalidEnvironment,
+                  std::string(name) + " holds characters other than printable ASCII");
+    }
+  }
   if (!del && (r.pod_namespace.empty() || r.pod_name.empty())) {
     return fail(kInvalidEnvironment,
                 "CNI_ARGS names no pod (K8S_POD_NAMESPACE and K8S_POD_NAME are required)",

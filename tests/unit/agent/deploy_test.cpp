@@ -87,6 +87,46 @@ TEST(Deploy, DaemonSetRunsTheAgentOnEveryNodeWithWhatItNeeds) {
   EXPECT_TRUE(c["resources"]["requests"]["memory"]);
 }
 
+// netpol-cni (docs/cni.md): an init container installs it into the host's CNI
+// directories, and the agent serves the socket the installed entry names on
+// a host path the runtime's plugin can reach.
+TEST(Deploy, InitContainerInstallsNetpolCniForTheAgentsSocket) {
+  const auto ds = find(load("daemonset.yaml"), "DaemonSet");
+  ASSERT_TRUE(ds);
+  const auto spec = ds["spec"]["template"]["spec"];
+  std::map<std::string, std::string> host_paths;  // volume -> host path
+  for (const auto& v : spec["volumes"]) {
+    if (v["hostPath"])
+      host_paths[v["name"].as<std::string>()] = v["hostPath"]["path"].as<std::string>();
+  }
+  auto flag = [](const YAML::Node& list, const std::string& name) {
+    for (const auto& a : list) {
+      const std::string s = a.as<std::string>();
+      if (s.rfind(name + "=", 0) == 0) return s.substr(name.size() + 1);
+    }
+    return std::string();
+  };
+  auto host_path_of = [&](const YAML::Node& c, const std::string& mount) {
+    for (const auto& m : c["volumeMounts"]) {
+      if (m["mountPath"].as<std::string>() == mount) return host_paths[m["name"].as<std::string>()];
+    }
+    return std::string();
+  };
+  ASSERT_EQ(spec["initContainers"].size(), 1u);
+  const auto init = spec["initContainers"][0];
+  ASSERT_GE(init["command"].size(), 2u);
+  EXPECT_EQ(init["command"][0].as<std::string>(), "/usr/local/bin/netpol-cni");
+  EXPECT_EQ(init["command"][1].as<std::string>(), "install");
+  EXPECT_EQ(host_path_of(init, flag(init["command"], "--bin-dir")), "/opt/cni/bin");
+  EXPECT_EQ(host_path_of(init, flag(init["command"], "--conf-dir")), "/etc/cni/net.d");
+  const auto agent = spec["containers"][0];
+  const std::string socket = flag(agent["args"], "--cni-socket");
+  EXPECT_EQ(socket, flag(init["command"], "--socket"));
+  ASSERT_FALSE(socket.empty());
+  const std::string dir = socket.substr(0, socket.rfind('/'));
+  EXPECT_EQ(host_path_of(agent, dir), dir) << "the runtime on the host reaches the same path";
+}
+
 TEST(Deploy, RbacGrantsReadOnlyAccessToTheThreeResources) {
   const auto docs = load("rbac.yaml");
   const auto sa = find(docs, "ServiceAccount");
