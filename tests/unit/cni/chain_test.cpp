@@ -76,10 +76,16 @@ std::string ip_json(const std::vector<std::string>& args) {
   return r.out;
 }
 
-TEST(CniChain, AfterBridgeAndHostLocalTheAgentGetsThePodsRealAddressesAndVeth) {
+// bridge (Flannel's delegate, plain nodes) and ptp (kindnet): the two shapes
+// of prevResult the host-interface rule must get right.
+class CniChain : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CniChain, AfterTheMainPluginTheAgentGetsThePodsRealAddressesAndVeth) {
+  const std::string main_plugin = GetParam();
   if (::geteuid() != 0) GTEST_SKIP() << "needs root for network namespaces";
-  if (!std::filesystem::exists(std::string(kPluginDir) + "/bridge")) {
-    GTEST_SKIP() << "no " << kPluginDir << "/bridge: apt-get install containernetworking-plugins";
+  if (!std::filesystem::exists(std::string(kPluginDir) + "/" + main_plugin)) {
+    GTEST_SKIP() << "no " << kPluginDir << "/" << main_plugin
+                 << ": apt-get install containernetworking-plugins";
   }
   const std::string id = std::to_string(::getpid());
   Namespaces ns;
@@ -95,18 +101,19 @@ TEST(CniChain, AfterBridgeAndHostLocalTheAgentGetsThePodsRealAddressesAndVeth) {
   auto server = Server::start(o, binder);
   ASSERT_TRUE(server.ok()) << server.message();
 
+  json main = {{"type", main_plugin},
+               {"ipam",
+                {{"type", "host-local"},
+                 {"dataDir", dir.file("ipam")},
+                 {"ranges", {{{{"subnet", "10.250.77.0/24"}}}, {{{"subnet", "fd00:77::/64"}}}}}}}};
+  if (main_plugin == "bridge") {
+    main["bridge"] = "npcnibr0";
+    main["isGateway"] = true;
+  }
   const json conflist = {
       {"cniVersion", "1.0.0"},
       {"name", "npcni-test"},
-      {"plugins",
-       {{{"type", "bridge"},
-         {"bridge", "npcnibr0"},
-         {"isGateway", true},
-         {"ipam",
-          {{"type", "host-local"},
-           {"dataDir", dir.file("ipam")},
-           {"ranges", {{{{"subnet", "10.250.77.0/24"}}}, {{{"subnet", "fd00:77::/64"}}}}}}}},
-        {{"type", "netpol-cni"}, {"socket", o.path}, {"timeoutSeconds", 5}}}}};
+      {"plugins", {main, {{"type", "netpol-cni"}, {"socket", o.path}, {"timeoutSeconds", 5}}}}};
   Runtime runtime(
       conflist, ns.node,
       {{"CNI_CONTAINERID", "npcni-" + id},
@@ -128,9 +135,13 @@ TEST(CniChain, AfterBridgeAndHostLocalTheAgentGetsThePodsRealAddressesAndVeth) {
       if (a["scope"] == "global") pod_ips.push_back(a["local"]);
     }
   }
+  // The pod's veth peer on the node: a bridge port, or (ptp) the node's only veth.
+  const std::vector<std::string> host_side =
+      main_plugin == "bridge"
+          ? std::vector<std::string>{"-n", ns.node, "-j", "link", "show", "master", "npcnibr0"}
+          : std::vector<std::string>{"-n", ns.node, "-j", "link", "show", "type", "veth"};
   std::vector<std::string> ports;
-  for (const auto& link :
-       json::parse(ip_json({"-n", ns.node, "-j", "link", "show", "master", "npcnibr0"}))) {
+  for (const auto& link : json::parse(ip_json(host_side))) {
     ports.push_back(link["ifname"]);
   }
   ASSERT_EQ(binder.calls().size(), 1u);
@@ -142,10 +153,10 @@ TEST(CniChain, AfterBridgeAndHostLocalTheAgentGetsThePodsRealAddressesAndVeth) {
   EXPECT_EQ(bound, pod_ips);
   EXPECT_EQ(bound.size(), 2u) << "one IPv4, one IPv6";
   ASSERT_EQ(ports.size(), 1u);
-  EXPECT_EQ(bind.host_interface, ports[0]) << "the pod's veth on the node, not the bridge";
+  EXPECT_EQ(bind.host_interface, ports[0]) << "the pod's veth on the node, never the bridge";
   EXPECT_EQ(bind.pod_namespace + "/" + bind.pod_name + " " + bind.pod_uid, "shop/web-0 u-1");
   EXPECT_EQ(result["cniVersion"], "1.0.0");
-  EXPECT_EQ(result["interfaces"].size(), 3u) << result;
+  EXPECT_EQ(result["interfaces"].size(), main_plugin == "bridge" ? 3u : 2u) << result;
 
   const ProgramRun check = runtime.run("CHECK", result);
   EXPECT_EQ(check.exit_code, 0) << check.err;
@@ -160,6 +171,9 @@ TEST(CniChain, AfterBridgeAndHostLocalTheAgentGetsThePodsRealAddressesAndVeth) {
   EXPECT_EQ(calls[2].op, Op::Release);
   EXPECT_EQ(calls[2].container_id, "npcni-" + id);
 }
+
+INSTANTIATE_TEST_SUITE_P(MainPlugins, CniChain, ::testing::Values("bridge", "ptp"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace netpol::cni
