@@ -67,7 +67,8 @@ Outcome run_plugin(const Env& env, std::string_view stdin_text) {
     if (inv.command == Command::Del) {
       // DEL must not keep a pod from going away; the agent drops bindings of
       // pods the API no longer has.
-      return success(inv, what + ": " + s.message() + "; nothing to release here");
+      return success(inv, what + ": " + s.message() +
+                              "; the agent drops the binding once the pod leaves the API");
     }
     if (unreachable || timeout) {
       std::string msg = unreachable ? "no netpol agent on " + inv.socket + ": " + s.message()
