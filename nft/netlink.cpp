@@ -198,7 +198,7 @@ class Encoder {
       op_ = index;
       const Op& op = tx_.ops()[op_];
       Status s = std::visit([&](const auto& o) { return encode(op.verb, o); }, op.object);
-      if (!s.ok()) return Error{describe(op) + ": " + s.message()};
+      if (!s.ok()) return s.context(describe(op));
     }
     last_seq_ = seq_ - 1;
     // Without END the kernel validates every message, then aborts (check mode).
@@ -810,7 +810,7 @@ Result<std::unique_ptr<NetlinkBackend>> NetlinkBackend::open(NetlinkOptions opti
   }
   impl->seq = static_cast<uint32_t>(std::time(nullptr));
   auto reader = TableReader::open();
-  if (!reader.ok()) return Error{reader.message()};
+  if (!reader.ok()) return reader.status();
   impl->reader = std::move(reader).value();
   return std::unique_ptr<NetlinkBackend>(new NetlinkBackend(std::move(impl)));
 }
@@ -889,9 +889,8 @@ Status NetlinkBackend::Impl::run(const Transaction& tx, bool commit) {
   } while (sent < 0 && errno == EINTR);
   stats.send_ms = ms_since(t0);
   if (sent < 0) {
-    stats.error = errno;
-    return Error{"netlink: sending the batch (" + std::to_string(stats.bytes) +
-                 " bytes) failed: " + errno_text(errno)};
+    return Status::FromErrno(
+        errno, "netlink: sending the batch (" + std::to_string(stats.bytes) + " bytes) failed");
   }
   t0 = std::chrono::steady_clock::now();
   Status s = receive(tx, enc, commit);
@@ -906,6 +905,7 @@ Status NetlinkBackend::Impl::receive(const Transaction& tx, const Encoder& enc, 
   size_t errors = 0;
   bool lost = false;
   std::string first_error;
+  int first_errno = 0;
   std::optional<int> commit_error;
   std::string commit_extack;
 
@@ -941,7 +941,7 @@ Status NetlinkBackend::Impl::receive(const Transaction& tx, const Encoder& enc, 
     ++errors;
     if (!stats.failed_op) {
       stats.failed_op = op;
-      stats.error = code;
+      first_errno = code;
       first_error = describe(tx.ops()[*op]) + ": kernel: " + errno_text(code);
       if (!extack.empty()) first_error += " (" + extack + ")";
     }
@@ -966,8 +966,7 @@ Status NetlinkBackend::Impl::receive(const Transaction& tx, const Encoder& enc, 
         if (r == 0) break;
         continue;
       }
-      stats.error = errno;
-      return Error{"netlink: receiving ACKs failed: " + errno_text(errno)};
+      return Status::FromErrno(errno, "netlink: receiving ACKs failed");
     }
     int left = static_cast<int>(n);
     for (const nlmsghdr* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
@@ -981,20 +980,22 @@ Status NetlinkBackend::Impl::receive(const Transaction& tx, const Encoder& enc, 
   if (errors > 0) {
     std::string msg = first_error;
     if (errors > 1) msg += " (and " + std::to_string(errors - 1) + " more errors)";
-    return Error{msg + "; " + what + " of " + std::to_string(stats.ops) + " ops not applied"};
+    return Error{msg + "; " + what + " of " + std::to_string(stats.ops) + " ops not applied",
+                 code_of_errno(first_errno), first_errno};
   }
   if (commit_error) {
-    stats.error = *commit_error;
     std::string msg =
         std::string("netlink: kernel refused to commit the batch: ") + errno_text(*commit_error);
     if (!commit_extack.empty()) msg += " (" + commit_extack + ")";
-    return Error{msg};
+    return Error{msg, code_of_errno(*commit_error), *commit_error};
   }
   if (lost || acked < enc.messages()) {
-    stats.error = lost ? ENOBUFS : ETIMEDOUT;
+    const int e = lost ? ENOBUFS : ETIMEDOUT;
     return Error{std::string("netlink: ") + std::to_string(enc.messages() - acked) + " of " +
-                 std::to_string(enc.messages()) + " ACKs " + (lost ? "lost (ENOBUFS)" : "missing") +
-                 "; outcome of the " + what + " unknown"};
+                     std::to_string(enc.messages()) + " ACKs " +
+                     (lost ? "lost (ENOBUFS)" : "missing") + "; outcome of the " + what +
+                     " unknown",
+                 code_of_errno(e), e};
   }
   return {};
 }

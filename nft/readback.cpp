@@ -577,7 +577,7 @@ struct TableReader::Impl {
           if (nftnl_gen_nlmsg_parse(m, gen.get()) >= 0) got = true;
         },
         nullptr);
-    if (!s.ok()) return Error{s.message()};
+    if (!s.ok()) return s;
     if (!got) return Error{"netlink: no ruleset generation in the answer"};
     return nftnl_gen_get_u32(gen.get(), NFTNL_GEN_ID);
   }
@@ -607,7 +607,7 @@ struct TableReader::Impl {
             nftnl_set_elems_nlmsg_parse(m, into.get());
           },
           nullptr);
-      if (!s.ok()) return Error{s.message()};
+      if (!s.ok()) return s;
       std::vector<RawElem> raw = raw_elems(into.get());
       std::sort(raw.begin(), raw.end());
       if (messages <= 1 || (previous && *previous == raw)) return raw;
@@ -646,11 +646,11 @@ Result<std::optional<Ruleset>> TableReader::read(TableFamily family, const std::
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     impl_->retry = false;
     auto before = impl_->generation();
-    if (!before.ok()) return Error{before.message()};
+    if (!before.ok()) return before.status();
     auto rs = impl_->read_once(family, name);
     if (!rs.ok() && impl_->retry) continue;
     auto after = impl_->generation();
-    if (!after.ok()) return Error{after.message()};
+    if (!after.ok()) return after.status();
     if (before.value() == after.value()) return rs;
   }
   return Error{"netlink: table " + name + " kept changing while being read"};
@@ -659,7 +659,7 @@ Result<std::optional<Ruleset>> TableReader::read(TableFamily family, const std::
 Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
                                                             const std::string& name) {
   const uint16_t fam = nfproto(family);
-  const std::string where = std::string("read table ") + to_string(family) + " " + name + ": ";
+  const std::string where = std::string("read table ") + to_string(family) + " " + name;
 
   // The table itself (ENOENT: absent).
   Ruleset rs;
@@ -676,11 +676,11 @@ Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
         nlh, [&](const nlmsghdr* m) { nftnl_table_nlmsg_parse(m, got.get()); }, &err);
     if (!s.ok()) {
       if (err == ENOENT) return std::optional<Ruleset>();
-      return Error{where + s.message()};
+      return s.context(where);
     }
     if (nftnl_table_is_set(got.get(), NFTNL_TABLE_FLAGS) &&
         nftnl_table_get_u32(got.get(), NFTNL_TABLE_FLAGS) != 0) {
-      return Error{where + "the table has flags (dormant or owned) netpol never sets"};
+      return Error{where + ": the table has flags (dormant or owned) netpol never sets"};
     }
     if (nftnl_table_is_set(got.get(), NFTNL_TABLE_USERDATA)) {
       uint32_t len = 0;
@@ -731,8 +731,8 @@ Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
           rs.chains.emplace(chain.name, std::move(chain));
         },
         nullptr);
-    if (!s.ok()) return Error{where + s.message()};
-    if (!problem.empty()) return Error{where + problem};
+    if (!s.ok()) return s.context(where);
+    if (!problem.empty()) return Error{where + ": " + problem};
   }
 
   // Sets and maps (named and anonymous), with their elements.
@@ -752,12 +752,12 @@ Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
           sets.push_back(std::move(set));
         },
         nullptr);
-    if (!s.ok()) return Error{where + s.message()};
+    if (!s.ok()) return s.context(where);
 
     for (Ptr<nftnl_set>& set : sets) {
       const std::string sname = nftnl_set_get_str(set.get(), NFTNL_SET_NAME);
       auto elems = elements_of(fam, name, sname);
-      if (!elems.ok()) return Error{where + "elements of " + sname + ": " + elems.message()};
+      if (!elems.ok()) return elems.status().context(where + ": elements of " + sname);
 
       const uint32_t flags = nftnl_set_get_u32(set.get(), NFTNL_SET_FLAGS);
       const uint32_t key_type = nftnl_set_get_u32(set.get(), NFTNL_SET_KEY_TYPE);
@@ -788,14 +788,14 @@ Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
       }
 
       if (flags & ~(NFT_SET_INTERVAL | NFT_SET_MAP)) {
-        return Error{where + "set " + sname + " has flags netpol never uses"};
+        return Error{where + ": set " + sname + " has flags netpol never uses"};
       }
       // Count the 6-bit type groups to know how many key parts there are.
       size_t parts = 0;
       for (uint32_t id = key_type; id != 0; id >>= wire::kTypeBits) ++parts;
       auto types = wire::split_type(key_type, parts);
       if (!types || types->empty() || wire::key_len(*types) != key_len) {
-        return Error{where + "set " + sname + " has a key type netpol never uses"};
+        return Error{where + ": set " + sname + " has a key type netpol never uses"};
       }
       Set out;
       out.name = sname;
@@ -803,7 +803,7 @@ Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
       out.interval = flags & NFT_SET_INTERVAL;
       if (flags & NFT_SET_MAP) {
         if (nftnl_set_get_u32(set.get(), NFTNL_SET_DATA_TYPE) != NFT_DATA_VERDICT) {
-          return Error{where + "map " + sname + " does not map to verdicts"};
+          return Error{where + ": map " + sname + " does not map to verdicts"};
         }
         out.data = DataType::Verdict;
       }
@@ -813,13 +813,14 @@ Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
         out.comment = udata_comment(ud, len, NFTNL_UDATA_SET_COMMENT);
       }
       if (out.interval) {
-        if (out.key.size() != 1) return Error{where + "set " + sname + ": concatenated intervals"};
+        if (out.key.size() != 1)
+          return Error{where + ": set " + sname + ": concatenated intervals"};
         auto ranges = ranges_of(raw);
-        if (!ranges) return Error{where + "set " + sname + ": malformed intervals"};
+        if (!ranges) return Error{where + ": set " + sname + ": malformed intervals"};
         for (const auto& [lo, hi] : *ranges) {
           auto first = wire::decode_key(out.key, lo.bytes.data(), lo.len);
           auto last = wire::decode_key(out.key, hi.bytes.data(), hi.len);
-          if (!first || !last) return Error{where + "set " + sname + ": bad key length"};
+          if (!first || !last) return Error{where + ": set " + sname + ": bad key length"};
           Element e;
           e.key = *first;
           if (*last != *first) e.key_end = *last;
@@ -828,7 +829,7 @@ Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
       } else {
         for (RawElem& r : raw) {
           auto key = wire::decode_key(out.key, r.key.bytes.data(), r.key.len);
-          if (!key) return Error{where + "set " + sname + ": bad key length"};
+          if (!key) return Error{where + ": set " + sname + ": bad key length"};
           Element e;
           e.key = std::move(*key);
           if (out.is_map()) e.verdict = r.verdict.value_or(Verdict{Verdict::Kind::Continue, "?"});
@@ -876,7 +877,7 @@ Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
           rs.append(std::move(rule));
         },
         nullptr);
-    if (!s.ok()) return Error{where + s.message()};
+    if (!s.ok()) return s.context(where);
   }
   return std::optional<Ruleset>(std::move(rs));
 }
@@ -896,7 +897,7 @@ Result<std::vector<std::string>> TableReader::tables() {
         },
         nullptr);
     if (!s.ok() && impl_->retry) continue;
-    if (!s.ok()) return Error{s.message()};
+    if (!s.ok()) return s;
     std::sort(out.begin(), out.end());
     return out;
   }
@@ -905,13 +906,13 @@ Result<std::vector<std::string>> TableReader::tables() {
 
 Result<std::optional<Ruleset>> read_table(TableFamily family, const std::string& name) {
   auto reader = TableReader::open();
-  if (!reader.ok()) return Error{reader.message()};
+  if (!reader.ok()) return reader.status();
   return reader.value()->read(family, name);
 }
 
 Result<std::vector<std::string>> list_tables() {
   auto reader = TableReader::open();
-  if (!reader.ok()) return Error{reader.message()};
+  if (!reader.ok()) return reader.status();
   return reader.value()->tables();
 }
 
