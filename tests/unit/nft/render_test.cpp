@@ -132,9 +132,10 @@ TEST(Render, PodChainExplainsItselfAndEndsInDrop) {
   ASSERT_GE(rules.size(), 2u);
   // What no policy allows is logged under the rate limit and dropped; over the
   // limit, counted and dropped (docs/audit-log.md).
-  EXPECT_EQ(rules[rules.size() - 2], "limit rate 10/second burst 20 packets log prefix \"" +
-                                         audit_deny_prefix(Direction::Ingress, "prod/web-1") +
-                                         "\" group 100 drop comment \"no policy allows this\"");
+  EXPECT_EQ(rules[rules.size() - 2],
+            "limit rate 10/second burst 20 packets log prefix \"" +
+                audit_deny_prefix(Direction::Ingress, "prod/web-1") +
+                "\" group 100 drop comment \"no policy allows this\"");
   EXPECT_EQ(rules.back(),
             "counter drop comment \"no policy allows this (over the audit log rate)\"");
 }
