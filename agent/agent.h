@@ -25,7 +25,7 @@
 #include "agent/sync.h"
 #include "k8s/api/client.h"
 #include "k8s/api/informer.h"
-#include "nft/netlink.h"
+#include "nft/kernel.h"
 
 namespace netpol::agent {
 

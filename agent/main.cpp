@@ -37,8 +37,9 @@ int cleanup(Logger& log) {
   // "add" first so the delete succeeds whether or not the table exists.
   nft::Transaction tx(nft::TableFamily::Inet, nft::kTableName);
   const nft::Table table{nft::TableFamily::Inet, nft::kTableName, {}};
-  nft::Status s = tx.append(nft::Verb::Add, table);
-  if (s.ok()) s = tx.append(nft::Verb::Delete, table);
+  tx.append(nft::Verb::Add, table);
+  tx.append(nft::Verb::Delete, table);
+  nft::Status s = tx.status();
   if (s.ok()) s = backend.value()->apply(tx);
   if (!s.ok()) {
     log.error("cleanup failed: table inet netpol not deleted", {{"error", s.message()}});

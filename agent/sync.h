@@ -40,8 +40,8 @@
 #include "compiler/compiler.h"
 #include "k8s/api/informer.h"
 #include "k8s/model.h"
-#include "nft/netlink.h"
-#include "nft/plan.h"
+#include "nft/kernel.h"
+#include "nft/table_sync.h"
 
 namespace netpol::agent {
 

@@ -1,816 +1,60 @@
 #include "nft/netlink.h"
 
-#include <libmnl/libmnl.h>
-#include <libnftnl/batch.h>
-#include <libnftnl/chain.h>
-#include <libnftnl/common.h>
-#include <libnftnl/expr.h>
-#include <libnftnl/rule.h>
-#include <libnftnl/set.h>
-#include <libnftnl/table.h>
-#include <libnftnl/udata.h>
-#include <linux/netfilter.h>
-#include <linux/netfilter/nf_tables.h>
-#include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <climits>
-#include <cstring>
 #include <ctime>
-#include <map>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "nft/netlink_wire.h"
-#include "nft/nl_handles.h"
+#include "nft/nl_encode.h"
+#include "nft/nl_socket.h"
 #include "nft/readback.h"
 
 namespace netpol::nft {
 
 namespace {
 
-using nl::Ptr;
-
-// Room for one user-data blob (nft's NFT_USERDATA_MAXLEN).
-constexpr uint32_t kUdataMax = 256;
-// A message may run past the end of a batch page by this much; set element
-// lists stop near 64 KiB (their nest length is 16 bits), rules are far smaller.
-constexpr uint32_t kPageOverrun = 256u << 10;
-// Pages must hold the largest message (an element list just under 64 KiB).
-constexpr uint32_t kMinPageBytes = 128u << 10;
 // Receive-buffer charge of one ACK (skb truesize with NETLINK_CAP_ACK is ~0.7 KiB).
 constexpr size_t kAckTruesize = 1024;
 
-uint16_t nfproto(TableFamily f) {
-  switch (f) {
-    case TableFamily::Inet:
-      return NFPROTO_INET;
-  }
-  return NFPROTO_UNSPEC;
-}
-
-int verdict_code(Verdict::Kind k) {
-  switch (k) {
-    case Verdict::Kind::Accept:
-      return NF_ACCEPT;
-    case Verdict::Kind::Drop:
-      return NF_DROP;
-    case Verdict::Kind::Return:
-      return NFT_RETURN;
-    case Verdict::Kind::Continue:
-      return NFT_CONTINUE;
-    case Verdict::Kind::Jump:
-      return NFT_JUMP;
-    case Verdict::Kind::Goto:
-      return NFT_GOTO;
-  }
-  return NFT_CONTINUE;
-}
-
-// "add rule ingress-X (comment ...)": how an op is named in error messages.
-std::string describe(const Op& op) {
-  std::string out = to_string(op.verb);
-  std::visit(
-      [&](const auto& o) {
-        using T = std::decay_t<decltype(o)>;
-        if constexpr (std::is_same_v<T, Table>) {
-          out += std::string(" table ") + to_string(o.family) + " " + o.name;
-        } else if constexpr (std::is_same_v<T, Chain>) {
-          out += " chain " + o.name;
-        } else if constexpr (std::is_same_v<T, Set>) {
-          out += (o.is_map() ? " map " : " set ") + o.name;
-        } else if constexpr (std::is_same_v<T, Elements>) {
-          out += " element " + o.set + " (" + std::to_string(o.elements.size()) + " element" +
-                 (o.elements.size() == 1 ? "" : "s") + ")";
-        } else {
-          out += " rule " + o.chain;
-          if (!o.comment.empty()) out += " \"" + o.comment + "\"";
-        }
-      },
-      op.object);
-  return out;
-}
-
-// What a set looks like on the wire, enough to encode its elements.
-struct SetDecl {
-  std::vector<KeyType> key;
-  bool interval = false;
-  bool map = false;
-};
-
-SetDecl decl_of(const Set& s) {
-  return SetDecl{s.key, s.interval, s.is_map()};
-}
-
-// One element as the kernel stores it: a key, and for interval sets the flag
-// that makes it the (exclusive) end of the range before it.
-struct WireElem {
-  wire::Key key;
-  bool end = false;
-  bool open = false;  // start of a range that runs to the top of the key space
-  const Verdict* verdict = nullptr;
-};
-
-// The wire elements of an interval set holding the sorted ranges
-// [first_i, last_i]: a start at first, an end at last+1 (none when last is the
-// maximum: nft marks that start "open"). `leading_end` adds nft's end element
-// at zero in front of a first range that does not start at zero.
-std::vector<WireElem> interval_elems(const std::vector<std::pair<wire::Key, wire::Key>>& ranges,
-                                     bool leading_end) {
-  std::vector<WireElem> out;
-  if (leading_end && !ranges.empty() && !wire::is_zero(ranges.front().first)) {
-    wire::Key zero;
-    zero.len = ranges.front().first.len;
-    out.push_back({zero, true, false, nullptr});
-  }
-  for (const auto& [first, last] : ranges) {
-    auto after = wire::successor(last);
-    out.push_back({first, false, !after.has_value(), nullptr});
-    if (after) out.push_back({*after, true, false, nullptr});
-  }
-  return out;
-}
-
-// The order ops go into the batch: as recorded, except that the objects of a
-// full replace are created in the order `nft -f` creates the block the script
-// renderer prints (base chains, other chains, maps, sets, each by name; then
-// the rules), because the kernel lists objects in creation order and a table
-// loaded either way must list identically. Any order of a replace's
-// declarations is valid: chains never depend on sets and sets only on chains.
-std::vector<size_t> emit_order(const Transaction& tx) {
-  std::vector<size_t> order;
-  const size_t n = tx.ops().size();
-  const size_t prefix = tx.replaced() ? tx.replace_ops() : 0;
-  order.reserve(n);
-  auto pass = [&](auto&& pick) {
-    for (size_t i = 0; i < prefix; ++i) {
-      if (pick(tx.ops()[i].object)) order.push_back(i);
-    }
-  };
-  pass([](const Object& o) { return std::holds_alternative<Table>(o); });
-  pass([](const Object& o) {
-    const auto* c = std::get_if<Chain>(&o);
-    return c && c->is_base();
-  });
-  pass([](const Object& o) {
-    const auto* c = std::get_if<Chain>(&o);
-    return c && !c->is_base();
-  });
-  pass([](const Object& o) {
-    const auto* s = std::get_if<Set>(&o);
-    return s && s->is_map();
-  });
-  pass([](const Object& o) {
-    const auto* s = std::get_if<Set>(&o);
-    return s && !s->is_map();
-  });
-  pass([](const Object& o) {
-    return !std::holds_alternative<Table>(o) && !std::holds_alternative<Chain>(o) &&
-           !std::holds_alternative<Set>(o);
-  });
-  for (size_t i = prefix; i < n; ++i) order.push_back(i);
-  return order;
-}
-
-// Builds the batch for one transaction and remembers which op each message
-// (sequence number) belongs to.
-class Encoder {
- public:
-  Encoder(const Transaction& tx, uint32_t page_bytes, uint32_t first_seq)
-      : tx_(tx),
-        batch_(nftnl_batch_alloc(std::max(page_bytes, kMinPageBytes), kPageOverrun)),
-        family_(nfproto(tx.family())),
-        first_seq_(first_seq),
-        seq_(first_seq) {}
-
-  Status encode(bool commit) {
-    if (!batch_) return Error{"netlink: cannot allocate the batch buffer"};
-    nftnl_batch_begin(static_cast<char*>(nftnl_batch_buffer(batch_.get())), seq_++);
-    next();
-    for (size_t index : emit_order(tx_)) {
-      op_ = index;
-      const Op& op = tx_.ops()[op_];
-      Status s = std::visit([&](const auto& o) { return encode(op.verb, o); }, op.object);
-      if (!s.ok()) return Error{describe(op) + ": " + s.message()};
-    }
-    last_seq_ = seq_ - 1;
-    // Without END the kernel validates every message, then aborts (check mode).
-    if (commit) {
-      nftnl_batch_end(static_cast<char*>(nftnl_batch_buffer(batch_.get())), seq_++);
-      next();
-    }
-    return {};
-  }
-
-  nftnl_batch* batch() { return batch_.get(); }
-  uint32_t begin_seq() const { return first_seq_; }
-  uint32_t end_seq() const { return seq_; }  // one past the last used
-  size_t messages() const { return op_of_msg_.size(); }
-  size_t built_bytes() const { return built_; }
-  // The op a message belongs to; nullopt for BEGIN/END or foreign numbers.
-  std::optional<size_t> op_of(uint32_t seq) const {
-    if (seq <= first_seq_ || seq > last_seq_) return std::nullopt;
-    return op_of_msg_[seq - first_seq_ - 1];
-  }
-
- private:
-  nlmsghdr* header(uint16_t type, uint16_t flags) {
-    op_of_msg_.push_back(op_);
-    return nftnl_nlmsg_build_hdr(static_cast<char*>(nftnl_batch_buffer(batch_.get())), type,
-                                 family_, flags | NLM_F_ACK, seq_++);
-  }
-  // Closes the message just built. A message must fit one page: libnftnl
-  // moves a message that overflows its page to a fresh one, and one larger
-  // than a page would silently fall out of the batch (the sum check in run()
-  // catches that).
-  void next() {
-    built_ += static_cast<const nlmsghdr*>(nftnl_batch_buffer(batch_.get()))->nlmsg_len;
-    nftnl_batch_update(batch_.get());
-  }
-
-  static uint16_t create_flags(Verb verb) {
-    return verb == Verb::Create ? NLM_F_CREATE | NLM_F_EXCL : NLM_F_CREATE;
-  }
-
-  // --- tables ---------------------------------------------------------------
-  Status encode(Verb verb, const Table& t) {
-    if (verb == Verb::Flush) return flush_rules(t.name, nullptr);
-    Ptr<nftnl_table> nt(nftnl_table_alloc());
-    nftnl_table_set_str(nt.get(), NFTNL_TABLE_NAME, t.name.c_str());
-    if (verb == Verb::Delete) {
-      nftnl_table_nlmsg_build_payload(header(NFT_MSG_DELTABLE, 0), nt.get());
-      next();
-      return {};
-    }
-    nftnl_table_set_u32(nt.get(), NFTNL_TABLE_FLAGS, 0);
-    Ptr<nftnl_udata_buf> ud;
-    if (!t.comment.empty()) {
-      ud = comment_udata(NFTNL_UDATA_TABLE_COMMENT, t.comment);
-      nftnl_table_set_data(nt.get(), NFTNL_TABLE_USERDATA, nftnl_udata_buf_data(ud.get()),
-                           nftnl_udata_buf_len(ud.get()));
-    }
-    nftnl_table_nlmsg_build_payload(header(NFT_MSG_NEWTABLE, create_flags(verb)), nt.get());
-    next();
-    return {};
-  }
-
-  Status flush_rules(const std::string& table, const std::string* chain) {
-    Ptr<nftnl_rule> r(nftnl_rule_alloc());
-    nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
-    if (chain) nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain->c_str());
-    nftnl_rule_nlmsg_build_payload(header(NFT_MSG_DELRULE, 0), r.get());
-    next();
-    return {};
-  }
-
-  static Ptr<nftnl_udata_buf> comment_udata(uint8_t type, const std::string& comment) {
-    Ptr<nftnl_udata_buf> ud(nftnl_udata_buf_alloc(kUdataMax));
-    nftnl_udata_put_strz(ud.get(), type, clean_comment(comment).c_str());
-    return ud;
-  }
-
-  // --- chains ---------------------------------------------------------------
-  Status encode(Verb verb, const Chain& c) {
-    if (verb == Verb::Flush) return flush_rules(tx_.table(), &c.name);
-    Ptr<nftnl_chain> nc(nftnl_chain_alloc());
-    nftnl_chain_set_str(nc.get(), NFTNL_CHAIN_TABLE, tx_.table().c_str());
-    nftnl_chain_set_str(nc.get(), NFTNL_CHAIN_NAME, c.name.c_str());
-    if (verb == Verb::Delete) {
-      nftnl_chain_nlmsg_build_payload(header(NFT_MSG_DELCHAIN, 0), nc.get());
-      next();
-      return {};
-    }
-    if (c.base) {
-      // Hook numbers follow NF_INET_PRE_ROUTING.. in Hook's declaration order.
-      nftnl_chain_set_u32(nc.get(), NFTNL_CHAIN_HOOKNUM, static_cast<uint32_t>(c.base->hook));
-      nftnl_chain_set_s32(nc.get(), NFTNL_CHAIN_PRIO, c.base->priority);
-      nftnl_chain_set_str(nc.get(), NFTNL_CHAIN_TYPE, "filter");
-      nftnl_chain_set_u32(nc.get(), NFTNL_CHAIN_POLICY,
-                          c.base->policy == ChainPolicy::Accept ? NF_ACCEPT : NF_DROP);
-    }
-    Ptr<nftnl_udata_buf> ud;
-    if (!c.comment.empty()) {
-      ud = comment_udata(NFTNL_UDATA_CHAIN_COMMENT, c.comment);
-      nftnl_chain_set_data(nc.get(), NFTNL_CHAIN_USERDATA, nftnl_udata_buf_data(ud.get()),
-                           nftnl_udata_buf_len(ud.get()));
-    }
-    nftnl_chain_nlmsg_build_payload(header(NFT_MSG_NEWCHAIN, create_flags(verb)), nc.get());
-    next();
-    return {};
-  }
-
-  // --- sets and elements ------------------------------------------------------
-  // The declaration of `name` at this point of the transaction: declared by an
-  // earlier op, or (for sets that existed before) as the final state has it.
-  const SetDecl* find_decl(const std::string& name) {
-    if (auto it = decls_.find(name); it != decls_.end()) return &it->second;
-    if (const auto& st = tx_.state()) {
-      if (auto it = st->sets.find(name); it != st->sets.end()) {
-        return &decls_.emplace(name, decl_of(it->second)).first->second;
-      }
-    }
-    return nullptr;
-  }
-
-  Ptr<nftnl_set> set_ref(const std::string& name) {
-    Ptr<nftnl_set> ns(nftnl_set_alloc());
-    nftnl_set_set_str(ns.get(), NFTNL_SET_TABLE, tx_.table().c_str());
-    nftnl_set_set_str(ns.get(), NFTNL_SET_NAME, name.c_str());
-    if (auto it = set_ids_.find(name); it != set_ids_.end()) {
-      nftnl_set_set_u32(ns.get(), NFTNL_SET_ID, it->second);
-    }
-    return ns;
-  }
-
-  Status encode(Verb verb, const Set& s) {
-    if (verb == Verb::Flush) {
-      // DELSETELEM without elements empties the set.
-      Ptr<nftnl_set> ns = set_ref(s.name);
-      nftnl_set_elems_nlmsg_build_payload(header(NFT_MSG_DELSETELEM, 0), ns.get());
-      next();
-      return {};
-    }
-    if (verb == Verb::Delete) {
-      Ptr<nftnl_set> ns = set_ref(s.name);
-      nftnl_set_nlmsg_build_payload(header(NFT_MSG_DELSET, 0), ns.get());
-      next();
-      decls_.erase(s.name);
-      set_ids_.erase(s.name);
-      return {};
-    }
-    const bool concat = s.key.size() > 1;
-    uint32_t id = next_set_id_++;
-    Ptr<nftnl_set> ns(nftnl_set_alloc());
-    nftnl_set_set_str(ns.get(), NFTNL_SET_TABLE, tx_.table().c_str());
-    nftnl_set_set_str(ns.get(), NFTNL_SET_NAME, s.name.c_str());
-    uint32_t flags = 0;
-    if (s.interval) flags |= NFT_SET_INTERVAL;
-    if (s.is_map()) flags |= NFT_SET_MAP;
-    nftnl_set_set_u32(ns.get(), NFTNL_SET_FLAGS, flags);
-    nftnl_set_set_u32(ns.get(), NFTNL_SET_KEY_TYPE, wire::concat_type(s.key));
-    nftnl_set_set_u32(ns.get(), NFTNL_SET_KEY_LEN, wire::key_len(s.key));
-    if (s.is_map()) {
-      nftnl_set_set_u32(ns.get(), NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-      nftnl_set_set_u32(ns.get(), NFTNL_SET_DATA_LEN, 0);
-    }
-    nftnl_set_set_u32(ns.get(), NFTNL_SET_ID, id);
-    // User data as nft writes it: key byte order (big endian, or "invalid" for
-    // a concatenation, whose typeof nft records as a bare concat), data byte
-    // order for maps, then the comment.
-    Ptr<nftnl_udata_buf> ud(nftnl_udata_buf_alloc(kUdataMax));
-    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER,
-                        concat ? wire::kByteorderInvalid : wire::kByteorderBigEndian);
-    if (s.is_map()) nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_DATABYTEORDER, 0);
-    if (concat) {
-      constexpr uint32_t kExprConcat = 13;
-      nftnl_udata* nest = nftnl_udata_nest_start(ud.get(), NFTNL_UDATA_SET_KEY_TYPEOF);
-      nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_TYPEOF_EXPR, kExprConcat);
-      nftnl_udata* data = nftnl_udata_nest_start(ud.get(), NFTNL_UDATA_SET_TYPEOF_DATA);
-      nftnl_udata_nest_end(ud.get(), data);
-      nftnl_udata_nest_end(ud.get(), nest);
-    }
-    if (!s.comment.empty()) {
-      nftnl_udata_put_strz(ud.get(), NFTNL_UDATA_SET_COMMENT, clean_comment(s.comment).c_str());
-    }
-    nftnl_set_set_data(ns.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()),
-                       nftnl_udata_buf_len(ud.get()));
-    nftnl_set_nlmsg_build_payload(header(NFT_MSG_NEWSET, create_flags(verb)), ns.get());
-    next();
-
-    // Later messages name the set and carry its id, as nft does (the kernel
-    // resolves the name first, the id only for sets without one).
-    decls_[s.name] = decl_of(s);
-    set_ids_[s.name] = id;
-    if (s.elements.empty()) return {};
-    return elements(s.name, decls_[s.name], s.elements, NFT_MSG_NEWSETELEM, create_flags(verb),
-                    /*leading_end=*/true);
-  }
-
-  Status encode(Verb verb, const Elements& e) {
-    const SetDecl* decl = find_decl(e.set);
-    if (!decl) return Error{"netlink: set " + e.set + " is not known to this transaction"};
-    switch (verb) {
-      case Verb::Add:
-      case Verb::Create:
-        return elements(e.set, *decl, e.elements, NFT_MSG_NEWSETELEM, create_flags(verb), false);
-      case Verb::Delete:
-        return elements(e.set, *decl, e.elements, NFT_MSG_DELSETELEM, 0, false);
-      case Verb::Flush:
-        break;
-    }
-    return Error{"netlink: elements cannot be flushed"};
-  }
-
-  // Elements of one set, as many NEWSETELEM/DELSETELEM messages as needed
-  // (libnftnl stops a message before its element list outgrows 64 KiB).
-  Status elements(const std::string& set, const SetDecl& decl, const std::set<Element>& elems,
-                  uint16_t type, uint16_t flags, bool leading_end) {
-    std::vector<WireElem> wire_elems;
-    if (decl.interval) {
-      std::vector<std::pair<wire::Key, wire::Key>> ranges;
-      for (const Element& e : elems) {
-        if (e.key.size() != 1) return Error{"netlink: interval element with a concatenated key"};
-        ranges.emplace_back(wire::encode_key(e.key),
-                            wire::encode_key(e.is_range() ? e.key_end : e.key));
-      }
-      wire_elems = interval_elems(ranges, leading_end);
-    } else {
-      for (const Element& e : elems) {
-        WireElem w{wire::encode_key(e.key), false, false, nullptr};
-        // Deletion names keys only; the kernel finds the element by its key.
-        if (decl.map && e.verdict && type == NFT_MSG_NEWSETELEM) w.verdict = &*e.verdict;
-        wire_elems.push_back(w);
-      }
-    }
-    return send_elems(set_ref(set), wire_elems, type, flags);
-  }
-
-  Status send_elems(Ptr<nftnl_set> ns, const std::vector<WireElem>& elems, uint16_t type,
-                    uint16_t flags) {
-    Ptr<nftnl_udata_buf> open_ud;
-    for (const WireElem& w : elems) {
-      nftnl_set_elem* e = nftnl_set_elem_alloc();
-      if (!e) return Error{"netlink: out of memory"};
-      nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, w.key.bytes.data(), w.key.len);
-      if (w.end) nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
-      if (w.open) {
-        if (!open_ud) {
-          open_ud.reset(nftnl_udata_buf_alloc(kUdataMax));
-          nftnl_udata_put_u32(open_ud.get(), NFTNL_UDATA_SET_ELEM_FLAGS,
-                              NFTNL_SET_ELEM_F_INTERVAL_OPEN);
-        }
-        nftnl_set_elem_set(e, NFTNL_SET_ELEM_USERDATA, nftnl_udata_buf_data(open_ud.get()),
-                           nftnl_udata_buf_len(open_ud.get()));
-      }
-      if (w.verdict) {
-        nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT,
-                               static_cast<uint32_t>(verdict_code(w.verdict->kind)));
-        if (!w.verdict->chain.empty()) {
-          nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, w.verdict->chain.c_str());
-        }
-      }
-      nftnl_set_elem_add(ns.get(), e);  // the set owns it from here
-    }
-    nftnl_set_elems_iter* iter = nftnl_set_elems_iter_create(ns.get());
-    if (!iter) return Error{"netlink: out of memory"};
-    while (nftnl_set_elems_iter_cur(iter)) {
-      int more = nftnl_set_elems_nlmsg_build_payload_iter(header(type, flags), iter);
-      next();
-      if (more <= 0) break;
-    }
-    nftnl_set_elems_iter_destroy(iter);
-    return {};
-  }
-
-  // --- rules ----------------------------------------------------------------
-  Status encode(Verb verb, const Rule& r) {
-    if (verb != Verb::Add) return Error{"netlink: rules are only added"};
-    Ptr<nftnl_rule> nr(nftnl_rule_alloc());
-    nftnl_rule_set_str(nr.get(), NFTNL_RULE_TABLE, tx_.table().c_str());
-    nftnl_rule_set_str(nr.get(), NFTNL_RULE_CHAIN, r.chain.c_str());
-    rule_nfproto_ = 0;
-    for (const Expr& x : r.exprs) {
-      Status s = std::visit([&](const auto& e) { return add(nr.get(), e); }, x);
-      if (!s.ok()) return s;
-    }
-    Ptr<nftnl_udata_buf> ud;
-    if (!r.comment.empty()) {
-      ud = comment_udata(NFTNL_UDATA_RULE_COMMENT, r.comment);
-      nftnl_rule_set_data(nr.get(), NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud.get()),
-                          nftnl_udata_buf_len(ud.get()));
-    }
-    nftnl_rule_nlmsg_build_payload(header(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND), nr.get());
-    next();
-    return {};
-  }
-
-  static void push(nftnl_rule* r, nftnl_expr* e) { nftnl_rule_add_expr(r, e); }
-
-  static nftnl_expr* meta(uint32_t key, uint32_t dreg) {
-    nftnl_expr* e = nftnl_expr_alloc("meta");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
-    return e;
-  }
-  static nftnl_expr* cmp(uint32_t sreg, uint32_t op, const void* data, uint32_t len) {
-    nftnl_expr* e = nftnl_expr_alloc("cmp");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, sreg);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-    nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
-    return e;
-  }
-  static nftnl_expr* payload(uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg) {
-    nftnl_expr* e = nftnl_expr_alloc("payload");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-    return e;
-  }
-  static nftnl_expr* lookup(uint32_t sreg, const std::string& set, std::optional<uint32_t> id,
-                            std::optional<uint32_t> dreg) {
-    nftnl_expr* e = nftnl_expr_alloc("lookup");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
-    nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set.c_str());
-    if (id) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, *id);
-    if (dreg) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, *dreg);
-    return e;
-  }
-
-  // Loads `f` into register slot `slot`; with its `meta nfproto` dependency
-  // first when `dependency`.
-  static void load(nftnl_rule* r, Field f, uint32_t slot) {
-    const wire::Load l = wire::load_of(f);
-    const uint32_t reg = wire::register_of_slot(slot);
-    push(r, l.meta ? meta(l.meta_key, reg) : payload(l.base, l.offset, l.len, reg));
-  }
-  // `meta nfproto` before the first address a rule loads; like nft, once per
-  // rule (the family is then known for the rest of it).
-  void nfproto_dependency(nftnl_rule* r, const std::vector<Field>& fields) {
-    for (Field f : fields) {
-      const uint8_t p = wire::load_of(f).nfproto;
-      if (p == 0 || p == rule_nfproto_) continue;
-      push(r, meta(wire::kMetaNfproto, NFT_REG_1));
-      push(r, cmp(NFT_REG_1, NFT_CMP_EQ, &p, sizeof p));
-      rule_nfproto_ = p;
-      return;
-    }
-  }
-  // Loads a (concatenated) key from slot 0 on, as nft lays it out.
-  void load_key(nftnl_rule* r, const std::vector<Field>& fields) {
-    nfproto_dependency(r, fields);
-    uint32_t slot = 0;
-    const bool concat = fields.size() > 1;
-    for (Field f : fields) {
-      load(r, f, slot);
-      slot += (wire::padded_len(key_type(f), concat) + 3) / 4;
-    }
-  }
-
-  std::optional<uint32_t> id_of(const std::string& set) const {
-    auto it = set_ids_.find(set);
-    if (it == set_ids_.end()) return std::nullopt;
-    return it->second;
-  }
-
-  Status add(nftnl_rule* r, const CtStateMatch& m) {
-    nftnl_expr* ct = nftnl_expr_alloc("ct");
-    nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
-    nftnl_expr_set_u32(ct, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-    push(r, ct);
-    // `ct state a,b` is a flag test: (state & mask) != 0, in host byte order.
-    const uint32_t mask = m.states, zero = 0;
-    nftnl_expr* bw = nftnl_expr_alloc("bitwise");
-    nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-    nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-    nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_LEN, sizeof mask);
-    nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof mask);
-    nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof zero);
-    push(r, bw);
-    push(r, cmp(NFT_REG_1, NFT_CMP_NEQ, &zero, sizeof zero));
-    return {};
-  }
-
-  Status add(nftnl_rule* r, const FibSaddrLocal&) {
-    nftnl_expr* fib = nftnl_expr_alloc("fib");
-    nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_FLAGS, NFTA_FIB_F_SADDR);
-    nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
-    nftnl_expr_set_u32(fib, NFTNL_EXPR_FIB_DREG, NFT_REG_1);
-    push(r, fib);
-    const uint32_t local = wire::kRtnLocal;
-    push(r, cmp(NFT_REG_1, NFT_CMP_EQ, &local, sizeof local));
-    return {};
-  }
-
-  Status add(nftnl_rule* r, const L4ProtoMatch& m) {
-    push(r, meta(wire::kMetaL4proto, NFT_REG_1));
-    push(r, cmp(NFT_REG_1, NFT_CMP_EQ, &m.proto, sizeof m.proto));
-    return {};
-  }
-
-  Status add(nftnl_rule* r, const DportMatch& m) {
-    if (m.ports.empty()) return Error{"netlink: port match without ports"};
-    load(r, Field::ThDport, 0);
-    // Adjacent ranges merge, as nft's automerge does for anonymous sets.
-    std::vector<PortRange> ranges;
-    for (const PortRange& p : m.ports) {
-      if (!ranges.empty() && ranges.back().last + 1 == p.first) {
-        ranges.back().last = p.last;
-      } else {
-        ranges.push_back(p);
-      }
-    }
-    if (ranges.size() == 1) {
-      const wire::Key lo = wire::port_key(ranges[0].first), hi = wire::port_key(ranges[0].last);
-      if (ranges[0].first == ranges[0].last) {
-        push(r, cmp(NFT_REG_1, NFT_CMP_EQ, lo.bytes.data(), lo.len));
-      } else {
-        // Big-endian bytes compare like the numbers they encode.
-        push(r, cmp(NFT_REG_1, NFT_CMP_GTE, lo.bytes.data(), lo.len));
-        push(r, cmp(NFT_REG_1, NFT_CMP_LTE, hi.bytes.data(), hi.len));
-      }
-      return {};
-    }
-    uint32_t id = 0;
-    if (Status s = anonymous_port_set(ranges, id); !s.ok()) return s;
-    push(r, lookup(NFT_REG_1, "__set%d", id, std::nullopt));
-    return {};
-  }
-
-  // `th dport { ... }`: an anonymous constant set bound to the rule, declared
-  // (and filled) in front of it; an interval set only if a range needs it.
-  Status anonymous_port_set(const std::vector<PortRange>& ranges, uint32_t& id) {
-    bool interval = false;
-    for (const PortRange& p : ranges) interval |= p.first != p.last;
-    std::vector<WireElem> elems;
-    uint32_t size = 0;
-    if (interval) {
-      std::vector<std::pair<wire::Key, wire::Key>> keys;
-      for (const PortRange& p : ranges) {
-        keys.emplace_back(wire::port_key(p.first), wire::port_key(p.last));
-      }
-      elems = interval_elems(keys, true);
-      // nft sizes it as if every range had its end element.
-      size = static_cast<uint32_t>(2 * ranges.size() + (ranges.front().first != 0 ? 1 : 0));
-    } else {
-      for (const PortRange& p : ranges)
-        elems.push_back({wire::port_key(p.first), false, false, {}});
-      size = static_cast<uint32_t>(elems.size());
-    }
-    id = next_set_id_++;
-    Ptr<nftnl_set> ns(nftnl_set_alloc());
-    nftnl_set_set_str(ns.get(), NFTNL_SET_TABLE, tx_.table().c_str());
-    nftnl_set_set_str(ns.get(), NFTNL_SET_NAME, "__set%d");
-    nftnl_set_set_u32(ns.get(), NFTNL_SET_FLAGS,
-                      NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | (interval ? NFT_SET_INTERVAL : 0));
-    nftnl_set_set_u32(ns.get(), NFTNL_SET_KEY_TYPE, wire::kTypeInetService);
-    nftnl_set_set_u32(ns.get(), NFTNL_SET_KEY_LEN, 2);
-    nftnl_set_set_u32(ns.get(), NFTNL_SET_ID, id);
-    nftnl_set_set_u32(ns.get(), NFTNL_SET_DESC_SIZE, size);
-    Ptr<nftnl_udata_buf> ud(nftnl_udata_buf_alloc(kUdataMax));
-    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER, wire::kByteorderBigEndian);
-    if (interval) nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_MERGE_ELEMENTS, 1);
-    nftnl_udata* typeof_nest = nftnl_udata_nest_start(ud.get(), NFTNL_UDATA_SET_KEY_TYPEOF);
-    nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_TYPEOF_EXPR, wire::kTypeofExprPayload);
-    nftnl_udata* data = nftnl_udata_nest_start(ud.get(), NFTNL_UDATA_SET_TYPEOF_DATA);
-    nftnl_udata_put_u32(ud.get(), 0, wire::kTypeofProtoTh);
-    nftnl_udata_put_u32(ud.get(), 1, wire::kTypeofThDport);
-    nftnl_udata_nest_end(ud.get(), data);
-    nftnl_udata_nest_end(ud.get(), typeof_nest);
-    nftnl_set_set_data(ns.get(), NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud.get()),
-                       nftnl_udata_buf_len(ud.get()));
-    nftnl_set_nlmsg_build_payload(header(NFT_MSG_NEWSET, NLM_F_CREATE), ns.get());
-    next();
-    // The same object (table, name "__set%d", id) heads the element messages.
-    return send_elems(std::move(ns), elems, NFT_MSG_NEWSETELEM, NLM_F_CREATE);
-  }
-
-  Status add(nftnl_rule* r, const SetMatch& m) {
-    if (m.key.empty()) return Error{"netlink: set match without a key"};
-    load_key(r, m.key);
-    push(r, lookup(NFT_REG_1, m.set, id_of(m.set), std::nullopt));
-    return {};
-  }
-
-  Status add(nftnl_rule* r, const VmapLookup& m) {
-    load_key(r, {m.key});
-    push(r, lookup(NFT_REG_1, m.map, id_of(m.map), NFT_REG_VERDICT));
-    return {};
-  }
-
-  Status add(nftnl_rule* r, const Verdict& v) {
-    nftnl_expr* e = nftnl_expr_alloc("immediate");
-    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(verdict_code(v.kind)));
-    if (!v.chain.empty()) nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, v.chain.c_str());
-    push(r, e);
-    return {};
-  }
-
-  // As nft writes `limit rate R/second burst B packets`: rate per unit, the
-  // unit in seconds, the burst, type packets and no flags.
-  Status add(nftnl_rule* r, const LimitMatch& m) {
-    nftnl_expr* e = nftnl_expr_alloc("limit");
-    nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, m.rate);
-    nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, m.burst);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-    nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_FLAGS, 0);
-    push(r, e);
-    return {};
-  }
-
-  // As nft writes `log prefix "P" group G`: prefix and group only (snaplen and
-  // queue threshold are left to the listener's NFLOG configuration).
-  Status add(nftnl_rule* r, const LogStmt& m) {
-    nftnl_expr* e = nftnl_expr_alloc("log");
-    nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, m.prefix.c_str());
-    nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, m.group);
-    push(r, e);
-    return {};
-  }
-
-  // A fresh counter: nft sends no attributes for zero packets and bytes.
-  Status add(nftnl_rule* r, const CounterStmt&) {
-    push(r, nftnl_expr_alloc("counter"));
-    return {};
-  }
-
-  const Transaction& tx_;
-  Ptr<nftnl_batch> batch_;
-  uint16_t family_;
-  uint32_t first_seq_;
-  uint32_t seq_;
-  uint32_t last_seq_ = 0;
-  size_t built_ = 0;
-  size_t op_ = 0;
-  std::vector<size_t> op_of_msg_;
-  uint32_t next_set_id_ = 1;
-  uint8_t rule_nfproto_ = 0;  // family the current rule has established
-  std::map<std::string, SetDecl> decls_;
-  std::map<std::string, uint32_t> set_ids_;
-};
-
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
-
-// Grows a socket buffer to at least `want` bytes (FORCE needs CAP_NET_ADMIN,
-// which the agent has; plain SO_*BUF is capped by net.core.*mem_max). Returns
-// the size in force afterwards.
-int grow_buffer(int fd, int force_opt, int opt, size_t want) {
-  int have = 0;
-  socklen_t len = sizeof have;
-  getsockopt(fd, SOL_SOCKET, opt, &have, &len);
-  // The kernel doubles what it is given and reports the doubled value.
-  if (static_cast<size_t>(have) / 2 >= want) return have;
-  int ask = static_cast<int>(std::min<size_t>(want, INT_MAX / 2));
-  if (setsockopt(fd, SOL_SOCKET, force_opt, &ask, sizeof ask) != 0) {
-    setsockopt(fd, SOL_SOCKET, opt, &ask, sizeof ask);
-  }
-  len = sizeof have;
-  getsockopt(fd, SOL_SOCKET, opt, &have, &len);
-  return have;
-}
-
-// A page size for `tx`: small transactions (the incremental common case) get
-// a small buffer, so a one-element change does not allocate a megabyte.
-uint32_t page_bytes_for(const Transaction& tx) {
-  size_t estimate = 4096;
-  for (const Op& op : tx.ops()) {
-    estimate += 512;
-    if (const auto* s = std::get_if<Set>(&op.object)) estimate += 96 * s->elements.size();
-    if (const auto* e = std::get_if<Elements>(&op.object)) estimate += 96 * e->elements.size();
-    if (estimate >= (1u << 30)) break;
-  }
-  return static_cast<uint32_t>(std::min<size_t>(estimate, 1u << 30));
+double ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
 }
 
 }  // namespace
 
 struct NetlinkBackend::Impl {
+  Impl(NetlinkOptions o, netpol::nl::Socket s) : options(o), sock(std::move(s)) {}
+
   NetlinkOptions options;
-  Ptr<mnl_socket> sock;
+  netpol::nl::Socket sock;
   uint32_t seq = 0;
   BatchStats stats;
   std::unique_ptr<TableReader> reader;
 
   Status run(const Transaction& tx, bool commit);
-  Status receive(const Transaction& tx, const Encoder& enc, bool commit);
 };
 
 NetlinkBackend::NetlinkBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 NetlinkBackend::~NetlinkBackend() = default;
 
 Result<std::unique_ptr<NetlinkBackend>> NetlinkBackend::open(NetlinkOptions options) {
-  auto impl = std::make_unique<Impl>();
-  impl->options = options;
-  impl->sock.reset(mnl_socket_open(NETLINK_NETFILTER));
-  if (!impl->sock) return Error{"netlink: cannot open socket: " + errno_text(errno)};
-  if (mnl_socket_bind(impl->sock.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return Error{"netlink: cannot bind socket: " + errno_text(errno)};
-  }
-  int one = 1;
+  auto sock = netpol::nl::Socket::open(NETLINK_NETFILTER);
+  if (!sock.ok()) return sock.status();
+  auto impl = std::make_unique<Impl>(options, std::move(sock).value());
   // Error messages from the kernel (extended ACK), and ACKs without a copy of
   // the request: a 100k-message batch must not echo itself back.
-  mnl_socket_setsockopt(impl->sock.get(), NETLINK_EXT_ACK, &one, sizeof one);
-  mnl_socket_setsockopt(impl->sock.get(), NETLINK_CAP_ACK, &one, sizeof one);
-  if (impl->options.rcvbuf_bytes > 0) {
-    // A fixed receive buffer (fault-injection tests): set once, never grown.
-    const int fixed = static_cast<int>(std::min<uint32_t>(impl->options.rcvbuf_bytes, INT_MAX / 2));
-    setsockopt(mnl_socket_get_fd(impl->sock.get()), SOL_SOCKET, SO_RCVBUFFORCE, &fixed,
-               sizeof fixed);
-  }
+  (void)impl->sock.set_option(NETLINK_EXT_ACK, 1);
+  (void)impl->sock.set_option(NETLINK_CAP_ACK, 1);
+  // A fixed receive buffer (fault-injection tests): set once, never grown.
+  if (options.rcvbuf_bytes > 0) impl->sock.set_rcvbuf(options.rcvbuf_bytes);
   impl->seq = static_cast<uint32_t>(std::time(nullptr));
   auto reader = TableReader::open();
-  if (!reader.ok()) return Error{reader.message()};
+  if (!reader.ok()) return reader.status();
   impl->reader = std::move(reader).value();
   return std::unique_ptr<NetlinkBackend>(new NetlinkBackend(std::move(impl)));
 }
@@ -838,163 +82,88 @@ const BatchStats& NetlinkBackend::last_batch() const {
 Status NetlinkBackend::Impl::run(const Transaction& tx, bool commit) {
   stats = BatchStats{};
   stats.ops = tx.ops().size();
+  if (!tx.ok()) return tx.status();  // never half a transaction
   if (tx.empty()) return {};
-  auto t0 = std::chrono::steady_clock::now();
-  auto ms_since = [](std::chrono::steady_clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-  };
-  Encoder enc(tx, std::min(options.page_bytes, page_bytes_for(tx)), seq);
-  if (Status s = enc.encode(commit); !s.ok()) return s;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto encoded = nl::encode(tx, std::min(options.page_bytes, nl::page_bytes_for(tx)), seq, commit);
+  if (!encoded.ok()) return encoded.status();
+  const nl::Batch& batch = encoded.value();
   stats.encode_ms = ms_since(t0);
-  seq = enc.end_seq();
-  stats.messages = enc.messages();
+  seq = batch.end_seq;
+  stats.messages = batch.messages();
 
-  const int pages = nftnl_batch_iovec_len(enc.batch());
+  const size_t pages = batch.page_count();
   if (pages > IOV_MAX) {
     return Error{"netlink: batch of " + std::to_string(pages) +
                  " pages exceeds one sendmsg; raise NetlinkOptions::page_bytes"};
   }
-  std::vector<iovec> iov(static_cast<size_t>(pages));
-  nftnl_batch_iovec(enc.batch(), iov.data(), static_cast<uint32_t>(pages));
+  const std::vector<iovec> iov = batch.pages();
   for (const iovec& v : iov) stats.bytes += v.iov_len;
   stats.iovecs = iov.size();
-  if (stats.bytes != enc.built_bytes()) {
-    return Error{"netlink: batch lost messages while paging (" + std::to_string(enc.built_bytes()) +
+  if (stats.bytes != batch.built_bytes) {
+    return Error{"netlink: batch lost messages while paging (" + std::to_string(batch.built_bytes) +
                  " bytes built, " + std::to_string(stats.bytes) + " queued); not sent"};
   }
 
-  const int fd = mnl_socket_get_fd(sock.get());
   // The whole batch must fit the send buffer (one skb), and every ACK the
   // receive buffer, or the kernel drops them (ENOBUFS).
-  stats.sndbuf = grow_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, stats.bytes + (64u << 10));
-  if (options.rcvbuf_bytes > 0) {
-    socklen_t len = sizeof stats.rcvbuf;
-    getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &stats.rcvbuf, &len);
-  } else {
-    stats.rcvbuf =
-        grow_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, stats.messages * kAckTruesize + (256u << 10));
-  }
+  stats.sndbuf = sock.grow_sndbuf(stats.bytes + (64u << 10));
+  stats.rcvbuf = options.rcvbuf_bytes > 0
+                     ? sock.rcvbuf()
+                     : sock.grow_rcvbuf(stats.messages * kAckTruesize + (256u << 10));
 
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  msghdr msg{};
-  msg.msg_name = &kernel;
-  msg.msg_namelen = sizeof kernel;
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = iov.size();
-  ssize_t sent;
-  t0 = std::chrono::steady_clock::now();
-  do {
-    sent = sendmsg(fd, &msg, 0);
-  } while (sent < 0 && errno == EINTR);
-  stats.send_ms = ms_since(t0);
-  if (sent < 0) {
-    stats.error = errno;
-    return Error{"netlink: sending the batch (" + std::to_string(stats.bytes) +
-                 " bytes) failed: " + errno_text(errno)};
-  }
-  t0 = std::chrono::steady_clock::now();
-  Status s = receive(tx, enc, commit);
-  stats.ack_ms = ms_since(t0);
-  return s;
-}
+  // BEGIN, the messages (each asks for an ACK), END.
+  auto sent = sock.batch(iov, batch.first_seq, stats.messages + (commit ? 2 : 1), 1, stats.messages,
+                         options.ack_timeout_ms);
+  if (!sent.ok()) return sent.status();
+  const netpol::nl::BatchReply& reply = sent.value();
+  stats.send_ms = reply.send_ms;
+  stats.ack_ms = reply.ack_ms;
+  stats.acks = reply.acked;
 
-Status NetlinkBackend::Impl::receive(const Transaction& tx, const Encoder& enc, bool commit) {
-  const int fd = mnl_socket_get_fd(sock.get());
-  std::vector<char> buf(1u << 16);
-  size_t acked = 0;
   size_t errors = 0;
-  bool lost = false;
   std::string first_error;
+  int first_errno = 0;
   std::optional<int> commit_error;
   std::string commit_extack;
-
-  auto handle = [&](const nlmsghdr* nlh) {
-    if (nlh->nlmsg_type != NLMSG_ERROR) return;
-    const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-    const int code = -err->error;
-    // Extended ACK text (NLMSGERR_ATTR_MSG) follows the capped header.
-    std::string extack;
-    if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-      size_t off = sizeof(nlmsgerr);
-      if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) off += err->msg.nlmsg_len - sizeof(nlmsghdr);
-      const char* end = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
-      const auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, off));
-      for (; mnl_attr_ok(attr, static_cast<int>(end - reinterpret_cast<const char*>(attr)));
-           attr = mnl_attr_next(attr)) {
-        if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG) extack = mnl_attr_get_str(attr);
-      }
-    }
-    const uint32_t s = err->msg.nlmsg_seq;
-    if (s == enc.begin_seq()) {
+  for (const netpol::nl::Nack& n : reply.errors) {
+    if (n.index == 0) {
       // Errors about the batch as a whole (e.g. the commit) come on BEGIN.
-      if (code != 0) {
-        commit_error = code;
-        commit_extack = extack;
-      }
-      return;
+      commit_error = n.error;
+      commit_extack = n.extack;
+      continue;
     }
-    auto op = enc.op_of(s);
-    if (!op) return;  // a late answer to an earlier batch
-    ++acked;
-    if (code == 0) return;
+    auto op = batch.op_at(n.index);
+    if (!op) continue;
     ++errors;
     if (!stats.failed_op) {
       stats.failed_op = op;
-      stats.error = code;
-      first_error = describe(tx.ops()[*op]) + ": kernel: " + errno_text(code);
-      if (!extack.empty()) first_error += " (" + extack + ")";
-    }
-  };
-
-  while (acked < enc.messages()) {
-    ssize_t n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == ENOBUFS) {
-        // The kernel dropped ACKs; keep draining what it did queue.
-        lost = true;
-        continue;
-      }
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        if (lost) break;
-        pollfd p{fd, POLLIN, 0};
-        int r;
-        do {
-          r = poll(&p, 1, options.ack_timeout_ms);
-        } while (r < 0 && errno == EINTR);
-        if (r == 0) break;
-        continue;
-      }
-      stats.error = errno;
-      return Error{"netlink: receiving ACKs failed: " + errno_text(errno)};
-    }
-    int left = static_cast<int>(n);
-    for (const nlmsghdr* nlh = reinterpret_cast<const nlmsghdr*>(buf.data());
-         mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
-      handle(nlh);
+      first_errno = n.error;
+      first_error = nl::describe(tx.ops()[*op]) + ": kernel: " + errno_text(n.error);
+      if (!n.extack.empty()) first_error += " (" + n.extack + ")";
     }
   }
-  stats.acks = acked;
 
   const char* what = commit ? "batch" : "check";
   if (errors > 0) {
     std::string msg = first_error;
     if (errors > 1) msg += " (and " + std::to_string(errors - 1) + " more errors)";
-    return Error{msg + "; " + what + " of " + std::to_string(stats.ops) + " ops not applied"};
+    return Error{msg + "; " + what + " of " + std::to_string(stats.ops) + " ops not applied",
+                 code_of_errno(first_errno), first_errno};
   }
   if (commit_error) {
-    stats.error = *commit_error;
     std::string msg =
         std::string("netlink: kernel refused to commit the batch: ") + errno_text(*commit_error);
     if (!commit_extack.empty()) msg += " (" + commit_extack + ")";
-    return Error{msg};
+    return Error{msg, code_of_errno(*commit_error), *commit_error};
   }
-  if (lost || acked < enc.messages()) {
-    stats.error = lost ? ENOBUFS : ETIMEDOUT;
-    return Error{std::string("netlink: ") + std::to_string(enc.messages() - acked) + " of " +
-                 std::to_string(enc.messages()) + " ACKs " + (lost ? "lost (ENOBUFS)" : "missing") +
-                 "; outcome of the " + what + " unknown"};
+  if (reply.lost || reply.acked < stats.messages) {
+    const int e = reply.lost ? ENOBUFS : ETIMEDOUT;
+    return Error{std::string("netlink: ") + std::to_string(stats.messages - reply.acked) + " of " +
+                     std::to_string(stats.messages) + " ACKs " +
+                     (reply.lost ? "lost (ENOBUFS)" : "missing") + "; outcome of the " + what +
+                     " unknown",
+                 code_of_errno(e), e};
   }
   return {};
 }

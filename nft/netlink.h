@@ -26,27 +26,12 @@
 #include <optional>
 #include <string>
 
+#include "nft/kernel.h"
 #include "nft/objects.h"
 #include "nft/status.h"
 #include "nft/transaction.h"
 
 namespace netpol::nft {
-
-// The kernel as the sync logic sees it: NetlinkBackend in production, an
-// in-memory fake in tests (tests/unit/netlink/fake_kernel.h).
-class Kernel {
- public:
-  virtual ~Kernel() = default;
-  // Commits every op of `tx`, all or nothing. On error the table is unchanged
-  // and the message names the op the kernel refused.
-  virtual Status apply(const Transaction& tx) = 0;
-  // The table `family name` as the kernel holds it now (nullopt: absent).
-  virtual Result<std::optional<Ruleset>> read(TableFamily family, const std::string& name) = 0;
-  // The network namespace's ruleset generation: the kernel bumps it by one on
-  // every committed transaction, of any table, by anyone. A kernel that cannot
-  // tell returns an error, and callers assume the table may have changed.
-  virtual Result<uint32_t> generation() { return Error{"this kernel has no ruleset generation"}; }
-};
 
 struct NetlinkOptions {
   // Size of one batch buffer page (at least 128 KiB, the largest message);
@@ -76,8 +61,8 @@ struct BatchStats {
   double encode_ms = 0, send_ms = 0, ack_ms = 0;
   // Index in tx.ops() of the op the kernel refused first; nullopt on success
   // or when the error belongs to no single op (commit failure, lost ACKs).
+  // The errno of a failure travels in the returned Status (errnum()).
   std::optional<size_t> failed_op;
-  int error = 0;  // errno of that failure, 0 on success
 };
 
 class NetlinkBackend final : public Kernel {

@@ -1,13 +1,15 @@
-// RAII for libnftnl and libmnl handles: one deleter for every handle type the
-// netlink encoder (netlink.cpp) and the read-back (readback.cpp) own.
+// RAII for libnftnl handles: one deleter for every handle type the netlink
+// encoder (nl_encode.cpp), decoder (nl_decode.cpp), read-back (readback.cpp)
+// and the audit listener's counter dumps own. (The netlink socket itself is
+// nl::Socket, nft/nl_socket.h.)
 //
-// Private to nft/'s .cpp files: it pulls in libnftnl/libmnl headers, which must
-// never reach a public header.
+// Private to .cpp files: it pulls in libnftnl headers, which must never reach
+// a public header.
 #pragma once
 
-#include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
 #include <libnftnl/gen.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
@@ -28,7 +30,6 @@ struct Free {
   void operator()(nftnl_batch* p) const { nftnl_batch_free(p); }
   void operator()(nftnl_udata_buf* p) const { nftnl_udata_buf_free(p); }
   void operator()(nftnl_gen* p) const { nftnl_gen_free(p); }
-  void operator()(mnl_socket* p) const { mnl_socket_close(p); }
 };
 
 template <typename T>

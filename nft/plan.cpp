@@ -1,9 +1,5 @@
 #include "nft/plan.h"
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include <algorithm>
 #include <map>
 #include <set>
@@ -158,45 +154,26 @@ Changes diff(const Ruleset& cur, const Target& t) {
   return c;
 }
 
-Status emit(Transaction& tx, const Ruleset& cur, Changes c) {
-  auto step = [&](Verb v, Object o) { return tx.append(v, std::move(o)); };
-  for (Chain& ch : c.new_chains) {
-    if (Status s = step(Verb::Add, std::move(ch)); !s.ok()) return s;
-  }
-  for (auto& [set, elements] : c.del) {
-    if (Status s = step(Verb::Delete, Elements{set, std::move(elements)}); !s.ok()) return s;
-  }
+// Appends the ops of `c` in the order they must run; a refused op fails `tx`.
+void emit(Transaction& tx, const Ruleset& cur, Changes c) {
+  for (Chain& ch : c.new_chains) tx.append(Verb::Add, std::move(ch));
+  for (auto& [set, elements] : c.del) tx.append(Verb::Delete, Elements{set, std::move(elements)});
   for (const std::string& chain : c.flush) {
-    if (Status s = step(Verb::Flush, Chain{chain, {}, cur.chains.at(chain).base}); !s.ok()) {
-      return s;
-    }
+    tx.append(Verb::Flush, Chain{chain, {}, cur.chains.at(chain).base});
   }
   for (const std::string& chain : c.drop_chains) {
-    if (Status s = step(Verb::Delete, Chain{chain, {}, cur.chains.at(chain).base}); !s.ok()) {
-      return s;
-    }
+    tx.append(Verb::Delete, Chain{chain, {}, cur.chains.at(chain).base});
   }
   for (const std::string& set : c.drop_sets) {
-    if (Status s = step(Verb::Delete, declaration_of(cur.sets.at(set))); !s.ok()) return s;
+    tx.append(Verb::Delete, declaration_of(cur.sets.at(set)));
   }
-  for (Chain& ch : c.readd_chains) {
-    if (Status s = step(Verb::Add, std::move(ch)); !s.ok()) return s;
-  }
-  for (Set& set : c.new_sets) {
-    if (Status s = step(Verb::Add, std::move(set)); !s.ok()) return s;
-  }
-  for (Set& set : c.readd_sets) {
-    if (Status s = step(Verb::Add, std::move(set)); !s.ok()) return s;
-  }
-  for (auto& [set, elements] : c.add) {
-    if (Status s = step(Verb::Add, Elements{set, std::move(elements)}); !s.ok()) return s;
-  }
+  for (Chain& ch : c.readd_chains) tx.append(Verb::Add, std::move(ch));
+  for (Set& set : c.new_sets) tx.append(Verb::Add, std::move(set));
+  for (Set& set : c.readd_sets) tx.append(Verb::Add, std::move(set));
+  for (auto& [set, elements] : c.add) tx.append(Verb::Add, Elements{set, std::move(elements)});
   for (auto& [_, rules] : c.fill) {
-    for (Rule& r : rules) {
-      if (Status s = step(Verb::Add, std::move(r)); !s.ok()) return s;
-    }
+    for (Rule& r : rules) tx.append(Verb::Add, std::move(r));
   }
-  return {};
 }
 
 // Elements of `m` whose (single-part) key is one of `ips`.
@@ -224,24 +201,21 @@ Result<Transaction> plan(std::optional<Ruleset> current, const Ruleset& desired)
     // chains, maps, sets, rules), so the kernel lists the table exactly as it
     // lists one loaded from the script.
     Transaction tx(desired.table.family, desired.table.name);
-    auto step = [&](Verb v, Object o) { return tx.append(v, std::move(o)); };
-    Status s = step(Verb::Add, desired.table);
+    tx.append(Verb::Add, desired.table);
     for (bool base : {true, false}) {
       for (const auto& [_, chain] : desired.chains) {
-        if (s.ok() && chain.is_base() == base) s = step(Verb::Add, chain);
+        if (chain.is_base() == base) tx.append(Verb::Add, chain);
       }
     }
     for (bool map : {true, false}) {
       for (const auto& [_, set] : desired.sets) {
-        if (s.ok() && set.is_map() == map) s = step(Verb::Add, set);
+        if (set.is_map() == map) tx.append(Verb::Add, set);
       }
     }
     for (const auto& [_, rules] : desired.rules) {
-      for (const Rule& r : rules) {
-        if (s.ok()) s = step(Verb::Add, r);
-      }
+      for (const Rule& r : rules) tx.append(Verb::Add, r);
     }
-    if (!s.ok()) return Error{s.message()};
+    if (!tx.ok()) return tx.status();
     return tx;
   }
   if (current->table != desired.table) {
@@ -252,7 +226,8 @@ Result<Transaction> plan(std::optional<Ruleset> current, const Ruleset& desired)
   Changes c = diff(*current, t);
   Transaction tx(desired.table.family, desired.table.name, std::move(current));
   // Changes holds copies, so it can be emitted against the moved state.
-  if (Status s = emit(tx, *tx.state(), std::move(c)); !s.ok()) return Error{s.message()};
+  emit(tx, *tx.state(), std::move(c));
+  if (!tx.ok()) return tx.status();
   return tx;
 }
 
@@ -354,95 +329,9 @@ Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::De
   const TableFamily family = current.table.family;
   const std::string name = current.table.name;
   Transaction tx(family, name, std::move(current));
-  if (Status s = emit(tx, *tx.state(), std::move(c)); !s.ok()) return Error{s.message()};
+  emit(tx, *tx.state(), std::move(c));
+  if (!tx.ok()) return tx.status();
   return tx;
-}
-
-namespace {
-
-// The generation after one commit: the kernel skips 0 when it wraps.
-uint32_t next_generation(uint32_t g) {
-  return g + 1 == 0 ? 1 : g + 1;
-}
-
-std::optional<uint32_t> generation_of(Kernel& kernel) {
-  auto g = kernel.generation();
-  if (!g.ok()) return std::nullopt;
-  return g.value();
-}
-
-}  // namespace
-
-Status TableSync::commit(Transaction tx, std::optional<uint32_t> base) {
-  stats_.last_ops = tx.ops().size();
-  generation_.reset();
-  if (tx.empty()) {
-    mirror_ = tx.take_state();
-    // Nothing sent: still in step if nobody committed since `base`.
-    if (base && generation_of(kernel_) == base) generation_ = base;
-    return {};
-  }
-  Status s = kernel_.apply(tx);
-  if (!s.ok()) {
-    mirror_.reset();  // unknown until read back: the next sync is a full one
-    ++stats_.failures;
-    stats_.last_error = s.message();
-    return s;
-  }
-  mirror_ = tx.take_state();
-  // Exactly one commit since `base` (ours): the kernel holds the mirror.
-  if (base) {
-    const auto now = generation_of(kernel_);
-    if (now == next_generation(*base)) generation_ = now;
-  }
-  return {};
-}
-
-bool TableSync::unchanged_since_sync() {
-  if (!mirror_ || !generation_) return false;
-  return generation_of(kernel_) == generation_;
-}
-
-Status TableSync::full(const ir::RuleSet& rules) {
-  ++stats_.full_syncs;
-  mirror_.reset();
-  generation_.reset();
-  Ruleset desired = render(rules, audit_).ruleset;
-  // Read before the read-back: a commit by anyone after it makes the
-  // generation check in commit() fail, never pass wrongly.
-  const std::optional<uint32_t> base = generation_of(kernel_);
-  auto current = kernel_.read(desired.table.family, desired.table.name);
-  std::optional<Result<Transaction>> tx;
-  if (current.ok()) tx.emplace(plan(std::move(current).value(), desired));
-  if (!tx || !tx->ok()) {
-    // Unreadable or undiffable (foreign content in our table): swap the whole
-    // table in one transaction, which is just as atomic.
-    ++stats_.replaces;
-    tx.emplace(Transaction::replace(std::move(desired)));
-    if (!tx->ok()) {
-      stats_.last_error = tx->message();
-      return Error{tx->message()};
-    }
-  }
-  Status s = commit(std::move(*tx).value(), base);
-#ifdef __GLIBC__
-  // A reconcile frees millions of small objects (read-back, desired state);
-  // glibc consolidates them on the next large allocation, which would make
-  // the first incremental change after a reconcile tens of ms slow. Pay it here.
-  malloc_trim(0);
-#endif
-  return s;
-}
-
-Status TableSync::update(const ir::RuleSet& after, const ir::Delta& delta) {
-  if (!mirror_) return full(after);
-  Ruleset current = std::move(*mirror_);
-  mirror_.reset();
-  const std::optional<uint32_t> base = generation_;
-  auto tx = plan(std::move(current), after, delta, audit_);
-  if (!tx.ok()) return full(after);  // the mirror did not fit the change
-  ++stats_.incremental;
-  return commit(std::move(tx).value(), base);
 }
 
 }  // namespace netpol::nft

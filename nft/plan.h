@@ -1,6 +1,6 @@
 // The planner: the smallest Transaction that moves the kernel's table from
-// what it holds to what the IR asks for, and TableSync, which keeps a mirror of
-// the kernel's table and applies one IR change after another through a Kernel.
+// what it holds to what the IR asks for. (TableSync, nft/table_sync.h, keeps a
+// mirror of the kernel's table and applies one plan after another.)
 //
 // What "smallest" means (rules stay static, sets and maps carry the churn):
 //   - set and map elements are added and deleted one by one;
@@ -13,7 +13,8 @@
 // rule in force until the one atomic commit swaps in the new state. Every
 // transaction is validated op by op (Transaction) before the kernel sees it.
 //
-// Pure functions, except TableSync which talks to its Kernel. Never throws.
+// Pure functions: no I/O, no kernel, never throw. A plan that cannot be built
+// returns the first op the Transaction refused, with its message.
 #pragma once
 
 #include <cstddef>
@@ -22,7 +23,6 @@
 #include <vector>
 
 #include "compiler/ir.h"
-#include "nft/netlink.h"
 #include "nft/objects.h"
 #include "nft/render.h"
 #include "nft/status.h"
@@ -46,52 +46,5 @@ Result<Transaction> plan(std::optional<Ruleset> current, const Ruleset& desired)
 // must be what `current` was rendered with (the agent's --audit-* flags).
 Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::Delta& delta,
                          const AuditOptions& audit = {});
-
-struct SyncStats {
-  size_t full_syncs = 0;   // reconciliations (read back + diff, or replace)
-  size_t replaces = 0;     // of which fell back to an atomic replace
-  size_t incremental = 0;  // incremental transactions applied
-  size_t failures = 0;     // applies the kernel refused (next one is full)
-  size_t last_ops = 0;     // ops in the last transaction sent
-  std::string last_error;  // message of the last failure
-};
-
-// Keeps one table in step with the IR. Holds what the kernel has (the mirror)
-// after each successful apply; any failure drops the mirror, so the next call
-// reconciles from a fresh read-back (kube-proxy's needFullSync).
-class TableSync {
- public:
-  // `audit`: how the logging rules are rendered (NFLOG group, rate, burst).
-  explicit TableSync(Kernel& kernel, AuditOptions audit = {}) : kernel_(kernel), audit_(audit) {}
-
-  // Reconciles the kernel with render(rules): reads the table back and applies
-  // plan(current, desired); falls back to an atomic replace when the table
-  // cannot be read or diffed.
-  Status full(const ir::RuleSet& rules);
-  // One change: an incremental transaction, or full(after) while needs_full().
-  Status update(const ir::RuleSet& after, const ir::Delta& delta);
-
-  // True when the mirror is known to equal the kernel's table without reading
-  // it: the namespace's ruleset generation is still the one our last commit
-  // (or verified read-back) left, so nobody has committed anything since. One
-  // GETGEN round trip. False whenever it cannot tell (a commit by someone else
-  // in between, a failure, a Kernel without generations).
-  bool unchanged_since_sync();
-
-  bool needs_full() const { return !mirror_.has_value(); }
-  const std::optional<Ruleset>& mirror() const { return mirror_; }
-  const SyncStats& stats() const { return stats_; }
-
- private:
-  // Applies tx, whose starting state the kernel held at generation `base`
-  // (nullopt: unknown), and records the generation the mirror now matches.
-  Status commit(Transaction tx, std::optional<uint32_t> base);
-
-  Kernel& kernel_;
-  AuditOptions audit_;
-  std::optional<Ruleset> mirror_;
-  std::optional<uint32_t> generation_;  // the kernel's generation when it equalled mirror_
-  SyncStats stats_;
-};
 
 }  // namespace netpol::nft

@@ -30,10 +30,6 @@ std::string what(Verb verb, const Object& obj) {
   return out;
 }
 
-Error fail(Verb verb, const Object& obj, const std::string& problem) {
-  return Error{what(verb, obj) + ": " + problem};
-}
-
 Status check_comment(const std::string& comment) {
   if (comment != clean_comment(comment)) {
     return Error{"comment \"" + clean_comment(comment) +
@@ -401,44 +397,38 @@ Status apply(const Table& id, std::optional<Ruleset>& state, const Op& op) {
   } else {
     s = apply_rule(*state, op.verb, std::get<Rule>(op.object));
   }
-  if (!s.ok()) return fail(op.verb, op.object, s.message());
-  return s;
+  return s.context(what(op.verb, op.object));
 }
 
 Transaction::Transaction(TableFamily family, std::string name, std::optional<Ruleset> current)
     : family_(family), table_(std::move(name)), state_(std::move(current)) {}
 
-Status Transaction::append(Verb verb, Object object) {
+void Transaction::append(Verb verb, Object object) {
+  if (!status_.ok()) return;
   Op op{verb, std::move(object)};
-  if (Status s = apply(Table{family_, table_, {}}, state_, op); !s.ok()) return s;
-  ops_.push_back(std::move(op));
-  return {};
+  status_ = apply(Table{family_, table_, {}}, state_, op);
+  if (status_.ok()) ops_.push_back(std::move(op));
 }
 
 Result<Transaction> Transaction::replace(Ruleset desired) {
   Transaction tx(desired.table.family, desired.table.name);
-  auto step = [&](Verb verb, Object obj) { return tx.append(verb, std::move(obj)); };
-  if (Status s = step(Verb::Add, Table{desired.table.family, desired.table.name, {}}); !s.ok()) {
-    return Error{s.message()};
-  }
-  if (Status s = step(Verb::Delete, Table{desired.table.family, desired.table.name, {}}); !s.ok()) {
-    return Error{s.message()};
-  }
-  if (Status s = step(Verb::Add, desired.table); !s.ok()) return Error{s.message()};
+  const Table bare{desired.table.family, desired.table.name, {}};
+  tx.append(Verb::Add, bare);
+  tx.append(Verb::Delete, bare);
+  tx.append(Verb::Add, desired.table);
   // Chains first (map elements and rules jump to them), then sets with their
   // elements (rules look them up), then rules.
-  for (const auto& [_, chain] : desired.chains) {
-    if (Status s = step(Verb::Add, chain); !s.ok()) return Error{s.message()};
-  }
-  for (const auto& [_, set] : desired.sets) {
-    if (Status s = step(Verb::Add, set); !s.ok()) return Error{s.message()};
-  }
+  for (const auto& [_, chain] : desired.chains) tx.append(Verb::Add, chain);
+  for (const auto& [_, set] : desired.sets) tx.append(Verb::Add, set);
   for (const auto& [chain, rules] : desired.rules) {
     for (const Rule& r : rules) {
-      if (r.chain != chain) return Error{"rule of chain " + r.chain + " filed under " + chain};
-      if (Status s = step(Verb::Add, r); !s.ok()) return Error{s.message()};
+      if (r.chain != chain && tx.ok()) {
+        return Error{"rule of chain " + r.chain + " filed under " + chain};
+      }
+      tx.append(Verb::Add, r);
     }
   }
+  if (!tx.ok()) return tx.status();
   // The simulation must reproduce `desired` exactly, or the block rendering
   // (which prints `desired`) would not say what the ops do.
   if (tx.state_ != desired) return Error{"ruleset is not canonical (empty rule list?)"};

@@ -6,10 +6,13 @@
 // rules: a rule may only reference chains and sets that exist at that point,
 // element keys must fit their set, a chain or set still referenced cannot be
 // deleted, interval elements must not overlap, map keys are unique, names and
-// comments must be writable. A rejected op returns an error value and leaves the
-// transaction unchanged, so a caller never holds a transaction the kernel would
-// refuse for reasons we could have known. The simulation doubles as the fake
-// backend for unit tests (state() is the table after commit).
+// comments must be writable. The first rejected op is not recorded and makes
+// the transaction failed (knftables' sticky error): status() names it, every
+// later append is ignored, and no backend applies a failed transaction. So a
+// builder is a list of appends and one check, and a caller never holds a
+// transaction the kernel would refuse for reasons we could have known. The
+// simulation doubles as the fake backend for unit tests (state() is the table
+// after commit).
 //
 // A Transaction never touches the kernel and never renders text: the script
 // renderer (script.h) and the netlink backend turn the SAME ops into bytes.
@@ -71,9 +74,14 @@ class Transaction {
   // `desired` is not self-consistent (e.g. a rule references a missing set).
   static Result<Transaction> replace(Ruleset desired);
 
-  // Validates the op against state() and records it; on error nothing changes.
-  Status append(Verb verb, Object object);
-  Status append(Op op) { return append(op.verb, std::move(op.object)); }
+  // Validates the op against state() and records it. A rejected op changes
+  // nothing but status(); once failed, appends are ignored.
+  void append(Verb verb, Object object);
+  void append(Op op) { append(op.verb, std::move(op.object)); }
+  // Ok, or why the first rejected append was rejected ("add rule c: set @s
+  // does not exist").
+  const Status& status() const { return status_; }
+  bool ok() const { return status_.ok(); }
 
   TableFamily family() const { return family_; }
   const std::string& table() const { return table_; }
@@ -100,6 +108,7 @@ class Transaction {
   std::vector<Op> ops_;
   std::optional<Ruleset> replaced_;
   size_t replace_ops_ = 0;
+  Status status_;
 };
 
 // Applies one op to a simulated table (nullopt: absent) with the checks

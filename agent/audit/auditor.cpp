@@ -153,9 +153,9 @@ Result<std::unique_ptr<Auditor>> Auditor::start(AuditorConfig config) {
   NflogOptions o;
   o.group = config.nflog_group;
   auto log = open_nflog(o);
-  if (!log.ok()) return StatusError{log.message()};
+  if (!log.ok()) return log.status();
   auto counters = open_counters();
-  if (!counters.ok()) return StatusError{counters.message()};
+  if (!counters.ok()) return counters.status();
   return start(std::move(config), std::move(log).value(), std::move(counters).value());
 }
 
@@ -169,7 +169,7 @@ Result<std::unique_ptr<Auditor>> Auditor::start(AuditorConfig config,
   w.queue_lines = config.queue_lines;
   w.node = config.node;
   auto writer = LogWriter::open(std::move(w));
-  if (!writer.ok()) return StatusError{writer.message()};
+  if (!writer.ok()) return writer.status();
   std::unique_ptr<Auditor> a(new Auditor(std::move(config), std::move(writer).value(),
                                          std::move(log), std::move(counters)));
   a->thread_ = std::thread([p = a.get()] { p->run(); });

@@ -8,112 +8,41 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_log.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstring>
-#include <ctime>
-#include <functional>
 #include <map>
+#include <utility>
+
+#include "nft/nl_handles.h"
+#include "nft/nl_socket.h"
 
 namespace netpol::audit {
 
 namespace {
 
-struct Free {
-  void operator()(mnl_socket* p) const { mnl_socket_close(p); }
-  void operator()(nftnl_rule* p) const { nftnl_rule_free(p); }
-};
-template <typename T>
-using Ptr = std::unique_ptr<T, Free>;
+using nft::nl::Ptr;
 
 // NFT_MSG_GETRULE_RESET (Linux 6.3), not in every userspace header.
 constexpr uint16_t kMsgGetRuleReset = 25;
 
-std::string errno_text(int e) {
-  return std::strerror(e);
-}
-
-Result<Ptr<mnl_socket>> open_socket() {
-  Ptr<mnl_socket> s(mnl_socket_open(NETLINK_NETFILTER));
-  if (!s) return StatusError{"netlink socket: " + errno_text(errno)};
-  if (mnl_socket_bind(s.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    return StatusError{"netlink bind: " + errno_text(errno)};
-  }
-  return s;
-}
-
-// Sends one request and reads answers until its ACK/error (or the end of a
-// dump); `each` sees every data message.
-Status talk(mnl_socket* s, nlmsghdr* nlh, const std::function<void(const nlmsghdr*)>& each) {
-  if (mnl_socket_sendto(s, nlh, nlh->nlmsg_len) < 0) {
-    return StatusError{"netlink send: " + errno_text(errno)};
-  }
-  const uint32_t seq = nlh->nlmsg_seq;
-  const uint32_t portid = mnl_socket_get_portid(s);
-  std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE * 4);
-  struct Ctx {
-    const std::function<void(const nlmsghdr*)>* each;
-  } ctx{&each};
-  for (;;) {
-    ssize_t n = mnl_socket_recvfrom(s, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return StatusError{"netlink receive: " + errno_text(errno)};
-    }
-    int r = mnl_cb_run(
-        buf.data(), static_cast<size_t>(n), seq, portid,
-        [](const nlmsghdr* m, void* data) -> int {
-          (*static_cast<Ctx*>(data)->each)(m);
-          return MNL_CB_OK;
-        },
-        &ctx);
-    if (r < 0) return StatusError{"netlink: " + errno_text(errno)};
-    if (r == MNL_CB_STOP) return {};
-  }
-}
-
 class Nflog : public LogSource {
  public:
-  explicit Nflog(Ptr<mnl_socket> s, uint16_t group) : sock_(std::move(s)), group_(group) {}
+  explicit Nflog(nl::Socket s, uint16_t group) : sock_(std::move(s)), group_(group) {}
   // Closing the socket would release the group too; unbinding says so explicitly.
   ~Nflog() override { (void)send_config(NFULNL_CFG_CMD_UNBIND, nullptr); }
 
   Status configure(const NflogOptions& o) {
-    int fd = mnl_socket_get_fd(sock_.get());
-    int size = static_cast<int>(o.rcvbuf_bytes);
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    }
+    sock_.set_rcvbuf(o.rcvbuf_bytes);
     return send_config(NFULNL_CFG_CMD_BIND, &o);
   }
 
   Status receive(std::vector<LogRecord>& out, int timeout_ms, uint64_t& lost) override {
-    const int fd = mnl_socket_get_fd(sock_.get());
-    pollfd p{fd, POLLIN, 0};
-    int r = poll(&p, 1, timeout_ms);
-    if (r < 0) return errno == EINTR ? Status() : StatusError{"poll: " + errno_text(errno)};
-    if (r == 0) return {};
-    // Drain what is queued without blocking.
-    for (;;) {
-      ssize_t n = recv(fd, buf_.data(), buf_.size(), MSG_DONTWAIT);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
-        // The kernel dropped messages; the sequence gap tells how many.
-        if (errno == ENOBUFS) {
-          ++overflows_;
-          continue;
-        }
-        return StatusError{"NFLOG receive: " + errno_text(errno)};
-      }
-      int left = static_cast<int>(n);
-      for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buf_.data()); mnl_nlmsg_ok(nlh, left);
-           nlh = mnl_nlmsg_next(nlh, &left)) {
-        parse(nlh, out, lost);
-      }
-    }
+    // The kernel dropped messages when the socket overflowed (ENOBUFS); the
+    // sequence gap tells how many.
+    Status s = sock_.receive(
+        timeout_ms, [&](const nlmsghdr* nlh) { parse(nlh, out, lost); }, overflows_);
+    return s.context("NFLOG");
   }
 
  private:
@@ -122,7 +51,7 @@ class Nflog : public LogSource {
     nlmsghdr* nlh = mnl_nlmsg_put_header(buf.data());
     nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
     nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-    nlh->nlmsg_seq = static_cast<uint32_t>(time(nullptr)) + cmd;
+    nlh->nlmsg_seq = sock_.next_seq();
     auto* nfg = static_cast<nfgenmsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(nfgenmsg)));
     nfg->nfgen_family = AF_UNSPEC;
     nfg->version = NFNETLINK_V0;
@@ -138,12 +67,9 @@ class Nflog : public LogSource {
       mnl_attr_put_u32(nlh, NFULA_CFG_TIMEOUT, htonl(o->flush_timeout_cs));
       mnl_attr_put_u16(nlh, NFULA_CFG_FLAGS, htons(NFULNL_CFG_F_SEQ));
     }
-    Status s = talk(sock_.get(), nlh, [](const nlmsghdr*) {});
-    if (!s.ok()) {
-      return StatusError{std::string(cmd == NFULNL_CFG_CMD_BIND ? "bind" : "unbind") +
-                         " NFLOG group " + std::to_string(group_) + ": " + s.message()};
-    }
-    return {};
+    Status s = sock_.request(nlh, [](const nlmsghdr*) {});
+    return s.context(std::string(cmd == NFULNL_CFG_CMD_BIND ? "bind" : "unbind") + " NFLOG group " +
+                     std::to_string(group_));
   }
 
   void parse(const nlmsghdr* nlh, std::vector<LogRecord>& out, uint64_t& lost) {
@@ -177,9 +103,8 @@ class Nflog : public LogSource {
     out.push_back(std::move(rec));
   }
 
-  Ptr<mnl_socket> sock_;
+  nl::Socket sock_;
   uint16_t group_;
-  std::vector<char> buf_ = std::vector<char>(1 << 18);
   bool have_seq_ = false;
   uint32_t next_seq_ = 0;
   uint64_t overflows_ = 0;
@@ -187,7 +112,7 @@ class Nflog : public LogSource {
 
 class Counters : public CounterSource {
  public:
-  explicit Counters(Ptr<mnl_socket> s) : sock_(std::move(s)) {}
+  explicit Counters(nl::Socket s) : sock_(std::move(s)) {}
 
   Result<std::vector<CounterReading>> take(const std::string& table,
                                            const std::string& chain) override {
@@ -195,10 +120,8 @@ class Counters : public CounterSource {
       auto r = dump(table, chain, true);
       if (r.ok()) return r;
       // Kernels before 6.3 do not know the reset request: read and subtract.
-      if (r.message().find("Operation not supported") == std::string::npos &&
-          r.message().find("Invalid argument") == std::string::npos) {
-        return r;
-      }
+      const Status why = r.status();
+      if (why.code() != Code::Unsupported && why.errnum() != EINVAL) return r;
       reset_supported_ = false;
     }
     auto r = dump(table, chain, false);
@@ -220,14 +143,14 @@ class Counters : public CounterSource {
     std::vector<char> buf(MNL_SOCKET_BUFFER_SIZE);
     nlmsghdr* nlh = nftnl_nlmsg_build_hdr(
         buf.data(), reset ? kMsgGetRuleReset : static_cast<uint16_t>(NFT_MSG_GETRULE), NFPROTO_INET,
-        NLM_F_DUMP, ++seq_);
+        NLM_F_DUMP, sock_.next_seq());
     Ptr<nftnl_rule> filter(nftnl_rule_alloc());
     nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, table.c_str());
     nftnl_rule_set_str(filter.get(), NFTNL_RULE_CHAIN, chain.c_str());
     nftnl_rule_nlmsg_build_payload(nlh, filter.get());
     std::vector<CounterReading> out;
     std::string last_prefix;
-    Status s = talk(sock_.get(), nlh, [&](const nlmsghdr* m) {
+    Status s = sock_.request(nlh, [&](const nlmsghdr* m) {
       Ptr<nftnl_rule> r(nftnl_rule_alloc());
       if (nftnl_rule_nlmsg_parse(m, r.get()) < 0) return;
       if (chain != nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN)) return;
@@ -243,12 +166,11 @@ class Counters : public CounterSource {
       }
       nftnl_expr_iter_destroy(it);
     });
-    if (!s.ok()) return StatusError{"read counters of " + chain + ": " + s.message()};
+    if (!s.ok()) return s.context("read counters of " + chain);
     return out;
   }
 
-  Ptr<mnl_socket> sock_;
-  uint32_t seq_ = static_cast<uint32_t>(time(nullptr));
+  nl::Socket sock_;
   bool reset_supported_ = true;
   std::map<std::string, uint64_t> last_;
 };
@@ -256,16 +178,16 @@ class Counters : public CounterSource {
 }  // namespace
 
 Result<std::unique_ptr<LogSource>> open_nflog(const NflogOptions& options) {
-  auto s = open_socket();
-  if (!s.ok()) return StatusError{"NFLOG: " + s.message()};
+  auto s = nl::Socket::open(NETLINK_NETFILTER);
+  if (!s.ok()) return s.status().context("NFLOG");
   auto src = std::make_unique<Nflog>(std::move(s).value(), options.group);
-  if (Status st = src->configure(options); !st.ok()) return StatusError{st.message()};
+  if (Status st = src->configure(options); !st.ok()) return st;
   return std::unique_ptr<LogSource>(std::move(src));
 }
 
 Result<std::unique_ptr<CounterSource>> open_counters() {
-  auto s = open_socket();
-  if (!s.ok()) return StatusError{"counters: " + s.message()};
+  auto s = nl::Socket::open(NETLINK_NETFILTER);
+  if (!s.ok()) return s.status().context("counters");
   return std::unique_ptr<CounterSource>(std::make_unique<Counters>(std::move(s).value()));
 }
 

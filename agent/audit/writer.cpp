@@ -39,7 +39,7 @@ Result<std::unique_ptr<LogWriter>> LogWriter::open(WriterConfig config) {
   if (config.queue_lines == 0) config.queue_lines = 1;
   if (config.keep < 0) config.keep = 0;
   std::unique_ptr<LogWriter> w(new LogWriter(std::move(config)));
-  if (Status s = w->open_file(); !s.ok()) return StatusError{s.message()};
+  if (Status s = w->open_file(); !s.ok()) return s;
   w->thread_ = std::thread([p = w.get()] { p->run(); });
   return w;
 }

@@ -22,6 +22,7 @@
 #include "nft/plan.h"
 #include "nft/render.h"
 #include "nft/script.h"
+#include "nft/table_sync.h"
 #include "nft/transaction.h"
 #include "tests/bench/bench_util.h"
 #include "tests/bench/synthetic.h"

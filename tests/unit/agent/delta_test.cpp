@@ -8,8 +8,8 @@
 #include <random>
 
 #include "compiler/compiler.h"
-#include "nft/plan.h"
 #include "nft/render.h"
+#include "nft/table_sync.h"
 #include "tests/unit/agent/fixtures.h"
 #include "tests/unit/netlink/fake_kernel.h"
 

@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "nft/netlink.h"
+#include "nft/kernel.h"
 #include "nft/transaction.h"
 
 namespace netpol::nltest {

@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <string>
 
-#include "nft/plan.h"
 #include "nft/readback.h"
 #include "nft/render.h"
+#include "nft/table_sync.h"
 #include "nft/transaction.h"
 #include "tests/unit/netlink/support.h"
 #include "tests/unit/nft/fixtures.h"
@@ -85,17 +85,15 @@ TEST(Netlink, KernelErrorNamesTheOpAndLeavesTheTableAlone) {
     std::set<Element> batch;
     for (uint32_t j = 0; j < 100; ++j)
       batch.insert(Element{{v4(0x0B000000u + i * 100 + j)}, {}, {}});
-    ASSERT_TRUE(tx.append(Verb::Add, Elements{"pods-BBBBBBBB-v4", batch}).ok());
+    tx.append(Verb::Add, Elements{"pods-BBBBBBBB-v4", batch});
   }
   const size_t bad = tx.ops().size();
-  ASSERT_TRUE(tx.append(Verb::Create,
-                        Elements{"pods-AAAAAAAA-v4", {Element{{nft::fx::ip("10.0.3.3")}, {}, {}}}})
-                  .ok());
-  ASSERT_TRUE(
-      tx.append(Verb::Flush,
-                nft::Chain{
-                    nft::pod_chain_name(nft::Direction::Ingress, "prod", "db-0"), {}, std::nullopt})
-          .ok());
+  tx.append(Verb::Create,
+            Elements{"pods-AAAAAAAA-v4", {Element{{nft::fx::ip("10.0.3.3")}, {}, {}}}});
+  tx.append(
+      Verb::Flush,
+      nft::Chain{nft::pod_chain_name(nft::Direction::Ingress, "prod", "db-0"), {}, std::nullopt});
+  ASSERT_TRUE(tx.ok()) << tx.status().message();
 
   for (bool commit : {false, true}) {
     SCOPED_TRACE(commit ? "apply" : "check");
@@ -104,7 +102,7 @@ TEST(Netlink, KernelErrorNamesTheOpAndLeavesTheTableAlone) {
     EXPECT_NE(s.message().find("create element pods-AAAAAAAA-v4"), std::string::npos)
         << s.message();
     EXPECT_EQ(k.backend->last_batch().failed_op, bad);
-    EXPECT_EQ(k.backend->last_batch().error, EEXIST);
+    EXPECT_EQ(s.errnum(), EEXIST);
     EXPECT_EQ(k.backend->last_batch().acks, k.backend->last_batch().messages);
     EXPECT_EQ(listing(k), listed) << "a refused batch changed the table";
   }
@@ -141,7 +139,7 @@ TEST(Netlink, FailedSyncIsAtomicAndMakesTheNextOneFull) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("delete element pods-AAAAAAAA-v4"), std::string::npos) << s.message();
   const nft::BatchStats& b = k.backend->last_batch();
-  EXPECT_EQ(b.error, ENOENT);
+  EXPECT_EQ(s.errnum(), ENOENT);
   ASSERT_TRUE(b.failed_op.has_value());
   EXPECT_GT(*b.failed_op, 0u);
   EXPECT_LT(*b.failed_op + 100, b.ops) << "the error should sit in the middle of the batch";
@@ -297,7 +295,7 @@ TEST(Netlink, LostAcksMakeTheOutcomeUnknownAndTheNextSyncReadsBack) {
                        << " messages";
   EXPECT_NE(s.message().find("lost (ENOBUFS)"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("outcome of the batch unknown"), std::string::npos) << s.message();
-  EXPECT_EQ(k->backend->last_batch().error, ENOBUFS);
+  EXPECT_EQ(s.errnum(), ENOBUFS);
   EXPECT_LT(k->backend->last_batch().acks, k->backend->last_batch().messages);
   EXPECT_TRUE(sync.needs_full());
   EXPECT_FALSE(sync.unchanged_since_sync());

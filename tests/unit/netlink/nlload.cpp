@@ -17,7 +17,7 @@
 #include "compiler/compiler.h"
 #include "k8s/decode.h"
 #include "nft/netlink.h"
-#include "nft/plan.h"
+#include "nft/table_sync.h"
 
 int main(int argc, char** argv) {
   std::string node;

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "nft/render.h"
+#include "nft/table_sync.h"
 #include "tests/unit/netlink/fake_kernel.h"
 #include "tests/unit/netlink/world.h"
 #include "tests/unit/nft/fixtures.h"

@@ -8,8 +8,8 @@
 
 #include <cstdio>
 
-#include "nft/plan.h"
 #include "nft/render.h"
+#include "nft/table_sync.h"
 #include "nft/transaction.h"
 #include "tests/unit/netlink/support.h"
 #include "tests/unit/netlink/world.h"

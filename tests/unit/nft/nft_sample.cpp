@@ -73,9 +73,8 @@ int main(int argc, char** argv) {
       {Verb::Add, Elements{"egress-v4", {{{fx::ip("10.0.1.77")}, {}, Verdict::jump(fresh)}}}},
       {Verb::Flush, Set{"pods-BBBBBBBB-v4", {KeyType::Ipv4Addr}, false, std::nullopt, "", {}}},
   };
-  for (Op& op : ops) {
-    if (Status s = tx.append(std::move(op)); !s.ok()) return fail(s.message());
-  }
+  for (Op& op : ops) tx.append(std::move(op));
+  if (!tx.ok()) return fail(tx.status().message());
   std::cout << to_script(tx);
   return 0;
 }

@@ -103,7 +103,8 @@ TEST(Script, SameTransactionSameBytes) {
 
 TEST(Script, OpsAfterAFullReplaceFollowTheBlock) {
   Transaction tx = replace_of(fx::rich_ir());
-  ASSERT_TRUE(tx.append(Verb::Add, Elements{"pods-BBBBBBBB-v6", {{{ip("fd00::7")}, {}, {}}}}).ok());
+  tx.append(Verb::Add, Elements{"pods-BBBBBBBB-v6", {{{ip("fd00::7")}, {}, {}}}});
+  ASSERT_TRUE(tx.ok()) << tx.status().message();
   std::vector<std::string> l = lines(to_script(tx));
   ASSERT_GE(l.size(), 2u);
   EXPECT_EQ(l[l.size() - 2], "}");
@@ -114,32 +115,24 @@ TEST(Script, IncrementalTransactionIsOneCommandPerLine) {
   Ruleset current = render(fx::rich_ir()).ruleset;
   Transaction tx(TableFamily::Inet, "netpol", current);
   std::string pod = pod_chain_name(Direction::Ingress, "prod", "db-0");
-  ASSERT_TRUE(
-      tx.append(Verb::Add, Elements{"pods-AAAAAAAA-v4", {{{ip("10.0.3.3")}, {}, {}}}}).ok());
-  ASSERT_TRUE(
-      tx.append(Verb::Delete, Elements{"ingress-v4", {{{ip("10.0.1.9")}, {}, Verdict::jump(pod)}}})
-          .ok());
-  ASSERT_TRUE(tx.append(Verb::Flush, Chain{pod, "", std::nullopt}).ok());
-  ASSERT_TRUE(tx.append(Verb::Delete, Chain{pod, "", std::nullopt}).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, Set{"pods-NEW-v6",
-                                       {KeyType::Ipv6Addr},
-                                       false,
-                                       std::nullopt,
-                                       "new peers",
-                                       {{{ip("fd00::9")}, {}, {}}}})
-                  .ok());
-  ASSERT_TRUE(tx.append(Verb::Add, Chain{"egress-X-a/b", "egress of pod a/b", std::nullopt}).ok());
-  ASSERT_TRUE(
-      tx.append(Verb::Add, Rule{"egress-X-a/b",
-                                {SetMatch{{Field::Ip6Daddr}, "pods-NEW-v6"}, Verdict::ret()},
-                                "a/p egress[0]"})
-          .ok());
-  ASSERT_TRUE(
-      tx.append(Verb::Add,
-                Elements{"egress-v4", {{{ip("10.0.1.77")}, {}, Verdict::jump("egress-X-a/b")}}})
-          .ok());
-  ASSERT_TRUE(
-      tx.append(Verb::Flush, Set{"pods-BBBBBBBB-v4", {KeyType::Ipv4Addr}, false, {}, "", {}}).ok());
+  tx.append(Verb::Add, Elements{"pods-AAAAAAAA-v4", {{{ip("10.0.3.3")}, {}, {}}}});
+  tx.append(Verb::Delete, Elements{"ingress-v4", {{{ip("10.0.1.9")}, {}, Verdict::jump(pod)}}});
+  tx.append(Verb::Flush, Chain{pod, "", std::nullopt});
+  tx.append(Verb::Delete, Chain{pod, "", std::nullopt});
+  tx.append(Verb::Add, Set{"pods-NEW-v6",
+                           {KeyType::Ipv6Addr},
+                           false,
+                           std::nullopt,
+                           "new peers",
+                           {{{ip("fd00::9")}, {}, {}}}});
+  tx.append(Verb::Add, Chain{"egress-X-a/b", "egress of pod a/b", std::nullopt});
+  tx.append(Verb::Add, Rule{"egress-X-a/b",
+                            {SetMatch{{Field::Ip6Daddr}, "pods-NEW-v6"}, Verdict::ret()},
+                            "a/p egress[0]"});
+  tx.append(Verb::Add,
+            Elements{"egress-v4", {{{ip("10.0.1.77")}, {}, Verdict::jump("egress-X-a/b")}}});
+  tx.append(Verb::Flush, Set{"pods-BBBBBBBB-v4", {KeyType::Ipv4Addr}, false, {}, "", {}});
+  ASSERT_TRUE(tx.ok()) << tx.status().message();
   std::vector<std::string> want = {
       "add element inet netpol pods-AAAAAAAA-v4 { 10.0.3.3 }",
       // Deletion names only the key: nft rejects a verdict there.
@@ -158,16 +151,14 @@ TEST(Script, IncrementalTransactionIsOneCommandPerLine) {
 
 TEST(Script, DeclarationsOfTablesChainsAndMaps) {
   Transaction tx(TableFamily::Inet, "netpol");
-  ASSERT_TRUE(tx.append(Verb::Create, Table{TableFamily::Inet, "netpol", "c"}).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, Chain{"filter-forward", "", BaseHook{}}).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, Chain{"plain", "", std::nullopt}).ok());
-  ASSERT_TRUE(
-      tx.append(Verb::Add, Set{"m", {KeyType::Ipv4Addr}, false, DataType::Verdict, "", {}}).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, Set{"r", {KeyType::Ipv4Addr}, true, std::nullopt, "", {}}).ok());
-  ASSERT_TRUE(
-      tx.append(Verb::Delete, Set{"m", {KeyType::Ipv4Addr}, false, DataType::Verdict, "", {}})
-          .ok());
-  ASSERT_TRUE(tx.append(Verb::Delete, Table{TableFamily::Inet, "netpol", ""}).ok());
+  tx.append(Verb::Create, Table{TableFamily::Inet, "netpol", "c"});
+  tx.append(Verb::Add, Chain{"filter-forward", "", BaseHook{}});
+  tx.append(Verb::Add, Chain{"plain", "", std::nullopt});
+  tx.append(Verb::Add, Set{"m", {KeyType::Ipv4Addr}, false, DataType::Verdict, "", {}});
+  tx.append(Verb::Add, Set{"r", {KeyType::Ipv4Addr}, true, std::nullopt, "", {}});
+  tx.append(Verb::Delete, Set{"m", {KeyType::Ipv4Addr}, false, DataType::Verdict, "", {}});
+  tx.append(Verb::Delete, Table{TableFamily::Inet, "netpol", ""});
+  ASSERT_TRUE(tx.ok()) << tx.status().message();
   std::vector<std::string> want = {
       "create table inet netpol { comment \"c\"; }",
       "add chain inet netpol filter-forward { type filter hook forward priority filter; policy "

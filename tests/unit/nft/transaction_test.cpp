@@ -1,5 +1,6 @@
 // Transaction validation: what the kernel would refuse is refused while the
-// transaction is built, as an error value, and leaves the transaction unchanged.
+// transaction is built, as an error value: the op is not recorded, and the
+// first refusal sticks (later appends are ignored).
 #include "nft/transaction.h"
 
 #include <gtest/gtest.h>
@@ -33,11 +34,24 @@ Rule lookup_rule(std::string chain, std::string set) {
   return Rule{std::move(chain), {SetMatch{{Field::IpSaddr}, std::move(set)}, Verdict::ret()}, ""};
 }
 
+// Appends to `tx` and returns its status (its first refusal, if any).
+Status append(Transaction& tx, Verb verb, Object object) {
+  tx.append(verb, std::move(object));
+  return tx.status();
+}
+
+// What appending this one op to `tx` says, tried on a copy: a refusal fails a
+// transaction for good, and the tests go on using `tx`.
+Status try_append(Transaction tx, Verb verb, Object object) {
+  tx.append(verb, std::move(object));
+  return tx.status();
+}
+
 // A transaction on a fresh table with one regular chain "c".
 Transaction fresh() {
   Transaction tx(TableFamily::Inet, "netpol");
-  EXPECT_TRUE(tx.append(Verb::Add, Table{TableFamily::Inet, "netpol", "t"}).ok());
-  EXPECT_TRUE(tx.append(Verb::Add, Chain{"c", "", std::nullopt}).ok());
+  EXPECT_TRUE(append(tx, Verb::Add, Table{TableFamily::Inet, "netpol", "t"}).ok());
+  EXPECT_TRUE(append(tx, Verb::Add, Chain{"c", "", std::nullopt}).ok());
   return tx;
 }
 
@@ -50,179 +64,198 @@ TEST(Transaction, RejectedOpIsNotRecordedAndStateIsUnchanged) {
   Transaction tx = fresh();
   size_t ops = tx.ops().size();
   auto before = tx.state();
-  expect_error(tx.append(Verb::Add, lookup_rule("c", "nope")),
-               "add rule c: set @nope does not exist");
+  tx.append(Verb::Add, lookup_rule("c", "nope"));
+  expect_error(tx.status(), "add rule c: set @nope does not exist");
   EXPECT_EQ(tx.ops().size(), ops);
   EXPECT_EQ(tx.state(), before);
 }
 
+TEST(Transaction, FirstRefusalSticksAndLaterAppendsAreIgnored) {
+  Transaction tx = fresh();
+  tx.append(Verb::Add, lookup_rule("c", "nope"));
+  tx.append(Verb::Add, v4_set("s"));  // valid on its own
+  tx.append(Verb::Add, Rule{"missing", {Verdict::drop()}, ""});
+  EXPECT_FALSE(tx.ok());
+  EXPECT_EQ(tx.status().message(), "add rule c: set @nope does not exist");
+  EXPECT_EQ(tx.ops().size(), 2u);
+  EXPECT_FALSE(tx.state()->sets.contains("s"));
+}
+
 TEST(Transaction, ObjectsNeedTheirTable) {
   Transaction tx(TableFamily::Inet, "netpol");
-  expect_error(tx.append(Verb::Add, Chain{"c", "", std::nullopt}), "table netpol does not exist");
-  expect_error(tx.append(Verb::Delete, Table{TableFamily::Inet, "netpol", ""}), "does not exist");
-  expect_error(tx.append(Verb::Add, Table{TableFamily::Inet, "other", ""}), "on table netpol");
+  expect_error(try_append(tx, Verb::Add, Chain{"c", "", std::nullopt}),
+               "table netpol does not exist");
+  expect_error(try_append(tx, Verb::Delete, Table{TableFamily::Inet, "netpol", ""}),
+               "does not exist");
+  expect_error(try_append(tx, Verb::Add, Table{TableFamily::Inet, "other", ""}), "on table netpol");
 }
 
 TEST(Transaction, RuleMayUseASetDeclaredEarlierInTheSameTransaction) {
   Transaction tx = fresh();
-  ASSERT_TRUE(tx.append(Verb::Add, v4_set("s")).ok());
-  EXPECT_TRUE(tx.append(Verb::Add, lookup_rule("c", "s")).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, v4_set("s")).ok());
+  EXPECT_TRUE(append(tx, Verb::Add, lookup_rule("c", "s")).ok());
   EXPECT_EQ(tx.state()->rules_of("c").size(), 1u);
 }
 
 TEST(Transaction, RuleNeedsItsChain) {
   Transaction tx = fresh();
-  expect_error(tx.append(Verb::Add, Rule{"missing", {Verdict::drop()}, ""}),
+  expect_error(try_append(tx, Verb::Add, Rule{"missing", {Verdict::drop()}, ""}),
                "chain does not exist");
 }
 
 TEST(Transaction, RuleKeyMustMatchTheSetType) {
   Transaction tx = fresh();
-  ASSERT_TRUE(tx.append(Verb::Add, v4_set("s")).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, v4_set("s")).ok());
   Rule r{"c", {SetMatch{{Field::Ip6Saddr}, "s"}, Verdict::ret()}, ""};
-  expect_error(tx.append(Verb::Add, r), "key does not match set @s");
-  ASSERT_TRUE(tx.append(Verb::Add, v4_map("m")).ok());
-  expect_error(tx.append(Verb::Add, lookup_rule("c", "m")), "is a map");
+  expect_error(try_append(tx, Verb::Add, r), "key does not match set @s");
+  ASSERT_TRUE(append(tx, Verb::Add, v4_map("m")).ok());
+  expect_error(try_append(tx, Verb::Add, lookup_rule("c", "m")), "is a map");
   Rule vm{"c", {VmapLookup{Field::IpDaddr, "s"}}, ""};
-  expect_error(tx.append(Verb::Add, vm), "not a verdict map");
+  expect_error(try_append(tx, Verb::Add, vm), "not a verdict map");
 }
 
 TEST(Transaction, VerdictEndsARule) {
   Transaction tx = fresh();
   Rule r{"c", {Verdict::accept(), L4ProtoMatch{6}}, ""};
-  expect_error(tx.append(Verb::Add, r), "verdict must be the last");
-  expect_error(tx.append(Verb::Add, Rule{"c", {}, ""}), "no expressions");
+  expect_error(try_append(tx, Verb::Add, r), "verdict must be the last");
+  expect_error(try_append(tx, Verb::Add, Rule{"c", {}, ""}), "no expressions");
 }
 
 TEST(Transaction, JumpsNeedAnExistingRegularChain) {
   Transaction tx = fresh();
-  expect_error(tx.append(Verb::Add, Rule{"c", {Verdict::jump("d")}, ""}), "chain d does not exist");
-  ASSERT_TRUE(tx.append(Verb::Add, Chain{"base", "", BaseHook{}}).ok());
-  expect_error(tx.append(Verb::Add, Rule{"c", {Verdict::jump("base")}, ""}), "base chain");
-  expect_error(tx.append(Verb::Add, Rule{"c", {Verdict::go_to("c")}, ""}), "jumps to itself");
+  expect_error(try_append(tx, Verb::Add, Rule{"c", {Verdict::jump("d")}, ""}),
+               "chain d does not exist");
+  ASSERT_TRUE(append(tx, Verb::Add, Chain{"base", "", BaseHook{}}).ok());
+  expect_error(try_append(tx, Verb::Add, Rule{"c", {Verdict::jump("base")}, ""}), "base chain");
+  expect_error(try_append(tx, Verb::Add, Rule{"c", {Verdict::go_to("c")}, ""}), "jumps to itself");
 }
 
 TEST(Transaction, PortMatchMustBeSortedAndDisjoint) {
   Transaction tx = fresh();
   Rule overlap{"c", {DportMatch{{{80, 90}, {85, 100}}}, Verdict::ret()}, ""};
-  expect_error(tx.append(Verb::Add, overlap), "overlapping");
+  expect_error(try_append(tx, Verb::Add, overlap), "overlapping");
   Rule backwards{"c", {DportMatch{{{90, 80}}}, Verdict::ret()}, ""};
-  expect_error(tx.append(Verb::Add, backwards), "end before start");
+  expect_error(try_append(tx, Verb::Add, backwards), "end before start");
   Rule ok{"c", {L4ProtoMatch{6}, DportMatch{{{80, 80}, {443, 443}}}, Verdict::ret()}, ""};
-  EXPECT_TRUE(tx.append(Verb::Add, ok).ok());
+  EXPECT_TRUE(append(tx, Verb::Add, ok).ok());
 }
 
 TEST(Transaction, ElementsMustFitTheirSet) {
   Transaction tx = fresh();
-  ASSERT_TRUE(tx.append(Verb::Add, v4_set("s")).ok());
-  expect_error(tx.append(Verb::Add, Elements{"s", {addr("fd00::1")}}), "is not ipv4_addr");
-  expect_error(tx.append(Verb::Add, Elements{"s", {span("10.0.0.1", "10.0.0.9")}}),
+  ASSERT_TRUE(append(tx, Verb::Add, v4_set("s")).ok());
+  expect_error(try_append(tx, Verb::Add, Elements{"s", {addr("fd00::1")}}), "is not ipv4_addr");
+  expect_error(try_append(tx, Verb::Add, Elements{"s", {span("10.0.0.1", "10.0.0.9")}}),
                "without flags interval");
-  expect_error(tx.append(Verb::Add, Elements{"s", {to_chain("10.0.0.1", "c")}}), "with a verdict");
-  expect_error(tx.append(Verb::Add, Elements{"s", {}}), "no elements");
-  expect_error(tx.append(Verb::Add, Elements{"nope", {addr("10.0.0.1")}}), "set does not exist");
-  EXPECT_TRUE(tx.append(Verb::Add, Elements{"s", {addr("10.0.0.1")}}).ok());
+  expect_error(try_append(tx, Verb::Add, Elements{"s", {to_chain("10.0.0.1", "c")}}),
+               "with a verdict");
+  expect_error(try_append(tx, Verb::Add, Elements{"s", {}}), "no elements");
+  expect_error(try_append(tx, Verb::Add, Elements{"nope", {addr("10.0.0.1")}}),
+               "set does not exist");
+  EXPECT_TRUE(append(tx, Verb::Add, Elements{"s", {addr("10.0.0.1")}}).ok());
 }
 
 TEST(Transaction, ConcatenatedKeysCheckEveryPart) {
   Transaction tx = fresh();
   Set np{"np", {KeyType::Ipv4Addr, KeyType::InetProto, KeyType::InetService}, false, {}, "", {}};
-  ASSERT_TRUE(tx.append(Verb::Add, np).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, np).ok());
   Element good{{ip("10.0.0.1"), Proto{6}, Port{80}}, {}, std::nullopt};
   Element swapped{{ip("10.0.0.1"), Port{80}, Proto{6}}, {}, std::nullopt};
   Element short_key{{ip("10.0.0.1")}, {}, std::nullopt};
-  EXPECT_TRUE(tx.append(Verb::Add, Elements{"np", {good}}).ok());
-  expect_error(tx.append(Verb::Add, Elements{"np", {swapped}}), "part 1 is not inet_proto");
-  expect_error(tx.append(Verb::Add, Elements{"np", {short_key}}), "wrong number of parts");
+  EXPECT_TRUE(append(tx, Verb::Add, Elements{"np", {good}}).ok());
+  expect_error(try_append(tx, Verb::Add, Elements{"np", {swapped}}), "part 1 is not inet_proto");
+  expect_error(try_append(tx, Verb::Add, Elements{"np", {short_key}}), "wrong number of parts");
   Rule r{"c",
          {SetMatch{{Field::IpDaddr, Field::MetaL4Proto, Field::ThDport}, "np"}, Verdict::ret()},
          ""};
-  EXPECT_TRUE(tx.append(Verb::Add, r).ok());
+  EXPECT_TRUE(append(tx, Verb::Add, r).ok());
 }
 
 TEST(Transaction, IntervalElementsMayNotOverlap) {
   Transaction tx = fresh();
-  ASSERT_TRUE(tx.append(Verb::Add, v4_set("s", true)).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, Elements{"s", {span("10.0.0.0", "10.0.0.255")}}).ok());
-  expect_error(tx.append(Verb::Add, Elements{"s", {span("10.0.0.128", "10.0.1.0")}}),
+  ASSERT_TRUE(append(tx, Verb::Add, v4_set("s", true)).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, Elements{"s", {span("10.0.0.0", "10.0.0.255")}}).ok());
+  expect_error(try_append(tx, Verb::Add, Elements{"s", {span("10.0.0.128", "10.0.1.0")}}),
                "overlaps an existing one");
-  expect_error(tx.append(Verb::Add, Elements{"s", {addr("10.0.0.7")}}), "overlaps");
-  expect_error(tx.append(Verb::Add, Elements{"s", {span("9.0.0.0", "10.0.0.0")}}), "overlaps");
+  expect_error(try_append(tx, Verb::Add, Elements{"s", {addr("10.0.0.7")}}), "overlaps");
+  expect_error(try_append(tx, Verb::Add, Elements{"s", {span("9.0.0.0", "10.0.0.0")}}), "overlaps");
   expect_error(
-      tx.append(Verb::Add,
-                Elements{"s", {span("11.0.0.0", "11.0.0.9"), span("11.0.0.5", "11.0.0.20")}}),
+      try_append(tx, Verb::Add,
+                 Elements{"s", {span("11.0.0.0", "11.0.0.9"), span("11.0.0.5", "11.0.0.20")}}),
       "overlap each other");
-  expect_error(tx.append(Verb::Add, Elements{"s", {span("10.0.0.9", "10.0.0.1")}}),
+  expect_error(try_append(tx, Verb::Add, Elements{"s", {span("10.0.0.9", "10.0.0.1")}}),
                "before its start");
   // Adjacent is fine, and re-adding the same element is fine with add, not with create.
-  EXPECT_TRUE(tx.append(Verb::Add, Elements{"s", {span("10.0.1.0", "10.0.1.255")}}).ok());
-  EXPECT_TRUE(tx.append(Verb::Add, Elements{"s", {span("10.0.0.0", "10.0.0.255")}}).ok());
-  expect_error(tx.append(Verb::Create, Elements{"s", {span("10.0.0.0", "10.0.0.255")}}),
+  EXPECT_TRUE(append(tx, Verb::Add, Elements{"s", {span("10.0.1.0", "10.0.1.255")}}).ok());
+  EXPECT_TRUE(append(tx, Verb::Add, Elements{"s", {span("10.0.0.0", "10.0.0.255")}}).ok());
+  expect_error(try_append(tx, Verb::Create, Elements{"s", {span("10.0.0.0", "10.0.0.255")}}),
                "element exists");
   EXPECT_EQ(tx.state()->sets.at("s").elements.size(), 2u);
 }
 
 TEST(Transaction, MapKeysAreUnique) {
   Transaction tx = fresh();
-  ASSERT_TRUE(tx.append(Verb::Add, Chain{"d", "", std::nullopt}).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, v4_map("m")).ok());
-  expect_error(tx.append(Verb::Add, Elements{"m", {addr("10.0.0.1")}}), "without a verdict");
-  expect_error(tx.append(Verb::Add, Elements{"m", {to_chain("10.0.0.1", "x")}}),
+  ASSERT_TRUE(append(tx, Verb::Add, Chain{"d", "", std::nullopt}).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, v4_map("m")).ok());
+  expect_error(try_append(tx, Verb::Add, Elements{"m", {addr("10.0.0.1")}}), "without a verdict");
+  expect_error(try_append(tx, Verb::Add, Elements{"m", {to_chain("10.0.0.1", "x")}}),
                "chain x does not exist");
-  expect_error(
-      tx.append(Verb::Add, Elements{"m", {to_chain("10.0.0.1", "c"), to_chain("10.0.0.1", "d")}}),
-      "duplicate key");
-  ASSERT_TRUE(tx.append(Verb::Add, Elements{"m", {to_chain("10.0.0.1", "c")}}).ok());
-  expect_error(tx.append(Verb::Add, Elements{"m", {to_chain("10.0.0.1", "d")}}), "different value");
-  EXPECT_TRUE(tx.append(Verb::Add, Elements{"m", {to_chain("10.0.0.1", "c")}}).ok());
+  expect_error(try_append(tx, Verb::Add,
+                          Elements{"m", {to_chain("10.0.0.1", "c"), to_chain("10.0.0.1", "d")}}),
+               "duplicate key");
+  ASSERT_TRUE(append(tx, Verb::Add, Elements{"m", {to_chain("10.0.0.1", "c")}}).ok());
+  expect_error(try_append(tx, Verb::Add, Elements{"m", {to_chain("10.0.0.1", "d")}}),
+               "different value");
+  EXPECT_TRUE(append(tx, Verb::Add, Elements{"m", {to_chain("10.0.0.1", "c")}}).ok());
 }
 
 TEST(Transaction, DeleteElementsThatExist) {
   Transaction tx = fresh();
-  ASSERT_TRUE(tx.append(Verb::Add, v4_map("m")).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, Elements{"m", {to_chain("10.0.0.1", "c")}}).ok());
-  expect_error(tx.append(Verb::Delete, Elements{"m", {to_chain("10.0.0.2", "c")}}),
+  ASSERT_TRUE(append(tx, Verb::Add, v4_map("m")).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, Elements{"m", {to_chain("10.0.0.1", "c")}}).ok());
+  expect_error(try_append(tx, Verb::Delete, Elements{"m", {to_chain("10.0.0.2", "c")}}),
                "element does not exist");
-  EXPECT_TRUE(tx.append(Verb::Delete, Elements{"m", {to_chain("10.0.0.1", "c")}}).ok());
+  EXPECT_TRUE(append(tx, Verb::Delete, Elements{"m", {to_chain("10.0.0.1", "c")}}).ok());
   EXPECT_TRUE(tx.state()->sets.at("m").elements.empty());
-  expect_error(tx.append(Verb::Flush, Elements{"m", {to_chain("10.0.0.1", "c")}}), "flush the set");
+  expect_error(try_append(tx, Verb::Flush, Elements{"m", {to_chain("10.0.0.1", "c")}}),
+               "flush the set");
 }
 
 TEST(Transaction, ReferencedChainCannotBeDeleted) {
   Transaction tx = fresh();
-  ASSERT_TRUE(tx.append(Verb::Add, Chain{"pod", "", std::nullopt}).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, v4_map("m")).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, Elements{"m", {to_chain("10.0.0.1", "pod")}}).ok());
-  expect_error(tx.append(Verb::Delete, Chain{"pod", "", std::nullopt}),
+  ASSERT_TRUE(append(tx, Verb::Add, Chain{"pod", "", std::nullopt}).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, v4_map("m")).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, Elements{"m", {to_chain("10.0.0.1", "pod")}}).ok());
+  expect_error(try_append(tx, Verb::Delete, Chain{"pod", "", std::nullopt}),
                "target of an element of map m");
-  ASSERT_TRUE(tx.append(Verb::Delete, Elements{"m", {to_chain("10.0.0.1", "pod")}}).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, Rule{"pod", {Verdict::drop()}, ""}).ok());
-  expect_error(tx.append(Verb::Delete, Chain{"pod", "", std::nullopt}), "not empty");
-  ASSERT_TRUE(tx.append(Verb::Flush, Chain{"pod", "", std::nullopt}).ok());
-  EXPECT_TRUE(tx.append(Verb::Delete, Chain{"pod", "", std::nullopt}).ok());
+  ASSERT_TRUE(append(tx, Verb::Delete, Elements{"m", {to_chain("10.0.0.1", "pod")}}).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, Rule{"pod", {Verdict::drop()}, ""}).ok());
+  expect_error(try_append(tx, Verb::Delete, Chain{"pod", "", std::nullopt}), "not empty");
+  ASSERT_TRUE(append(tx, Verb::Flush, Chain{"pod", "", std::nullopt}).ok());
+  EXPECT_TRUE(append(tx, Verb::Delete, Chain{"pod", "", std::nullopt}).ok());
   EXPECT_FALSE(tx.state()->chains.contains("pod"));
 }
 
 TEST(Transaction, SetInUseCannotBeDeleted) {
   Transaction tx = fresh();
-  ASSERT_TRUE(tx.append(Verb::Add, v4_set("s")).ok());
-  ASSERT_TRUE(tx.append(Verb::Add, lookup_rule("c", "s")).ok());
-  expect_error(tx.append(Verb::Delete, v4_set("s")), "used by a rule in c");
-  ASSERT_TRUE(tx.append(Verb::Flush, Table{TableFamily::Inet, "netpol", ""}).ok());
-  EXPECT_TRUE(tx.append(Verb::Delete, v4_set("s")).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, v4_set("s")).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, lookup_rule("c", "s")).ok());
+  expect_error(try_append(tx, Verb::Delete, v4_set("s")), "used by a rule in c");
+  ASSERT_TRUE(append(tx, Verb::Flush, Table{TableFamily::Inet, "netpol", ""}).ok());
+  EXPECT_TRUE(append(tx, Verb::Delete, v4_set("s")).ok());
 }
 
 TEST(Transaction, AddExistingObjectMustAgreeCreateMustBeNew) {
   Transaction tx = fresh();
-  EXPECT_TRUE(tx.append(Verb::Add, Chain{"c", "", std::nullopt}).ok());
-  expect_error(tx.append(Verb::Add, Chain{"c", "", BaseHook{}}), "different hook");
-  expect_error(tx.append(Verb::Create, Chain{"c", "", std::nullopt}), "chain exists");
-  ASSERT_TRUE(tx.append(Verb::Add, v4_set("s")).ok());
-  expect_error(tx.append(Verb::Add, v4_set("s", true)), "different type");
-  expect_error(tx.append(Verb::Create, v4_set("s")), "set exists");
-  expect_error(tx.append(Verb::Create, Table{TableFamily::Inet, "netpol", ""}), "table exists");
+  EXPECT_TRUE(append(tx, Verb::Add, Chain{"c", "", std::nullopt}).ok());
+  expect_error(try_append(tx, Verb::Add, Chain{"c", "", BaseHook{}}), "different hook");
+  expect_error(try_append(tx, Verb::Create, Chain{"c", "", std::nullopt}), "chain exists");
+  ASSERT_TRUE(append(tx, Verb::Add, v4_set("s")).ok());
+  expect_error(try_append(tx, Verb::Add, v4_set("s", true)), "different type");
+  expect_error(try_append(tx, Verb::Create, v4_set("s")), "set exists");
+  expect_error(try_append(tx, Verb::Create, Table{TableFamily::Inet, "netpol", ""}),
+               "table exists");
   // add table on an existing table keeps it (and its comment), like the kernel.
-  EXPECT_TRUE(tx.append(Verb::Add, Table{TableFamily::Inet, "netpol", "other"}).ok());
+  EXPECT_TRUE(append(tx, Verb::Add, Table{TableFamily::Inet, "netpol", "other"}).ok());
   EXPECT_EQ(tx.state()->table.comment, "t");
 }
 
@@ -230,31 +263,32 @@ TEST(Transaction, FlushSetEmptiesIt) {
   Transaction tx = fresh();
   Set s = v4_set("s");
   s.elements = {addr("10.0.0.1"), addr("10.0.0.2")};
-  ASSERT_TRUE(tx.append(Verb::Add, s).ok());
+  ASSERT_TRUE(append(tx, Verb::Add, s).ok());
   EXPECT_EQ(tx.state()->sets.at("s").elements.size(), 2u);
-  ASSERT_TRUE(tx.append(Verb::Flush, v4_set("s")).ok());
+  ASSERT_TRUE(append(tx, Verb::Flush, v4_set("s")).ok());
   EXPECT_TRUE(tx.state()->sets.at("s").elements.empty());
 }
 
 TEST(Transaction, RulesAreOnlyAdded) {
   Transaction tx = fresh();
   Rule r{"c", {Verdict::drop()}, ""};
-  ASSERT_TRUE(tx.append(Verb::Add, r).ok());
-  expect_error(tx.append(Verb::Delete, r), "flush the chain");
-  expect_error(tx.append(Verb::Create, r), "flush the chain");
+  ASSERT_TRUE(append(tx, Verb::Add, r).ok());
+  expect_error(try_append(tx, Verb::Delete, r), "flush the chain");
+  expect_error(try_append(tx, Verb::Create, r), "flush the chain");
 }
 
 TEST(Transaction, NamesAndCommentsMustBeWritable) {
   Transaction tx = fresh();
-  expect_error(tx.append(Verb::Add, Chain{"bad name", "", std::nullopt}), "invalid chain name");
-  expect_error(tx.append(Verb::Add, Chain{"9lives", "", std::nullopt}), "invalid chain name");
-  expect_error(tx.append(Verb::Add, Chain{std::string(256, 'a'), "", std::nullopt}),
+  expect_error(try_append(tx, Verb::Add, Chain{"bad name", "", std::nullopt}),
                "invalid chain name");
-  EXPECT_TRUE(tx.append(Verb::Add, Chain{std::string(255, 'a'), "", std::nullopt}).ok());
-  expect_error(tx.append(Verb::Add, Chain{"x", "say \"hi\"", std::nullopt}), "comment");
-  expect_error(tx.append(Verb::Add, Rule{"c", {Verdict::drop()}, std::string(129, 'c')}),
+  expect_error(try_append(tx, Verb::Add, Chain{"9lives", "", std::nullopt}), "invalid chain name");
+  expect_error(try_append(tx, Verb::Add, Chain{std::string(256, 'a'), "", std::nullopt}),
+               "invalid chain name");
+  EXPECT_TRUE(append(tx, Verb::Add, Chain{std::string(255, 'a'), "", std::nullopt}).ok());
+  expect_error(try_append(tx, Verb::Add, Chain{"x", "say \"hi\"", std::nullopt}), "comment");
+  expect_error(try_append(tx, Verb::Add, Rule{"c", {Verdict::drop()}, std::string(129, 'c')}),
                "comment");
-  EXPECT_TRUE(tx.append(Verb::Add, Rule{"c", {Verdict::drop()}, std::string(128, 'c')}).ok());
+  EXPECT_TRUE(append(tx, Verb::Add, Rule{"c", {Verdict::drop()}, std::string(128, 'c')}).ok());
 }
 
 TEST(Transaction, ChecksAgainstTheCurrentTable) {
@@ -264,9 +298,9 @@ TEST(Transaction, ChecksAgainstTheCurrentTable) {
   current.sets["s"] = v4_set("s");
   current.sets["s"].elements = {addr("10.0.0.1")};
   Transaction tx(TableFamily::Inet, "netpol", current);
-  EXPECT_TRUE(tx.append(Verb::Add, lookup_rule("c", "s")).ok());
-  EXPECT_TRUE(tx.append(Verb::Delete, Elements{"s", {addr("10.0.0.1")}}).ok());
-  expect_error(tx.append(Verb::Delete, Elements{"s", {addr("10.0.0.1")}}), "does not exist");
+  EXPECT_TRUE(append(tx, Verb::Add, lookup_rule("c", "s")).ok());
+  EXPECT_TRUE(append(tx, Verb::Delete, Elements{"s", {addr("10.0.0.1")}}).ok());
+  expect_error(try_append(tx, Verb::Delete, Elements{"s", {addr("10.0.0.1")}}), "does not exist");
 }
 
 TEST(Transaction, ReplaceWorksWhateverTheTableHeld) {

@@ -1,0 +1,101 @@
+#include "nft/table_sync.h"
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include <utility>
+
+#include "nft/plan.h"
+#include "nft/transaction.h"
+
+namespace netpol::nft {
+
+namespace {
+
+// The generation after one commit: the kernel skips 0 when it wraps.
+uint32_t next_generation(uint32_t g) {
+  return g + 1 == 0 ? 1 : g + 1;
+}
+
+std::optional<uint32_t> generation_of(Kernel& kernel) {
+  auto g = kernel.generation();
+  if (!g.ok()) return std::nullopt;
+  return g.value();
+}
+
+}  // namespace
+
+Status TableSync::commit(Transaction tx, std::optional<uint32_t> base) {
+  stats_.last_ops = tx.ops().size();
+  generation_.reset();
+  if (tx.empty()) {
+    mirror_ = tx.take_state();
+    // Nothing sent: still in step if nobody committed since `base`.
+    if (base && generation_of(kernel_) == base) generation_ = base;
+    return {};
+  }
+  Status s = kernel_.apply(tx);
+  if (!s.ok()) {
+    mirror_.reset();  // unknown until read back: the next sync is a full one
+    ++stats_.failures;
+    stats_.last_error = s.message();
+    return s;
+  }
+  mirror_ = tx.take_state();
+  // Exactly one commit since `base` (ours): the kernel holds the mirror.
+  if (base) {
+    const auto now = generation_of(kernel_);
+    if (now == next_generation(*base)) generation_ = now;
+  }
+  return {};
+}
+
+bool TableSync::unchanged_since_sync() {
+  if (!mirror_ || !generation_) return false;
+  return generation_of(kernel_) == generation_;
+}
+
+Status TableSync::full(const ir::RuleSet& rules) {
+  ++stats_.full_syncs;
+  mirror_.reset();
+  generation_.reset();
+  Ruleset desired = render(rules, audit_).ruleset;
+  // Read before the read-back: a commit by anyone after it makes the
+  // generation check in commit() fail, never pass wrongly.
+  const std::optional<uint32_t> base = generation_of(kernel_);
+  auto current = kernel_.read(desired.table.family, desired.table.name);
+  std::optional<Result<Transaction>> tx;
+  if (current.ok()) tx.emplace(plan(std::move(current).value(), desired));
+  if (!tx || !tx->ok()) {
+    // Unreadable or undiffable (foreign content in our table): swap the whole
+    // table in one transaction, which is just as atomic.
+    ++stats_.replaces;
+    tx.emplace(Transaction::replace(std::move(desired)));
+    if (!tx->ok()) {
+      stats_.last_error = tx->message();
+      return tx->status();
+    }
+  }
+  Status s = commit(std::move(*tx).value(), base);
+#ifdef __GLIBC__
+  // A reconcile frees millions of small objects (read-back, desired state);
+  // glibc consolidates them on the next large allocation, which would make
+  // the first incremental change after a reconcile tens of ms slow. Pay it here.
+  malloc_trim(0);
+#endif
+  return s;
+}
+
+Status TableSync::update(const ir::RuleSet& after, const ir::Delta& delta) {
+  if (!mirror_) return full(after);
+  Ruleset current = std::move(*mirror_);
+  mirror_.reset();
+  const std::optional<uint32_t> base = generation_;
+  auto tx = plan(std::move(current), after, delta, audit_);
+  if (!tx.ok()) return full(after);  // the mirror did not fit the change
+  ++stats_.incremental;
+  return commit(std::move(tx).value(), base);
+}
+
+}  // namespace netpol::nft

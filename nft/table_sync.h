@@ -1,0 +1,72 @@
+// TableSync: keeps one table in step with the IR through a Kernel. It holds
+// a mirror of what the kernel has after each successful apply, turns each IR
+// change into the smallest transaction (nft/plan.h) and applies it; any
+// failure drops the mirror, so the next call reconciles from a fresh read-back
+// (kube-proxy's needFullSync). The kernel's ruleset generation tells it
+// cheaply whether anyone else committed since.
+//
+// Pure logic over the abstract Kernel (nft/kernel.h): links no libnftnl or
+// libmnl. Not thread-safe; never throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "compiler/ir.h"
+#include "nft/kernel.h"
+#include "nft/objects.h"
+#include "nft/render.h"
+#include "nft/status.h"
+
+namespace netpol::nft {
+
+struct SyncStats {
+  size_t full_syncs = 0;   // reconciliations (read back + diff, or replace)
+  size_t replaces = 0;     // of which fell back to an atomic replace
+  size_t incremental = 0;  // incremental transactions applied
+  size_t failures = 0;     // applies the kernel refused (next one is full)
+  size_t last_ops = 0;     // ops in the last transaction sent
+  std::string last_error;  // message of the last failure
+};
+
+// Keeps one table in step with the IR. Holds what the kernel has (the mirror)
+// after each successful apply; any failure drops the mirror, so the next call
+// reconciles from a fresh read-back (kube-proxy's needFullSync).
+class TableSync {
+ public:
+  // `audit`: how the logging rules are rendered (NFLOG group, rate, burst).
+  explicit TableSync(Kernel& kernel, AuditOptions audit = {}) : kernel_(kernel), audit_(audit) {}
+
+  // Reconciles the kernel with render(rules): reads the table back and applies
+  // plan(current, desired); falls back to an atomic replace when the table
+  // cannot be read or diffed.
+  Status full(const ir::RuleSet& rules);
+  // One change: an incremental transaction, or full(after) while needs_full().
+  Status update(const ir::RuleSet& after, const ir::Delta& delta);
+
+  // True when the mirror is known to equal the kernel's table without reading
+  // it: the namespace's ruleset generation is still the one our last commit
+  // (or verified read-back) left, so nobody has committed anything since. One
+  // GETGEN round trip. False whenever it cannot tell (a commit by someone else
+  // in between, a failure, a Kernel without generations).
+  bool unchanged_since_sync();
+
+  bool needs_full() const { return !mirror_.has_value(); }
+  const std::optional<Ruleset>& mirror() const { return mirror_; }
+  const SyncStats& stats() const { return stats_; }
+
+ private:
+  // Applies tx, whose starting state the kernel held at generation `base`
+  // (nullopt: unknown), and records the generation the mirror now matches.
+  Status commit(Transaction tx, std::optional<uint32_t> base);
+
+  Kernel& kernel_;
+  AuditOptions audit_;
+  std::optional<Ruleset> mirror_;
+  std::optional<uint32_t> generation_;  // the kernel's generation when it equalled mirror_
+  SyncStats stats_;
+};
+
+}  // namespace netpol::nft
