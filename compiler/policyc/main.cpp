@@ -22,6 +22,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -33,6 +34,7 @@
 #include "compiler/ir.h"
 #include "compiler/policyc/audit_query.h"
 #include "compiler/policyc/explain.h"
+#include "compiler/policyc/matrix.h"
 #include "k8s/decode.h"
 #include "nft/render.h"
 #include "nft/script.h"
@@ -200,6 +202,94 @@ int run_explain(const ExplainArgs& args) {
   for (const std::string& l : e.value().lines) out += l + "\n";
   if (!write_stdout(out)) return kExitInvalidInput;
   return e.value().allowed ? 0 : 4;
+}
+
+// --- matrix and diff -------------------------------------------------------------
+
+constexpr int kExitFlips = 3;  // diff: some cell flips (for CI gates)
+
+struct MatrixArgs {
+  std::vector<std::string> files;
+  std::vector<std::string> ports;
+  std::string ns;
+  std::string output = "table";
+  std::vector<std::string> before, after;  // diff
+};
+
+// --port values as probes (in the order given, duplicates dropped); nullopt
+// (and a message) when one does not parse.
+std::optional<std::vector<netpol::policyc::Probe>> probes_arg(
+    const std::vector<std::string>& ports) {
+  std::vector<netpol::policyc::Probe> out;
+  for (const std::string& text : ports) {
+    auto p = netpol::policyc::parse_port(text);
+    if (!p) {
+      std::cerr << "policyc: --port " << text << ": expected PORT[/TCP|UDP|SCTP], e.g. 80/TCP\n";
+      return std::nullopt;
+    }
+    netpol::policyc::Probe probe{p->first, p->second};
+    if (std::find(out.begin(), out.end(), probe) == out.end()) out.push_back(probe);
+  }
+  return out;
+}
+
+// The --namespace filter; nullopt (and a message) for a bad expression.
+std::optional<std::function<bool(const std::string&)>> namespace_arg(const std::string& re) {
+  if (re.empty()) return std::function<bool(const std::string&)>{};
+  auto compiled = std::make_shared<RE2>(re, RE2::Quiet);
+  if (!compiled->ok()) {
+    std::cerr << "policyc: --namespace " << re << ": " << compiled->error() << "\n";
+    return std::nullopt;
+  }
+  return [compiled](const std::string& ns) { return RE2::FullMatch(ns, *compiled); };
+}
+
+int run_matrix(const MatrixArgs& args) {
+  auto probes = probes_arg(args.ports);
+  auto keep = namespace_arg(args.ns);
+  if (!probes || !keep) return kExitUsage;
+  auto objects = load_or_report(args.files);
+  if (!objects) return kExitInvalidInput;
+  netpol::policyc::Explainer explainer(std::move(*objects));
+  auto pods = netpol::policyc::matrix_pods(explainer.objects(), *keep);
+  if (probes->empty()) *probes = netpol::policyc::declared_probes(pods);
+  netpol::policyc::Matrix m(explainer, std::move(pods), std::move(*probes));
+  std::string out = args.output == "json"   ? netpol::policyc::render_json(m)
+                    : args.output == "html" ? netpol::policyc::render_html(m, "policyc matrix")
+                                            : netpol::policyc::render_table(m);
+  return write_stdout(out) ? 0 : kExitInvalidInput;
+}
+
+// Exit status: 0 nothing flips, 3 something does, 1 invalid manifests, 2 usage.
+int run_diff(const MatrixArgs& args) {
+  auto probes = probes_arg(args.ports);
+  auto keep = namespace_arg(args.ns);
+  if (!probes || !keep) return kExitUsage;
+  auto before_objects = load_or_report(args.before);
+  auto after_objects = load_or_report(args.after);
+  if (!before_objects || !after_objects) return kExitInvalidInput;
+  netpol::policyc::Explainer before(std::move(*before_objects)), after(std::move(*after_objects));
+  auto before_pods = netpol::policyc::matrix_pods(before.objects(), *keep);
+  auto after_pods = netpol::policyc::matrix_pods(after.objects(), *keep);
+  if (probes->empty()) {
+    // Every port either side declares.
+    auto all = netpol::policyc::declared_probes(before_pods);
+    for (const auto& p : netpol::policyc::declared_probes(after_pods)) {
+      if (std::find(all.begin(), all.end(), p) == all.end()) all.push_back(p);
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+      return std::pair(static_cast<int>(a.protocol), a.port) <
+             std::pair(static_cast<int>(b.protocol), b.port);
+    });
+    *probes = std::move(all);
+  }
+  netpol::policyc::Matrix mb(before, std::move(before_pods), *probes);
+  netpol::policyc::Matrix ma(after, std::move(after_pods), *probes);
+  auto flips = netpol::policyc::diff(mb, ma);
+  std::string out = args.output == "json" ? netpol::policyc::render_diff_json(flips, *probes)
+                                          : netpol::policyc::render_diff_table(flips);
+  if (!write_stdout(out)) return kExitInvalidInput;
+  return flips.empty() ? 0 : kExitFlips;
 }
 
 // --- audit -----------------------------------------------------------------------
@@ -395,7 +485,7 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit status: 0 ok, 1 invalid input (problems on stderr, nothing on stdout), "
-      "2 usage error, 3 internal error; explain: 4 denied.");
+      "2 usage error, 3 internal error; explain: 4 denied; diff: 3 some cell flips.");
 
   CompileArgs args;
   CLI::App* compile = app.add_subcommand(
@@ -477,6 +567,32 @@ int run(int argc, char** argv) {
                   "rank the most frequent flows (denied ones unless --verdict says otherwise)");
   audit->add_option("--top", au.top, "flows in the summary (default 10)");
 
+  MatrixArgs mx;
+  CLI::App* matrix = app.add_subcommand(
+      "matrix",
+      "Print the reachability of every ordered pair of pods (Running, with an IP) per port: "
+      "explain's answer for each cell");
+  matrix->add_option("-f,--filename", mx.files, "manifests, as for compile; repeatable")
+      ->required();
+  matrix->add_option("--port", mx.ports,
+                     "PORT[/PROTO] to probe, repeatable (default: every port some pod declares)");
+  matrix->add_option("--namespace", mx.ns, "RE2: only pods of namespaces it matches (whole name)");
+  matrix->add_option("-o,--output", mx.output, "table (default), json or html")
+      ->check(CLI::IsMember({"table", "json", "html"}));
+
+  MatrixArgs df;
+  CLI::App* diff = app.add_subcommand(
+      "diff",
+      "What a change of the manifests would flip: every pair whose verdict differs, with the "
+      "policy responsible. Exit 0 nothing flips, 3 something does");
+  diff->add_option("--before", df.before, "manifests as they are; repeatable")->required();
+  diff->add_option("--after", df.after, "manifests as proposed; repeatable")->required();
+  diff->add_option("--port", df.ports,
+                   "PORT[/PROTO] to probe, repeatable (default: every port some pod declares)");
+  diff->add_option("--namespace", df.ns, "RE2: only pods of namespaces it matches (whole name)");
+  diff->add_option("-o,--output", df.output, "table (default) or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -491,6 +607,8 @@ int run(int argc, char** argv) {
     return run_explain(ex);
   }
   if (audit->parsed()) return run_audit(au);
+  if (matrix->parsed()) return run_matrix(mx);
+  if (diff->parsed()) return run_diff(df);
   return run_compile(args);
 }
 
