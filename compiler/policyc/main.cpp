@@ -4,6 +4,9 @@
 //   policyc compile --node NODE -f PATH [-f PATH ...] [-o nft|json]
 //   policyc explain -f PATH [-f PATH ...] --from NS/POD|IP --to NS/POD|IP --port 80/TCP
 //   policyc audit [FILE ...] [--follow] [filters] [-o table|json] [--summary]
+//   policyc matrix -f PATH ... [--port 80/TCP ...] [--namespace RE] [-o table|json|html]
+//   policyc diff --before PATH ... --after PATH ... [--port ...] [-o table|json]
+//   policyc lint -f PATH ... [--format json] [--strict]
 //
 // -o nft (default) prints the nft script that atomically replaces netpol's table
 // with exactly what the agent would program on NODE; -o json prints the IR.
@@ -34,6 +37,7 @@
 #include "compiler/ir.h"
 #include "compiler/policyc/audit_query.h"
 #include "compiler/policyc/explain.h"
+#include "compiler/policyc/lint.h"
 #include "compiler/policyc/matrix.h"
 #include "k8s/decode.h"
 #include "nft/render.h"
@@ -81,9 +85,15 @@ void warn_audit_annotations(const netpol::k8s::Objects& o) {
 }
 
 // The manifests of `files`, completed as the API server would; every error
-// on stderr and nullopt when there is any.
-std::optional<netpol::k8s::Objects> load_or_report(const std::vector<std::string>& files) {
+// on stderr and nullopt when there is any. `given` (optional) learns whether
+// the files themselves held Pods and Namespaces (lint's cluster checks).
+struct Given {
+  bool pods = false, namespaces = false;
+};
+std::optional<netpol::k8s::Objects> load_or_report(const std::vector<std::string>& files,
+                                                   Given* given = nullptr) {
   netpol::k8s::DecodeResult decoded = netpol::k8s::load_manifests(files);
+  if (given) *given = Given{!decoded.objects.pods.empty(), !decoded.objects.namespaces.empty()};
   netpol::k8s::complete_snapshot(decoded);
   if (!decoded.ok()) {
     for (const auto& e : decoded.errors) std::cerr << e.str() << "\n";
@@ -290,6 +300,31 @@ int run_diff(const MatrixArgs& args) {
                                           : netpol::policyc::render_diff_table(flips);
   if (!write_stdout(out)) return kExitInvalidInput;
   return flips.empty() ? 0 : kExitFlips;
+}
+
+// --- lint ------------------------------------------------------------------------
+
+struct LintArgs {
+  std::vector<std::string> files;
+  std::string format = "text";
+  bool strict = false;
+};
+
+// Exit status: 1 with an error finding (or invalid manifests), with a warning
+// too under --strict; else 0.
+int run_lint(const LintArgs& args) {
+  Given given;
+  auto objects = load_or_report(args.files, &given);
+  if (!objects) return kExitInvalidInput;
+  netpol::policyc::LintInput in{std::move(*objects), given.pods, given.namespaces};
+  auto findings = netpol::policyc::lint(in);
+  std::string out = args.format == "json" ? netpol::policyc::render_findings_json(findings)
+                                          : netpol::policyc::render_findings(findings);
+  if (!write_stdout(out)) return kExitInvalidInput;
+  bool errors = std::any_of(findings.begin(), findings.end(), [](const auto& f) {
+    return f.severity == netpol::policyc::Severity::Error;
+  });
+  return errors || (args.strict && !findings.empty()) ? kExitInvalidInput : 0;
 }
 
 // --- audit -----------------------------------------------------------------------
@@ -593,6 +628,17 @@ int run(int argc, char** argv) {
   diff->add_option("-o,--output", df.output, "table (default) or json")
       ->check(CLI::IsMember({"table", "json"}));
 
+  LintArgs li;
+  CLI::App* lint = app.add_subcommand(
+      "lint",
+      "Point out what a reviewer would: policies selecting no pod, selectors matching nothing, "
+      "egress without DNS, shadowed rules, ipBlocks holding pod IPs, undeclared named ports. "
+      "Exit 1 with errors (with warnings too under --strict)");
+  lint->add_option("-f,--filename", li.files, "manifests, as for compile; repeatable")->required();
+  lint->add_option("--format", li.format, "text (default) or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  lint->add_flag("--strict", li.strict, "warnings fail too (exit 1)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -609,6 +655,7 @@ int run(int argc, char** argv) {
   if (audit->parsed()) return run_audit(au);
   if (matrix->parsed()) return run_matrix(mx);
   if (diff->parsed()) return run_diff(df);
+  if (lint->parsed()) return run_lint(li);
   return run_compile(args);
 }
 
