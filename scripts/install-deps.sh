@@ -9,6 +9,7 @@ PKGS=(
   libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libnl-nf-3-dev
   libcpprest-dev libre2-dev libssl-dev libboost-dev openssl
   nftables iproute2 conntrack python3 procps
+  chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do

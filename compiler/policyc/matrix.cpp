@@ -426,7 +426,7 @@ h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin: 1.5em 0 .3em; }
 table.grid { border-collapse: collapse; }
 table.grid th { font-weight: normal; padding: 0 4px; white-space: nowrap; }
 table.grid thead th.ns { font-weight: bold; border-bottom: 1px solid #999; }
-table.grid thead th.pod { writing-mode: vertical-rl; transform: rotate(180deg); height: 4em; text-align: left; }
+table.grid thead th.pod { writing-mode: vertical-rl; transform: rotate(180deg); text-align: left; padding: 4px 0; }
 table.grid tbody th { text-align: right; }
 table.grid td { width: 18px; height: 18px; border: 1px solid #fff; }
 table.grid td.allow { background: #3a9a5b; } table.grid td.deny { background: #c8453b; }
