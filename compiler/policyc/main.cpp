@@ -38,6 +38,7 @@
 #include "compiler/policyc/audit_query.h"
 #include "compiler/policyc/explain.h"
 #include "compiler/policyc/lint.h"
+#include "compiler/policyc/live.h"
 #include "compiler/policyc/matrix.h"
 #include "k8s/decode.h"
 #include "nft/render.h"
@@ -224,6 +225,8 @@ struct MatrixArgs {
   std::string ns;
   std::string output = "table";
   std::vector<std::string> before, after;  // diff
+  std::string kubeconfig, context;         // diff: --before from a live cluster
+  bool live = false;
 };
 
 // --port values as probes (in the order given, duplicates dropped); nullopt
@@ -275,7 +278,18 @@ int run_diff(const MatrixArgs& args) {
   auto probes = probes_arg(args.ports);
   auto keep = namespace_arg(args.ns);
   if (!probes || !keep) return kExitUsage;
-  auto before_objects = load_or_report(args.before);
+  std::optional<netpol::k8s::Objects> before_objects;
+  if (args.live) {
+    netpol::k8s::DecodeResult decoded = netpol::policyc::load_live(args.kubeconfig, args.context);
+    netpol::k8s::complete_snapshot(decoded);
+    if (!decoded.ok()) {
+      for (const auto& e : decoded.errors) std::cerr << e.str() << "\n";
+      return kExitInvalidInput;
+    }
+    before_objects = std::move(decoded.objects);
+  } else {
+    before_objects = load_or_report(args.before);
+  }
   auto after_objects = load_or_report(args.after);
   if (!before_objects || !after_objects) return kExitInvalidInput;
   netpol::policyc::Explainer before(std::move(*before_objects)), after(std::move(*after_objects));
@@ -620,7 +634,14 @@ int run(int argc, char** argv) {
       "diff",
       "What a change of the manifests would flip: every pair whose verdict differs, with the "
       "policy responsible. Exit 0 nothing flips, 3 something does");
-  diff->add_option("--before", df.before, "manifests as they are; repeatable")->required();
+  CLI::Option* before_opt =
+      diff->add_option("--before", df.before, "manifests as they are; repeatable");
+  CLI::Option* kube_opt =
+      diff->add_option("--kubeconfig", df.kubeconfig,
+                       "take --before from the live cluster of this kubeconfig (as kubectl: "
+                       "'' means $KUBECONFIG, in-cluster, ~/.kube/config)");
+  diff->add_option("--context", df.context, "kubeconfig context (default: current-context)");
+  before_opt->excludes(kube_opt);
   diff->add_option("--after", df.after, "manifests as proposed; repeatable")->required();
   diff->add_option("--port", df.ports,
                    "PORT[/PROTO] to probe, repeatable (default: every port some pod declares)");
@@ -654,7 +675,14 @@ int run(int argc, char** argv) {
   }
   if (audit->parsed()) return run_audit(au);
   if (matrix->parsed()) return run_matrix(mx);
-  if (diff->parsed()) return run_diff(df);
+  if (diff->parsed()) {
+    df.live = kube_opt->count() > 0;
+    if (!df.live && df.before.empty()) {
+      std::cerr << "policyc diff: --before PATH or --kubeconfig is required\n";
+      return kExitUsage;
+    }
+    return run_diff(df);
+  }
   if (lint->parsed()) return run_lint(li);
   return run_compile(args);
 }
