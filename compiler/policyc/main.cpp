@@ -225,6 +225,7 @@ struct MatrixArgs {
   std::string ns;
   std::string output = "table";
   std::vector<std::string> before, after;  // diff
+  int family = 0;                          // 4 or 6; 0: IPv4 when both have one
   std::string kubeconfig, context;         // diff: --before from a live cluster
   bool live = false;
 };
@@ -266,7 +267,8 @@ int run_matrix(const MatrixArgs& args) {
   netpol::policyc::Explainer explainer(std::move(*objects));
   auto pods = netpol::policyc::matrix_pods(explainer.objects(), *keep);
   if (probes->empty()) *probes = netpol::policyc::declared_probes(pods);
-  netpol::policyc::Matrix m(explainer, std::move(pods), std::move(*probes));
+  netpol::policyc::Matrix m(explainer, std::move(pods), std::move(*probes),
+                            family_arg(args.family));
   std::string out = args.output == "json"   ? netpol::policyc::render_json(m)
                     : args.output == "html" ? netpol::policyc::render_html(m, "policyc matrix")
                                             : netpol::policyc::render_table(m);
@@ -307,8 +309,8 @@ int run_diff(const MatrixArgs& args) {
     });
     *probes = std::move(all);
   }
-  netpol::policyc::Matrix mb(before, std::move(before_pods), *probes);
-  netpol::policyc::Matrix ma(after, std::move(after_pods), *probes);
+  netpol::policyc::Matrix mb(before, std::move(before_pods), *probes, family_arg(args.family));
+  netpol::policyc::Matrix ma(after, std::move(after_pods), *probes, family_arg(args.family));
   auto flips = netpol::policyc::diff(mb, ma);
   std::string out = args.output == "json" ? netpol::policyc::render_diff_json(flips, *probes)
                                           : netpol::policyc::render_diff_table(flips);
@@ -626,6 +628,10 @@ int run(int argc, char** argv) {
   matrix->add_option("--port", mx.ports,
                      "PORT[/PROTO] to probe, repeatable (default: every port some pod declares)");
   matrix->add_option("--namespace", mx.ns, "RE2: only pods of namespaces it matches (whole name)");
+  matrix
+      ->add_option("--family", mx.family,
+                   "4 or 6: connect every pair over this family (default: IPv4 when both have one)")
+      ->check(CLI::IsMember({4, 6}));
   matrix->add_option("-o,--output", mx.output, "table (default), json or html")
       ->check(CLI::IsMember({"table", "json", "html"}));
 
@@ -646,6 +652,7 @@ int run(int argc, char** argv) {
   diff->add_option("--port", df.ports,
                    "PORT[/PROTO] to probe, repeatable (default: every port some pod declares)");
   diff->add_option("--namespace", df.ns, "RE2: only pods of namespaces it matches (whole name)");
+  diff->add_option("--family", df.family, "4 or 6, as for matrix")->check(CLI::IsMember({4, 6}));
   diff->add_option("-o,--output", df.output, "table (default) or json")
       ->check(CLI::IsMember({"table", "json"}));
 

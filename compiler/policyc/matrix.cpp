@@ -1,6 +1,8 @@
 #include "compiler/policyc/matrix.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <set>
@@ -119,8 +121,17 @@ struct SetIds {
 
 }  // namespace
 
-Matrix::Matrix(Explainer& explainer, std::vector<const k8s::Pod*> pods, std::vector<Probe> probes)
-    : pods_(std::move(pods)), probes_(std::move(probes)) {
+// The family a pair connects over, as explain picks it: the one asked for,
+// else IPv4 when both have an IPv4 address, else IPv6; -1 when none fits.
+int Matrix::pick(const Grid& g, size_t a, size_t b) const {
+  auto both = [&](int f) { return g.fam[f].peer[a] != kNone && g.fam[f].peer[b] != kNone; };
+  if (family_) return both(*family_ == Family::V4 ? 0 : 1) ? (*family_ == Family::V4 ? 0 : 1) : -1;
+  return both(0) ? 0 : both(1) ? 1 : -1;
+}
+
+Matrix::Matrix(Explainer& explainer, std::vector<const k8s::Pod*> pods, std::vector<Probe> probes,
+               std::optional<Family> family)
+    : pods_(std::move(pods)), probes_(std::move(probes)), family_(family) {
   const size_t n = pods_.size();
   // Every node's rules, and each distinct set of them once.
   std::set<std::string> nodes;
@@ -222,9 +233,7 @@ Matrix::Matrix(Explainer& explainer, std::vector<const k8s::Pod*> pods, std::vec
     for (size_t i = 0; i < n; ++i) {
       for (size_t j = 0; j < n; ++j) {
         if (i == j) continue;
-        int f = grid->fam[0].peer[i] != kNone && grid->fam[0].peer[j] != kNone   ? 0
-                : grid->fam[1].peer[i] != kNone && grid->fam[1].peer[j] != kNone ? 1
-                                                                                 : -1;
+        const int f = pick(*grid, i, j);
         if (f < 0) continue;
         Grid::Family& g = grid->fam[f];
         const size_t peers = g.peer_rep.size();
@@ -265,9 +274,7 @@ size_t Matrix::evaluations() const {
 Cell Matrix::cell(size_t probe, size_t from, size_t to) const {
   const Grid& grid = *grids_[probe];
   Cell c;
-  int f = grid.fam[0].peer[from] != kNone && grid.fam[0].peer[to] != kNone   ? 0
-          : grid.fam[1].peer[from] != kNone && grid.fam[1].peer[to] != kNone ? 1
-                                                                             : -1;
+  const int f = pick(grid, from, to);
   if (f < 0 || from == to) {
     c.no_family = f < 0;
     return c;

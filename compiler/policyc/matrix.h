@@ -56,7 +56,10 @@ struct Cell {
 class Matrix {
  public:
   // Evaluates `probes` over `pods` (which must belong to explainer.objects()).
-  Matrix(Explainer& explainer, std::vector<const k8s::Pod*> pods, std::vector<Probe> probes);
+  // `family`: the address family every pair connects over (as explain
+  // --family); default: IPv4 when both pods have one, else IPv6.
+  Matrix(Explainer& explainer, std::vector<const k8s::Pod*> pods, std::vector<Probe> probes,
+         std::optional<Family> family = std::nullopt);
   ~Matrix();
   Matrix(Matrix&&) noexcept;
   Matrix& operator=(Matrix&&) noexcept;
@@ -69,8 +72,10 @@ class Matrix {
 
  private:
   struct Grid;
+  int pick(const Grid& g, size_t a, size_t b) const;
   std::vector<const k8s::Pod*> pods_;
   std::vector<Probe> probes_;
+  std::optional<Family> family_;
   std::vector<std::unique_ptr<Grid>> grids_;
 };
 
