@@ -139,7 +139,9 @@ DirectionVerdict Explainer::evaluate(bool ingress, const k8s::Pod* local, const 
   if (!local || local->host_network || local->node_name.empty()) return v;
   const ir::RuleSet& rs = rules_for(local->node_name);
   v.rules = &rs;
-  const ir::LocalPod* owner = chain_owner(rs, local_ip, ingress);
+  // The one place the address's owner is decided: matrix's identities ask
+  // chain_owner_of() too, so both follow any change of the rule.
+  const ir::LocalPod* owner = chain_owner_of(local->node_name, local_ip, ingress);
   if (!owner) {
     v.how = How::NotIsolated;
     return v;
