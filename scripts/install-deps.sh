@@ -10,6 +10,7 @@ PKGS=(
   libcpprest-dev libre2-dev libssl-dev libboost-dev openssl
   nftables iproute2 conntrack python3 procps
   containernetworking-plugins
+  chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -35,11 +35,6 @@ std::string ports_text(const ir::Rule& r) {
   return out;
 }
 
-std::string rule_name(const ir::Rule& r, bool ingress) {
-  return r.policy + " " + (ingress ? "ingress" : "egress") + "[" + std::to_string(r.rule_index) +
-         "]";
-}
-
 std::string peer_text(const ir::RuleSet& rs, const ir::Rule& r, bool ingress) {
   std::string dir = ingress ? "from " : "to ";
   if (r.peer.kind == ir::PeerMatch::Kind::Any) return dir + "any peer";
@@ -100,6 +95,11 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
+std::string rule_name(const ir::Rule& r, bool ingress) {
+  return r.policy + " " + (ingress ? "ingress" : "egress") + "[" + std::to_string(r.rule_index) +
+         "]";
+}
+
 std::optional<std::pair<uint16_t, k8s::Protocol>> parse_port(std::string_view text) {
   std::string_view num = text, proto = "TCP";
   if (size_t slash = text.find('/'); slash != std::string_view::npos) {
@@ -124,6 +124,39 @@ const ir::RuleSet& Explainer::rules_for(const std::string& node) {
   auto it = by_node_.find(node);
   if (it == by_node_.end()) it = by_node_.emplace(node, compiler::compile(objects_, node)).first;
   return it->second;
+}
+
+const ir::LocalPod* Explainer::chain_owner_of(const std::string& node, const IpAddr& ip,
+                                              bool ingress) {
+  return chain_owner(rules_for(node), ip, ingress);
+}
+
+DirectionVerdict Explainer::evaluate(bool ingress, const k8s::Pod* local, const IpAddr& local_ip,
+                                     const IpAddr& peer, const IpAddr& dst, uint8_t proto,
+                                     uint16_t port) {
+  using How = DirectionVerdict::How;
+  DirectionVerdict v;
+  if (!local || local->host_network || local->node_name.empty()) return v;
+  const ir::RuleSet& rs = rules_for(local->node_name);
+  v.rules = &rs;
+  // The one place the address's owner is decided: matrix's identities ask
+  // chain_owner_of() too, so both follow any change of the rule.
+  const ir::LocalPod* owner = chain_owner_of(local->node_name, local_ip, ingress);
+  if (!owner) {
+    v.how = How::NotIsolated;
+    return v;
+  }
+  v.owner = owner;
+  v.chain = &*(ingress ? owner->ingress : owner->egress);
+  for (const ir::Rule& r : v.chain->rules) {
+    if (mismatch(rs, r, peer, dst, proto, port).empty()) {
+      v.how = How::AllowedBy;
+      v.rule = &r;
+      return v;
+    }
+  }
+  v.how = How::Denied;
+  return v;
 }
 
 Result<Explanation> Explainer::explain(const Query& q) {
@@ -223,27 +256,26 @@ Result<Explanation> Explainer::explain(const Query& q) {
 
   // One direction: the chain `ip` dispatches to on `node`, evaluated in order.
   auto check = [&](bool ingress, const End& local, const IpAddr& peer) -> bool {
+    using How = DirectionVerdict::How;
     const std::string dir = ingress ? "ingress" : "egress";
-    if (!local.pod || local.pod->host_network || local.pod->node_name.empty()) {
+    const DirectionVerdict v = evaluate(ingress, local.pod, local.ip, peer, dst.ip, proto, q.port);
+    if (v.how == How::NotEnforced) {
       out.lines.push_back(dir + " of " + local.label + ": not a pod netpol enforces: allowed");
       return true;
     }
-    const ir::RuleSet& rs = rules_for(local.pod->node_name);
-    const ir::LocalPod* owner = chain_owner(rs, local.ip, ingress);
+    const ir::RuleSet& rs = *v.rules;
     const std::string where = dir + " of " + local.label + " (node " + local.pod->node_name + ")";
-    if (!owner) {
+    if (v.how == How::NotIsolated) {
       out.lines.push_back(where + ": not isolated (no policy selects it for " + dir + "): allowed");
       return true;
     }
-    const ir::Chain& chain = *(ingress ? owner->ingress : owner->egress);
+    const ir::Chain& chain = *v.chain;
     std::string head = where + ": isolated by " + join(chain.policies);
-    if (owner->key() != local.label) head += " (address dispatched to " + owner->key() + ")";
-    for (const ir::Rule& r : chain.rules) {
-      if (mismatch(rs, r, peer, dst.ip, proto, q.port).empty()) {
-        out.lines.push_back(head + "; allowed by " + rule_name(r, ingress) + ": " +
-                            peer_text(rs, r, ingress) + ", " + ports_text(r));
-        return true;
-      }
+    if (v.owner->key() != local.label) head += " (address dispatched to " + v.owner->key() + ")";
+    if (v.how == How::AllowedBy) {
+      out.lines.push_back(head + "; allowed by " + rule_name(*v.rule, ingress) + ": " +
+                          peer_text(rs, *v.rule, ingress) + ", " + ports_text(*v.rule));
+      return true;
     }
     out.lines.push_back(head + "; no rule allows it: denied");
     for (const std::string& policy : chain.policies) {

@@ -33,6 +33,29 @@ struct Query {
 // "80/TCP", "53/udp", "80" (TCP); nullopt for anything else.
 std::optional<std::pair<uint16_t, k8s::Protocol>> parse_port(std::string_view text);
 
+// One direction of a connection as the chain the kernel walks decides it:
+// the source's egress chain on its node, or the destination's ingress chain
+// on its node. Points into the Explainer's compiled rules (valid as long as
+// the Explainer lives).
+struct DirectionVerdict {
+  enum class How : uint8_t {
+    NotEnforced,  // the end is no pod netpol enforces (an address, hostNetwork, no node)
+    NotIsolated,  // no policy selects it for this direction
+    AllowedBy,    // `rule` of `chain` is the first that matches
+    Denied,       // isolated and no rule of `chain` matches
+  };
+  How how = How::NotEnforced;
+  const ir::RuleSet* rules = nullptr;   // the node's rules (null when NotEnforced)
+  const ir::LocalPod* owner = nullptr;  // the pod whose chain the address dispatches to
+  const ir::Chain* chain = nullptr;
+  const ir::Rule* rule = nullptr;  // AllowedBy only
+
+  bool allowed() const { return how != How::Denied; }
+};
+
+// "x/p ingress[2]"
+std::string rule_name(const ir::Rule& r, bool ingress);
+
 struct Explanation {
   bool allowed = false;
   // Human-readable reasons, first the connection as resolved, then one line
@@ -45,9 +68,23 @@ class Explainer {
   explicit Explainer(k8s::Objects objects);
   Result<Explanation> explain(const Query& q);
 
- private:
-  const ir::RuleSet& rules_for(const std::string& node);
+  // The evaluation explain() rests on, for one direction: `local` is the pod
+  // whose chain is walked (the source for egress, the destination for
+  // ingress; null for a bare address) at `local_ip`; `peer` the other end's
+  // address; `dst` the destination's (named ports resolve on it). matrix and
+  // diff call this too, so their answers are explain's.
+  DirectionVerdict evaluate(bool ingress, const k8s::Pod* local, const IpAddr& local_ip,
+                            const IpAddr& peer, const IpAddr& dst, uint8_t proto, uint16_t port);
 
+  // The local pod whose ingress (or egress) chain `ip` dispatches to on
+  // `node`, as evaluate() finds it; null when none (not isolated).
+  const ir::LocalPod* chain_owner_of(const std::string& node, const IpAddr& ip, bool ingress);
+
+  // The rules compiled for `node` (cached; references stay valid).
+  const ir::RuleSet& rules_for(const std::string& node);
+  const k8s::Objects& objects() const { return objects_; }
+
+ private:
   k8s::Objects objects_;
   std::map<std::string, ir::RuleSet> by_node_;
 };

@@ -4,6 +4,9 @@
 //   policyc compile --node NODE -f PATH [-f PATH ...] [-o nft|json]
 //   policyc explain -f PATH [-f PATH ...] --from NS/POD|IP --to NS/POD|IP --port 80/TCP
 //   policyc audit [FILE ...] [--follow] [filters] [-o table|json] [--summary]
+//   policyc matrix -f PATH ... [--port 80/TCP ...] [--namespace RE] [-o table|json|html]
+//   policyc diff --before PATH ... --after PATH ... [--port ...] [-o table|json]
+//   policyc lint -f PATH ... [--format json] [--strict]
 //
 // -o nft (default) prints the nft script that atomically replaces netpol's table
 // with exactly what the agent would program on NODE; -o json prints the IR.
@@ -22,6 +25,7 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -33,6 +37,9 @@
 #include "compiler/ir.h"
 #include "compiler/policyc/audit_query.h"
 #include "compiler/policyc/explain.h"
+#include "compiler/policyc/lint.h"
+#include "compiler/policyc/live.h"
+#include "compiler/policyc/matrix.h"
 #include "k8s/decode.h"
 #include "nft/render.h"
 #include "nft/script.h"
@@ -79,9 +86,15 @@ void warn_audit_annotations(const netpol::k8s::Objects& o) {
 }
 
 // The manifests of `files`, completed as the API server would; every error
-// on stderr and nullopt when there is any.
-std::optional<netpol::k8s::Objects> load_or_report(const std::vector<std::string>& files) {
+// on stderr and nullopt when there is any. `given` (optional) learns whether
+// the files themselves held Pods and Namespaces (lint's cluster checks).
+struct Given {
+  bool pods = false, namespaces = false;
+};
+std::optional<netpol::k8s::Objects> load_or_report(const std::vector<std::string>& files,
+                                                   Given* given = nullptr) {
   netpol::k8s::DecodeResult decoded = netpol::k8s::load_manifests(files);
+  if (given) *given = Given{!decoded.objects.pods.empty(), !decoded.objects.namespaces.empty()};
   netpol::k8s::complete_snapshot(decoded);
   if (!decoded.ok()) {
     for (const auto& e : decoded.errors) std::cerr << e.str() << "\n";
@@ -200,6 +213,134 @@ int run_explain(const ExplainArgs& args) {
   for (const std::string& l : e.value().lines) out += l + "\n";
   if (!write_stdout(out)) return kExitInvalidInput;
   return e.value().allowed ? 0 : 4;
+}
+
+// --- matrix and diff -------------------------------------------------------------
+
+constexpr int kExitFlips = 3;  // diff: some cell flips (for CI gates)
+
+struct MatrixArgs {
+  std::vector<std::string> files;
+  std::vector<std::string> ports;
+  std::string ns;
+  std::string output = "table";
+  std::vector<std::string> before, after;  // diff
+  int family = 0;                          // 4 or 6; 0: IPv4 when both have one
+  std::string kubeconfig, context;         // diff: --before from a live cluster
+  bool live = false;
+};
+
+// --port values as probes (in the order given, duplicates dropped); nullopt
+// (and a message) when one does not parse.
+std::optional<std::vector<netpol::policyc::Probe>> probes_arg(
+    const std::vector<std::string>& ports) {
+  std::vector<netpol::policyc::Probe> out;
+  for (const std::string& text : ports) {
+    auto p = netpol::policyc::parse_port(text);
+    if (!p) {
+      std::cerr << "policyc: --port " << text << ": expected PORT[/TCP|UDP|SCTP], e.g. 80/TCP\n";
+      return std::nullopt;
+    }
+    netpol::policyc::Probe probe{p->first, p->second};
+    if (std::find(out.begin(), out.end(), probe) == out.end()) out.push_back(probe);
+  }
+  return out;
+}
+
+// The --namespace filter; nullopt (and a message) for a bad expression.
+std::optional<std::function<bool(const std::string&)>> namespace_arg(const std::string& re) {
+  if (re.empty()) return std::function<bool(const std::string&)>{};
+  auto compiled = std::make_shared<RE2>(re, RE2::Quiet);
+  if (!compiled->ok()) {
+    std::cerr << "policyc: --namespace " << re << ": " << compiled->error() << "\n";
+    return std::nullopt;
+  }
+  return [compiled](const std::string& ns) { return RE2::FullMatch(ns, *compiled); };
+}
+
+int run_matrix(const MatrixArgs& args) {
+  auto probes = probes_arg(args.ports);
+  auto keep = namespace_arg(args.ns);
+  if (!probes || !keep) return kExitUsage;
+  auto objects = load_or_report(args.files);
+  if (!objects) return kExitInvalidInput;
+  netpol::policyc::Explainer explainer(std::move(*objects));
+  auto pods = netpol::policyc::matrix_pods(explainer.objects(), *keep);
+  if (probes->empty()) *probes = netpol::policyc::declared_probes(pods);
+  netpol::policyc::Matrix m(explainer, std::move(pods), std::move(*probes),
+                            family_arg(args.family));
+  std::string out = args.output == "json"   ? netpol::policyc::render_json(m)
+                    : args.output == "html" ? netpol::policyc::render_html(m, "policyc matrix")
+                                            : netpol::policyc::render_table(m);
+  return write_stdout(out) ? 0 : kExitInvalidInput;
+}
+
+// Exit status: 0 nothing flips, 3 something does, 1 invalid manifests, 2 usage.
+int run_diff(const MatrixArgs& args) {
+  auto probes = probes_arg(args.ports);
+  auto keep = namespace_arg(args.ns);
+  if (!probes || !keep) return kExitUsage;
+  std::optional<netpol::k8s::Objects> before_objects;
+  if (args.live) {
+    netpol::k8s::DecodeResult decoded = netpol::policyc::load_live(args.kubeconfig, args.context);
+    netpol::k8s::complete_snapshot(decoded);
+    if (!decoded.ok()) {
+      for (const auto& e : decoded.errors) std::cerr << e.str() << "\n";
+      return kExitInvalidInput;
+    }
+    before_objects = std::move(decoded.objects);
+  } else {
+    before_objects = load_or_report(args.before);
+  }
+  auto after_objects = load_or_report(args.after);
+  if (!before_objects || !after_objects) return kExitInvalidInput;
+  netpol::policyc::Explainer before(std::move(*before_objects)), after(std::move(*after_objects));
+  auto before_pods = netpol::policyc::matrix_pods(before.objects(), *keep);
+  auto after_pods = netpol::policyc::matrix_pods(after.objects(), *keep);
+  if (probes->empty()) {
+    // Every port either side declares.
+    auto all = netpol::policyc::declared_probes(before_pods);
+    for (const auto& p : netpol::policyc::declared_probes(after_pods)) {
+      if (std::find(all.begin(), all.end(), p) == all.end()) all.push_back(p);
+    }
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+      return std::pair(static_cast<int>(a.protocol), a.port) <
+             std::pair(static_cast<int>(b.protocol), b.port);
+    });
+    *probes = std::move(all);
+  }
+  netpol::policyc::Matrix mb(before, std::move(before_pods), *probes, family_arg(args.family));
+  netpol::policyc::Matrix ma(after, std::move(after_pods), *probes, family_arg(args.family));
+  auto flips = netpol::policyc::diff(mb, ma);
+  std::string out = args.output == "json" ? netpol::policyc::render_diff_json(flips, *probes)
+                                          : netpol::policyc::render_diff_table(flips);
+  if (!write_stdout(out)) return kExitInvalidInput;
+  return flips.empty() ? 0 : kExitFlips;
+}
+
+// --- lint ------------------------------------------------------------------------
+
+struct LintArgs {
+  std::vector<std::string> files;
+  std::string format = "text";
+  bool strict = false;
+};
+
+// Exit status: 1 with an error finding (or invalid manifests), with a warning
+// too under --strict; else 0.
+int run_lint(const LintArgs& args) {
+  Given given;
+  auto objects = load_or_report(args.files, &given);
+  if (!objects) return kExitInvalidInput;
+  netpol::policyc::LintInput in{std::move(*objects), given.pods, given.namespaces};
+  auto findings = netpol::policyc::lint(in);
+  std::string out = args.format == "json" ? netpol::policyc::render_findings_json(findings)
+                                          : netpol::policyc::render_findings(findings);
+  if (!write_stdout(out)) return kExitInvalidInput;
+  bool errors = std::any_of(findings.begin(), findings.end(), [](const auto& f) {
+    return f.severity == netpol::policyc::Severity::Error;
+  });
+  return errors || (args.strict && !findings.empty()) ? kExitInvalidInput : 0;
 }
 
 // --- audit -----------------------------------------------------------------------
@@ -395,7 +536,7 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(
       "Exit status: 0 ok, 1 invalid input (problems on stderr, nothing on stdout), "
-      "2 usage error, 3 internal error; explain: 4 denied.");
+      "2 usage error, 3 internal error; explain: 4 denied; diff: 3 some cell flips.");
 
   CompileArgs args;
   CLI::App* compile = app.add_subcommand(
@@ -477,6 +618,55 @@ int run(int argc, char** argv) {
                   "rank the most frequent flows (denied ones unless --verdict says otherwise)");
   audit->add_option("--top", au.top, "flows in the summary (default 10)");
 
+  MatrixArgs mx;
+  CLI::App* matrix = app.add_subcommand(
+      "matrix",
+      "Print the reachability of every ordered pair of pods (Running, with an IP) per port: "
+      "explain's answer for each cell");
+  matrix->add_option("-f,--filename", mx.files, "manifests, as for compile; repeatable")
+      ->required();
+  matrix->add_option("--port", mx.ports,
+                     "PORT[/PROTO] to probe, repeatable (default: every port some pod declares)");
+  matrix->add_option("--namespace", mx.ns, "RE2: only pods of namespaces it matches (whole name)");
+  matrix
+      ->add_option("--family", mx.family,
+                   "4 or 6: connect every pair over this family (default: IPv4 when both have one)")
+      ->check(CLI::IsMember({4, 6}));
+  matrix->add_option("-o,--output", mx.output, "table (default), json or html")
+      ->check(CLI::IsMember({"table", "json", "html"}));
+
+  MatrixArgs df;
+  CLI::App* diff = app.add_subcommand(
+      "diff",
+      "What a change of the manifests would flip: every pair whose verdict differs, with the "
+      "policy responsible. Exit 0 nothing flips, 3 something does");
+  CLI::Option* before_opt =
+      diff->add_option("--before", df.before, "manifests as they are; repeatable");
+  CLI::Option* kube_opt =
+      diff->add_option("--kubeconfig", df.kubeconfig,
+                       "take --before from the live cluster of this kubeconfig (as kubectl: "
+                       "'' means $KUBECONFIG, in-cluster, ~/.kube/config)");
+  diff->add_option("--context", df.context, "kubeconfig context (default: current-context)");
+  before_opt->excludes(kube_opt);
+  diff->add_option("--after", df.after, "manifests as proposed; repeatable")->required();
+  diff->add_option("--port", df.ports,
+                   "PORT[/PROTO] to probe, repeatable (default: every port some pod declares)");
+  diff->add_option("--namespace", df.ns, "RE2: only pods of namespaces it matches (whole name)");
+  diff->add_option("--family", df.family, "4 or 6, as for matrix")->check(CLI::IsMember({4, 6}));
+  diff->add_option("-o,--output", df.output, "table (default) or json")
+      ->check(CLI::IsMember({"table", "json"}));
+
+  LintArgs li;
+  CLI::App* lint = app.add_subcommand(
+      "lint",
+      "Point out what a reviewer would: policies selecting no pod, selectors matching nothing, "
+      "egress without DNS, shadowed rules, ipBlocks holding pod IPs, undeclared named ports. "
+      "Exit 1 with errors (with warnings too under --strict)");
+  lint->add_option("-f,--filename", li.files, "manifests, as for compile; repeatable")->required();
+  lint->add_option("--format", li.format, "text (default) or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  lint->add_flag("--strict", li.strict, "warnings fail too (exit 1)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -491,6 +681,16 @@ int run(int argc, char** argv) {
     return run_explain(ex);
   }
   if (audit->parsed()) return run_audit(au);
+  if (matrix->parsed()) return run_matrix(mx);
+  if (diff->parsed()) {
+    df.live = kube_opt->count() > 0;
+    if (!df.live && df.before.empty()) {
+      std::cerr << "policyc diff: --before PATH or --kubeconfig is required\n";
+      return kExitUsage;
+    }
+    return run_diff(df);
+  }
+  if (lint->parsed()) return run_lint(li);
   return run_compile(args);
 }
 
