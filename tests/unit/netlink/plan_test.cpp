@@ -10,7 +10,7 @@
 #include <string>
 
 #include "nft/render.h"
-#include "tests/unit/netlink/fake_kernel.h"
+#include "tests/support/fake_kernel.h"
 #include "tests/unit/netlink/world.h"
 #include "tests/unit/nft/fixtures.h"
 
@@ -27,6 +27,7 @@ using nft::Set;
 using nft::Transaction;
 using nft::Verb;
 using nft::Verdict;
+using testsupport::FakeKernel;
 
 Ruleset rich() {
   return nft::render(nft::fx::rich_ir()).ruleset;

@@ -14,7 +14,7 @@
 #include "nft/netlink.h"
 #include "nft/transaction.h"
 
-namespace netpol::nltest {
+namespace netpol::testsupport {
 
 class FakeKernel : public nft::Kernel {
  public:
@@ -60,4 +60,4 @@ class FakeKernel : public nft::Kernel {
   bool has_generation = true;
 };
 
-}  // namespace netpol::nltest
+}  // namespace netpol::testsupport
