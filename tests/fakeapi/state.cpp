@@ -8,6 +8,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "tests/support/base64.h"
+
 namespace netpol::fakeapi {
 
 namespace {
@@ -51,42 +53,8 @@ std::string now_rfc3339() {
   return buf;
 }
 
-const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64(const std::string& in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += b64[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += b64[(acc << (6 - bits)) & 63];
-  while (out.size() % 4) out += '=';
-  return out;
-}
-
-std::optional<std::string> unbase64(const std::string& in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const char* p = std::strchr(b64, c);
-    if (!p || !c) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(p - b64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
+using testsupport::base64;
+using testsupport::unbase64;
 
 std::string str_field(const json& j, const char* a, const char* b) {
   auto ia = j.find(a);

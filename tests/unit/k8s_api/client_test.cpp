@@ -24,8 +24,7 @@ TEST(Client, PaginatedListIsOneConsistentSnapshot) {
   auto s = start_fake();
   seed_pods(*s, "team-a", 25);
   auto c = client_for(s->url());
-  ListOptions lo;
-  lo.limit = 10;
+  ListOptions lo{.limit = 10};
   std::vector<std::string> items;
   std::string first_rv;
   int pages = 0;
@@ -58,8 +57,7 @@ TEST(Client, ContinueTokenOlderThanACompactionIsGone) {
   auto s = start_fake();
   seed_pods(*s, "team-a", 5);
   auto c = client_for(s->url());
-  ListOptions lo;
-  lo.limit = 2;
+  ListOptions lo{.limit = 2};
   auto page = c->list(kPods, lo);
   ASSERT_TRUE(page.ok());
   s->compact();
