@@ -197,9 +197,7 @@ TEST(Client, DroppedWatchIsABrokenStream) {
 }
 
 TEST(Client, UnauthorizedAndForbiddenSayWhatToFix) {
-  fakeapi::Options o;
-  o.tokens = {"good"};
-  auto s = start_fake(o);
+  auto s = start_fake({.tokens = {"good"}});
   auto bad = client_for(s->url(), "wrong");
   auto r = bad->list(kPods, {});
   ASSERT_FALSE(r.ok());
@@ -219,9 +217,7 @@ TEST(Client, UnauthorizedAndForbiddenSayWhatToFix) {
 }
 
 TEST(Client, RotatedTokenFileIsPickedUp) {
-  fakeapi::Options o;
-  o.tokens = {"token-1"};
-  auto s = start_fake(o);
+  auto s = start_fake({.tokens = {"token-1"}});
   TempDir d;
   d.write("token", "token-1");
   ClientConfig cfg;
@@ -294,9 +290,7 @@ TEST(Client, NoServerIsUnavailable) {
 
 // HTTPS with the server's CA and a token from a kubeconfig, as the issue asks.
 TEST(ClientTls, KubeconfigWithCaDataAndToken) {
-  fakeapi::Options o;
-  o.tokens = {"s3cret"};
-  auto s = start_fake_tls(o);
+  auto s = start_fake_tls({.tokens = {"s3cret"}});
   ASSERT_TRUE(s->create(Kind::Namespace, "", ns_json("a")).ok());
   TempDir d;
   std::string ca_b64;
@@ -317,9 +311,7 @@ TEST(ClientTls, KubeconfigWithCaDataAndToken) {
 }
 
 TEST(ClientTls, InClusterLayout) {
-  fakeapi::Options o;
-  o.tokens = {"sa-token"};
-  auto s = start_fake_tls(o);
+  auto s = start_fake_tls({.tokens = {"sa-token"}});
   TempDir d;
   d.write("token", "sa-token\n");
   std::filesystem::copy_file(certs().ca_crt, d.file("ca.crt"));
