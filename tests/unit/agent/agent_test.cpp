@@ -10,6 +10,7 @@
 #include "nft/render.h"
 #include "tests/fakeapi/fake_apiserver.h"
 #include "tests/support/builders.h"
+#include "tests/support/eventually.h"
 #include "tests/support/fake_kernel.h"
 #include "tests/support/manifests.h"
 #include "tests/unit/agent/promparse.h"
@@ -44,12 +45,7 @@ class LockedKernel : public nft::Kernel {
 };
 
 bool wait_until(const std::function<bool()>& pred, milliseconds limit = milliseconds(15000)) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
+  return eventually(pred, limit);
 }
 
 struct AgentFixture : ::testing::Test {

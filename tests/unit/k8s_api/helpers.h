@@ -20,6 +20,7 @@
 #include "k8s/api/client.h"
 #include "k8s/api/informer.h"
 #include "tests/fakeapi/fake_apiserver.h"
+#include "tests/support/eventually.h"
 #include "tests/support/manifests.h"
 
 namespace netpol::k8s::api::testing {
@@ -190,15 +191,6 @@ class FakeClock final : public Clock {
   bool gated_ = false;
 };
 
-// Polls `pred` until true or timeout.
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
+using testsupport::eventually;
 
 }  // namespace netpol::k8s::api::testing
