@@ -1,6 +1,6 @@
 // Kernel: the seam between the sync logic and the kernel's nftables. The
 // netlink backend (nft/netlink.h) implements it in production, an in-memory
-// fake in tests (tests/unit/netlink/fake_kernel.h). Pure interface: no
+// fake in tests (tests/support/fake_kernel.h). Pure interface: no
 // libnftnl, no libmnl, no I/O of its own; implementations never throw.
 #pragma once
 

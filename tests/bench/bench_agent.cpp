@@ -12,7 +12,6 @@
 // events at or under 5 ms (a bucket bound). Targets (issue 5): p99 <= 5 ms,
 // RSS <= 1 KiB per cluster pod + 50 MB. Needs root. Never asserts on numbers.
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +31,8 @@
 #include "tests/bench/bench_util.h"
 #include "tests/bench/synthetic.h"
 #include "tests/fakeapi/fake_apiserver.h"
+#include "tests/support/manifests.h"
+#include "tests/support/netns.h"
 #include "tests/support/raw_http.h"
 
 namespace {
@@ -39,87 +40,6 @@ namespace {
 using namespace netpol;
 using fakeapi::json;
 using fakeapi::Kind;
-
-json selector_json(const k8s::LabelSelector& s) {
-  json out = json::object();
-  if (!s.match_labels.empty()) out["matchLabels"] = s.match_labels;
-  if (!s.match_expressions.empty()) {
-    json exprs = json::array();
-    for (const auto& r : s.match_expressions) {
-      json e{{"key", r.key}, {"operator", k8s::to_string(r.op)}};
-      if (!r.values.empty()) e["values"] = r.values;
-      exprs.push_back(e);
-    }
-    out["matchExpressions"] = exprs;
-  }
-  return out;
-}
-
-json pod_json(const k8s::Pod& p) {
-  json ports = json::array();
-  for (const auto& cp : p.ports) {
-    json port{{"containerPort", cp.port}, {"protocol", k8s::to_string(cp.protocol)}};
-    if (!cp.name.empty()) port["name"] = cp.name;
-    ports.push_back(port);
-  }
-  json ips = json::array();
-  for (const auto& ip : p.ips) ips.push_back(json{{"ip", ip.str()}});
-  return json{{"apiVersion", "v1"},
-              {"kind", "Pod"},
-              {"metadata", {{"namespace", p.ns}, {"name", p.name}, {"labels", p.labels}}},
-              {"spec",
-               {{"nodeName", p.node_name},
-                {"containers",
-                 json::array({json{{"name", "app"}, {"image", "app:1"}, {"ports", ports}}})}}},
-              {"status", {{"phase", "Running"}, {"podIP", p.ips.at(0).str()}, {"podIPs", ips}}}};
-}
-
-json rule_json(const k8s::PolicyRule& r, const char* peers_key) {
-  json out = json::object();
-  json peers = json::array();
-  for (const auto& peer : r.peers) {
-    json pj = json::object();
-    if (peer.pod_selector) pj["podSelector"] = selector_json(*peer.pod_selector);
-    if (peer.namespace_selector) pj["namespaceSelector"] = selector_json(*peer.namespace_selector);
-    if (peer.ip_block) {
-      json except = json::array();
-      for (const auto& c : peer.ip_block->except) except.push_back(c.str());
-      pj["ipBlock"] = json{{"cidr", peer.ip_block->cidr.str()}};
-      if (!except.empty()) pj["ipBlock"]["except"] = except;
-    }
-    peers.push_back(pj);
-  }
-  if (!peers.empty()) out[peers_key] = peers;
-  json ports = json::array();
-  for (const auto& port : r.ports) {
-    json pj{{"protocol", k8s::to_string(port.protocol)}};
-    if (auto* n = std::get_if<uint16_t>(&port.port)) pj["port"] = *n;
-    if (auto* s = std::get_if<std::string>(&port.port)) pj["port"] = *s;
-    if (port.end_port) pj["endPort"] = *port.end_port;
-    ports.push_back(pj);
-  }
-  if (!ports.empty()) out["ports"] = ports;
-  return out;
-}
-
-json policy_json(const k8s::NetworkPolicy& np) {
-  json types = json::array();
-  if (np.affects_ingress) types.push_back("Ingress");
-  if (np.affects_egress) types.push_back("Egress");
-  json spec{{"podSelector", selector_json(np.pod_selector)}, {"policyTypes", types}};
-  if (np.affects_ingress) {
-    spec["ingress"] = json::array();
-    for (const auto& r : np.ingress) spec["ingress"].push_back(rule_json(r, "from"));
-  }
-  if (np.affects_egress) {
-    spec["egress"] = json::array();
-    for (const auto& r : np.egress) spec["egress"].push_back(rule_json(r, "to"));
-  }
-  return json{{"apiVersion", "networking.k8s.io/v1"},
-              {"kind", "NetworkPolicy"},
-              {"metadata", {{"namespace", np.ns}, {"name", np.name}}},
-              {"spec", spec}};
-}
 
 // GET http://127.0.0.1:port/path: status code and body ("" on failure).
 std::pair<int, std::string> http_get(uint16_t port, const std::string& path) {
@@ -241,11 +161,13 @@ int main(int argc, char** argv) {
   }
   // Our own network namespace: the agent's table and the API server's socket
   // live and die with it.
-  if (::unshare(CLONE_NEWNET) != 0) {
-    std::perror("unshare(CLONE_NEWNET)");
+  std::string why;
+  const std::unique_ptr<testsupport::Netns> netns = testsupport::Netns::create(&why);
+  if (!netns) {
+    std::fprintf(stderr, "netpol-bench-agent: %s\n", why.c_str());
     return 1;
   }
-  if (std::system("ip link set lo up") != 0) return 1;
+  if (netns->run({"ip", "link", "set", "lo", "up"}).status != 0) return 1;
 
   bench::Timer gen;
   const k8s::Objects cluster = bench::make_cluster(p);
@@ -260,12 +182,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& ns : cluster.namespaces) {
-    server->create(Kind::Namespace, "",
-                   json{{"metadata", {{"name", ns.name}, {"labels", ns.labels}}}});
+    server->create(Kind::Namespace, "", testsupport::manifest(ns));
   }
-  for (const auto& pod : cluster.pods) server->create(Kind::Pod, pod.ns, pod_json(pod));
+  for (const auto& pod : cluster.pods)
+    server->create(Kind::Pod, pod.ns, testsupport::manifest(pod));
   for (const auto& np : cluster.policies)
-    server->create(Kind::NetworkPolicy, np.ns, policy_json(np));
+    server->create(Kind::NetworkPolicy, np.ns, testsupport::manifest(np));
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf(
       "cluster: %zu pods, %zu namespaces, %zu policies, %zu local pods; loaded into the "
@@ -357,7 +279,7 @@ int main(int argc, char** argv) {
         k8s::Pod pod = bench::make_pod(p, p.pods + k);
         pod.ns = bench::make_pod(p, (k * 331) % p.pods).ns;
         if (k % 2 == 0) pod.node_name = p.node;
-        server->create(Kind::Pod, pod.ns, pod_json(pod));
+        server->create(Kind::Pod, pod.ns, testsupport::manifest(pod));
       } else if (kind == 1) {  // labels of an existing pod, every other one local
         const size_t stride = p.local_pods ? p.pods / p.local_pods : 1;
         const size_t i = (k % 2 == 0) ? (k * stride) % p.pods : (k * 7919) % p.pods;
@@ -366,7 +288,7 @@ int main(int argc, char** argv) {
                             json{{"metadata", {{"labels", pod.labels}}}});
       } else {  // a policy's spec
         const size_t i = (k * 104729) % p.policies;
-        json np = policy_json(bench::make_policy(p, i, 1 + k));
+        json np = testsupport::manifest(bench::make_policy(p, i, 1 + k));
         server->update(Kind::NetworkPolicy, np["metadata"]["namespace"], np["metadata"]["name"],
                        np);
       }

@@ -371,13 +371,20 @@ int main(int argc, char** argv) {
     write_line(to_child[1], "live " + std::to_string(k));
     if (!read_line(from_child[0], line)) std::exit(1);
   };
-  auto wait_events = [&](uint64_t target) {
+  // Waits (10 min at most) until the informer handled `target` events; whether
+  // it did and the ms since `since`.
+  struct Waited {
+    bool ok;
+    double ms;
+  };
+  auto wait_events = [&](uint64_t target, const Timer& since) {
     Timer t;
-    while (t.wall() < 600000) {
-      if (handled.load() >= target) return true;
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    bool ok = false;
+    while (!ok && t.wall() < 600000) {
+      ok = handled.load() >= target;
+      if (!ok) std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
-    return false;
+    return Waited{ok, since.wall()};
   };
   if (backlog > 0) {
     write_line(to_child[1], "pause");
@@ -387,30 +394,26 @@ int main(int argc, char** argv) {
     live_changes(backlog);
     write_line(to_child[1], "resume");
     if (!read_line(from_child[0], line)) return 1;
-    Timer t;
-    const bool ok = wait_events(before + backlog);
-    const double ms = t.wall();
+    const Waited w = wait_events(before + backlog, Timer());
     std::printf(
-        "informer backlog: %zu changes worked off in %.0f ms after reconnecting: %.0f events/s "
-        "through "
-        "watch, decode, store and handler%s (includes up to %lld ms of reconnect backoff)\n",
-        backlog, ms, backlog / (ms / 1000), ok ? "" : " (did not finish)",
+        "informer backlog: %zu changes worked off in %.0f ms after reconnecting: "
+        "%.0f events/s through watch, decode, store and handler%s (includes up to "
+        "%lld ms of reconnect backoff)\n",
+        backlog, w.ms, backlog / (w.ms / 1000), w.ok ? "" : " (did not finish)",
         static_cast<long long>(io.backoff.max.count()));
   }
 
   // 4. Live: the informer follows a writer (bounded by how fast the fake writes).
   if (live > 0) {
     const uint64_t before = handled.load();
-    Timer t;
+    const Timer t;
     live_changes(live);
     const double write_ms = t.wall();
-    const bool ok = wait_events(before + live);
-    const double ms = t.wall();
+    const Waited w = wait_events(before + live, t);
     std::printf(
-        "live: %zu changes written by the fake in %.0f ms, handled by the informer %.0f ms after "
-        "the "
-        "first write (lag at the end %.0f ms)%s\n",
-        live, write_ms, ms, ms - write_ms, ok ? "" : " (did not catch up)");
+        "live: %zu changes written by the fake in %.0f ms, handled by the informer %.0f "
+        "ms after the first write (lag at the end %.0f ms)%s\n",
+        live, write_ms, w.ms, w.ms - write_ms, w.ok ? "" : " (did not catch up)");
   }
   informer->stop();
   {

@@ -26,7 +26,7 @@
 #include "nft/transaction.h"
 #include "tests/bench/bench_util.h"
 #include "tests/bench/synthetic.h"
-#include "tests/unit/netlink/netns.h"
+#include "tests/support/netns.h"
 
 using namespace netpol;
 using namespace netpol::bench;
@@ -91,9 +91,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::string why;
-  auto ns_nft = nltest::Netns::create(&why);
+  auto ns_nft = testsupport::Netns::create(&why);
   if (ns_nft) ns_nft->leave();
-  auto ns_nl = ns_nft ? nltest::Netns::create(&why) : nullptr;
+  auto ns_nl = ns_nft ? testsupport::Netns::create(&why) : nullptr;
   if (!ns_nl) {
     std::fprintf(stderr, "netpol-bench-netlink: needs root for network namespaces: %s\n",
                  why.c_str());
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   double nft_ms[2], nl_ms[2];
   for (int round = 0; round < 2; ++round) {
     Timer t1;
-    nltest::Command c = ns_nft->run({"nft", "-f", path});
+    testsupport::Command c = ns_nft->run({"nft", "-f", path});
     nft_ms[round] = t1.wall();
     if (c.status != 0) {
       std::fprintf(stderr, "nft -f failed: %s\n", c.err.c_str());

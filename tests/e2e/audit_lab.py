@@ -386,18 +386,12 @@ def main() -> int:
     if os.geteuid() != 0:
         print("audit_lab.py: needs root", file=sys.stderr)
         return 2
-    netns.cleanup_stale()
-    netns.install_signal_handlers()
-    args.registry = netns.NetnsRegistry()
-    try:
-        return asyncio.run(run_test(args) if args.cmd == "test" else run_bench(args))
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        # One teardown, not interrupted by a second signal.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        args.registry.cleanup()
+
+    async def amain(registry: netns.NetnsRegistry) -> int:
+        args.registry = registry
+        return await (run_test(args) if args.cmd == "test" else run_bench(args))
+
+    return netns.run_lab("audit_lab.py", amain)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import os
 import re
-import resource
-import signal
 import sys
 import time
 
@@ -236,25 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.print_help()
         return 2
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # ~1000 probe sockets at once
-    netns.cleanup_stale()
-    netns.install_signal_handlers()
-    registry = netns.NetnsRegistry()
-    try:
-        return asyncio.run(_amain(args, registry))
-    except KeyboardInterrupt:
-        print("lab.py: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # Output piped into head & co.: stop quietly, still tear down below.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    finally:
-        # One teardown, not interrupted by a second signal.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        registry.cleanup()
+    return netns.run_lab("lab.py", lambda registry: _amain(args, registry))
 
 
 if __name__ == "__main__":

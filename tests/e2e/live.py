@@ -18,11 +18,8 @@ Needs root. Every namespace is named nplab<pid>-... and removed on exit.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import resource
 import shutil
-import signal
 import sys
 import time
 
@@ -161,13 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         print("live.py: needs root (network namespaces, nftables)", file=sys.stderr)
         return 2
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    netns.cleanup_stale()
-    netns.install_signal_handlers()
-    registry = netns.NetnsRegistry()
-
-    async def amain() -> int:
+    async def amain(registry: netns.NetnsRegistry) -> int:
         factory = netns.SocketFactory()
         try:
             if args.cmd == "run":
@@ -178,15 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             factory.close()
 
-    try:
-        return asyncio.run(amain())
-    except KeyboardInterrupt:
-        print("live.py: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        registry.cleanup()
+    return netns.run_lab("live.py", amain)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "tests/support/base64.h"
+
 namespace netpol::fakeapi {
 
 namespace {
@@ -51,42 +53,8 @@ std::string now_rfc3339() {
   return buf;
 }
 
-const char* b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64(const std::string& in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += b64[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += b64[(acc << (6 - bits)) & 63];
-  while (out.size() % 4) out += '=';
-  return out;
-}
-
-std::optional<std::string> unbase64(const std::string& in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    const char* p = std::strchr(b64, c);
-    if (!p || !c) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(p - b64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xff);
-    }
-  }
-  return out;
-}
+using testsupport::base64;
+using testsupport::unbase64;
 
 std::string str_field(const json& j, const char* a, const char* b) {
   auto ia = j.find(a);
@@ -797,10 +765,9 @@ Reply State::update(Kind k, const std::string& ns, const std::string& name, json
                     bool status_only) {
   std::lock_guard lock(mu);
   const auto& in = info(k);
-  const std::string key = in.namespaced ? ns + "/" + name : name;
-  auto& m = objs_[static_cast<int>(k)];
-  auto it = m.find(key);
-  if (it == m.end()) return status_reply(404, "NotFound", not_found_msg(k, name), name, in.plural);
+  Reply missing;
+  const ObjPtr cur = find_locked(k, ns, name, &missing);
+  if (!cur) return missing;
   if (!obj.is_object()) return status_reply(400, "BadRequest", "the body is not a JSON object");
   std::string rv;
   if (auto meta = obj.find("metadata"); meta != obj.end() && meta->is_object()) {
@@ -819,18 +786,16 @@ Reply State::update(Kind k, const std::string& ns, const std::string& name, json
       (obj.contains("apiVersion") && obj["apiVersion"] != in.group_version))
     return status_reply(400, "BadRequest",
                         "the kind or apiVersion of the object does not match the URL");
-  return do_update_locked(k, it->second, std::move(obj), status_only, rv);
+  return do_update_locked(k, cur, std::move(obj), status_only, rv);
 }
 
 Reply State::patch(Kind k, const std::string& ns, const std::string& name, const json& patch,
                    const std::string& type, bool status_only) {
   std::lock_guard lock(mu);
-  const auto& in = info(k);
-  const std::string key = in.namespaced ? ns + "/" + name : name;
-  auto& m = objs_[static_cast<int>(k)];
-  auto it = m.find(key);
-  if (it == m.end()) return status_reply(404, "NotFound", not_found_msg(k, name), name, in.plural);
-  json doc = json::parse(it->second->text);
+  Reply missing;
+  const ObjPtr cur = find_locked(k, ns, name, &missing);
+  if (!cur) return missing;
+  json doc = json::parse(cur->text);
   std::string rv;
   try {
     if (type == "json") {
@@ -857,17 +822,15 @@ Reply State::patch(Kind k, const std::string& ns, const std::string& name, const
       return status_reply(422, "Invalid",
                           "metadata.name: Invalid value: the patch changes the name");
   }
-  return do_update_locked(k, it->second, std::move(doc), status_only, rv);
+  return do_update_locked(k, cur, std::move(doc), status_only, rv);
 }
 
 Reply State::remove(Kind k, const std::string& ns, const std::string& name, const json& options) {
   std::lock_guard lock(mu);
   const auto& in = info(k);
-  const std::string key = in.namespaced ? ns + "/" + name : name;
-  auto& m = objs_[static_cast<int>(k)];
-  auto it = m.find(key);
-  if (it == m.end()) return status_reply(404, "NotFound", not_found_msg(k, name), name, in.plural);
-  ObjPtr cur = it->second;
+  Reply missing;
+  const ObjPtr cur = find_locked(k, ns, name, &missing);
+  if (!cur) return missing;
   if (options.is_object()) {
     if (auto p = options.find("preconditions"); p != options.end() && p->is_object()) {
       const std::string uid = p->value("uid", "");
@@ -896,13 +859,21 @@ Reply State::remove(Kind k, const std::string& ns, const std::string& name, cons
   return r;
 }
 
-Reply State::get(Kind k, const std::string& ns, const std::string& name) {
-  std::lock_guard lock(mu);
+ObjPtr State::find_locked(Kind k, const std::string& ns, const std::string& name,
+                          Reply* missing) const {
   const auto& in = info(k);
   const auto& m = objs_[static_cast<int>(k)];
   auto it = m.find(in.namespaced ? ns + "/" + name : name);
-  if (it == m.end()) return status_reply(404, "NotFound", not_found_msg(k, name), name, in.plural);
-  return Reply{200, it->second->to_json()};
+  if (it != m.end()) return it->second;
+  *missing = status_reply(404, "NotFound", not_found_msg(k, name), name, in.plural);
+  return nullptr;
+}
+
+Reply State::get(Kind k, const std::string& ns, const std::string& name) {
+  std::lock_guard lock(mu);
+  Reply missing;
+  const ObjPtr cur = find_locked(k, ns, name, &missing);
+  return cur ? Reply{200, cur->to_json()} : missing;
 }
 
 std::vector<ObjPtr> State::objects_locked(Kind k, const std::string& ns) const {

@@ -143,6 +143,8 @@ class State {
   Reply commit_locked(Kind k, EvType type, json obj, ObjPtr old);
   Reply do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_only,
                          const std::string& precondition_rv);
+  // The object the URL names, or nullptr with *missing set to the 404 reply.
+  ObjPtr find_locked(Kind k, const std::string& ns, const std::string& name, Reply* missing) const;
   std::string new_uid_locked();
   void after_write_locked();
   void compact_locked();

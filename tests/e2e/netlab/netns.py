@@ -17,12 +17,14 @@ import asyncio
 import ctypes
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Awaitable, Callable
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
@@ -187,3 +189,29 @@ def install_signal_handlers() -> None:
     # A shell starts background jobs with SIGINT ignored; Ctrl-C or kill -INT
     # must still tear the lab down.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def run_lab(prog: str, amain: Callable[[NetnsRegistry], Awaitable[int]]) -> int:
+    """Runs one lab process: amain(registry) under asyncio, after raising the
+    open-files limit (~1000 probe sockets at once), removing the namespaces
+    of dead labs and turning signals into clean exits; every namespace the
+    registry holds is removed at the end, once, whatever happened."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    cleanup_stale()
+    install_signal_handlers()
+    registry = NetnsRegistry()
+    try:
+        return asyncio.run(amain(registry))
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # Output piped into head & co.: stop quietly, still tear down below.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    finally:
+        # One teardown, not interrupted by a second signal.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        registry.cleanup()

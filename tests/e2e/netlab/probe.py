@@ -14,6 +14,7 @@ import errno
 import itertools
 import socket
 from dataclasses import dataclass
+from typing import Awaitable
 
 from . import model
 from .netns import SocketFactory
@@ -93,15 +94,25 @@ def _why(e: OSError) -> str:
     return errno.errorcode.get(e.errno, type(e).__name__) if e.errno else type(e).__name__
 
 
-async def _tcp(sock: socket.socket, addr: tuple, timeout: float) -> Outcome:
-    loop = asyncio.get_running_loop()
+async def _outcome(attempt: Awaitable[Outcome]) -> Outcome:
+    """The attempt's outcome; a timeout or a socket error is a failed one."""
     try:
-        await asyncio.wait_for(loop.sock_connect(sock, addr), timeout)
-        return Outcome(True, "connected")
+        return await attempt
     except asyncio.TimeoutError:
         return Outcome(False, "timeout")
     except OSError as e:
         return Outcome(False, _why(e))
+
+
+async def _tcp(sock: socket.socket, addr: tuple, timeout: float) -> Outcome:
+    loop = asyncio.get_running_loop()
+
+    async def connect() -> Outcome:
+        await asyncio.wait_for(loop.sock_connect(sock, addr), timeout)
+        return Outcome(True, "connected")
+
+    try:
+        return await _outcome(connect())
     finally:
         sock.close()
 
@@ -118,7 +129,9 @@ async def _udp(sock: socket.socket, addr: tuple, timeout: float) -> Outcome:
             await asyncio.sleep(0.25)
 
     sender = None
-    try:
+
+    async def exchange() -> Outcome:
+        nonlocal sender
         sock.connect(addr)
         sender = asyncio.ensure_future(resend())
         deadline = loop.time() + timeout
@@ -129,10 +142,9 @@ async def _udp(sock: socket.socket, addr: tuple, timeout: float) -> Outcome:
             data = await asyncio.wait_for(loop.sock_recv(sock, 256), left)
             if data == payload:
                 return Outcome(True, "echoed")
-    except asyncio.TimeoutError:
-        return Outcome(False, "timeout")
-    except OSError as e:
-        return Outcome(False, _why(e))
+
+    try:
+        return await _outcome(exchange())
     finally:
         if sender is not None:
             sender.cancel()

@@ -138,16 +138,22 @@ def _create_links(topo: Topology, node_link: str, extra: dict[str, list[str]]) -
          "peer", "name", node_link, "netns", topo.node_ns["node2"]])
 
 
+def _pod_up(pod: str, prefix4: int, prefix6: int) -> list[str]:
+    """ip -batch lines: the pod's lo and eth0 up, eth0 with both its addresses."""
+    return [
+        "link set lo up",
+        "link set eth0 up",
+        f"addr add {model.pod_ip(pod, 4)}/{prefix4} dev eth0",
+        f"addr add {model.pod_ip(pod, 6)}/{prefix6} dev eth0",
+    ]
+
+
 def _build_routed(topo: Topology) -> None:
     _create_links(topo, "nn0", {})
 
     pod_batches = []
     for pod, ns in topo.pod_ns.items():
-        pod_batches.append(_batch(ns, [
-            "link set lo up",
-            "link set eth0 up",
-            f"addr add {model.pod_ip(pod, 4)}/32 dev eth0",
-            f"addr add {model.pod_ip(pod, 6)}/128 dev eth0",
+        pod_batches.append(_batch(ns, _pod_up(pod, 32, 128) + [
             f"route add {ROUTED_GW_V4}/32 dev eth0 scope link",
             f"route add default via {ROUTED_GW_V4} dev eth0",
             f"route add default via {ROUTED_GW_V6} dev eth0",
@@ -187,12 +193,7 @@ def _build_bridged(topo: Topology) -> None:
 
     pod_batches = []
     for pod, ns in topo.pod_ns.items():
-        pod_batches.append(_batch(ns, [
-            "link set lo up",
-            "link set eth0 up",
-            f"addr add {model.pod_ip(pod, 4)}/16 dev eth0",
-            f"addr add {model.pod_ip(pod, 6)}/48 dev eth0",
-        ]))
+        pod_batches.append(_batch(ns, _pod_up(pod, 16, 48)))
     _run_parallel(pod_batches)
 
     node_batches = []

@@ -9,14 +9,17 @@
 #include "k8s/api/client.h"
 #include "nft/render.h"
 #include "tests/fakeapi/fake_apiserver.h"
-#include "tests/unit/agent/fixtures.h"
+#include "tests/support/builders.h"
+#include "tests/support/eventually.h"
+#include "tests/support/fake_kernel.h"
+#include "tests/support/manifests.h"
 #include "tests/unit/agent/promparse.h"
-#include "tests/unit/netlink/fake_kernel.h"
 
 namespace netpol::agent {
 namespace {
 
 using namespace testing;
+using namespace testsupport;
 using fakeapi::Kind;
 using std::chrono::milliseconds;
 
@@ -38,16 +41,11 @@ class LockedKernel : public nft::Kernel {
 
  private:
   std::mutex mu_;
-  nltest::FakeKernel inner_;
+  testsupport::FakeKernel inner_;
 };
 
 bool wait_until(const std::function<bool()>& pred, milliseconds limit = milliseconds(15000)) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
+  return eventually(pred, limit);
 }
 
 struct AgentFixture : ::testing::Test {
@@ -109,12 +107,15 @@ ir::RuleSet compile_same(const std::vector<k8s::Namespace>& nss, const std::vect
 TEST_F(AgentFixture, EnforcesWhatTheApiServerHoldsAndFollowsChanges) {
   ASSERT_TRUE(server->create(Kind::Namespace, "", ns_json("x")).ok());
   ASSERT_TRUE(
-      server->create(Kind::Pod, "x", pod_json("x", "a", "node1", "10.0.1.1", {{"app", "a"}})).ok());
+      server->create(Kind::Pod, "x", manifest(pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})))
+          .ok());
   ASSERT_TRUE(
-      server->create(Kind::Pod, "x", pod_json("x", "b", "node2", "10.0.2.1", {{"app", "b"}})).ok());
+      server->create(Kind::Pod, "x", manifest(pod("x", "b", "node2", {"10.0.2.1"}, {{"app", "b"}})))
+          .ok());
   ASSERT_TRUE(server
                   ->create(Kind::NetworkPolicy, "x",
-                           policy_json("x", "np", {{"app", "a"}}, from_pods({{"app", "b"}})))
+                           manifest(ingress_only_from("x", "np", {{"app", "a"}},
+                                                      k8s::Labels{{"app", "b"}})))
                   .ok());
   EXPECT_EQ(agent, nullptr);
   start_agent();
@@ -123,18 +124,19 @@ TEST_F(AgentFixture, EnforcesWhatTheApiServerHoldsAndFollowsChanges) {
   EXPECT_EQ(agent->serve("GET", "/healthz").status, 200);
   ASSERT_TRUE(caught_up());
 
-  auto ns_x = make_ns("x");
-  auto a = make_pod("x", "a", "node1", "10.0.1.1", {{"app", "a"}});
-  auto b = make_pod("x", "b", "node2", "10.0.2.1", {{"app", "b"}});
-  auto np = make_policy("x", "np", {{"app", "a"}}, k8s::Labels{{"app", "b"}});
+  auto ns_x = testsupport::ns("x");
+  auto a = pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}});
+  auto b = pod("x", "b", "node2", {"10.0.2.1"}, {{"app", "b"}});
+  auto np = ingress_only_from("x", "np", {{"app", "a"}}, k8s::Labels{{"app", "b"}});
   EXPECT_EQ(kernel.table(), nft::render(compile_same({ns_x}, {a, b}, {np}, "node1")).ruleset);
 
   // Pod churn with IP reuse: b goes, c (other labels) gets b's address.
   ASSERT_TRUE(server->remove(Kind::Pod, "x", "b").ok());
   ASSERT_TRUE(
-      server->create(Kind::Pod, "x", pod_json("x", "c", "node2", "10.0.2.1", {{"app", "c"}})).ok());
+      server->create(Kind::Pod, "x", manifest(pod("x", "c", "node2", {"10.0.2.1"}, {{"app", "c"}})))
+          .ok());
   ASSERT_TRUE(caught_up());
-  auto c = make_pod("x", "c", "node2", "10.0.2.1", {{"app", "c"}});
+  auto c = pod("x", "c", "node2", {"10.0.2.1"}, {{"app", "c"}});
   EXPECT_EQ(kernel.table(), nft::render(compile_same({ns_x}, {a, c}, {np}, "node1")).ruleset);
 
   // Policy deleted: x/a is no longer isolated.
@@ -201,9 +203,12 @@ TEST_F(AgentFixture, HealthzFailsWhileAWatchIsStuckAndRecovers) {
 TEST_F(AgentFixture, RestartedAgentTakesOverTheTableWithoutAGap) {
   ASSERT_TRUE(server->create(Kind::Namespace, "", ns_json("x")).ok());
   ASSERT_TRUE(
-      server->create(Kind::Pod, "x", pod_json("x", "a", "node1", "10.0.1.1", {{"app", "a"}})).ok());
+      server->create(Kind::Pod, "x", manifest(pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})))
+          .ok());
   ASSERT_TRUE(
-      server->create(Kind::NetworkPolicy, "x", policy_json("x", "np", {{"app", "a"}})).ok());
+      server
+          ->create(Kind::NetworkPolicy, "x", manifest(ingress_only_from("x", "np", {{"app", "a"}})))
+          .ok());
   start_agent();
   ASSERT_TRUE(caught_up());
   const auto first = kernel.table();
@@ -214,16 +219,17 @@ TEST_F(AgentFixture, RestartedAgentTakesOverTheTableWithoutAGap) {
 
   // While it is down a pod is added; the new agent reconciles in place.
   ASSERT_TRUE(
-      server->create(Kind::Pod, "x", pod_json("x", "d", "node1", "10.0.1.2", {{"app", "a"}})).ok());
+      server->create(Kind::Pod, "x", manifest(pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}})))
+          .ok());
   start_agent();
   ASSERT_TRUE(caught_up());
-  auto ns_x = make_ns("x");
-  auto a = make_pod("x", "a", "node1", "10.0.1.1", {{"app", "a"}});
-  auto d = make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}});
-  EXPECT_EQ(
-      kernel.table(),
-      nft::render(compile_same({ns_x}, {a, d}, {make_policy("x", "np", {{"app", "a"}})}, "node1"))
-          .ruleset);
+  auto ns_x = testsupport::ns("x");
+  auto a = pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}});
+  auto d = pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}});
+  EXPECT_EQ(kernel.table(),
+            nft::render(compile_same({ns_x}, {a, d}, {ingress_only_from("x", "np", {{"app", "a"}})},
+                                     "node1"))
+                .ruleset);
 }
 
 }  // namespace

@@ -10,13 +10,14 @@
 #include "compiler/compiler.h"
 #include "nft/render.h"
 #include "nft/table_sync.h"
-#include "tests/unit/agent/fixtures.h"
-#include "tests/unit/netlink/fake_kernel.h"
+#include "tests/support/builders.h"
+#include "tests/support/fake_kernel.h"
 
 namespace netpol::agent {
 namespace {
 
 using namespace testing;
+using namespace testsupport;
 
 ir::Element el(const char* addr) {
   return ir::Element{ip(addr), ip(addr), 0, 0};
@@ -87,9 +88,9 @@ TEST(DeltaBatch, RandomBurstsFoldToTheSameState) {
   const char* nss[] = {"a", "b", "c"};
 
   compiler::Compiler c("node1");
-  nltest::FakeKernel kernel;
+  testsupport::FakeKernel kernel;
   nft::TableSync table(kernel);
-  for (const char* n : nss) (void)c.upsert_namespace(make_ns(n, {{"team", n}}));
+  for (const char* n : nss) (void)c.upsert_namespace(testsupport::ns(n, {{"team", n}}));
   ASSERT_TRUE(table.full(c.rules()).ok());
 
   for (int round = 0; round < 150; ++round) {
@@ -106,22 +107,22 @@ TEST(DeltaBatch, RandomBurstsFoldToTheSameState) {
         case 0:
         case 1:
           batch.add(c.upsert_pod(
-              make_pod(ns, name, pick(2) ? "node1" : "node2", addr, {{"app", apps[pick(3)]}})));
+              pod(ns, name, pick(2) ? "node1" : "node2", {addr}, {{"app", apps[pick(3)]}})));
           break;
         case 2:
           batch.add(c.remove_pod(ns, name));
           break;
         case 3:
-          batch.add(c.upsert_policy(
-              make_policy(ns, "np" + std::to_string(pick(3)), {{"app", apps[pick(3)]}},
-                          pick(3) ? std::optional<k8s::Labels>(k8s::Labels{{"app", apps[pick(3)]}})
-                                  : std::nullopt)));
+          batch.add(c.upsert_policy(ingress_only_from(
+              ns, "np" + std::to_string(pick(3)), {{"app", apps[pick(3)]}},
+              pick(3) ? std::optional<k8s::Labels>(k8s::Labels{{"app", apps[pick(3)]}})
+                      : std::nullopt)));
           break;
         case 4:
           batch.add(c.remove_policy(ns, "np" + std::to_string(pick(3))));
           break;
         case 5:
-          batch.add(c.upsert_namespace(make_ns(ns, {{"team", apps[pick(3)]}})));
+          batch.add(c.upsert_namespace(testsupport::ns(ns, {{"team", apps[pick(3)]}})));
           break;
         default:
           break;

@@ -11,14 +11,15 @@
 #include <thread>
 
 #include "nft/render.h"
-#include "tests/unit/agent/fixtures.h"
+#include "tests/support/builders.h"
+#include "tests/support/fake_kernel.h"
 #include "tests/unit/agent/promparse.h"
-#include "tests/unit/netlink/fake_kernel.h"
 
 namespace netpol::agent {
 namespace {
 
 using namespace testing;
+using namespace testsupport;
 using std::chrono::milliseconds;
 
 Event upsert(ResourceKind kind,
@@ -38,7 +39,7 @@ Event synced(ResourceKind kind) {
 struct Fixture : ::testing::Test {
   Registry registry;
   SyncMetrics metrics{registry};
-  nltest::FakeKernel kernel;
+  testsupport::FakeKernel kernel;
   std::vector<std::string> lines;
   Logger log{LogLevel::Debug, LogFormat::Logfmt,
              [this](std::string_view l) { lines.emplace_back(l); }};
@@ -46,11 +47,11 @@ struct Fixture : ::testing::Test {
   SyncCore core{kernel, "node1", &metrics, &log, [this] { return now; }};
 
   void feed_cluster() {
-    core.feed(upsert(ResourceKind::Namespace, make_ns("x")));
-    core.feed(upsert(ResourceKind::Pod, make_pod("x", "a", "node1", "10.0.1.1", {{"app", "a"}})));
-    core.feed(upsert(ResourceKind::Pod, make_pod("x", "b", "node2", "10.0.2.1", {{"app", "b"}})));
+    core.feed(upsert(ResourceKind::Namespace, testsupport::ns("x")));
+    core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+    core.feed(upsert(ResourceKind::Pod, pod("x", "b", "node2", {"10.0.2.1"}, {{"app", "b"}})));
     core.feed(upsert(ResourceKind::NetworkPolicy,
-                     make_policy("x", "np", {{"app", "a"}}, k8s::Labels{{"app", "b"}})));
+                     ingress_only_from("x", "np", {{"app", "a"}}, k8s::Labels{{"app", "b"}})));
   }
   void sync_all() {
     for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
@@ -88,9 +89,9 @@ TEST_F(Fixture, TableOfAPreviousRunStaysUntilOneTransactionReplacesIt) {
   // A previous agent enforced a policy on a pod that is gone now.
   {
     compiler::Compiler old("node1");
-    (void)old.upsert_namespace(make_ns("x"));
-    (void)old.upsert_pod(make_pod("x", "gone", "node1", "10.0.1.9", {{"app", "a"}}));
-    (void)old.upsert_policy(make_policy("x", "np", {{"app", "a"}}));
+    (void)old.upsert_namespace(testsupport::ns("x"));
+    (void)old.upsert_pod(pod("x", "gone", "node1", {"10.0.1.9"}, {{"app", "a"}}));
+    (void)old.upsert_policy(ingress_only_from("x", "np", {{"app", "a"}}));
     nft::TableSync prev(kernel);
     ASSERT_TRUE(prev.full(old.rules()).ok());
   }
@@ -114,10 +115,10 @@ TEST_F(Fixture, ChangesAfterTheFirstSyncAreIncrementalAndTimed) {
   const size_t reads = kernel.reads;
 
   const SteadyTime t0 = now;
-  core.feed(upsert(ResourceKind::Pod, make_pod("x", "c", "node2", "10.0.2.2", {{"app", "b"}}), t0));
-  core.feed(upsert(ResourceKind::Pod, make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}}), t0));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "c", "node2", {"10.0.2.2"}, {{"app", "b"}}), t0));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}}), t0));
   // An event that changes nothing on this node is not timed.
-  core.feed(upsert(ResourceKind::Pod, make_pod("x", "e", "node2", "10.0.2.3", {{"app", "z"}}), t0));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "e", "node2", {"10.0.2.3"}, {{"app", "z"}}), t0));
   now = t0 + milliseconds(3);
   ASSERT_TRUE(core.apply().ok());
   EXPECT_EQ(kernel.applies, 2u) << "one transaction for the batch";
@@ -137,8 +138,8 @@ TEST_F(Fixture, ChangesAfterTheFirstSyncAreIncrementalAndTimed) {
 
   // Pod churn with IP reuse: x/c (allowed peer) goes, x/f with other labels
   // takes its IP; the peer set must not hold that IP any more.
-  core.feed(remove(ResourceKind::Pod, make_pod("x", "c", "node2", "10.0.2.2", {{"app", "b"}})));
-  core.feed(upsert(ResourceKind::Pod, make_pod("x", "f", "node2", "10.0.2.2", {{"app", "z"}})));
+  core.feed(remove(ResourceKind::Pod, pod("x", "c", "node2", {"10.0.2.2"}, {{"app", "b"}})));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "f", "node2", {"10.0.2.2"}, {{"app", "z"}})));
   ASSERT_TRUE(core.apply().ok());
   EXPECT_EQ(*kernel.table, want());
   bool in_a_set = false;
@@ -153,12 +154,12 @@ TEST_F(Fixture, FailedApplyForcesAFullResyncThatRepairsEverything) {
   sync_all();
   ASSERT_TRUE(core.apply().ok());
   kernel.fail_op = 0;
-  core.feed(upsert(ResourceKind::Pod, make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}})));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}})));
   EXPECT_FALSE(core.apply().ok());
   EXPECT_TRUE(core.needs_full());
   EXPECT_EQ(scrape().value("netpol_apply_errors_total"), 1);
   // Meanwhile more changes arrive; the retry reconciles all of them at once.
-  core.feed(upsert(ResourceKind::Pod, make_pod("x", "g", "node1", "10.0.1.3", {{"app", "a"}})));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "g", "node1", {"10.0.1.3"}, {{"app", "a"}})));
   const size_t reads = kernel.reads;
   ASSERT_TRUE(core.apply().ok());
   EXPECT_EQ(kernel.reads, reads + 1) << "full resync reads the table back";
@@ -191,7 +192,7 @@ TEST_F(Fixture, DriftCheckSkipsTheReadBackOnlyWhileNobodyCommitted) {
   feed_cluster();
   sync_all();
   ASSERT_TRUE(core.apply().ok());
-  core.feed(upsert(ResourceKind::Pod, make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}})));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}})));
   ASSERT_TRUE(core.apply().ok());
   const size_t reads = kernel.reads;
   auto quiet = core.check_drift(/*read_back=*/false);
@@ -227,10 +228,10 @@ TEST_F(Fixture, AppliedListenersSeeTheEnforcedRules) {
   feed_cluster();
   sync_all();
   ASSERT_TRUE(core.apply().ok());
-  core.feed(upsert(ResourceKind::Pod, make_pod("x", "d", "node1", "10.0.1.2", {{"app", "a"}})));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}})));
   ASSERT_TRUE(core.apply().ok());
   kernel.fail_op = 0;
-  core.feed(upsert(ResourceKind::Pod, make_pod("x", "h", "node1", "10.0.1.4", {{"app", "a"}})));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "h", "node1", {"10.0.1.4"}, {{"app", "a"}})));
   EXPECT_FALSE(core.apply().ok());
   EXPECT_EQ(seen, (std::vector<size_t>{1, 2})) << "not called for a failed apply";
 }
@@ -262,7 +263,7 @@ class CountingKernel : public nft::Kernel {
     return inner.table;
   }
   std::mutex mu;
-  nltest::FakeKernel inner;
+  testsupport::FakeKernel inner;
   std::chrono::milliseconds delay{0};
   int failures = 0;
 };
@@ -300,9 +301,9 @@ struct LoopRig {
   }
   // Namespace x, a policy for app=a, and one local pod it selects.
   void isolated_pod(const k8s::NetworkPolicy& policy) {
-    upsert(ResourceKind::Namespace, make_ns("x"));
+    upsert(ResourceKind::Namespace, testsupport::ns("x"));
     upsert(ResourceKind::NetworkPolicy, policy);
-    upsert(ResourceKind::Pod, make_pod("x", "local", "node1", "10.9.0.1", {{"app", "a"}}));
+    upsert(ResourceKind::Pod, pod("x", "local", "node1", {"10.9.0.1"}, {{"app", "a"}}));
   }
   bool table_is_the_rules() {
     auto t = kernel.table();
@@ -316,16 +317,15 @@ TEST(SyncLoop, ABurstOfAThousandEventsBecomesAFewTransactions) {
   o.max_delay = milliseconds(20);
   r.start(o);
   // Every pod of x is a peer of the policy, so every event changes the rules.
-  r.isolated_pod(make_policy("x", "np", {{"app", "a"}}, k8s::Labels{}));
+  r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}, k8s::Labels{}));
   r.all_synced();
   ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
   const size_t before = r.kernel.applies();
   for (int i = 0; i < 1000; ++i) {
     const std::string addr =
         "10." + std::to_string(1 + i / 250) + ".0." + std::to_string(i % 250 + 1);
-    r.upsert(ResourceKind::Pod,
-             make_pod("x", "p" + std::to_string(i), i % 10 == 1 ? "node1" : "node2", addr,
-                      {{"app", i % 2 ? "a" : "b"}}));
+    r.upsert(ResourceKind::Pod, pod("x", "p" + std::to_string(i), i % 10 == 1 ? "node1" : "node2",
+                                    {addr}, {{"app", i % 2 ? "a" : "b"}}));
   }
   ASSERT_TRUE(wait_until([&] { return r.metrics.event_latency.count() == 1000; }))
       << "latencies seen: " << r.metrics.event_latency.count();
@@ -342,13 +342,13 @@ TEST(SyncLoop, AWritePacedBurstIsCoalescedToo) {
   // (a batch starting within max_delay of the previous one) coalesces them.
   LoopRig r;
   r.start();
-  r.isolated_pod(make_policy("x", "np", {{"app", "a"}}, k8s::Labels{}));
+  r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}, k8s::Labels{}));
   r.all_synced();
   ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
   const size_t before = r.kernel.applies();
   for (int i = 0; i < 200; ++i) {
-    r.upsert(ResourceKind::Pod, make_pod("x", "p" + std::to_string(i), "node2",
-                                         "10.1.0." + std::to_string(i + 1), {{"app", "b"}}));
+    r.upsert(ResourceKind::Pod, pod("x", "p" + std::to_string(i), "node2",
+                                    {"10.1.0." + std::to_string(i + 1)}, {{"app", "b"}}));
     std::this_thread::sleep_for(milliseconds(1));
   }
   ASSERT_TRUE(wait_until([&] { return r.metrics.event_latency.count() == 200; }));
@@ -364,7 +364,7 @@ TEST(SyncLoop, FailuresAreRetriedWithBackoffUntilTheKernelAccepts) {
   SyncLoopOptions o;
   o.backoff = {milliseconds(10), milliseconds(100), 2.0, 0.0};
   r.start(o);
-  r.isolated_pod(make_policy("x", "np", {{"app", "a"}}));
+  r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}));
   r.all_synced();
   // No further event arrives: the retries alone must get the table in.
   ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
@@ -389,7 +389,7 @@ TEST(SyncLoop, WatermarkMovesOnlyOnceEverythingBeforeItIsApplied) {
     std::lock_guard lock(r.kernel.mu);
     r.kernel.failures = 1000;
   }
-  r.isolated_pod(make_policy("x", "np", {{"app", "a"}}));
+  r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}));
   delivered = 50;
   std::this_thread::sleep_for(milliseconds(100));
   EXPECT_EQ(r.loop->synced_resource_version(), 42u);

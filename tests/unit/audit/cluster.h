@@ -12,37 +12,24 @@
 namespace netpol::audit::testing {
 
 inline constexpr const char* kClusterYaml = R"(
-apiVersion: v1
-kind: Namespace
-metadata: {name: x}
+{apiVersion: v1, kind: Namespace, metadata: {name: x}}
 ---
 apiVersion: v1
 kind: Namespace
 metadata: {name: y, annotations: {netpol.io/audit: all, other.io/ignored: "1"}}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: x, labels: {app: client}}
-spec: {nodeName: node-1}
-status: {phase: Running, podIPs: [{ip: 10.244.1.11}, {ip: "fd00:10:244:1::11"}]}
+{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: x, labels: {app: client}},
+ spec: {nodeName: node-1},
+ status: {phase: Running, podIPs: [{ip: 10.244.1.11}, {ip: "fd00:10:244:1::11"}]}}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {name: b, namespace: x, labels: {app: web}}
-spec: {nodeName: node-1}
-status: {phase: Running, podIP: 10.244.1.12}
+{apiVersion: v1, kind: Pod, metadata: {name: b, namespace: x, labels: {app: web}},
+ spec: {nodeName: node-1}, status: {phase: Running, podIP: 10.244.1.12}}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {name: a, namespace: y, labels: {app: api}}
-spec: {nodeName: node-2}
-status: {phase: Running, podIP: 10.244.2.21}
+{apiVersion: v1, kind: Pod, metadata: {name: a, namespace: y, labels: {app: api}},
+ spec: {nodeName: node-2}, status: {phase: Running, podIP: 10.244.2.21}}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {name: b, namespace: y, labels: {app: db}}
-spec: {nodeName: node-1}
-status: {phase: Running, podIP: 10.244.1.22}
+{apiVersion: v1, kind: Pod, metadata: {name: b, namespace: y, labels: {app: db}},
+ spec: {nodeName: node-1}, status: {phase: Running, podIP: 10.244.1.22}}
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy

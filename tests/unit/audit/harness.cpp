@@ -69,14 +69,12 @@ int run(const Args& a) {
     std::cerr << "harness: " << rules.message() << "\n";
     return 1;
   }
-  audit::AuditorConfig c;
-  c.node = a.node;
-  c.path = a.log;
-  c.max_bytes = a.max_bytes;
-  c.keep = a.keep;
-  c.queue_lines = a.queue;
-  c.nflog_group = static_cast<uint16_t>(a.group);
-  auto auditor = audit::Auditor::start(c);
+  auto auditor = audit::Auditor::start({.nflog_group = static_cast<uint16_t>(a.group),
+                                        .path = a.log,
+                                        .max_bytes = a.max_bytes,
+                                        .keep = a.keep,
+                                        .node = a.node,
+                                        .queue_lines = a.queue});
   if (!auditor.ok()) {
     std::cerr << "harness: " << auditor.message() << "\n";
     return 1;

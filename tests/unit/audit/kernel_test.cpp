@@ -1,12 +1,11 @@
 // The audit path against the real kernel, each test in a throwaway network
-// namespace of its own (a thread that unshares; needs root, else skipped):
+// namespace of its own (testsupport::run_in_netns; needs root, else skipped):
 // the logging rules programmed through netlink read back and list exactly as
 // policyc's script does, and logged packets come out of NFLOG as JSON lines,
 // rate limited, with the suppressed count.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include "nft/render.h"
 #include "nft/script.h"
 #include "nft/transaction.h"
+#include "tests/support/netns.h"
 #include "tests/unit/audit/cluster.h"
 
 namespace netpol::audit {
@@ -31,28 +31,12 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// Runs `body` in a thread inside a fresh network namespace; the thread and
-// everything it starts (threads, child processes) live there. Returns false
-// with a reason when namespaces are not available.
-bool in_netns(const std::function<void()>& body, std::string& why) {
-  bool ok = true;
-  std::thread t([&] {
-    if (unshare(CLONE_NEWNET) != 0) {
-      ok = false;
-      why = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-      return;
-    }
-    body();
-  });
-  t.join();
-  return ok;
-}
-
-#define IN_NETNS(body)                                \
-  do {                                                \
-    if (geteuid() != 0) GTEST_SKIP() << "needs root"; \
-    std::string why_;                                 \
-    if (!in_netns(body, why_)) GTEST_SKIP() << why_;  \
+// Runs `body` in a thread inside a fresh network namespace (tests/support/netns.h).
+#define IN_NETNS(body)                                                 \
+  do {                                                                 \
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";                  \
+    std::string why_;                                                  \
+    if (!testsupport::run_in_netns(body, &why_)) GTEST_SKIP() << why_; \
   } while (0)
 
 // A shell command in the calling thread's namespace; its stdout.

@@ -8,7 +8,7 @@
 #include <algorithm>
 
 #include "compiler/hash.h"
-#include "tests/unit/compiler/builders.h"
+#include "tests/unit/compiler/flow_cases.h"
 
 namespace netpol::ctest {
 namespace {

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "k8s/decode.h"
-#include "tests/unit/compiler/builders.h"
+#include "tests/unit/compiler/flow_cases.h"
 
 namespace netpol::ctest {
 namespace {

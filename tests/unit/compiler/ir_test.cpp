@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/unit/compiler/builders.h"
+#include "tests/unit/compiler/flow_cases.h"
 
 namespace netpol::ctest {
 namespace {

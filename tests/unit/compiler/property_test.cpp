@@ -13,7 +13,7 @@
 #include <variant>
 
 #include "compiler/compiler.h"
-#include "tests/unit/compiler/builders.h"
+#include "tests/unit/compiler/flow_cases.h"
 
 namespace netpol::ctest {
 namespace {

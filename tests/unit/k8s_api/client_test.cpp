@@ -24,8 +24,7 @@ TEST(Client, PaginatedListIsOneConsistentSnapshot) {
   auto s = start_fake();
   seed_pods(*s, "team-a", 25);
   auto c = client_for(s->url());
-  ListOptions lo;
-  lo.limit = 10;
+  ListOptions lo{.limit = 10};
   std::vector<std::string> items;
   std::string first_rv;
   int pages = 0;
@@ -58,8 +57,7 @@ TEST(Client, ContinueTokenOlderThanACompactionIsGone) {
   auto s = start_fake();
   seed_pods(*s, "team-a", 5);
   auto c = client_for(s->url());
-  ListOptions lo;
-  lo.limit = 2;
+  ListOptions lo{.limit = 2};
   auto page = c->list(kPods, lo);
   ASSERT_TRUE(page.ok());
   s->compact();
@@ -199,9 +197,7 @@ TEST(Client, DroppedWatchIsABrokenStream) {
 }
 
 TEST(Client, UnauthorizedAndForbiddenSayWhatToFix) {
-  fakeapi::Options o;
-  o.tokens = {"good"};
-  auto s = start_fake(o);
+  auto s = start_fake({.tokens = {"good"}});
   auto bad = client_for(s->url(), "wrong");
   auto r = bad->list(kPods, {});
   ASSERT_FALSE(r.ok());
@@ -221,9 +217,7 @@ TEST(Client, UnauthorizedAndForbiddenSayWhatToFix) {
 }
 
 TEST(Client, RotatedTokenFileIsPickedUp) {
-  fakeapi::Options o;
-  o.tokens = {"token-1"};
-  auto s = start_fake(o);
+  auto s = start_fake({.tokens = {"token-1"}});
   TempDir d;
   d.write("token", "token-1");
   ClientConfig cfg;
@@ -296,9 +290,7 @@ TEST(Client, NoServerIsUnavailable) {
 
 // HTTPS with the server's CA and a token from a kubeconfig, as the issue asks.
 TEST(ClientTls, KubeconfigWithCaDataAndToken) {
-  fakeapi::Options o;
-  o.tokens = {"s3cret"};
-  auto s = start_fake_tls(o);
+  auto s = start_fake_tls({.tokens = {"s3cret"}});
   ASSERT_TRUE(s->create(Kind::Namespace, "", ns_json("a")).ok());
   TempDir d;
   std::string ca_b64;
@@ -319,9 +311,7 @@ TEST(ClientTls, KubeconfigWithCaDataAndToken) {
 }
 
 TEST(ClientTls, InClusterLayout) {
-  fakeapi::Options o;
-  o.tokens = {"sa-token"};
-  auto s = start_fake_tls(o);
+  auto s = start_fake_tls({.tokens = {"sa-token"}});
   TempDir d;
   d.write("token", "sa-token\n");
   std::filesystem::copy_file(certs().ca_crt, d.file("ca.crt"));

@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "tests/support/base64.h"
 #include "tests/unit/k8s_api/helpers.h"
 
 namespace netpol::k8s::api {
@@ -14,18 +15,7 @@ namespace {
 using testing::TempDir;
 
 std::string b64(const std::string& s) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : s) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) out += t[(acc >> (bits -= 6)) & 63];
-  }
-  if (bits) out += t[(acc << (6 - bits)) & 63];
-  while (out.size() % 4) out += '=';
-  return out;
+  return testsupport::base64(s);
 }
 
 const char* kTwoContexts = R"(apiVersion: v1

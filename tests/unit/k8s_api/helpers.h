@@ -1,5 +1,6 @@
 // Shared pieces of the k8s/api tests: a fake server per test, temp dirs,
-// certificates made with the openssl CLI, a scripted clock, object builders.
+// certificates made with the openssl CLI, a scripted clock; the object
+// manifests come from tests/support/manifests.h.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,6 +20,8 @@
 #include "k8s/api/client.h"
 #include "k8s/api/informer.h"
 #include "tests/fakeapi/fake_apiserver.h"
+#include "tests/support/eventually.h"
+#include "tests/support/manifests.h"
 
 namespace netpol::k8s::api::testing {
 
@@ -132,37 +135,12 @@ inline std::shared_ptr<ApiClient> client_for(
   return c.ok() ? c.value() : nullptr;
 }
 
-inline json ns_json(const std::string& name, json labels = json::object()) {
-  return json{{"apiVersion", "v1"},
-              {"kind", "Namespace"},
-              {"metadata", {{"name", name}, {"labels", labels}}}};
-}
-
-inline json pod_json(const std::string& ns, const std::string& name, json labels = json::object(),
-                     const std::string& node = "node1") {
-  json port = {{"name", "http"}, {"containerPort", 8080}};
-  json container = {
-      {"name", "main"}, {"image", "registry.example/app:1.0"}, {"ports", json::array({port})}};
-  return json{{"apiVersion", "v1"},
-              {"kind", "Pod"},
-              {"metadata", {{"name", name}, {"namespace", ns}, {"labels", labels}}},
-              {"spec", {{"nodeName", node}, {"containers", json::array({container})}}}};
-}
-
-inline json pod_status(const std::string& ip, const std::string& phase = "Running") {
-  return json{{"phase", phase}, {"podIP", ip}, {"podIPs", json::array({json{{"ip", ip}}})}};
-}
-
-inline json policy_json(const std::string& ns, const std::string& name,
-                        json pod_selector = json::object()) {
-  json peer = {{"podSelector", {{"matchLabels", {{"role", "client"}}}}}};
-  json rule = {{"from", json::array({peer})}};
-  json spec = {{"podSelector", pod_selector}, {"ingress", json::array({rule})}};
-  return json{{"apiVersion", "networking.k8s.io/v1"},
-              {"kind", "NetworkPolicy"},
-              {"metadata", {{"name", name}, {"namespace", ns}}},
-              {"spec", spec}};
-}
+// Manifests to feed the fake server: tests/support/manifests.h.
+using testsupport::manifest;
+using testsupport::ns_json;
+using testsupport::pod_json;
+using testsupport::pod_status;
+using testsupport::policy_json;
 
 // A clock whose sleeps return at once (recording what was asked), or, when
 // gated, block until the test opens the gate.
@@ -213,15 +191,6 @@ class FakeClock final : public Clock {
   bool gated_ = false;
 };
 
-// Polls `pred` until true or timeout.
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
+using testsupport::eventually;
 
 }  // namespace netpol::k8s::api::testing

@@ -11,7 +11,7 @@
 
 #include "nft/render.h"
 #include "nft/table_sync.h"
-#include "tests/unit/netlink/fake_kernel.h"
+#include "tests/support/fake_kernel.h"
 #include "tests/unit/netlink/world.h"
 #include "tests/unit/nft/fixtures.h"
 
@@ -28,6 +28,7 @@ using nft::Set;
 using nft::Transaction;
 using nft::Verb;
 using nft::Verdict;
+using testsupport::FakeKernel;
 
 Ruleset rich() {
   return nft::render(nft::fx::rich_ir()).ruleset;

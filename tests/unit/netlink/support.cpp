@@ -1,7 +1,5 @@
 #include "tests/unit/netlink/support.h"
 
-#include <set>
-
 #include "k8s/decode.h"
 
 namespace netpol::nltest {
@@ -15,14 +13,6 @@ std::optional<k8s::Objects> load(const std::string& path) {
   k8s::complete_snapshot(r);
   if (!r.ok()) return std::nullopt;
   return std::move(r.objects);
-}
-
-std::vector<std::string> nodes_of(const k8s::Objects& objects) {
-  std::set<std::string> nodes;
-  for (const k8s::Pod& p : objects.pods) {
-    if (!p.node_name.empty()) nodes.insert(p.node_name);
-  }
-  return {nodes.begin(), nodes.end()};
 }
 
 std::optional<Kernelspace> make_kernelspace(std::string* why, nft::NetlinkOptions options) {

@@ -1,5 +1,6 @@
 // Shared helpers of the netlink tests: loading policy inputs from the repo,
-// compiling them per node, and a namespace + backend pair. Test-only.
+// compiling them per node (testsupport::nodes_of), and a namespace
+// (tests/support/netns.h) + backend pair. Test-only.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -13,9 +14,16 @@
 #include "k8s/model.h"
 #include "nft/netlink.h"
 #include "nft/objects.h"
-#include "tests/unit/netlink/netns.h"
+#include "tests/support/builders.h"
+#include "tests/support/netns.h"
 
 namespace netpol::nltest {
+
+using testsupport::canonical_nft_json;
+using testsupport::Command;
+using testsupport::Netns;
+using testsupport::nodes_of;
+using testsupport::normalize_nft_json;
 
 // The repository's source tree (compile definition), for tests/golden etc.
 std::string source_dir();
@@ -28,9 +36,6 @@ struct Input {
 // Decodes a file or directory of manifests; nullopt if it holds errors
 // (golden cases of invalid input are not tables).
 std::optional<k8s::Objects> load(const std::string& path);
-
-// The nodes named by pods of `objects` (sorted, unique).
-std::vector<std::string> nodes_of(const k8s::Objects& objects);
 
 // A namespace with a NetlinkBackend opened inside it; the thread is back in
 // its original namespace when this returns.

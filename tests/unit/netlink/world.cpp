@@ -2,6 +2,8 @@
 
 #include <iterator>
 
+#include "tests/support/builders.h"
+
 namespace netpol::nltest {
 
 namespace {
@@ -22,10 +24,7 @@ auto nth(Map& m, size_t i) {
 
 World::World(uint32_t seed) : rng_(seed), compiler_(kNode) {
   for (const char* name : kNamespaces) {
-    k8s::Namespace ns;
-    ns.name = name;
-    ns.labels[k8s::kNamespaceNameLabel] = name;
-    ns.labels["team"] = chance(50) ? "a" : "b";
+    const k8s::Namespace ns = testsupport::ns(name, {{"team", chance(50) ? "a" : "b"}});
     namespaces_[name] = ns;
     compiler_.upsert_namespace(ns);
   }
@@ -43,14 +42,13 @@ IpAddr World::random_ip(bool v6) {
 }
 
 k8s::Pod World::random_pod(const std::string& ns, const std::string& name) {
-  k8s::Pod p;
-  p.ns = ns;
-  p.name = name;
-  p.uid = "uid-" + ns + "-" + name;
-  p.node_name = chance(60) ? kNode : "node-2";
-  p.phase = chance(90) ? k8s::PodPhase::Running : k8s::PodPhase::Pending;
-  p.labels["app"] = kApps[pick(3)];
-  if (chance(60)) p.labels["tier"] = kTiers[pick(2)];
+  // One draw per statement: the sequence of a seed does not depend on the
+  // compiler's order of evaluating arguments.
+  const std::string node = chance(60) ? kNode : "node-2";
+  const k8s::PodPhase phase = chance(90) ? k8s::PodPhase::Running : k8s::PodPhase::Pending;
+  k8s::Labels labels{{"app", kApps[pick(3)]}};
+  if (chance(60)) labels["tier"] = kTiers[pick(2)];
+  k8s::Pod p = testsupport::pod(ns, name, node, {}, std::move(labels), {}, phase);
   p.ips.push_back(random_ip(false));
   if (chance(40)) p.ips.push_back(random_ip(true));
   for (size_t i = 0, n = pick(3); i < n; ++i) {
@@ -92,18 +90,15 @@ k8s::Peer World::random_peer() {
       if (chance(50)) peer.pod_selector = random_selector(true);
       break;
     }
-    case 2: {
-      k8s::IpBlock b;
+    case 2:
       if (chance(70)) {
-        b.cidr = *Cidr::parse(chance(50) ? "10.9.0.0/16" : "10.0.0.0/8");
-        if (chance(60)) b.except.push_back(*Cidr::parse("10.9.0.0/28"));
+        const char* c = chance(50) ? "10.9.0.0/16" : "10.0.0.0/8";
+        peer = chance(60) ? testsupport::block(c, {"10.9.0.0/28"}) : testsupport::block(c);
       } else {
-        b.cidr = *Cidr::parse("fd00::/16");
-        if (chance(50)) b.except.push_back(*Cidr::parse("fd00:0:0:9::/64"));
+        peer = chance(50) ? testsupport::block("fd00::/16", {"fd00:0:0:9::/64"})
+                          : testsupport::block("fd00::/16");
       }
-      peer.ip_block = b;
       break;
-    }
     default:
       peer.pod_selector = random_selector(false);
       break;
@@ -133,13 +128,11 @@ k8s::PolicyPort World::random_port() {
 }
 
 k8s::NetworkPolicy World::random_policy(const std::string& ns, const std::string& name) {
-  k8s::NetworkPolicy pol;
-  pol.ns = ns;
-  pol.name = name;
-  pol.uid = "puid-" + ns + "-" + name;
-  pol.pod_selector = random_selector(true);
-  pol.affects_ingress = chance(80);
-  pol.affects_egress = !pol.affects_ingress || chance(40);
+  k8s::LabelSelector selector = random_selector(true);
+  const bool ingress = chance(80);
+  const bool egress = !ingress || chance(40);
+  k8s::NetworkPolicy pol =
+      testsupport::policy(ns, name, std::move(selector), {}, ingress, {}, egress);
   auto rules = [&](std::vector<k8s::PolicyRule>& out) {
     for (size_t i = 0, n = pick(3); i < n; ++i) {
       k8s::PolicyRule r;

@@ -1,20 +1,21 @@
-#include "tests/unit/compiler/builders.h"
+#include "tests/support/builders.h"
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
 
-namespace netpol::ctest {
+namespace netpol::testsupport {
 
 IpAddr ip(std::string_view text) {
   auto a = IpAddr::parse(text);
-  EXPECT_TRUE(a.has_value()) << "bad IP in test: " << text;
-  return a.value_or(IpAddr{});
+  if (!a) throw std::invalid_argument("bad IP in test: " + std::string(text));
+  return *a;
 }
 
 Cidr cidr(std::string_view text) {
   auto c = Cidr::parse(text);
-  EXPECT_TRUE(c.has_value()) << "bad CIDR in test: " << text;
-  return c.value_or(Cidr{});
+  if (!c) throw std::invalid_argument("bad CIDR in test: " + std::string(text));
+  return *c;
 }
 
 LabelSelector sel(Labels match_labels, std::vector<Requirement> expressions) {
@@ -56,6 +57,10 @@ PolicyPort every_port(Protocol proto) {
   return PolicyPort{proto, std::monostate{}, {}};
 }
 
+PolicyRule rule(std::vector<Peer> peers, std::vector<PolicyPort> ports) {
+  return PolicyRule{std::move(ports), std::move(peers)};
+}
+
 NetworkPolicy policy(std::string ns, std::string name, LabelSelector selector,
                      std::vector<PolicyRule> ingress, bool ingress_isolates,
                      std::vector<PolicyRule> egress, bool egress_isolates) {
@@ -63,6 +68,7 @@ NetworkPolicy policy(std::string ns, std::string name, LabelSelector selector,
   p.ns = std::move(ns);
   p.name = std::move(name);
   p.uid = "uid-" + p.ns + "-" + p.name;
+  p.resource_version = "1";
   p.pod_selector = std::move(selector);
   p.affects_ingress = ingress_isolates;
   p.affects_egress = egress_isolates;
@@ -82,9 +88,17 @@ NetworkPolicy egress_policy(std::string ns, std::string name, LabelSelector sele
                 true);
 }
 
+NetworkPolicy ingress_only_from(std::string ns, std::string name, Labels selector,
+                                std::optional<Labels> from) {
+  std::vector<PolicyRule> ingress;
+  if (from) ingress.push_back(rule({pods(sel(std::move(*from)))}, {port(80)}));
+  return ingress_policy(std::move(ns), std::move(name), sel(std::move(selector)),
+                        std::move(ingress));
+}
+
 k8s::Namespace ns(std::string name, Labels labels) {
   labels[k8s::kNamespaceNameLabel] = name;
-  return k8s::Namespace{name, "uid-" + name, "1", std::move(labels)};
+  return k8s::Namespace{name, "uid-" + name, "1", std::move(labels), {}};
 }
 
 k8s::Pod pod(std::string ns, std::string name, std::string node, std::vector<std::string> ips,
@@ -102,31 +116,6 @@ k8s::Pod pod(std::string ns, std::string name, std::string node, std::vector<std
   return p;
 }
 
-k8s::Objects e2e_model() {
-  k8s::Objects o;
-  const std::vector<std::string> spaces = {"x", "y", "z"};
-  const std::vector<std::string> names = {"a", "b", "c"};
-  for (size_t n = 0; n < spaces.size(); ++n) {
-    o.namespaces.push_back(ns(spaces[n], {{"ns", spaces[n]}}));
-    for (size_t i = 0; i < names.size(); ++i) {
-      std::vector<k8s::ContainerPort> ports;
-      for (uint16_t number : {80, 81})
-        for (Protocol proto : {Protocol::TCP, Protocol::UDP, Protocol::SCTP}) {
-          std::string pname = k8s::to_string(proto);
-          std::transform(pname.begin(), pname.end(), pname.begin(), ::tolower);
-          ports.push_back({"serve-" + std::to_string(number) + "-" + pname, number, proto});
-        }
-      if (names[i] == "a") ports.push_back({"web", 8080, Protocol::TCP});
-      if (names[i] == "b") ports.push_back({"web", 9090, Protocol::TCP});
-      std::string n1 = std::to_string(n + 1), i1 = std::to_string(i + 1);
-      o.pods.push_back(pod(spaces[n], names[i], names[i] == "c" ? "node-2" : "node-1",
-                           {"10.0." + n1 + "." + i1, "fd00::" + n1 + ":" + i1}, {{"pod", names[i]}},
-                           ports));
-    }
-  }
-  return o;
-}
-
 std::vector<std::string> nodes_of(const k8s::Objects& objects) {
   std::set<std::string> nodes;
   for (const auto& p : objects.pods)
@@ -134,37 +123,4 @@ std::vector<std::string> nodes_of(const k8s::Objects& objects) {
   return {nodes.begin(), nodes.end()};
 }
 
-namespace {
-
-IpAddr resolve(const k8s::Objects& o, const std::string& who) {
-  if (auto a = IpAddr::parse(who)) return *a;
-  bool v6 = who.size() > 2 && who.substr(who.size() - 2) == "@6";
-  std::string key = v6 ? who.substr(0, who.size() - 2) : who;
-  for (const auto& p : o.pods) {
-    if (p.key() != key) continue;
-    for (const auto& a : p.ips)
-      if (a.is_v4() != v6) return a;
-  }
-  ADD_FAILURE() << "test names unknown endpoint " << who;
-  return IpAddr{};
-}
-
-}  // namespace
-
-void expect_flows(const k8s::Objects& objects, const std::vector<Case>& cases) {
-  std::vector<ir::RuleSet> irs;
-  for (const auto& node : nodes_of(objects)) irs.push_back(compiler::compile(objects, node));
-  std::vector<const ir::RuleSet*> ptrs;
-  for (const auto& rs : irs) ptrs.push_back(&rs);
-  for (const Case& c : cases) {
-    flow::Packet pk{resolve(objects, c.src), resolve(objects, c.dst), static_cast<uint8_t>(c.proto),
-                    c.port};
-    flow::Verdict v = flow::evaluate(ptrs, pk);
-    EXPECT_EQ(v.allowed, c.allow) << c.src << " -> " << c.dst << " " << k8s::to_string(c.proto)
-                                  << "/" << c.port << ": expected " << (c.allow ? "allow" : "deny")
-                                  << ", got " << v.why;
-    EXPECT_TRUE(v.problems.empty()) << v.problems.front();
-  }
-}
-
-}  // namespace netpol::ctest
+}  // namespace netpol::testsupport

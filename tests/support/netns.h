@@ -1,18 +1,20 @@
-// Throwaway network namespaces for the netlink tests, and commands run inside
-// them.
+// Throwaway network namespaces for tests and benchmarks that need a kernel,
+// and commands run inside them.
 //
 // Netns::create() unshares a fresh network namespace for the calling thread
 // (it starts with no nftables tables at all) and the destructor switches back;
 // the namespace disappears with its last reference, even if the test crashes,
 // so no test can leave rules behind or touch the host's tables. Netlink
-// sockets opened while inside stay bound to it. Test-only.
+// sockets opened while inside stay bound to it. run_in_netns() is the
+// same for a body run on a thread of its own. Test-only.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace netpol::nltest {
+namespace netpol::testsupport {
 
 struct Command {
   int status = -1;  // exit status, or -1 if it could not run
@@ -48,6 +50,11 @@ class Netns {
   int self_;
 };
 
+// Runs `body` on a new thread inside a fresh network namespace, which goes
+// away with the thread; everything the body starts (threads, child
+// processes) lives there. False (with *why) when namespaces cannot be created.
+bool run_in_netns(const std::function<void()>& body, std::string* why);
+
 // Strips "handle" members from nft's JSON output and pretty-prints it.
 std::string normalize_nft_json(const std::string& json);
 
@@ -57,4 +64,4 @@ std::string normalize_nft_json(const std::string& json);
 // holds the same content.
 std::string canonical_nft_json(const std::string& json);
 
-}  // namespace netpol::nltest
+}  // namespace netpol::testsupport

@@ -1,4 +1,4 @@
-#include "tests/unit/netlink/netns.h"
+#include "tests/support/netns.h"
 
 #include <fcntl.h>
 #include <sched.h>
@@ -13,8 +13,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
-namespace netpol::nltest {
+namespace netpol::testsupport {
 
 namespace {
 
@@ -26,7 +27,7 @@ std::string slurp(const std::string& path) {
 }
 
 std::string temp_file(const std::string& content) {
-  char name[] = "/tmp/netpol-nltest-XXXXXX";
+  char name[] = "/tmp/netpol-netns-XXXXXX";
   int fd = mkstemp(name);
   if (fd < 0) return {};
   size_t off = 0;
@@ -83,6 +84,20 @@ bool Netns::enter() {
 
 bool Netns::leave() {
   return setns(original_, CLONE_NEWNET) == 0;
+}
+
+bool run_in_netns(const std::function<void()>& body, std::string* why) {
+  bool ok = true;
+  std::thread t([&] {
+    std::unique_ptr<Netns> ns = Netns::create(why);
+    if (!ns) {
+      ok = false;
+      return;
+    }
+    body();
+  });
+  t.join();
+  return ok;
 }
 
 Command Netns::run(const std::vector<std::string>& argv, const std::string& input) const {
@@ -178,4 +193,4 @@ std::string Netns::canonical_listing(const std::string& table) const {
   return canonical_nft_json(c.out);
 }
 
-}  // namespace netpol::nltest
+}  // namespace netpol::testsupport

@@ -14,13 +14,19 @@
 #include "nft/kernel.h"
 #include "nft/transaction.h"
 
-namespace netpol::nltest {
+namespace netpol::testsupport {
 
 class FakeKernel : public nft::Kernel {
  public:
   nft::Status apply(const nft::Transaction& tx) override {
     ++applies;
     last_ops = tx.ops().size();
+    // As NetlinkBackend does: a transaction that failed while it was built
+    // never reaches the kernel.
+    if (!tx.ok()) {
+      ++refused;
+      return tx.status();
+    }
     std::optional<nft::Ruleset> next = table;
     const nft::Table id{tx.family(), tx.table(), {}};
     for (size_t i = 0; i < tx.ops().size(); ++i) {
@@ -60,4 +66,4 @@ class FakeKernel : public nft::Kernel {
   bool has_generation = true;
 };
 
-}  // namespace netpol::nltest
+}  // namespace netpol::testsupport
