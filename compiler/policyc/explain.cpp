@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "compiler/compiler.h"
+#include "compiler/ip_owner.h"
 
 namespace netpol::policyc {
 
@@ -80,16 +81,6 @@ std::string mismatch(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& pee
     if (p.first <= port && port <= p.last) return "";
   }
   return "another port";
-}
-
-// The local pod whose `ingress ? ingress : egress` chain `ip` dispatches to, as
-// the renderer fills the dispatch maps: pods in key order, first one wins.
-const ir::LocalPod* chain_owner(const ir::RuleSet& rs, const IpAddr& ip, bool ingress) {
-  for (const auto& [key, pod] : rs.pods) {
-    if (!(ingress ? pod.ingress : pod.egress)) continue;
-    if (std::find(pod.ips.begin(), pod.ips.end(), ip) != pod.ips.end()) return &pod;
-  }
-  return nullptr;
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -229,7 +220,7 @@ Result<Explanation> Explainer::explain(const Query& q) {
       return true;
     }
     const ir::RuleSet& rs = rules_for(local.pod->node_name);
-    const ir::LocalPod* owner = chain_owner(rs, local.ip, ingress);
+    const ir::LocalPod* owner = compiler::ip_owner(rs, local.ip, ingress);
     const std::string where = dir + " of " + local.label + " (node " + local.pod->node_name + ")";
     if (!owner) {
       out.lines.push_back(where + ": not isolated (no policy selects it for " + dir + "): allowed");
