@@ -40,7 +40,9 @@ struct Element {
   uint16_t port = 0;
 
   Family family() const { return first.family; }
-  friend auto operator<=>(const Element&, const Element&) = default;
+  // Always inlined: it is the comparison of every set insert and lookup, and
+  // GCC's per-file inlining budget otherwise decides differently per file.
+  [[gnu::always_inline]] friend auto operator<=>(const Element&, const Element&) = default;
   friend bool operator==(const Element&, const Element&) = default;
 };
 
