@@ -40,14 +40,16 @@ struct Element {
   uint16_t port = 0;
 
   Family family() const { return first.family; }
-  friend auto operator<=>(const Element&, const Element&) = default;
+  // Always inlined: it is the comparison of every set insert and lookup, and
+  // GCC's per-file inlining budget otherwise decides differently per file.
+  [[gnu::always_inline]] friend auto operator<=>(const Element&, const Element&) = default;
   friend bool operator==(const Element&, const Element&) = default;
 };
 
 struct Set {
-  std::string name;     // stable: "<kind>-<HASH>", HASH from what defines the set
+  std::string name;  // stable: "<kind>-<HASH>", HASH from what defines the set
   SetKind kind = SetKind::Pods;
-  std::string comment;  // what selects the members, e.g. "ns in {team=a} pods {app=web}"
+  std::string comment;         // what selects the members, e.g. "ns in {team=a} pods {app=web}"
   std::set<Element> elements;  // both families; the renderer splits v4/v6
 
   friend bool operator==(const Set&, const Set&) = default;
@@ -77,7 +79,7 @@ struct PeerMatch {
 //  - proto set, named_port_set non-empty (egress only): destination
 //    (IP, proto, port) must be in that NamedPort set.
 struct Rule {
-  std::string policy;    // "namespace/name" of the NetworkPolicy
+  std::string policy;       // "namespace/name" of the NetworkPolicy
   uint32_t rule_index = 0;  // index in the policy's ingress or egress list
   PeerMatch peer;
   std::optional<uint8_t> proto;  // IPPROTO_TCP/UDP/SCTP
@@ -93,8 +95,9 @@ struct Rule {
 };
 
 struct Chain {
-  std::vector<std::string> policies;  // "ns/name" of every policy isolating the pod this way (sorted)
-  std::vector<Rule> rules;            // in policy order, then rule order; deterministic
+  std::vector<std::string>
+      policies;             // "ns/name" of every policy isolating the pod this way (sorted)
+  std::vector<Rule> rules;  // in policy order, then rule order; deterministic
   friend bool operator==(const Chain&, const Chain&) = default;
 };
 
@@ -123,9 +126,9 @@ struct RuleSet {
 // How to move from one RuleSet to another.
 struct SetDelta {
   std::string name;
-  std::optional<Set> created;    // new set (with all its elements); add/del empty
-  bool removed = false;          // set is gone; add/del empty
-  std::vector<Element> add, del; // element changes of a set that stays
+  std::optional<Set> created;     // new set (with all its elements); add/del empty
+  bool removed = false;           // set is gone; add/del empty
+  std::vector<Element> add, del;  // element changes of a set that stays
   friend bool operator==(const SetDelta&, const SetDelta&) = default;
 };
 

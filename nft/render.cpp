@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "compiler/hash.h"
+#include "compiler/ip_owner.h"
 
 namespace netpol::nft {
 
@@ -185,8 +186,9 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
-void add_pod(Ruleset& rs, const ir::LocalPod& pod, Direction d, const ir::Chain& ir_chain,
-             const AuditOptions& audit, std::vector<std::string>& warnings) {
+void add_pod(Ruleset& rs, const ir::RuleSet& rules, const ir::LocalPod& pod, Direction d,
+             const ir::Chain& ir_chain, const AuditOptions& audit,
+             std::vector<std::string>& warnings) {
   std::string name = pod_chain_name(d, pod.ns, pod.name);
   std::string comment = std::string(to_string(d)) + " of pod " + pod.key() + "; isolated by " +
                         join(ir_chain.policies, ", ");
@@ -200,9 +202,12 @@ void add_pod(Ruleset& rs, const ir::LocalPod& pod, Direction d, const ir::Chain&
     Element el{{ip}, {}, Verdict::jump(name)};
     auto clash = map.elements.lower_bound(Element{{ip}, {}, std::nullopt});
     if (clash != map.elements.end() && clash->key == el.key) {
-      // Pods are visited in key order, so the first pod keeps the address.
+      // A second claim on the address (only a hand-built IR has one: the
+      // compiler gives a contested address to its owner alone). Pods are
+      // visited in key order, so the owner came first and holds the entry.
+      const ir::LocalPod* owner = compiler::ip_owner(rules, ip, d == Direction::Ingress);
       warnings.push_back(to_string(d) + std::string(" of ") + pod.key() + ": address " + ip.str() +
-                         " already dispatches to " + clash->verdict->chain +
+                         " already dispatches to " + pod_chain_name(d, owner->ns, owner->name) +
                          "; not enforced for this pod");
       continue;
     }
@@ -254,8 +259,8 @@ Rendered render(const ir::RuleSet& rules, const AuditOptions& audit) {
   add_dispatch_maps(rs);
   for (const auto& [_, s] : rules.sets) add_ir_set(rs, s);
   for (const auto& [_, pod] : rules.pods) {
-    if (pod.ingress) add_pod(rs, pod, Direction::Ingress, *pod.ingress, audit, out.warnings);
-    if (pod.egress) add_pod(rs, pod, Direction::Egress, *pod.egress, audit, out.warnings);
+    if (pod.ingress) add_pod(rs, rules, pod, Direction::Ingress, *pod.ingress, audit, out.warnings);
+    if (pod.egress) add_pod(rs, rules, pod, Direction::Egress, *pod.egress, audit, out.warnings);
   }
   return out;
 }

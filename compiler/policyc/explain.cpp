@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "compiler/compiler.h"
+#include "compiler/ip_owner.h"
 
 namespace netpol::policyc {
 
@@ -77,16 +78,6 @@ std::string mismatch(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& pee
   return "another port";
 }
 
-// The local pod whose `ingress ? ingress : egress` chain `ip` dispatches to, as
-// the renderer fills the dispatch maps: pods in key order, first one wins.
-const ir::LocalPod* chain_owner(const ir::RuleSet& rs, const IpAddr& ip, bool ingress) {
-  for (const auto& [key, pod] : rs.pods) {
-    if (!(ingress ? pod.ingress : pod.egress)) continue;
-    if (std::find(pod.ips.begin(), pod.ips.end(), ip) != pod.ips.end()) return &pod;
-  }
-  return nullptr;
-}
-
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
@@ -128,7 +119,7 @@ const ir::RuleSet& Explainer::rules_for(const std::string& node) {
 
 const ir::LocalPod* Explainer::chain_owner_of(const std::string& node, const IpAddr& ip,
                                               bool ingress) {
-  return chain_owner(rules_for(node), ip, ingress);
+  return compiler::ip_owner(rules_for(node), ip, ingress);
 }
 
 DirectionVerdict Explainer::evaluate(bool ingress, const k8s::Pod* local, const IpAddr& local_ip,

@@ -1,0 +1,72 @@
+#include "compiler/engine/chains.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace netpol::compiler::engine {
+
+std::optional<ir::Chain> build_chain(const PodRec* p, bool ingress, std::vector<SetRec*>& refs) {
+  std::optional<ir::Chain> chain;
+  for (const PolicyRec* pol : p->selected_by) {
+    if (!(ingress ? pol->src.affects_ingress : pol->src.affects_egress)) continue;
+    if (!chain) chain.emplace();
+    chain->policies.push_back(pol->key);
+    // The policy's own netpol.io/audit wins over its namespace's.
+    std::optional<k8s::AuditLevel> audit = audit_annotation(pol->src.annotations);
+    if (!audit) audit = pol->ns->audit;
+    const bool log_allowed = audit == k8s::AuditLevel::All;
+    for (const RuleTemplate& t : ingress ? pol->ingress : pol->egress) {
+      auto emit = [&](SetRec* peer, std::optional<uint8_t> proto, std::vector<ir::PortRange> ports,
+                      SetRec* nport) {
+        ir::Rule r;
+        r.policy = pol->key;
+        r.rule_index = t.index;
+        r.log_allowed = log_allowed;
+        if (peer) {
+          r.peer.kind = ir::PeerMatch::Kind::Set;
+          r.peer.set = peer->name;
+          refs.push_back(peer);
+        }
+        r.proto = proto;
+        r.ports = std::move(ports);
+        if (nport) {
+          r.named_port_set = nport->name;
+          refs.push_back(nport);
+        }
+        chain->rules.push_back(std::move(r));
+      };
+      auto for_peer = [&](SetRec* peer) {
+        if (t.all_ports) {
+          emit(peer, std::nullopt, {}, nullptr);
+          return;
+        }
+        for (const auto& pr : t.protos) {
+          if (pr.all) {
+            emit(peer, pr.proto, {}, nullptr);
+            continue;
+          }
+          std::vector<ir::PortRange> ranges = pr.ranges;
+          if (ingress && !pr.names.empty()) {
+            // The destination is this pod: resolve names on its own ports.
+            for (const auto& cp : p->ports)
+              if (static_cast<uint8_t>(cp.protocol) == pr.proto &&
+                  std::binary_search(pr.names.begin(), pr.names.end(), cp.name))
+                ranges.push_back({cp.port, cp.port});
+            merge_ranges(ranges);
+          }
+          if (!ranges.empty()) emit(peer, pr.proto, std::move(ranges), nullptr);
+          if (!ingress)
+            for (SetRec* np : pr.nport) emit(peer, pr.proto, {}, np);
+        }
+      };
+      if (t.any_peer) {
+        for_peer(nullptr);
+      } else {
+        for (SetRec* peer : t.peers) for_peer(peer);
+      }
+    }
+  }
+  return chain;
+}
+
+}  // namespace netpol::compiler::engine
