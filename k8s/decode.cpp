@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <streambuf>
 
+#include "k8s/decode_cnp.h"
 #include "k8s/validate.h"
 
 namespace netpol::k8s {
@@ -105,7 +106,8 @@ Keep keep_child(Keep parent, std::string_view key) {
     case Keep::kSpec:
       if (key == "containers" || key == "initContainers") return Keep::kContainer;
       if (key == "nodeName" || key == "hostNetwork" || key == "podSelector" ||
-          key == "policyTypes" || key == "ingress" || key == "egress") {
+          key == "policyTypes" || key == "ingress" || key == "egress" || key == "tier" ||
+          key == "priority" || key == "subject") {
         return Keep::kAll;
       }
       return Keep::kSkip;
@@ -113,7 +115,9 @@ Keep keep_child(Keep parent, std::string_view key) {
       if (key == "ports" || key == "restartPolicy") return Keep::kAll;
       return Keep::kSkip;
     case Keep::kStatus:
-      if (key == "phase" || key == "podIP" || key == "podIPs") return Keep::kAll;
+      if (key == "phase" || key == "podIP" || key == "podIPs" || key == "addresses") {
+        return Keep::kAll;
+      }
       return Keep::kSkip;
     case Keep::kAll:
       return Keep::kAll;
@@ -1200,6 +1204,7 @@ void decode_object(const json& obj, std::string_view default_kind, const std::st
     d.fail(root / "kind", "required value");
     return;
   }
+  if (decode_cluster_kind(obj, kind, prefix, sink.file, sink.out)) return;
   const char* want_api = nullptr;
   if (kind == "Pod" || kind == "Namespace") {
     want_api = "v1";
