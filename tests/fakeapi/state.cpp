@@ -8,6 +8,9 @@
 #include <cstring>
 #include <ctime>
 
+#include "k8s/cnp.h"
+#include "k8s/decode.h"
+
 namespace netpol::fakeapi {
 
 namespace {
@@ -17,7 +20,53 @@ const ResourceInfo kInfos[] = {
     {Kind::Pod, "v1", "pods", "pod", "Pod", "po", true},
     {Kind::NetworkPolicy, "networking.k8s.io/v1", "networkpolicies", "networkpolicy",
      "NetworkPolicy", "netpol", true},
+    {Kind::Node, "v1", "nodes", "node", "Node", "no", false},
+    {Kind::ClusterNetworkPolicy, "policy.networking.k8s.io/v1alpha2", "clusternetworkpolicies",
+     "clusternetworkpolicy", "ClusterNetworkPolicy", "cnp", false},
+    {Kind::CustomResourceDefinition, "apiextensions.k8s.io/v1", "customresourcedefinitions",
+     "customresourcedefinition", "CustomResourceDefinition", "crd", false},
 };
+static_assert(sizeof kInfos / sizeof kInfos[0] == kKindCount);
+
+// Kinds whose metadata.generation counts spec changes.
+bool has_generation(Kind k) {
+  return k == Kind::NetworkPolicy || k == Kind::ClusterNetworkPolicy ||
+         k == Kind::CustomResourceDefinition;
+}
+
+// A ClusterNetworkPolicy as the API server with the CRD installed judges it:
+// netpol's decoder applies the CRD's schema and CEL rules. A peer with only
+// an unknown field is kept by the decoder (fail-closed, for newer CRDs) but
+// the v0.2.0 CRD prunes that field, leaving a peer that sets nothing.
+std::string validate_cnp(const json& j) {
+  json copy = j;
+  copy["kind"] = "ClusterNetworkPolicy";
+  copy["apiVersion"] = info(Kind::ClusterNetworkPolicy).group_version;
+  k8s::DecodeResult r = k8s::decode_json_object(copy.dump(), "");
+  std::vector<std::string> problems;
+  for (const k8s::Error& e : r.errors) problems.push_back(e.field + ": " + e.message);
+  for (const auto& cnp : r.objects.cluster_policies) {
+    for (const auto& [dir, rules] : {std::pair{"ingress", &cnp.ingress}, {"egress", &cnp.egress}}) {
+      for (size_t i = 0; i < rules->size(); ++i) {
+        const auto& peers = (*rules)[i].peers;
+        for (size_t p = 0; p < peers.size(); ++p) {
+          if (!peers[p].unknown()) continue;
+          problems.push_back(std::string("spec.") + dir + "[" + std::to_string(i) + "]." +
+                             (std::string(dir) == "ingress" ? "from" : "to") + "[" +
+                             std::to_string(p) + "]: unknown field \"" + peers[p].unknown_field +
+                             "\": a peer must set exactly one known field");
+        }
+      }
+    }
+  }
+  if (problems.empty()) return "";
+  std::string name = j["metadata"].value("name", "");
+  std::string out = "ClusterNetworkPolicy.policy.networking.k8s.io \"" + name + "\" is invalid: ";
+  if (problems.size() == 1) return out + problems[0];
+  out += "[";
+  for (size_t i = 0; i < problems.size(); ++i) out += (i ? ", " : "") + problems[i];
+  return out + "]";
+}
 
 bool dns1123_label(const std::string& s) {
   if (s.empty() || s.size() > 63) return false;
@@ -159,6 +208,18 @@ void apply_defaults(Kind k, json& j) {
     if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
     if (!spec.contains("terminationGracePeriodSeconds")) spec["terminationGracePeriodSeconds"] = 30;
   }
+  if (k == Kind::CustomResourceDefinition) {
+    // What the apiextensions controller reports once it serves the CRD.
+    json names = j.contains("spec") && j["spec"].is_object()
+                     ? j["spec"].value("names", json::object())
+                     : json::object();
+    j["status"] = {
+        {"acceptedNames", names},
+        {"storedVersions", {"v1alpha2"}},
+        {"conditions",
+         {{{"type", "NamesAccepted"}, {"status", "True"}, {"reason", "NoConflicts"}},
+          {{"type", "Established"}, {"status", "True"}, {"reason", "InitialNamesAccepted"}}}}};
+  }
   if (k == Kind::NetworkPolicy) {
     if (!j.contains("spec") || !j["spec"].is_object()) j["spec"] = json::object();
     json& spec = j["spec"];
@@ -247,11 +308,15 @@ std::string type_error(Kind k, const json& j) {
   return "";
 }
 
-// The minimal validation kubectl users hit: names, and a pod's containers.
+// The minimal validation kubectl users hit: names, a pod's containers, and
+// all of a ClusterNetworkPolicy.
 std::string validate(Kind k, const json& j) {
   const json& meta = j["metadata"];
   const std::string name = meta.value("name", "");
   const auto& in = info(k);
+  if (k == Kind::CustomResourceDefinition && name != kCnpCrdName)
+    return "CustomResourceDefinition.apiextensions.k8s.io \"" + name +
+           "\" is invalid: metadata.name: fake-apiserver serves only the CRD " + kCnpCrdName;
   const bool ok = k == Kind::Namespace ? dns1123_label(name) : dns1123_subdomain(name);
   if (!ok)
     return std::string(in.kind_name) + " \"" + name +
@@ -262,6 +327,7 @@ std::string validate(Kind k, const json& j) {
   if (auto l = meta.find("labels"); l != meta.end() && !l->is_null() && !l->is_object())
     return std::string(in.kind_name) + " \"" + name +
            "\" is invalid: metadata.labels: must be a map";
+  if (k == Kind::ClusterNetworkPolicy) return validate_cnp(j);
   if (k == Kind::Pod) {
     const json& spec = j.contains("spec") ? j["spec"] : json();
     auto c = spec.is_object() ? spec.find("containers") : spec.end();
@@ -596,7 +662,37 @@ Reply status_reply(int code, const std::string& reason, const std::string& messa
   return Reply{code, std::move(body)};
 }
 
-State::State(const Options& opts) : faults(opts.faults), rng(opts.seed), opts_(opts) {}
+State::State(const Options& opts) : faults(opts.faults), rng(opts.seed), opts_(opts) {
+  if (opts.install_cnp_crd) {
+    // Installed before the server starts: part of the initial state at
+    // resourceVersion 1, with no event.
+    json crd = cnp_crd_object();
+    crd["metadata"]["uid"] =
+        "00000000-0000-4000-8000-0000000c4d00";  // the seeded dice stay untouched
+    crd["metadata"]["creationTimestamp"] = now_rfc3339();
+    crd["metadata"]["generation"] = 1;
+    crd["metadata"]["resourceVersion"] = "1";
+    apply_defaults(Kind::CustomResourceDefinition, crd);
+    ObjPtr o = make_obj(Kind::CustomResourceDefinition, crd);
+    objs_[static_cast<int>(Kind::CustomResourceDefinition)][o->key()] = o;
+  }
+}
+
+bool State::served_locked(Kind k) const {
+  if (k != Kind::ClusterNetworkPolicy) return true;
+  return objs_[static_cast<int>(Kind::CustomResourceDefinition)].count(kCnpCrdName) > 0;
+}
+
+bool State::served(Kind k) const {
+  std::lock_guard lock(mu);
+  return served_locked(k);
+}
+
+namespace {
+Reply not_served() {
+  return status_reply(404, "NotFound", "the server could not find the requested resource");
+}
+}  // namespace
 
 uint64_t State::rv() const {
   std::lock_guard lock(mu);
@@ -663,6 +759,7 @@ Reply State::commit_locked(Kind k, EvType type, json obj, ObjPtr old) {
 
 Reply State::create(Kind k, const std::string& path_ns, json obj) {
   std::lock_guard lock(mu);
+  if (!served_locked(k)) return not_served();
   const auto& in = info(k);
   if (!obj.is_object()) return status_reply(400, "BadRequest", "the body is not a JSON object");
   if (obj.contains("kind") && obj["kind"] != in.kind_name)
@@ -716,7 +813,7 @@ Reply State::create(Kind k, const std::string& path_ns, json obj) {
   meta.erase("resourceVersion");
   meta.erase("deletionTimestamp");
   meta.erase("managedFields");
-  if (k == Kind::NetworkPolicy) meta["generation"] = 1;
+  if (has_generation(k)) meta["generation"] = 1;
   if (k == Kind::Pod) {
     if (!opts_.keep_pod_status || !obj.contains("status") || !obj["status"].is_object())
       obj["status"] = json{{"phase", "Pending"}};
@@ -788,7 +885,7 @@ Reply State::do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_
     old["apiVersion"] = in.group_version;
     return Reply{200, std::move(old)};
   }
-  if (k == Kind::NetworkPolicy && result.value("spec", json()) != old.value("spec", json()))
+  if (has_generation(k) && result.value("spec", json()) != old.value("spec", json()))
     result["metadata"]["generation"] = old["metadata"].value("generation", 1) + 1;
   return commit_locked(k, EvType::Modified, std::move(result), cur);
 }
@@ -796,6 +893,7 @@ Reply State::do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_
 Reply State::update(Kind k, const std::string& ns, const std::string& name, json obj,
                     bool status_only) {
   std::lock_guard lock(mu);
+  if (!served_locked(k)) return not_served();
   const auto& in = info(k);
   const std::string key = in.namespaced ? ns + "/" + name : name;
   auto& m = objs_[static_cast<int>(k)];
@@ -825,6 +923,7 @@ Reply State::update(Kind k, const std::string& ns, const std::string& name, json
 Reply State::patch(Kind k, const std::string& ns, const std::string& name, const json& patch,
                    const std::string& type, bool status_only) {
   std::lock_guard lock(mu);
+  if (!served_locked(k)) return not_served();
   const auto& in = info(k);
   const std::string key = in.namespaced ? ns + "/" + name : name;
   auto& m = objs_[static_cast<int>(k)];
@@ -862,6 +961,7 @@ Reply State::patch(Kind k, const std::string& ns, const std::string& name, const
 
 Reply State::remove(Kind k, const std::string& ns, const std::string& name, const json& options) {
   std::lock_guard lock(mu);
+  if (!served_locked(k)) return not_served();
   const auto& in = info(k);
   const std::string key = in.namespaced ? ns + "/" + name : name;
   auto& m = objs_[static_cast<int>(k)];
@@ -879,6 +979,14 @@ Reply State::remove(Kind k, const std::string& ns, const std::string& name, cons
                 "\": the precondition does not hold (uid or resourceVersion changed)",
             name, in.plural);
     }
+  }
+  if (k == Kind::CustomResourceDefinition) {
+    // Deleting a CRD deletes its custom resources.
+    std::vector<ObjPtr> victims;
+    for (const auto& [key, o] : objs_[static_cast<int>(Kind::ClusterNetworkPolicy)])
+      victims.push_back(o);
+    for (const auto& v : victims)
+      commit_locked(Kind::ClusterNetworkPolicy, EvType::Deleted, json::parse(v->text), nullptr);
   }
   if (k == Kind::Namespace) {
     // The namespace controller empties a deleted namespace; here it happens at once.
@@ -898,6 +1006,7 @@ Reply State::remove(Kind k, const std::string& ns, const std::string& name, cons
 
 Reply State::get(Kind k, const std::string& ns, const std::string& name) {
   std::lock_guard lock(mu);
+  if (!served_locked(k)) return not_served();
   const auto& in = info(k);
   const auto& m = objs_[static_cast<int>(k)];
   auto it = m.find(in.namespaced ? ns + "/" + name : name);
@@ -931,6 +1040,7 @@ Reply State::list(const ListRequest& req, std::string* body, ListPageInfo* page_
   int64_t remaining = -1;
   {
     std::lock_guard lock(mu);
+    if (!served_locked(req.kind)) return not_served();
     std::shared_ptr<const std::vector<ObjPtr>> snap;
     std::string start;  // exclusive: the last key of the previous page
     if (!req.continue_token.empty()) {
