@@ -166,7 +166,7 @@ struct Listed {
   std::string group, version;  // group "" is the core group
   std::string plural, singular, kind, short_name;
   bool namespaced;
-  bool served;               // false: listed only, requests answer 404 (see kListedOnly)
+  bool served;                      // false: listed only, requests answer 404 (see kListedOnly)
   std::optional<Kind> served_kind;  // served ones: which
 
   std::string group_version() const { return group.empty() ? version : group + "/" + version; }
@@ -768,8 +768,17 @@ struct Server::Impl {
     }
     const bool status_only = t.subresource == "status";
     switch (method) {
-      case http::verb::get:
-        return respond(stream, req, state.get(t.kind, t.ns, t.name));
+      case http::verb::get: {
+        Reply r = state.get(t.kind, t.ns, t.name);
+        const Shape shape = shape_of(req, query);
+        if (!r.ok() || !shape.table) return respond(stream, req, r);
+        // `kubectl get KIND NAME` asks for a one-row Table.
+        std::vector<ObjPtr> one;
+        for (const auto& o : state.objects(t.kind, t.ns))
+          if (o->name == t.name) one.push_back(o);
+        return respond(stream, req, 200,
+                       table_json(t.kind, one, std::to_string(state.rv()), "", shape.full_object));
+      }
       case http::verb::put: {
         json obj;
         if (!parse_body(obj))

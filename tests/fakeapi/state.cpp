@@ -37,35 +37,62 @@ bool has_generation(Kind k) {
 // A ClusterNetworkPolicy as the API server with the CRD installed judges it:
 // netpol's decoder applies the CRD's schema and CEL rules. A peer with only
 // an unknown field is kept by the decoder (fail-closed, for newer CRDs) but
-// the v0.2.0 CRD prunes that field, leaving a peer that sets nothing.
-std::string validate_cnp(const json& j) {
+// the v0.2.0 CRD prunes that field, leaving a peer that sets nothing. The
+// 422 carries one cause per problem, which kubectl prints as "* FIELD: message".
+std::optional<Reply> invalid_cnp(const json& j);
+
+// Only the ClusterNetworkPolicy CRD can be installed (its schema is built in).
+std::optional<Reply> invalid_crd(const json& j) {
+  const std::string name = j["metadata"].value("name", "");
+  if (name == kCnpCrdName) return std::nullopt;
+  const std::string why = std::string("fake-apiserver serves only the CRD ") + kCnpCrdName;
+  Reply reply = status_reply(422, "Invalid",
+                             "CustomResourceDefinition.apiextensions.k8s.io \"" + name +
+                                 "\" is invalid: metadata.name: " + why,
+                             name, "CustomResourceDefinition");
+  reply.body["details"]["group"] = "apiextensions.k8s.io";
+  reply.body["details"]["causes"] = {
+      {{"reason", "FieldValueInvalid"}, {"field", "metadata.name"}, {"message", why}}};
+  return reply;
+}
+
+std::optional<Reply> invalid_cnp(const json& j) {
   json copy = j;
   copy["kind"] = "ClusterNetworkPolicy";
   copy["apiVersion"] = info(Kind::ClusterNetworkPolicy).group_version;
   k8s::DecodeResult r = k8s::decode_json_object(copy.dump(), "");
-  std::vector<std::string> problems;
-  for (const k8s::Error& e : r.errors) problems.push_back(e.field + ": " + e.message);
+  std::vector<std::pair<std::string, std::string>> problems;
+  for (const k8s::Error& e : r.errors) problems.emplace_back(e.field, e.message);
   for (const auto& cnp : r.objects.cluster_policies) {
     for (const auto& [dir, rules] : {std::pair{"ingress", &cnp.ingress}, {"egress", &cnp.egress}}) {
+      const std::string peers_key = std::string(dir) == "ingress" ? "from" : "to";
       for (size_t i = 0; i < rules->size(); ++i) {
         const auto& peers = (*rules)[i].peers;
         for (size_t p = 0; p < peers.size(); ++p) {
           if (!peers[p].unknown()) continue;
-          problems.push_back(std::string("spec.") + dir + "[" + std::to_string(i) + "]." +
-                             (std::string(dir) == "ingress" ? "from" : "to") + "[" +
-                             std::to_string(p) + "]: unknown field \"" + peers[p].unknown_field +
-                             "\": a peer must set exactly one known field");
+          problems.emplace_back(std::string("spec.") + dir + "[" + std::to_string(i) + "]." +
+                                    peers_key + "[" + std::to_string(p) + "]",
+                                "unknown field \"" + peers[p].unknown_field +
+                                    "\": a peer must set exactly one known field");
         }
       }
     }
   }
-  if (problems.empty()) return "";
-  std::string name = j["metadata"].value("name", "");
-  std::string out = "ClusterNetworkPolicy.policy.networking.k8s.io \"" + name + "\" is invalid: ";
-  if (problems.size() == 1) return out + problems[0];
-  out += "[";
-  for (size_t i = 0; i < problems.size(); ++i) out += (i ? ", " : "") + problems[i];
-  return out + "]";
+  if (problems.empty()) return std::nullopt;
+  const std::string name = j["metadata"].value("name", "");
+  std::string message =
+      "ClusterNetworkPolicy.policy.networking.k8s.io \"" + name + "\" is invalid: ";
+  json causes = json::array();
+  for (size_t i = 0; i < problems.size(); ++i) {
+    message += (i ? ", " : "") + problems[i].first + ": " + problems[i].second;
+    causes.push_back({{"reason", "FieldValueInvalid"},
+                      {"field", problems[i].first},
+                      {"message", problems[i].second}});
+  }
+  Reply reply = status_reply(422, "Invalid", message, name, "ClusterNetworkPolicy");
+  reply.body["details"]["group"] = "policy.networking.k8s.io";
+  reply.body["details"]["causes"] = causes;
+  return reply;
 }
 
 bool dns1123_label(const std::string& s) {
@@ -308,15 +335,12 @@ std::string type_error(Kind k, const json& j) {
   return "";
 }
 
-// The minimal validation kubectl users hit: names, a pod's containers, and
-// all of a ClusterNetworkPolicy.
+// The minimal validation kubectl users hit: names and a pod's containers
+// (ClusterNetworkPolicies: invalid_cnp()).
 std::string validate(Kind k, const json& j) {
   const json& meta = j["metadata"];
   const std::string name = meta.value("name", "");
   const auto& in = info(k);
-  if (k == Kind::CustomResourceDefinition && name != kCnpCrdName)
-    return "CustomResourceDefinition.apiextensions.k8s.io \"" + name +
-           "\" is invalid: metadata.name: fake-apiserver serves only the CRD " + kCnpCrdName;
   const bool ok = k == Kind::Namespace ? dns1123_label(name) : dns1123_subdomain(name);
   if (!ok)
     return std::string(in.kind_name) + " \"" + name +
@@ -327,7 +351,6 @@ std::string validate(Kind k, const json& j) {
   if (auto l = meta.find("labels"); l != meta.end() && !l->is_null() && !l->is_object())
     return std::string(in.kind_name) + " \"" + name +
            "\" is invalid: metadata.labels: must be a map";
-  if (k == Kind::ClusterNetworkPolicy) return validate_cnp(j);
   if (k == Kind::Pod) {
     const json& spec = j.contains("spec") ? j["spec"] : json();
     auto c = spec.is_object() ? spec.find("containers") : spec.end();
@@ -803,6 +826,10 @@ Reply State::create(Kind k, const std::string& path_ns, json obj) {
   }
   if (std::string err = validate(k, obj); !err.empty())
     return status_reply(422, "Invalid", err, name, in.plural);
+  if (k == Kind::ClusterNetworkPolicy)
+    if (auto bad = invalid_cnp(obj)) return *bad;
+  if (k == Kind::CustomResourceDefinition)
+    if (auto bad = invalid_crd(obj)) return *bad;
   const std::string key = ns.empty() ? name : ns + "/" + name;
   if (objs_[static_cast<int>(k)].count(key))
     return status_reply(409, "AlreadyExists",
@@ -879,6 +906,8 @@ Reply State::do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_
     return status_reply(400, "BadRequest", err);
   if (std::string err = validate(k, result); !err.empty())
     return status_reply(422, "Invalid", err, cur->name, in.plural);
+  if (k == Kind::ClusterNetworkPolicy)
+    if (auto bad = invalid_cnp(result)) return *bad;
   // An update that changes nothing is not a write: no new version, no event.
   if (comparable(result) == comparable(old)) {
     old["kind"] = in.kind_name;
