@@ -15,6 +15,7 @@
 #include <exception>
 #include <nlohmann/json.hpp>
 
+#include "k8s/decode_cnp.h"
 #include "k8s/decode_internal.h"
 #include "k8s/validate.h"
 
@@ -83,6 +84,7 @@ void decode_object(const json& obj, std::string_view default_kind, const std::st
     d.fail(root / "kind", "required value");
     return;
   }
+  if (decode_cluster_kind(obj, kind, prefix, sink.file, sink.out)) return;
   const char* want_api = nullptr;
   if (kind == "Pod" || kind == "Namespace") {
     want_api = "v1";

@@ -33,6 +33,8 @@ struct Origins {
   std::vector<std::string> namespaces;
   std::vector<std::string> pods;
   std::vector<std::string> policies;
+  std::vector<std::string> cluster_policies;
+  std::vector<std::string> nodes;
 };
 
 struct DecodeResult {

@@ -35,7 +35,8 @@ Keep keep_child(Keep parent, std::string_view key) {
     case Keep::kSpec:
       if (key == "containers" || key == "initContainers") return Keep::kContainer;
       if (key == "nodeName" || key == "hostNetwork" || key == "podSelector" ||
-          key == "policyTypes" || key == "ingress" || key == "egress") {
+          key == "policyTypes" || key == "ingress" || key == "egress" || key == "tier" ||
+          key == "priority" || key == "subject") {
         return Keep::kAll;
       }
       return Keep::kSkip;
@@ -43,7 +44,9 @@ Keep keep_child(Keep parent, std::string_view key) {
       if (key == "ports" || key == "restartPolicy") return Keep::kAll;
       return Keep::kSkip;
     case Keep::kStatus:
-      if (key == "phase" || key == "podIP" || key == "podIPs") return Keep::kAll;
+      if (key == "phase" || key == "podIP" || key == "podIPs" || key == "addresses") {
+        return Keep::kAll;
+      }
       return Keep::kSkip;
     case Keep::kAll:
       return Keep::kAll;

@@ -96,9 +96,13 @@ void merge(DecodeResult& into, DecodeResult&& from) {
   append(into.objects.namespaces, from.objects.namespaces);
   append(into.objects.pods, from.objects.pods);
   append(into.objects.policies, from.objects.policies);
+  append(into.objects.cluster_policies, from.objects.cluster_policies);
+  append(into.objects.nodes, from.objects.nodes);
   append(into.origins.namespaces, from.origins.namespaces);
   append(into.origins.pods, from.origins.pods);
   append(into.origins.policies, from.origins.policies);
+  append(into.origins.cluster_policies, from.origins.cluster_policies);
+  append(into.origins.nodes, from.origins.nodes);
   append(into.errors, from.errors);
 }
 
@@ -219,6 +223,11 @@ void complete_snapshot(DecodeResult& r) {
   drop_duplicates(
       r.objects.policies, r.origins.policies, "NetworkPolicy",
       [](const NetworkPolicy& p) { return p.key(); }, r.errors);
+  drop_duplicates(
+      r.objects.cluster_policies, r.origins.cluster_policies, "ClusterNetworkPolicy",
+      [](const ClusterNetworkPolicy& p) { return p.key(); }, r.errors);
+  drop_duplicates(
+      r.objects.nodes, r.origins.nodes, "Node", [](const Node& n) { return n.key(); }, r.errors);
 
   std::set<std::string> have;
   for (const Namespace& n : r.objects.namespaces) have.insert(n.name);

@@ -26,7 +26,7 @@ namespace netpol::k8s {
 inline constexpr const char* kNamespaceNameLabel = "kubernetes.io/metadata.name";
 
 enum class Protocol : uint8_t { TCP = 6, UDP = 17, SCTP = 132 };
-const char* to_string(Protocol p);                        // "TCP", "UDP", "SCTP"
+const char* to_string(Protocol p);                                 // "TCP", "UDP", "SCTP"
 std::optional<Protocol> protocol_from_string(std::string_view s);  // exact API names
 
 struct Requirement {
@@ -60,7 +60,7 @@ struct Namespace {
   std::string name;
   std::string uid;
   std::string resource_version;
-  Labels labels;  // always contains kubernetes.io/metadata.name=<name>
+  Labels labels;       // always contains kubernetes.io/metadata.name=<name>
   Labels annotations;  // only netpol.io/* annotations are kept (e.g. netpol.io/audit)
 
   friend bool operator==(const Namespace&, const Namespace&) = default;
@@ -167,11 +167,19 @@ struct NetworkPolicy {
   friend bool operator==(const NetworkPolicy&, const NetworkPolicy&) = default;
 };
 
+}  // namespace netpol::k8s
+
+#include "k8s/cnp.h"  // ClusterNetworkPolicy and Node, built on the types above
+
+namespace netpol::k8s {
+
 // A set of decoded objects, in input order.
 struct Objects {
   std::vector<Namespace> namespaces;
   std::vector<Pod> pods;
   std::vector<NetworkPolicy> policies;
+  std::vector<ClusterNetworkPolicy> cluster_policies;
+  std::vector<Node> nodes;
 };
 
 }  // namespace netpol::k8s

@@ -9,9 +9,9 @@ SECS=${1:-60}
 B=${FUZZ_BUILD_DIR:-build-fuzz}
 cmake -S . -B "$B" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DNETPOL_FUZZ=ON -DNETPOL_BENCH=OFF >/dev/null
-cmake --build "$B" -j"$(nproc)" --target fuzz_decode fuzz_compile fuzz_cni
+cmake --build "$B" -j"$(nproc)" --target fuzz_decode fuzz_cnp fuzz_compile fuzz_cni
 rm -rf "$B/crashes"; mkdir -p "$B/crashes"
-for target in fuzz_decode fuzz_compile fuzz_cni; do
+for target in fuzz_decode fuzz_cnp fuzz_compile fuzz_cni; do
   corpus=$B/corpus-$target
   mkdir -p "$corpus"
   find policies tests/golden tests/fuzz/seeds -type f \( -name '*.yaml' -o -name '*.json' \) \

@@ -1,6 +1,19 @@
-// A stand-in kube-apiserver for tests and hand experiments: Namespaces, Pods
-// and NetworkPolicies with real API semantics, over HTTP or HTTPS, with
-// bearer-token (or client-certificate) auth and fault injection.
+// A stand-in kube-apiserver for tests and hand experiments: Namespaces, Pods,
+// NetworkPolicies, Nodes and ClusterNetworkPolicies with real API semantics,
+// over HTTP or HTTPS, with bearer-token (or client-certificate) auth and
+// fault injection.
+//
+// ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2, cluster-scoped,
+// short name cnp) is served as an installed CRD is: discovery, OpenAPI v3,
+// the CustomResourceDefinition object (cnp_crd_object()) under
+// apiextensions.k8s.io/v1, the CRD's printer columns in `kubectl get cnp`,
+// and 422 for objects netpol's decoder rejects (k8s/decode_cnp.cpp, the CRD's
+// schema and CEL rules). With Options::install_cnp_crd false (fake-apiserver
+// --no-cnp-crd) the group is absent: its paths answer 404 and discovery omits
+// it, until the CRD is created: POST to /apis/apiextensions.k8s.io/v1/
+// customresourcedefinitions (or `fake-apiserver --print-cnp-crd | kubectl
+// apply -f -`). Only that one CRD name is accepted; its served schema is
+// always the built-in one. Deleting the CRD deletes every ClusterNetworkPolicy.
 //
 // Semantics kept from the real server: one resourceVersion counter for every
 // write; list with limit/continue over a consistent snapshot (a continue token
@@ -30,7 +43,19 @@ namespace netpol::fakeapi {
 
 using json = nlohmann::json;
 
-enum class Kind { Namespace, Pod, NetworkPolicy };
+enum class Kind {
+  Namespace,
+  Pod,
+  NetworkPolicy,
+  Node,
+  ClusterNetworkPolicy,
+  CustomResourceDefinition
+};
+inline constexpr int kKindCount = 6;
+
+inline constexpr const char* kCnpCrdName = "clusternetworkpolicies.policy.networking.k8s.io";
+// The ClusterNetworkPolicy CRD as the fake serves it (tests/fakeapi/cnp_crd.cpp).
+json cnp_crd_object();
 const char* kind_name(Kind k);
 
 // Misbehaviour on demand; all zero is a healthy server.
@@ -56,6 +81,9 @@ struct Options {
   // The real server drops status from pod create/update (the kubelet owns it,
   // through pods/NAME/status). True keeps it, so manifests with pod IPs load as written.
   bool keep_pod_status = false;
+  // Start with the ClusterNetworkPolicy CRD installed; false: the group is
+  // absent (404) until the CRD is created.
+  bool install_cnp_crd = true;
   Faults faults;
   uint64_t seed = 1;                            // uids and fault dice
   std::function<void(const std::string&)> log;  // one line per request; none by default

@@ -14,8 +14,11 @@ int main(int argc, char** argv) {
   int64_t bookmark_ms = 1000;
   int64_t hang_ms = 0;
   bool verbose = false;
+  bool no_cnp_crd = false;
+  bool print_cnp_crd = false;
   CLI::App app{
-      "fake-apiserver: a stand-in kube-apiserver serving Namespaces, Pods and NetworkPolicies"};
+      "fake-apiserver: a stand-in kube-apiserver serving Namespaces, Pods, NetworkPolicies, Nodes "
+      "and ClusterNetworkPolicies"};
   app.add_option("--listen", o.listen, "ADDR:PORT to listen on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--tls-cert", o.tls_cert_file, "PEM certificate (chain): serve HTTPS");
@@ -44,9 +47,19 @@ int main(int argc, char** argv) {
   app.add_option("--compact-every", o.faults.compact_every,
                  "fault: compact the history every N writes");
   app.add_option("--seed", o.seed, "seed for uids and fault dice")->capture_default_str();
+  app.add_flag("--no-cnp-crd", no_cnp_crd,
+               "start without the ClusterNetworkPolicy CRD: policy.networking.k8s.io answers 404 "
+               "until the CRD is created (see --print-cnp-crd)");
+  app.add_flag("--print-cnp-crd", print_cnp_crd,
+               "print the ClusterNetworkPolicy CRD as JSON and exit (for kubectl apply -f -)");
   app.add_flag("-v,--verbose", verbose, "log every request to stderr");
   CLI11_PARSE(app, argc, argv);
 
+  if (print_cnp_crd) {
+    std::cout << netpol::fakeapi::cnp_crd_object().dump(2) << "\n";
+    return 0;
+  }
+  o.install_cnp_crd = !no_cnp_crd;
   o.bookmark_interval = std::chrono::milliseconds(bookmark_ms);
   o.faults.hang_for = std::chrono::milliseconds(hang_ms);
   if (!token_file.empty()) {

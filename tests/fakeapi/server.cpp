@@ -166,7 +166,8 @@ struct Listed {
   std::string group, version;  // group "" is the core group
   std::string plural, singular, kind, short_name;
   bool namespaced;
-  bool served;  // false: listed only, requests answer 404 (see kListedOnly)
+  bool served;                      // false: listed only, requests answer 404 (see kListedOnly)
+  std::optional<Kind> served_kind;  // served ones: which
 
   std::string group_version() const { return group.empty() ? version : group + "/" + version; }
 };
@@ -191,16 +192,18 @@ constexpr ListedOnly kListedOnly[] = {
 const std::vector<Listed>& listed() {
   static const std::vector<Listed> all = [] {
     std::vector<Listed> v;
-    for (Kind k : {Kind::Namespace, Kind::Pod, Kind::NetworkPolicy}) {
+    for (Kind k : {Kind::Namespace, Kind::Pod, Kind::NetworkPolicy, Kind::Node,
+                   Kind::ClusterNetworkPolicy, Kind::CustomResourceDefinition}) {
       const ResourceInfo& in = info(k);
       const std::string gv = in.group_version;
       const size_t slash = gv.find('/');
       v.push_back({slash == std::string::npos ? "" : gv.substr(0, slash),
                    slash == std::string::npos ? gv : gv.substr(slash + 1), in.plural, in.singular,
-                   in.kind_name, in.short_name, in.namespaced, true});
+                   in.kind_name, in.short_name, in.namespaced, true, k});
     }
     for (const ListedOnly& l : kListedOnly) {
-      v.push_back({l.group, "v1", l.plural, l.singular, l.kind, l.short_name, l.namespaced, false});
+      v.push_back({l.group, "v1", l.plural, l.singular, l.kind, l.short_name, l.namespaced, false,
+                   std::nullopt});
     }
     return v;
   }();
@@ -396,6 +399,14 @@ struct Server::Impl {
     return std::nullopt;
   }
 
+  // listed() without the resources of CRDs that are not installed.
+  std::vector<Listed> visible() {
+    std::vector<Listed> out;
+    for (const Listed& l : listed())
+      if (!l.served_kind || state.served(*l.served_kind)) out.push_back(l);
+    return out;
+  }
+
   std::string discovery(const std::vector<std::string>& seg) {
     if (seg.size() == 1 && seg[0] == "api") {
       return json{
@@ -405,22 +416,31 @@ struct Server::Impl {
            {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", host + ":" + std::to_string(port)}}}}}
           .dump();
     }
-    auto group_json = [](const std::string& name) {
-      const json gv = {{"groupVersion", name + "/v1"}, {"version", "v1"}};
+    // Groups in listing order, each with its one version; a CRD's group only
+    // while the CRD is installed.
+    std::vector<std::pair<std::string, std::string>> groups;
+    for (const Listed& l : visible()) {
+      if (l.group.empty()) continue;
+      auto same = [&](const auto& g) { return g.first == l.group; };
+      if (std::find_if(groups.begin(), groups.end(), same) == groups.end())
+        groups.emplace_back(l.group, l.version);
+    }
+    auto version_of = [&](const std::string& group) -> const std::string* {
+      for (const auto& g : groups)
+        if (g.first == group) return &g.second;
+      return nullptr;
+    };
+    auto group_json = [&](const std::string& name) {
+      const std::string& v = *version_of(name);
+      const json gv = {{"groupVersion", name + "/" + v}, {"version", v}};
       return json{{"name", name}, {"versions", {gv}}, {"preferredVersion", gv}};
     };
-    std::vector<std::string> groups;
-    for (const Listed& l : listed()) {
-      if (!l.group.empty() && std::find(groups.begin(), groups.end(), l.group) == groups.end())
-        groups.push_back(l.group);
-    }
     if (seg.size() == 1 && seg[0] == "apis") {
       json list = json::array();
-      for (const auto& g : groups) list.push_back(group_json(g));
+      for (const auto& g : groups) list.push_back(group_json(g.first));
       return json{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", list}}.dump();
     }
-    if (seg.size() == 2 && seg[0] == "apis" &&
-        std::find(groups.begin(), groups.end(), seg[1]) != groups.end()) {
+    if (seg.size() == 2 && seg[0] == "apis" && version_of(seg[1])) {
       json g = group_json(seg[1]);
       g["kind"] = "APIGroup";
       g["apiVersion"] = "v1";
@@ -428,9 +448,9 @@ struct Server::Impl {
     }
     std::string gv;
     if (seg.size() == 2 && seg[0] == "api" && seg[1] == "v1") gv = "v1";
-    if (seg.size() == 3 && seg[0] == "apis" && seg[2] == "v1") gv = seg[1] + "/v1";
+    if (seg.size() == 3 && seg[0] == "apis") gv = seg[1] + "/" + seg[2];
     json resources = json::array();
-    for (const Listed& l : listed()) {
+    for (const Listed& l : visible()) {
       if (gv.empty() || l.group_version() != gv) continue;
       resources.push_back(resource_json(l, ""));
       if (l.served) resources.push_back(resource_json(l, "/status"));
@@ -451,7 +471,7 @@ struct Server::Impl {
     };
     if (seg.size() == 2) {
       json paths = json::object();
-      for (const Listed& l : listed()) {
+      for (const Listed& l : visible()) {
         const std::string p = path_of(l);
         paths[p] = {{"serverRelativeURL", "/openapi/v3/" + p + "?hash=FAKE1"}};
       }
@@ -460,7 +480,7 @@ struct Server::Impl {
     std::string want;
     for (size_t i = 2; i < seg.size(); ++i) want += (i > 2 ? "/" : "") + seg[i];
     json paths = json::object();
-    for (const Listed& l : listed()) {
+    for (const Listed& l : visible()) {
       if (path_of(l) != want) continue;
       const std::string item =
           "/" + want + (l.namespaced ? "/namespaces/{namespace}/" : "/") + l.plural + "/{name}";
@@ -595,7 +615,7 @@ struct Server::Impl {
                                       "offline, e.g. create --dry-run=client); it stores none"));
     }
     const auto t = parse_target(seg);
-    if (!t)
+    if (!t || !state.served(t->kind))
       return respond(
           stream, req,
           status_reply(404, "NotFound", "the server could not find the requested resource"));
@@ -646,7 +666,8 @@ struct Server::Impl {
                                 (method == http::verb::put && !t.name.empty()) ||
                                 (method == http::verb::delete_ && !t.name.empty());
       // An empty create or update body is malformed protobuf; a delete may have none.
-      if (is_protobuf_media_type(ct) && object_write && t.kind != Kind::NetworkPolicy &&
+      if (is_protobuf_media_type(ct) && object_write &&
+          (t.kind == Kind::Namespace || t.kind == Kind::Pod) &&
           (has_body || method != http::verb::delete_)) {
         ProtobufObject pb = decode_protobuf_object(req.body());
         if (!pb.ok())
@@ -747,8 +768,17 @@ struct Server::Impl {
     }
     const bool status_only = t.subresource == "status";
     switch (method) {
-      case http::verb::get:
-        return respond(stream, req, state.get(t.kind, t.ns, t.name));
+      case http::verb::get: {
+        Reply r = state.get(t.kind, t.ns, t.name);
+        const Shape shape = shape_of(req, query);
+        if (!r.ok() || !shape.table) return respond(stream, req, r);
+        // `kubectl get KIND NAME` asks for a one-row Table.
+        std::vector<ObjPtr> one;
+        for (const auto& o : state.objects(t.kind, t.ns))
+          if (o->name == t.name) one.push_back(o);
+        return respond(stream, req, 200,
+                       table_json(t.kind, one, std::to_string(state.rv()), "", shape.full_object));
+      }
       case http::verb::put: {
         json obj;
         if (!parse_body(obj))

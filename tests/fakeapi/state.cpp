@@ -9,6 +9,8 @@
 #include <ctime>
 
 #include "tests/support/base64.h"
+#include "k8s/cnp.h"
+#include "k8s/decode.h"
 
 namespace netpol::fakeapi {
 
@@ -19,7 +21,80 @@ const ResourceInfo kInfos[] = {
     {Kind::Pod, "v1", "pods", "pod", "Pod", "po", true},
     {Kind::NetworkPolicy, "networking.k8s.io/v1", "networkpolicies", "networkpolicy",
      "NetworkPolicy", "netpol", true},
+    {Kind::Node, "v1", "nodes", "node", "Node", "no", false},
+    {Kind::ClusterNetworkPolicy, "policy.networking.k8s.io/v1alpha2", "clusternetworkpolicies",
+     "clusternetworkpolicy", "ClusterNetworkPolicy", "cnp", false},
+    {Kind::CustomResourceDefinition, "apiextensions.k8s.io/v1", "customresourcedefinitions",
+     "customresourcedefinition", "CustomResourceDefinition", "crd", false},
 };
+static_assert(sizeof kInfos / sizeof kInfos[0] == kKindCount);
+
+// Kinds whose metadata.generation counts spec changes.
+bool has_generation(Kind k) {
+  return k == Kind::NetworkPolicy || k == Kind::ClusterNetworkPolicy ||
+         k == Kind::CustomResourceDefinition;
+}
+
+// A ClusterNetworkPolicy as the API server with the CRD installed judges it:
+// netpol's decoder applies the CRD's schema and CEL rules. A peer with only
+// an unknown field is kept by the decoder (fail-closed, for newer CRDs) but
+// the v0.2.0 CRD prunes that field, leaving a peer that sets nothing. The
+// 422 carries one cause per problem, which kubectl prints as "* FIELD: message".
+std::optional<Reply> invalid_cnp(const json& j);
+
+// Only the ClusterNetworkPolicy CRD can be installed (its schema is built in).
+std::optional<Reply> invalid_crd(const json& j) {
+  const std::string name = j["metadata"].value("name", "");
+  if (name == kCnpCrdName) return std::nullopt;
+  const std::string why = std::string("fake-apiserver serves only the CRD ") + kCnpCrdName;
+  Reply reply = status_reply(422, "Invalid",
+                             "CustomResourceDefinition.apiextensions.k8s.io \"" + name +
+                                 "\" is invalid: metadata.name: " + why,
+                             name, "CustomResourceDefinition");
+  reply.body["details"]["group"] = "apiextensions.k8s.io";
+  reply.body["details"]["causes"] = {
+      {{"reason", "FieldValueInvalid"}, {"field", "metadata.name"}, {"message", why}}};
+  return reply;
+}
+
+std::optional<Reply> invalid_cnp(const json& j) {
+  json copy = j;
+  copy["kind"] = "ClusterNetworkPolicy";
+  copy["apiVersion"] = info(Kind::ClusterNetworkPolicy).group_version;
+  k8s::DecodeResult r = k8s::decode_json_object(copy.dump(), "");
+  std::vector<std::pair<std::string, std::string>> problems;
+  for (const k8s::Error& e : r.errors) problems.emplace_back(e.field, e.message);
+  for (const auto& cnp : r.objects.cluster_policies) {
+    for (const auto& [dir, rules] : {std::pair{"ingress", &cnp.ingress}, {"egress", &cnp.egress}}) {
+      const std::string peers_key = std::string(dir) == "ingress" ? "from" : "to";
+      for (size_t i = 0; i < rules->size(); ++i) {
+        const auto& peers = (*rules)[i].peers;
+        for (size_t p = 0; p < peers.size(); ++p) {
+          if (!peers[p].unknown()) continue;
+          problems.emplace_back(std::string("spec.") + dir + "[" + std::to_string(i) + "]." +
+                                    peers_key + "[" + std::to_string(p) + "]",
+                                "unknown field \"" + peers[p].unknown_field +
+                                    "\": a peer must set exactly one known field");
+        }
+      }
+    }
+  }
+  if (problems.empty()) return std::nullopt;
+  const std::string name = j["metadata"].value("name", "");
+  std::string message =
+      "ClusterNetworkPolicy.policy.networking.k8s.io \"" + name + "\" is invalid: ";
+  json causes = json::array();
+  for (size_t i = 0; i < problems.size(); ++i) {
+    message += (i ? ", " : "") + problems[i].first + ": " + problems[i].second;
+    causes.push_back({{"reason", "FieldValueInvalid"},
+                      {"field", problems[i].first},
+                      {"message", problems[i].second}});
+  }
+  Reply reply = status_reply(422, "Invalid", message, name, "ClusterNetworkPolicy");
+  reply.body["details"]["group"] = "policy.networking.k8s.io";
+  reply.body["details"]["causes"] = causes;
+  return reply;
+}
 
 bool dns1123_label(const std::string& s) {
   if (s.empty() || s.size() > 63) return false;
@@ -127,6 +202,18 @@ void apply_defaults(Kind k, json& j) {
     if (!spec.contains("schedulerName")) spec["schedulerName"] = "default-scheduler";
     if (!spec.contains("terminationGracePeriodSeconds")) spec["terminationGracePeriodSeconds"] = 30;
   }
+  if (k == Kind::CustomResourceDefinition) {
+    // What the apiextensions controller reports once it serves the CRD.
+    json names = j.contains("spec") && j["spec"].is_object()
+                     ? j["spec"].value("names", json::object())
+                     : json::object();
+    j["status"] = {
+        {"acceptedNames", names},
+        {"storedVersions", {"v1alpha2"}},
+        {"conditions",
+         {{{"type", "NamesAccepted"}, {"status", "True"}, {"reason", "NoConflicts"}},
+          {{"type", "Established"}, {"status", "True"}, {"reason", "InitialNamesAccepted"}}}}};
+  }
   if (k == Kind::NetworkPolicy) {
     if (!j.contains("spec") || !j["spec"].is_object()) j["spec"] = json::object();
     json& spec = j["spec"];
@@ -215,7 +302,8 @@ std::string type_error(Kind k, const json& j) {
   return "";
 }
 
-// The minimal validation kubectl users hit: names, and a pod's containers.
+// The minimal validation kubectl users hit: names and a pod's containers
+// (ClusterNetworkPolicies: invalid_cnp()).
 std::string validate(Kind k, const json& j) {
   const json& meta = j["metadata"];
   const std::string name = meta.value("name", "");
@@ -564,7 +652,37 @@ Reply status_reply(int code, const std::string& reason, const std::string& messa
   return Reply{code, std::move(body)};
 }
 
-State::State(const Options& opts) : faults(opts.faults), rng(opts.seed), opts_(opts) {}
+State::State(const Options& opts) : faults(opts.faults), rng(opts.seed), opts_(opts) {
+  if (opts.install_cnp_crd) {
+    // Installed before the server starts: part of the initial state at
+    // resourceVersion 1, with no event.
+    json crd = cnp_crd_object();
+    crd["metadata"]["uid"] =
+        "00000000-0000-4000-8000-0000000c4d00";  // the seeded dice stay untouched
+    crd["metadata"]["creationTimestamp"] = now_rfc3339();
+    crd["metadata"]["generation"] = 1;
+    crd["metadata"]["resourceVersion"] = "1";
+    apply_defaults(Kind::CustomResourceDefinition, crd);
+    ObjPtr o = make_obj(Kind::CustomResourceDefinition, crd);
+    objs_[static_cast<int>(Kind::CustomResourceDefinition)][o->key()] = o;
+  }
+}
+
+bool State::served_locked(Kind k) const {
+  if (k != Kind::ClusterNetworkPolicy) return true;
+  return objs_[static_cast<int>(Kind::CustomResourceDefinition)].count(kCnpCrdName) > 0;
+}
+
+bool State::served(Kind k) const {
+  std::lock_guard lock(mu);
+  return served_locked(k);
+}
+
+namespace {
+Reply not_served() {
+  return status_reply(404, "NotFound", "the server could not find the requested resource");
+}
+}  // namespace
 
 uint64_t State::rv() const {
   std::lock_guard lock(mu);
@@ -631,6 +749,7 @@ Reply State::commit_locked(Kind k, EvType type, json obj, ObjPtr old) {
 
 Reply State::create(Kind k, const std::string& path_ns, json obj) {
   std::lock_guard lock(mu);
+  if (!served_locked(k)) return not_served();
   const auto& in = info(k);
   if (!obj.is_object()) return status_reply(400, "BadRequest", "the body is not a JSON object");
   if (obj.contains("kind") && obj["kind"] != in.kind_name)
@@ -674,6 +793,10 @@ Reply State::create(Kind k, const std::string& path_ns, json obj) {
   }
   if (std::string err = validate(k, obj); !err.empty())
     return status_reply(422, "Invalid", err, name, in.plural);
+  if (k == Kind::ClusterNetworkPolicy)
+    if (auto bad = invalid_cnp(obj)) return *bad;
+  if (k == Kind::CustomResourceDefinition)
+    if (auto bad = invalid_crd(obj)) return *bad;
   const std::string key = ns.empty() ? name : ns + "/" + name;
   if (objs_[static_cast<int>(k)].count(key))
     return status_reply(409, "AlreadyExists",
@@ -684,7 +807,7 @@ Reply State::create(Kind k, const std::string& path_ns, json obj) {
   meta.erase("resourceVersion");
   meta.erase("deletionTimestamp");
   meta.erase("managedFields");
-  if (k == Kind::NetworkPolicy) meta["generation"] = 1;
+  if (has_generation(k)) meta["generation"] = 1;
   if (k == Kind::Pod) {
     if (!opts_.keep_pod_status || !obj.contains("status") || !obj["status"].is_object())
       obj["status"] = json{{"phase", "Pending"}};
@@ -750,13 +873,15 @@ Reply State::do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_
     return status_reply(400, "BadRequest", err);
   if (std::string err = validate(k, result); !err.empty())
     return status_reply(422, "Invalid", err, cur->name, in.plural);
+  if (k == Kind::ClusterNetworkPolicy)
+    if (auto bad = invalid_cnp(result)) return *bad;
   // An update that changes nothing is not a write: no new version, no event.
   if (comparable(result) == comparable(old)) {
     old["kind"] = in.kind_name;
     old["apiVersion"] = in.group_version;
     return Reply{200, std::move(old)};
   }
-  if (k == Kind::NetworkPolicy && result.value("spec", json()) != old.value("spec", json()))
+  if (has_generation(k) && result.value("spec", json()) != old.value("spec", json()))
     result["metadata"]["generation"] = old["metadata"].value("generation", 1) + 1;
   return commit_locked(k, EvType::Modified, std::move(result), cur);
 }
@@ -764,6 +889,7 @@ Reply State::do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_
 Reply State::update(Kind k, const std::string& ns, const std::string& name, json obj,
                     bool status_only) {
   std::lock_guard lock(mu);
+  if (!served_locked(k)) return not_served();
   const auto& in = info(k);
   Reply missing;
   const ObjPtr cur = find_locked(k, ns, name, &missing);
@@ -827,6 +953,7 @@ Reply State::patch(Kind k, const std::string& ns, const std::string& name, const
 
 Reply State::remove(Kind k, const std::string& ns, const std::string& name, const json& options) {
   std::lock_guard lock(mu);
+  if (!served_locked(k)) return not_served();
   const auto& in = info(k);
   Reply missing;
   const ObjPtr cur = find_locked(k, ns, name, &missing);
@@ -842,6 +969,14 @@ Reply State::remove(Kind k, const std::string& ns, const std::string& name, cons
                 "\": the precondition does not hold (uid or resourceVersion changed)",
             name, in.plural);
     }
+  }
+  if (k == Kind::CustomResourceDefinition) {
+    // Deleting a CRD deletes its custom resources.
+    std::vector<ObjPtr> victims;
+    for (const auto& [key, o] : objs_[static_cast<int>(Kind::ClusterNetworkPolicy)])
+      victims.push_back(o);
+    for (const auto& v : victims)
+      commit_locked(Kind::ClusterNetworkPolicy, EvType::Deleted, json::parse(v->text), nullptr);
   }
   if (k == Kind::Namespace) {
     // The namespace controller empties a deleted namespace; here it happens at once.
@@ -861,6 +996,10 @@ Reply State::remove(Kind k, const std::string& ns, const std::string& name, cons
 
 ObjPtr State::find_locked(Kind k, const std::string& ns, const std::string& name,
                           Reply* missing) const {
+  if (!served_locked(k)) {
+    *missing = not_served();
+    return nullptr;
+  }
   const auto& in = info(k);
   const auto& m = objs_[static_cast<int>(k)];
   auto it = m.find(in.namespaced ? ns + "/" + name : name);
@@ -902,6 +1041,7 @@ Reply State::list(const ListRequest& req, std::string* body, ListPageInfo* page_
   int64_t remaining = -1;
   {
     std::lock_guard lock(mu);
+    if (!served_locked(req.kind)) return not_served();
     std::shared_ptr<const std::vector<ObjPtr>> snap;
     std::string start;  // exclusive: the last key of the previous page
     if (!req.continue_token.empty()) {

@@ -124,6 +124,10 @@ class State {
 
   void compact();
   uint64_t rv() const;
+  // False for ClusterNetworkPolicy while its CRD is not installed: every
+  // request for it answers 404, and discovery leaves it out.
+  bool served(Kind k) const;
+  bool served_locked(Kind k) const;
 
   // For watches; all with mu held.
   mutable std::mutex mu;
@@ -153,7 +157,7 @@ class State {
   uint64_t rv_ = 1;         // the initial list of an empty server is at version 1
   uint64_t compacted_ = 1;  // history holds every event with rv in (compacted_, rv_]
   uint64_t writes_ = 0;
-  std::map<std::string, ObjPtr> objs_[3];  // by kind, keyed "ns/name"
+  std::map<std::string, ObjPtr> objs_[kKindCount];  // by kind, keyed "ns/name"
   std::deque<Event> history_;
   // Paginated list snapshots, by (kind, rv): what a continue token reads.
   std::map<std::pair<int, uint64_t>, std::shared_ptr<const std::vector<ObjPtr>>> snapshots_;

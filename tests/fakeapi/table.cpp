@@ -63,9 +63,52 @@ std::string selector_text(const json& sel) {
   return out.empty() ? "<none>" : out;
 }
 
+// `kubectl get nodes`' STATUS: the Ready condition.
+std::string node_status(const json& o) {
+  std::string out = "Unknown";
+  const json status = o.value("status", json::object());
+  if (auto cs = status.find("conditions"); cs != status.end() && cs->is_array())
+    for (const auto& c : *cs)
+      if (c.is_object() && c.value("type", "") == "Ready")
+        out = c.value("status", "") == "True" ? "Ready" : "NotReady";
+  if (o.contains("spec") && o["spec"].is_object() && o["spec"].value("unschedulable", false))
+    out += ",SchedulingDisabled";
+  return out;
+}
+
+// ROLES: the node-role.kubernetes.io/ROLE labels.
+std::string node_roles(const json& meta) {
+  std::string out;
+  static const std::string prefix = "node-role.kubernetes.io/";
+  if (auto l = meta.find("labels"); l != meta.end() && l->is_object())
+    for (auto it = l->begin(); it != l->end(); ++it)
+      if (it.key().rfind(prefix, 0) == 0 && it.key().size() > prefix.size())
+        out += (out.empty() ? "" : ",") + it.key().substr(prefix.size());
+  return out.empty() ? "<none>" : out;
+}
+
+// A printer column's value as the API server renders a CRD's
+// additionalPrinterColumns of type string: the JSON value's text.
+std::string spec_text(const json& o, const char* field) {
+  if (!o.contains("spec") || !o["spec"].is_object() || !o["spec"].contains(field)) return "";
+  const json& v = o["spec"][field];
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
 json cells(Kind k, const json& o) {
   const json& meta = o["metadata"];
   const std::string name = meta.value("name", "");
+  if (k == Kind::ClusterNetworkPolicy)
+    return json::array({name, spec_text(o, "tier"), spec_text(o, "priority"), age(meta)});
+  if (k == Kind::CustomResourceDefinition)
+    return json::array({name, meta.value("creationTimestamp", "")});
+  if (k == Kind::Node) {
+    std::string version;
+    if (auto st = o.find("status"); st != o.end() && st->is_object())
+      if (auto ni = st->find("nodeInfo"); ni != st->end() && ni->is_object())
+        version = ni->value("kubeletVersion", "");
+    return json::array({name, node_status(o), node_roles(meta), age(meta), version});
+  }
   if (k == Kind::Namespace) {
     const std::string phase = o.contains("status") ? o["status"].value("phase", "") : "";
     return json::array({name, phase, age(meta)});
@@ -105,6 +148,17 @@ json columns(Kind k) {
       "allow a client to request the generation of an appropriate name automatically.";
   const char* age_desc =
       "CreationTimestamp is a timestamp representing the server time when this object was created.";
+  if (k == Kind::ClusterNetworkPolicy)  // the CRD's additionalPrinterColumns
+    return json::array({column("Name", name_desc, 0, "name"), column("Tier", ""),
+                        column("Priority", ""), column("Age", "", 0, "date")});
+  if (k == Kind::CustomResourceDefinition)
+    return json::array(
+        {column("Name", name_desc, 0, "name"), column("Created At", age_desc, 0, "date")});
+  if (k == Kind::Node)
+    return json::array({column("Name", name_desc, 0, "name"),
+                        column("Status", "The status of the node"),
+                        column("Roles", "The roles of the node"), column("Age", age_desc),
+                        column("Version", "Kubelet Version reported by the node.")});
   if (k == Kind::Namespace)
     return json::array({column("Name", name_desc, 0, "name"),
                         column("Status", "The status of the namespace"), column("Age", age_desc)});
