@@ -13,27 +13,6 @@ namespace netpol::k8s::api {
 
 namespace {
 
-class RealClock final : public Clock {
- public:
-  std::chrono::steady_clock::time_point now() override { return std::chrono::steady_clock::now(); }
-  bool sleep_for(std::chrono::milliseconds d) override {
-    std::unique_lock lock(mu_);
-    return !cv_.wait_for(lock, d, [this] { return interrupted_; });
-  }
-  void interrupt() override {
-    {
-      std::lock_guard lock(mu_);
-      interrupted_ = true;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool interrupted_ = false;
-};
-
 template <typename T>
 struct Traits;
 template <>
@@ -66,10 +45,6 @@ std::string raw_meta(std::string_view object, std::string_view field) {
 }
 
 }  // namespace
-
-std::shared_ptr<Clock> make_real_clock() {
-  return std::make_shared<RealClock>();
-}
 
 Backoff::Backoff(BackoffPolicy policy, std::function<double()> random)
     : policy_(policy), random_(std::move(random)) {}

@@ -31,22 +31,15 @@
 #include <vector>
 
 #include "k8s/api/client.h"
+#include "k8s/clock.h"
 #include "k8s/model.h"
 
 namespace netpol::k8s::api {
 
-// Time as informers see it. Real by default; tests inject one that records
-// sleeps and returns at once.
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual std::chrono::steady_clock::time_point now() = 0;
-  // Sleeps for `d`; returns false at once (now or later) after interrupt().
-  virtual bool sleep_for(std::chrono::milliseconds d) = 0;
-  // Wakes current sleepers and makes every later sleep return false at once.
-  virtual void interrupt() = 0;
-};
-std::shared_ptr<Clock> make_real_clock();
+// Time as informers see it (k8s/clock.h): real by default; tests inject one
+// that records sleeps and returns at once.
+using Clock = netpol::Clock;
+using netpol::make_real_clock;
 
 // How retries slow down after failures (client-go's defaults are similar).
 struct BackoffPolicy {
