@@ -17,6 +17,7 @@
 #include <string>
 
 #include "k8s/api/status.h"
+#include "k8s/thread_annotations.h"
 
 namespace netpol::k8s::api {
 
@@ -89,10 +90,10 @@ class TokenSource {
     struct timespec mtime {};
   };
 
-  std::mutex mu_;
-  std::string token_;
+  Mutex mu_;
+  std::string token_ GUARDED_BY(mu_);
   std::string file_;
-  std::optional<FileStamp> stamp_;  // of the last successful read
+  std::optional<FileStamp> stamp_ GUARDED_BY(mu_);  // of the last successful read
 };
 
 // Standard base64 (with or without padding, whitespace ignored); nullopt on junk.
