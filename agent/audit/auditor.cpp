@@ -203,7 +203,7 @@ void Auditor::flush() {
     // was called has been received and handed to the writer.
     MutexLock lock(mu_);
     uint64_t target = rounds_ + 2;
-    round_.wait(lock, [&] { return rounds_ >= target || stop_.load(); });
+    round_.wait(lock, [&]() REQUIRES(mu_) { return rounds_ >= target || stop_.load(); });
   }
   writer_->flush();
 }

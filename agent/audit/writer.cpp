@@ -100,7 +100,7 @@ void LogWriter::report_lost(uint64_t count, const char* reason) {
 
 void LogWriter::flush() {
   MutexLock lock(mu_);
-  idle_.wait(lock, [&] {
+  idle_.wait(lock, [&]() REQUIRES(mu_) {
     return stop_ || (queue_.empty() && !busy_ && lost_queue_ == 0 && lost_overflow_ == 0);
   });
 }
@@ -114,7 +114,7 @@ void LogWriter::run() {
   MutexLock lock(mu_);
   for (;;) {
     // Wake up now and then even when idle, so a SIGHUP reopen happens promptly.
-    cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
+    cv_.wait_for(lock, std::chrono::milliseconds(200), [&]() REQUIRES(mu_) {
       return stop_ || !queue_.empty() || lost_queue_ || lost_overflow_ ||
              reopen_.load(std::memory_order_relaxed);
     });

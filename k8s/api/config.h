@@ -81,7 +81,10 @@ class TokenSource {
   // The token, or a Status naming the file if it cannot be read.
   Result<std::string> current();
   void invalidate();
-  bool empty() const { return token_.empty() && file_.empty(); }
+  bool empty() const {
+    MutexLock lock(mu_);
+    return token_.empty() && file_.empty();
+  }
 
  private:
   struct FileStamp {
@@ -90,7 +93,7 @@ class TokenSource {
     struct timespec mtime {};
   };
 
-  Mutex mu_;
+  mutable Mutex mu_;
   std::string token_ GUARDED_BY(mu_);
   std::string file_;
   std::optional<FileStamp> stamp_ GUARDED_BY(mu_);  // of the last successful read

@@ -84,7 +84,7 @@ void Dispatcher::flush() {
   if (on_dispatcher_thread()) return;
   MutexLock lock(mu_);
   const uint64_t target = posted_;
-  idle_cv_.wait(lock, [&] { return done_ >= target; });
+  idle_cv_.wait(lock, [&]() REQUIRES(mu_) { return done_ >= target; });
 }
 
 size_t Dispatcher::pending() const {
@@ -95,7 +95,7 @@ size_t Dispatcher::pending() const {
 void Dispatcher::loop() {
   MutexLock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    cv_.wait(lock, [this]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stop_ and drained
     auto fn = std::move(queue_.front());
     queue_.pop_front();
@@ -158,7 +158,7 @@ bool Informer<T>::has_synced() const {
 template <typename T>
 bool Informer<T>::wait_for_sync(std::chrono::milliseconds timeout) const {
   MutexLock lock(mu_);
-  return synced_cv_.wait_for(lock, timeout, [this] { return synced_; });
+  return synced_cv_.wait_for(lock, timeout, [this]() REQUIRES(mu_) { return synced_; });
 }
 
 template <typename T>
