@@ -37,14 +37,19 @@ void catch_up(Counter& c, uint64_t total) {
   if (d > 0) c.inc(d);
 }
 
+AgentConfig with_clock(AgentConfig c) {
+  if (!c.sync.clock) c.sync.clock = make_real_clock();
+  return c;
+}
+
 }  // namespace
 
 Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, AgentConfig config,
              Logger& log)
-    : cfg_(std::move(config)),
+    : cfg_(with_clock(std::move(config))),
       log_(log),
       metrics_(registry_),
-      core_(kernel, cfg_.node_name, &metrics_, &log_, {}, cfg_.audit),
+      core_(kernel, cfg_.node_name, &metrics_, &log_, cfg_.sync.clock, cfg_.audit),
       loop_(
           core_,
           [this] {
@@ -75,7 +80,7 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
     cfg_.watch_stall = std::chrono::seconds(2 * cfg_.watch_timeout_seconds + 60);
   }
   start_time_.set(
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration<double>(cfg_.sync.clock->wall_now().time_since_epoch()).count());
   k8s::api::InformerOptions io;
   io.page_size = cfg_.page_size;
   io.watch_timeout_seconds = cfg_.watch_timeout_seconds;
@@ -135,9 +140,9 @@ void Agent::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
 }
 
 void Agent::start() {
-  started_ = std::chrono::steady_clock::now();
+  started_ = cfg_.sync.clock->now();
   {
-    std::lock_guard lock(health_mu_);
+    MutexLock lock(health_mu_);
     for (auto& p : progress_) p.since = started_;
   }
   log_.info("starting", {{"node", cfg_.node_name}});
@@ -189,7 +194,7 @@ void Agent::collect() {
 }
 
 Health Agent::healthz() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = cfg_.sync.clock->now();
   const SteadyTime beat = loop_.heartbeat();
   const SteadyTime since = std::max(beat, started_);
   if (now - since > cfg_.sync_stall) {
@@ -201,7 +206,7 @@ Health Agent::healthz() {
   const uint64_t sums[3] = {progress_sum(*namespaces_), progress_sum(*pods_),
                             progress_sum(*policies_)};
   const char* names[3] = {"namespaces", "pods", "networkpolicies"};
-  std::lock_guard lock(health_mu_);
+  MutexLock lock(health_mu_);
   for (int i = 0; i < 3; ++i) {
     if (sums[i] != progress_[i].sum) {
       progress_[i] = {sums[i], now};

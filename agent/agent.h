@@ -15,7 +15,6 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -25,6 +24,7 @@
 #include "agent/sync.h"
 #include "k8s/api/client.h"
 #include "k8s/api/informer.h"
+#include "k8s/thread_annotations.h"
 #include "nft/kernel.h"
 
 namespace netpol::agent {
@@ -33,7 +33,7 @@ namespace netpol::agent {
 // gives up on a stalled watch or sync thread. Plain values; no I/O.
 struct AgentConfig {
   std::string node_name;
-  SyncLoopOptions sync;
+  SyncLoopOptions sync;             // its clock (default: real time) is the agent's
   int page_size = 500;              // informer list page size
   int watch_timeout_seconds = 300;  // watches end after [t, 2t) and are re-made
   // /healthz fails when an informer made no progress at all (no event, no
@@ -105,8 +105,8 @@ class Agent {
     uint64_t sum = 0;
     SteadyTime since{};
   };
-  std::mutex health_mu_;
-  Progress progress_[3];
+  Mutex health_mu_;
+  Progress progress_[3] GUARDED_BY(health_mu_);
 
   Family<Gauge>& objects_;
   Family<Counter>& watch_restarts_;

@@ -157,7 +157,7 @@ std::string Logger::format(LogLevel level, std::string_view msg,
 void Logger::log(LogLevel level, std::string_view msg, std::initializer_list<Field> fields) {
   if (!enabled(level)) return;
   const std::string line = format(level, msg, fields);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (sink_) {
     sink_(line);
   } else {

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <utility>
 
+#include "k8s/thread_annotations.h"
+
 namespace netpol::agent {
 
 // Severity of a line; lines below the logger's minimum are dropped.
@@ -74,7 +76,7 @@ class Logger {
   LogLevel min_;
   LogFormat format_;
   std::function<void(std::string_view)> sink_;
-  std::mutex mu_;
+  Mutex mu_;  // one line at a time into the sink
 };
 
 }  // namespace netpol::agent

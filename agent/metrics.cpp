@@ -146,7 +146,7 @@ template <typename T>
 T& Family<T>::with(std::vector<std::string> values) {
   assert(values.size() == labels_.size() && "label values must match the family's label names");
   values.resize(labels_.size());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& slot = children_[values];
   if (!slot) {
     if constexpr (std::is_same_v<T, Histogram>) {
@@ -160,7 +160,7 @@ T& Family<T>::with(std::vector<std::string> values) {
 
 template <>
 void Family<Counter>::render(std::string& out) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [values, c] : children_) {
     out += name_ + label_text(labels_, values) + ' ' + format_value(c->value()) + '\n';
   }
@@ -168,7 +168,7 @@ void Family<Counter>::render(std::string& out) const {
 
 template <>
 void Family<Gauge>::render(std::string& out) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [values, g] : children_) {
     out += name_ + label_text(labels_, values) + ' ' + format_value(g->value()) + '\n';
   }
@@ -176,7 +176,7 @@ void Family<Gauge>::render(std::string& out) const {
 
 template <>
 void Family<Histogram>::render(std::string& out) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [values, h] : children_) {
     // Read the count first and cap the cumulative buckets by it, so a scrape
     // racing an observe() never shows a bucket above +Inf.
@@ -227,7 +227,7 @@ Family<Counter>& Registry::counter(std::string name, std::string help,
   e->help = std::move(help);
   e->type = MetricType::Counter;
   e->counter.reset(new Family<Counter>(std::move(name), std::move(labels), {}));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   entries_.push_back(std::move(e));
   return *entries_.back()->counter;
 }
@@ -240,7 +240,7 @@ Family<Gauge>& Registry::gauge(std::string name, std::string help,
   e->help = std::move(help);
   e->type = MetricType::Gauge;
   e->gauge.reset(new Family<Gauge>(std::move(name), std::move(labels), {}));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   entries_.push_back(std::move(e));
   return *entries_.back()->gauge;
 }
@@ -254,7 +254,7 @@ Family<Histogram>& Registry::histogram(std::string name, std::string help,
   e->help = std::move(help);
   e->type = MetricType::Histogram;
   e->histogram.reset(new Family<Histogram>(std::move(name), std::move(labels), std::move(bounds)));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   entries_.push_back(std::move(e));
   return *entries_.back()->histogram;
 }
@@ -263,12 +263,12 @@ Registry::Registry() = default;
 Registry::~Registry() = default;
 
 void Registry::add_collector(std::function<void()> fn) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   collectors_.push_back(std::move(fn));
 }
 
 std::string Registry::render() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& c : collectors_) c();
   std::string out;
   for (const auto& e : entries_) {

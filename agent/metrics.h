@@ -25,6 +25,8 @@
 #include <string_view>
 #include <vector>
 
+#include "k8s/thread_annotations.h"
+
 namespace netpol::agent {
 
 // The exposition TYPE of a family.
@@ -109,9 +111,9 @@ class Registry {
 
  private:
   struct Entry;
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<Entry>> entries_;
-  std::vector<std::function<void()>> collectors_;
+  mutable Mutex mu_;
+  std::vector<std::unique_ptr<Entry>> entries_ GUARDED_BY(mu_);
+  std::vector<std::function<void()>> collectors_ GUARDED_BY(mu_);
 };
 
 // One metric name with its children, keyed by label values.
@@ -133,8 +135,8 @@ class Family {
   std::string name_;
   std::vector<std::string> labels_;
   std::vector<double> bounds_;  // histograms only
-  mutable std::mutex mu_;
-  std::map<std::vector<std::string>, std::unique_ptr<T>> children_;
+  mutable Mutex mu_;
+  std::map<std::vector<std::string>, std::unique_ptr<T>> children_ GUARDED_BY(mu_);
 };
 
 // Exposition helpers, exposed for tests.

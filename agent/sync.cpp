@@ -74,12 +74,12 @@ SyncMetrics::SyncMetrics(Registry& r)
 }
 
 SyncCore::SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
-                   std::function<SteadyTime()> now, nft::AuditOptions audit)
+                   std::shared_ptr<Clock> clock, nft::AuditOptions audit)
     : compiler_(std::move(node)),
       table_(kernel, audit),
       m_(metrics),
       log_(log),
-      now_(now ? std::move(now) : [] { return std::chrono::steady_clock::now(); }) {}
+      clock_(clock ? std::move(clock) : make_real_clock()) {}
 
 void SyncCore::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
   listeners_.push_back(std::move(fn));
@@ -119,9 +119,9 @@ nft::Status SyncCore::apply() {
     return {};
   }
   ir::Delta delta = batch_.take();
-  const SteadyTime t0 = now_();
+  const SteadyTime t0 = clock_->now();
   nft::Status s = table_.update(rules(), delta);
-  const double secs = std::chrono::duration<double>(now_() - t0).count();
+  const double secs = std::chrono::duration<double>(clock_->now() - t0).count();
   if (!s.ok()) {
     if (m_) m_->apply_errors.inc();
     if (log_ && s.message() != last_error_) {
@@ -159,9 +159,9 @@ nft::Result<bool> SyncCore::check_drift(bool read_back) {
 
 nft::Status SyncCore::full(bool drift) {
   batch_.clear();  // the reconcile covers everything fed so far
-  const SteadyTime t0 = now_();
+  const SteadyTime t0 = clock_->now();
   nft::Status s = table_.full(rules());
-  const double secs = std::chrono::duration<double>(now_() - t0).count();
+  const double secs = std::chrono::duration<double>(clock_->now() - t0).count();
   if (m_) m_->full_syncs.inc();
   if (!s.ok()) {
     if (m_) m_->apply_errors.inc();
@@ -185,7 +185,7 @@ nft::Status SyncCore::full(bool drift) {
 }
 
 void SyncCore::applied(bool full, double seconds) {
-  const SteadyTime ack = now_();
+  const SteadyTime ack = clock_->now();
   if (m_) {
     (full ? m_->sync_full : m_->sync_incremental).observe(seconds);
     if (!full) m_->batches.inc();
@@ -201,7 +201,7 @@ void SyncCore::applied(bool full, double seconds) {
       m_->set_elements.set(static_cast<double>(elements));
     }
     m_->last_success.set(
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+        std::chrono::duration<double>(clock_->wall_now().time_since_epoch()).count());
     m_->ready.set(1);
   }
   stamps_.clear();
@@ -214,35 +214,41 @@ void SyncCore::applied(bool full, double seconds) {
 // --- SyncLoop ----------------------------------------------------------------------
 
 SyncLoop::SyncLoop(SyncCore& core, SyncLoopOptions options, SyncMetrics* metrics, Logger* log)
-    : core_(core), opts_(std::move(options)), m_(metrics), log_(log) {}
+    : core_(core),
+      opts_(std::move(options)),
+      m_(metrics),
+      log_(log),
+      clock_(opts_.clock ? opts_.clock : make_real_clock()) {}
 
 SyncLoop::~SyncLoop() {
   stop();
 }
 
 void SyncLoop::enqueue(Event ev) {
-  ev.received = std::chrono::steady_clock::now();
+  ev.received = clock_->now();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     queue_.push_back(std::move(ev));
   }
   cv_.notify_one();
 }
 
 void SyncLoop::start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] { run(); });
 }
 
 void SyncLoop::stop() {
+  std::thread thread;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
+    thread = std::move(thread_);
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread.joinable()) thread.join();
 }
 
 SteadyTime SyncLoop::heartbeat() const {
@@ -250,33 +256,29 @@ SteadyTime SyncLoop::heartbeat() const {
 }
 
 void SyncLoop::run() {
-  using clock = std::chrono::steady_clock;
+  auto elapsed = [](SteadyTime from, SteadyTime to) {
+    return std::chrono::duration<double>(to - from).count();
+  };
   std::mt19937_64 rng(std::random_device{}());
-  k8s::api::Backoff backoff(
-      opts_.backoff, [&rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); });
-  std::optional<SteadyTime> retry_at;  // set while a failed apply waits for its retry
-  SteadyTime drift_at = clock::now() + opts_.drift_interval;
-  unsigned drift_checks = 0;
-  SteadyTime tick_at = clock::now();
-  SteadyTime last_batch_end{};  // when the previous batch was taken
+  SyncSchedule schedule(opts_.schedule(), clock_->now(),
+                        [&rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); });
+  BatchWindow window(opts_.window());
   std::vector<Event> batch;
 
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
-    SteadyTime wake = std::min(tick_at, drift_at);
-    if (retry_at) wake = std::min(wake, *retry_at);
-    cv_.wait_until(lock, wake, [&] { return stop_ || !queue_.empty(); });
+    clock_->wait_until(lock, cv_, schedule.next_wake(),
+                       [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
     if (stop_) break;
-    SteadyTime now = clock::now();
+    SteadyTime now = clock_->now();
     heartbeat_ns_.store(
         std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
 
     // Idle and due: learn up to where the informers have delivered, so the
     // watermark can move once everything before it is applied.
     std::optional<uint64_t> mark;
-    if (now >= tick_at) {
-      tick_at = now + opts_.tick;
-      if (queue_.empty() && core_.ready() && !retry_at && opts_.barrier) {
+    if (schedule.tick(now)) {
+      if (queue_.empty() && core_.ready() && !schedule.retrying() && opts_.barrier) {
         lock.unlock();
         mark = opts_.barrier();
         lock.lock();
@@ -287,14 +289,12 @@ void SyncLoop::run() {
     // Coalesce a burst (only once enforcing: before the first sync the
     // initial lists are drained as fast as they come).
     if (!queue_.empty() && core_.ready()) {
-      const SteadyTime first = clock::now();
-      const auto quiet =
-          first - last_batch_end < opts_.burst_window ? opts_.burst_quiet : opts_.quiet;
-      while (!stop_ && queue_.size() < opts_.max_batch) {
+      window.open(clock_->now());
+      while (!stop_ && !window.full(queue_.size())) {
         const size_t seen = queue_.size();
-        const SteadyTime limit = std::min(first + opts_.max_delay, clock::now() + quiet);
-        cv_.wait_until(lock, limit, [&] { return stop_ || queue_.size() > seen; });
-        if (queue_.size() == seen || clock::now() >= first + opts_.max_delay) break;
+        clock_->wait_until(lock, cv_, window.deadline(clock_->now()),
+                           [&]() REQUIRES(mu_) { return stop_ || queue_.size() > seen; });
+        if (window.closes(queue_.size() > seen, clock_->now())) break;
       }
       if (stop_) break;
     }
@@ -306,35 +306,31 @@ void SyncLoop::run() {
       queue_.pop_front();
     }
     if (m_) m_->queue.set(static_cast<double>(queue_.size()));
-    if (take > 0) last_batch_end = clock::now();
+    if (take > 0) window.close(clock_->now());
     lock.unlock();
 
     if (!batch.empty()) {
-      const auto t0 = clock::now();
+      const SteadyTime t0 = clock_->now();
       for (Event& ev : batch) core_.feed(std::move(ev));
-      if (m_ && core_.ready()) {
-        m_->compile.observe(std::chrono::duration<double>(clock::now() - t0).count());
-      }
+      if (m_ && core_.ready()) m_->compile.observe(elapsed(t0, clock_->now()));
     }
-    now = clock::now();
+    now = clock_->now();
     bool ok = true;
-    if (!retry_at || now >= *retry_at) {
+    if (schedule.apply_due(now)) {
       nft::Status s = core_.apply();
       ok = s.ok();
-      if (ok && now >= drift_at && core_.ready()) {
-        drift_at = now + opts_.drift_interval;
-        const bool read_back = ++drift_checks % std::max(1u, opts_.drift_read_back_every) == 0;
-        ok = core_.check_drift(read_back).ok();
+      if (ok && core_.ready()) {
+        if (const auto drift = schedule.drift(now); drift.due) {
+          ok = core_.check_drift(drift.read_back).ok();
+        }
       }
       if (ok) {
-        if (retry_at) backoff.reset();
-        retry_at.reset();
+        schedule.succeeded();
       } else {
-        const auto delay = backoff.next();
-        retry_at = clock::now() + delay;
+        const auto delay = schedule.failed(clock_->now());
         if (log_) {
           log_->warn("retrying full sync", {{"in_ms", static_cast<int64_t>(delay.count())},
-                                            {"attempt", backoff.attempts()}});
+                                            {"attempt", schedule.attempts()}});
         }
       }
     } else {

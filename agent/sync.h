@@ -21,13 +21,12 @@
 // never deleted here. Never throws.
 #pragma once
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -37,15 +36,16 @@
 #include "agent/delta.h"
 #include "agent/log.h"
 #include "agent/metrics.h"
+#include "agent/schedule.h"
 #include "compiler/compiler.h"
 #include "k8s/api/informer.h"
+#include "k8s/clock.h"
 #include "k8s/model.h"
+#include "k8s/thread_annotations.h"
 #include "nft/kernel.h"
 #include "nft/table_sync.h"
 
 namespace netpol::agent {
-
-using SteadyTime = std::chrono::steady_clock::time_point;
 
 // Which informer an event came from.
 enum class ResourceKind : uint8_t { Namespace, Pod, NetworkPolicy };
@@ -89,10 +89,10 @@ struct SyncMetrics {
 // Everything the sync thread does, one call at a time. Not thread-safe.
 class SyncCore {
  public:
-  // `now` stamps ACK times; steady_clock::now when empty.
+  // `clock` times applies and stamps ACKs; real time when null.
   // `audit`: how the logging rules are rendered (--audit-nflog-group/-rate/-burst).
   SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
-           std::function<SteadyTime()> now = {}, nft::AuditOptions audit = {});
+           std::shared_ptr<Clock> clock = nullptr, nft::AuditOptions audit = {});
 
   // Feeds one event into the compiler (nothing reaches the kernel yet).
   void feed(Event&& ev);
@@ -126,7 +126,7 @@ class SyncCore {
   DeltaBatch batch_;
   SyncMetrics* m_;
   Logger* log_;
-  std::function<SteadyTime()> now_;
+  std::shared_ptr<Clock> clock_;
   std::vector<SteadyTime> stamps_;  // events since the last apply that changed the IR
   unsigned synced_mask_ = 0;
   bool ready_ = false;
@@ -134,7 +134,8 @@ class SyncCore {
   std::vector<std::function<void(const ir::RuleSet&)>> listeners_;
 };
 
-// Timing of the sync thread: batching, drift checks, retries. Plain values.
+// Timing of the sync thread: batching, drift checks, retries (agent/schedule.h
+// says what each does), and the clock it reads.
 struct SyncLoopOptions {
   // An isolated event waits `quiet`; an event arriving within `burst_window`
   // of the previous batch means a burst is on, and the batch waits `burst_quiet`.
@@ -155,6 +156,14 @@ struct SyncLoopOptions {
   // enqueued (the agent reads its informers, then flushes their dispatcher).
   // Called on the sync thread when idle; nullopt when unknown.
   std::function<std::optional<uint64_t>()> barrier;
+  std::shared_ptr<Clock> clock;  // default: real time
+
+  BatchWindowOptions window() const {
+    return {quiet, burst_quiet, burst_window, max_delay, max_batch};
+  }
+  SyncScheduleOptions schedule() const {
+    return {tick, drift_interval, drift_read_back_every, backoff};
+  }
 };
 
 // The queue and the one thread that drives a SyncCore (see the top of this
@@ -167,9 +176,9 @@ class SyncLoop {
   SyncLoop& operator=(const SyncLoop&) = delete;
 
   // Any thread, O(1): stamps and queues the event, wakes the sync thread.
-  void enqueue(Event ev);
-  void start();
-  void stop();
+  void enqueue(Event ev) EXCLUDES(mu_);
+  void start() EXCLUDES(mu_);
+  void stop() EXCLUDES(mu_);
 
   bool ready() const { return ready_.load(); }
   // When the sync thread last went round its loop (for /healthz).
@@ -178,17 +187,18 @@ class SyncLoop {
   uint64_t synced_resource_version() const { return synced_rv_.load(); }
 
  private:
-  void run();
+  void run() EXCLUDES(mu_);
 
   SyncCore& core_;
   SyncLoopOptions opts_;
   SyncMetrics* m_;
   Logger* log_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Event> queue_;
-  bool stop_ = false;
-  std::thread thread_;
+  std::shared_ptr<Clock> clock_;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Event> queue_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread thread_ GUARDED_BY(mu_);
   std::atomic<bool> ready_{false};
   std::atomic<int64_t> heartbeat_ns_{0};
   std::atomic<uint64_t> synced_rv_{0};

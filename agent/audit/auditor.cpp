@@ -183,17 +183,17 @@ Auditor::~Auditor() {
 }
 
 void Auditor::update_rules(const ir::RuleSet& rules) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   pipeline_.update_rules(rules);
 }
 
 void Auditor::upsert_pod(const k8s::Pod& pod) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   pipeline_.upsert_pod(pod);
 }
 
 void Auditor::remove_pod(const std::string& ns, const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   pipeline_.remove_pod(ns, name);
 }
 
@@ -201,9 +201,9 @@ void Auditor::flush() {
   {
     // Two full reader rounds: whatever the kernel had queued when flush()
     // was called has been received and handed to the writer.
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     uint64_t target = rounds_ + 2;
-    round_.wait(lock, [&] { return rounds_ >= target || stop_.load(); });
+    round_.wait(lock, [&]() REQUIRES(mu_) { return rounds_ >= target || stop_.load(); });
   }
   writer_->flush();
 }
@@ -211,7 +211,7 @@ void Auditor::flush() {
 AuditorStats Auditor::stats() const {
   AuditorStats s;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     s.pipeline = pipeline_.stats();
     s.nflog_lost = nflog_lost_;
     s.errors = errors_;
@@ -232,7 +232,7 @@ void Auditor::run() {
     const TimePoint now = Clock::now();
     std::vector<std::string> due;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (!s.ok()) {
         ++errors_;
         last_error_ = s.message();
@@ -248,7 +248,7 @@ void Auditor::run() {
     // Counter reads talk to the kernel: outside the lock.
     for (const std::string& chain : due) {
       auto readings = counters_->take(config_.table, chain);
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (!readings.ok()) {
         // A chain that went away with its pod has nothing left to report.
         if (readings.message().find("No such file") == std::string::npos) {
@@ -260,7 +260,7 @@ void Auditor::run() {
       pipeline_.on_counters(readings.value(), Clock::now());
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       ++rounds_;
     }
     round_.notify_all();

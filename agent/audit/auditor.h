@@ -32,6 +32,7 @@
 #include "agent/audit/writer.h"
 #include "compiler/ir.h"
 #include "k8s/model.h"
+#include "k8s/thread_annotations.h"
 #include "nft/render.h"
 
 namespace netpol::audit {
@@ -141,13 +142,13 @@ class Auditor {
   std::unique_ptr<LogWriter> writer_;
   std::unique_ptr<LogSource> log_;
   std::unique_ptr<CounterSource> counters_;
-  mutable std::mutex mu_;  // guards pipeline_ and the stats below
-  Pipeline pipeline_;
-  uint64_t nflog_lost_ = 0;
-  uint64_t errors_ = 0;
-  std::string last_error_;
-  uint64_t rounds_ = 0;  // reader loop iterations (flush() waits for two)
-  std::condition_variable round_;
+  mutable Mutex mu_;
+  Pipeline pipeline_ GUARDED_BY(mu_);
+  uint64_t nflog_lost_ GUARDED_BY(mu_) = 0;
+  uint64_t errors_ GUARDED_BY(mu_) = 0;
+  std::string last_error_ GUARDED_BY(mu_);
+  uint64_t rounds_ GUARDED_BY(mu_) = 0;  // reader loop iterations (flush() waits for two)
+  std::condition_variable_any round_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -46,7 +46,7 @@ Result<std::unique_ptr<LogWriter>> LogWriter::open(WriterConfig config) {
 
 LogWriter::~LogWriter() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -73,7 +73,7 @@ Status LogWriter::open_file() {
 
 bool LogWriter::push(std::string line) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (queue_.size() >= config_.queue_lines) {
       ++lost_queue_;
       ++stats_.lines_dropped;
@@ -88,7 +88,7 @@ bool LogWriter::push(std::string line) {
 void LogWriter::report_lost(uint64_t count, const char* reason) {
   if (count == 0) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (std::strcmp(reason, kQueueFull) == 0) {
       lost_queue_ += count;
     } else {
@@ -99,22 +99,22 @@ void LogWriter::report_lost(uint64_t count, const char* reason) {
 }
 
 void LogWriter::flush() {
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_.wait(lock, [&] {
+  MutexLock lock(mu_);
+  idle_.wait(lock, [&]() REQUIRES(mu_) {
     return stop_ || (queue_.empty() && !busy_ && lost_queue_ == 0 && lost_overflow_ == 0);
   });
 }
 
 WriterStats LogWriter::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
 void LogWriter::run() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
     // Wake up now and then even when idle, so a SIGHUP reopen happens promptly.
-    cv_.wait_for(lock, std::chrono::milliseconds(200), [&] {
+    cv_.wait_for(lock, std::chrono::milliseconds(200), [&]() REQUIRES(mu_) {
       return stop_ || !queue_.empty() || lost_queue_ || lost_overflow_ ||
              reopen_.load(std::memory_order_relaxed);
     });
@@ -155,7 +155,7 @@ void LogWriter::write_line(const std::string& line) {
     rotate();
   }
   bool ok = fd_ >= 0 && write_all(fd_, line.data(), line.size());
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!ok) {
     ++stats_.write_errors;
     return;
@@ -179,7 +179,7 @@ void LogWriter::rotate() {
     ::rename(p.c_str(), (p + ".1").c_str());
   }
   Status s = open_file();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (s.ok()) {
     ++stats_.rotations;
   } else {

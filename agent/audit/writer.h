@@ -23,6 +23,7 @@
 
 #include "agent/audit/record.h"
 #include "k8s/status.h"
+#include "k8s/thread_annotations.h"
 
 namespace netpol::audit {
 
@@ -77,16 +78,16 @@ class LogWriter {
   int fd_ = -1;
   uint64_t size_ = 0;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable idle_;
-  std::deque<std::string> queue_;
-  bool stop_ = false;
-  bool busy_ = false;
-  uint64_t lost_queue_ = 0;     // dropped since the last "lost" line
-  uint64_t lost_overflow_ = 0;  // reported lost since the last "lost" line
+  mutable Mutex mu_;
+  std::condition_variable_any cv_;
+  std::condition_variable_any idle_;
+  std::deque<std::string> queue_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool busy_ GUARDED_BY(mu_) = false;
+  uint64_t lost_queue_ GUARDED_BY(mu_) = 0;     // dropped since the last "lost" line
+  uint64_t lost_overflow_ GUARDED_BY(mu_) = 0;  // reported lost since the last "lost" line
   std::atomic<bool> reopen_{false};
-  WriterStats stats_;
+  WriterStats stats_ GUARDED_BY(mu_);
   std::thread thread_;
 };
 

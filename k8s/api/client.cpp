@@ -42,7 +42,7 @@ const char* to_string(EventType t) {
 void Canceller::cancel() {
   std::vector<std::pair<uint64_t, std::function<void()>>> fns;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (cancelled_.exchange(true)) return;
     fns.swap(callbacks_);
   }
@@ -51,7 +51,7 @@ void Canceller::cancel() {
 
 uint64_t Canceller::on_cancel(std::function<void()> fn) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!cancelled_.load()) {
       const uint64_t id = next_id_++;
       callbacks_.emplace_back(id, std::move(fn));
@@ -63,7 +63,7 @@ uint64_t Canceller::on_cancel(std::function<void()> fn) {
 }
 
 void Canceller::remove(uint64_t id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::erase_if(callbacks_, [id](const auto& p) { return p.first == id; });
 }
 

@@ -18,6 +18,7 @@
 
 #include "k8s/api/config.h"
 #include "k8s/api/status.h"
+#include "k8s/thread_annotations.h"
 
 namespace netpol::k8s::api {
 
@@ -51,9 +52,9 @@ class Canceller {
 
  private:
   std::atomic<bool> cancelled_{false};
-  std::mutex mu_;
-  uint64_t next_id_ = 1;
-  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_;
+  Mutex mu_;
+  uint64_t next_id_ GUARDED_BY(mu_) = 1;
+  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks_ GUARDED_BY(mu_);
 };
 
 // Parameters of one list request (one page).

@@ -292,7 +292,7 @@ TokenSource::TokenSource(std::string token, std::string token_file)
     : token_(std::move(token)), file_(std::move(token_file)) {}
 
 Result<std::string> TokenSource::current() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (file_.empty()) return token_;
   struct stat st {};
   if (::stat(file_.c_str(), &st) != 0) {
@@ -317,7 +317,7 @@ Result<std::string> TokenSource::current() {
 }
 
 void TokenSource::invalidate() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   stamp_.reset();
 }
 

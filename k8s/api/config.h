@@ -17,6 +17,7 @@
 #include <string>
 
 #include "k8s/api/status.h"
+#include "k8s/thread_annotations.h"
 
 namespace netpol::k8s::api {
 
@@ -80,7 +81,10 @@ class TokenSource {
   // The token, or a Status naming the file if it cannot be read.
   Result<std::string> current();
   void invalidate();
-  bool empty() const { return token_.empty() && file_.empty(); }
+  bool empty() const {
+    MutexLock lock(mu_);
+    return token_.empty() && file_.empty();
+  }
 
  private:
   struct FileStamp {
@@ -89,10 +93,10 @@ class TokenSource {
     struct timespec mtime {};
   };
 
-  std::mutex mu_;
-  std::string token_;
+  mutable Mutex mu_;
+  std::string token_ GUARDED_BY(mu_);
   std::string file_;
-  std::optional<FileStamp> stamp_;  // of the last successful read
+  std::optional<FileStamp> stamp_ GUARDED_BY(mu_);  // of the last successful read
 };
 
 // Standard base64 (with or without padding, whitespace ignored); nullopt on junk.

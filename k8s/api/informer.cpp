@@ -13,27 +13,6 @@ namespace netpol::k8s::api {
 
 namespace {
 
-class RealClock final : public Clock {
- public:
-  std::chrono::steady_clock::time_point now() override { return std::chrono::steady_clock::now(); }
-  bool sleep_for(std::chrono::milliseconds d) override {
-    std::unique_lock lock(mu_);
-    return !cv_.wait_for(lock, d, [this] { return interrupted_; });
-  }
-  void interrupt() override {
-    {
-      std::lock_guard lock(mu_);
-      interrupted_ = true;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool interrupted_ = false;
-};
-
 template <typename T>
 struct Traits;
 template <>
@@ -67,10 +46,6 @@ std::string raw_meta(std::string_view object, std::string_view field) {
 
 }  // namespace
 
-std::shared_ptr<Clock> make_real_clock() {
-  return std::make_shared<RealClock>();
-}
-
 Backoff::Backoff(BackoffPolicy policy, std::function<double()> random)
     : policy_(policy), random_(std::move(random)) {}
 
@@ -89,7 +64,7 @@ Dispatcher::Dispatcher() : thread_([this] { loop(); }) {}
 
 Dispatcher::~Dispatcher() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -98,7 +73,7 @@ Dispatcher::~Dispatcher() {
 
 void Dispatcher::post(std::function<void()> fn) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     queue_.push_back(std::move(fn));
     ++posted_;
   }
@@ -107,20 +82,20 @@ void Dispatcher::post(std::function<void()> fn) {
 
 void Dispatcher::flush() {
   if (on_dispatcher_thread()) return;
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   const uint64_t target = posted_;
-  idle_cv_.wait(lock, [&] { return done_ >= target; });
+  idle_cv_.wait(lock, [&]() REQUIRES(mu_) { return done_ >= target; });
 }
 
 size_t Dispatcher::pending() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queue_.size();
 }
 
 void Dispatcher::loop() {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    cv_.wait(lock, [this]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stop_ and drained
     auto fn = std::move(queue_.front());
     queue_.pop_front();
@@ -176,21 +151,21 @@ void Informer<T>::stop() {
 
 template <typename T>
 bool Informer<T>::has_synced() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return synced_;
 }
 
 template <typename T>
 bool Informer<T>::wait_for_sync(std::chrono::milliseconds timeout) const {
-  std::unique_lock lock(mu_);
-  return synced_cv_.wait_for(lock, timeout, [this] { return synced_; });
+  MutexLock lock(mu_);
+  return synced_cv_.wait_for(lock, timeout, [this]() REQUIRES(mu_) { return synced_; });
 }
 
 template <typename T>
 std::vector<T> Informer<T>::snapshot() const {
   std::vector<T> out;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     out.reserve(store_.size());
     for (const auto& p : store_) out.push_back(*p);
   }
@@ -203,7 +178,7 @@ std::vector<T> Informer<T>::snapshot() const {
 
 template <typename T>
 std::optional<T> Informer<T>::get(const std::string& uid) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = store_.find(std::string_view(uid));
   if (it == store_.end()) return std::nullopt;
   return **it;
@@ -211,13 +186,13 @@ std::optional<T> Informer<T>::get(const std::string& uid) const {
 
 template <typename T>
 size_t Informer<T>::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return store_.size();
 }
 
 template <typename T>
 InformerStats Informer<T>::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
@@ -226,7 +201,7 @@ void Informer<T>::note_error(const Status& st) {
   std::string msg = std::string("informer ") + Traits<T>::res().plural + ": " + st.str();
   bool log = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++stats_.errors;
     stats_.last_error = st.str();
     if (msg != reported_) {
@@ -241,7 +216,7 @@ template <typename T>
 void Informer<T>::note_ok() {
   bool log = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stats_.last_error.clear();
     if (!reported_.empty()) {
       reported_.clear();
@@ -298,7 +273,7 @@ std::optional<T> Informer<T>::decode(const std::string& text, const char* how, b
   }
   bool log = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++stats_.decode_errors;
     // Log each bad version of an object once, however often a relist sees it.
     auto& seen = bad_objects_[id];
@@ -339,7 +314,7 @@ Status Informer<T>::list_and_reconcile() {
       return page.status();
     }
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       ++stats_.list_pages;
     }
     if (rv.empty()) rv = page.value().resource_version;
@@ -353,7 +328,7 @@ Status Informer<T>::list_and_reconcile() {
   }
 
   note_ok();  // before the synced signal can run, so a synced informer shows no stale error
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Store fresh;
   fresh.reserve(items.size());
   for (auto& p : items) {
@@ -394,7 +369,7 @@ Status Informer<T>::list_and_reconcile() {
       // on_synced is a handler too: it has run by the time has_synced() says so.
       if (handlers_.on_synced) handlers_.on_synced();
       {
-        std::lock_guard l(mu_);
+        MutexLock l(mu_);
         synced_ = true;
       }
       synced_cv_.notify_all();
@@ -406,14 +381,14 @@ Status Informer<T>::list_and_reconcile() {
 template <typename T>
 void Informer<T>::handle(WatchEvent&& ev) {
   if (ev.type == EventType::Bookmark) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++stats_.events;
     ++stats_.bookmarks;
     if (!ev.resource_version.empty()) stats_.resource_version = ev.resource_version;
     return;
   }
   auto obj = decode(ev.object, "watch", true);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++stats_.events;
   if (!ev.resource_version.empty()) stats_.resource_version = ev.resource_version;
   if (!obj) {
@@ -474,7 +449,7 @@ void Informer<T>::run() {
     wo.allow_bookmarks = true;
     wo.timeout_seconds = static_cast<int>(opts_.watch_timeout_seconds * (1.0 + opts_.random()));
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       wo.resource_version = stats_.resource_version;
       ++stats_.watches;
     }
@@ -505,7 +480,7 @@ void Informer<T>::run() {
     }
     if (st.code() == Code::Gone) {
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         ++stats_.relists;
       }
       opts_.log(std::string("informer ") + Traits<T>::res().plural + ": " + st.message() +

@@ -31,22 +31,16 @@
 #include <vector>
 
 #include "k8s/api/client.h"
+#include "k8s/clock.h"
 #include "k8s/model.h"
+#include "k8s/thread_annotations.h"
 
 namespace netpol::k8s::api {
 
-// Time as informers see it. Real by default; tests inject one that records
-// sleeps and returns at once.
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual std::chrono::steady_clock::time_point now() = 0;
-  // Sleeps for `d`; returns false at once (now or later) after interrupt().
-  virtual bool sleep_for(std::chrono::milliseconds d) = 0;
-  // Wakes current sleepers and makes every later sleep return false at once.
-  virtual void interrupt() = 0;
-};
-std::shared_ptr<Clock> make_real_clock();
+// Time as informers see it (k8s/clock.h): real by default; tests inject one
+// that records sleeps and returns at once.
+using Clock = netpol::Clock;
+using netpol::make_real_clock;
 
 // How retries slow down after failures (client-go's defaults are similar).
 struct BackoffPolicy {
@@ -91,12 +85,13 @@ class Dispatcher {
  private:
   void loop();
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::condition_variable idle_cv_;
-  std::deque<std::function<void()>> queue_;
-  uint64_t posted_ = 0, done_ = 0;
-  bool stop_ = false;
+  mutable Mutex mu_;
+  std::condition_variable_any cv_;
+  std::condition_variable_any idle_cv_;
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  uint64_t posted_ GUARDED_BY(mu_) = 0;
+  uint64_t done_ GUARDED_BY(mu_) = 0;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
@@ -182,9 +177,9 @@ class Informer {
   std::optional<T> decode(const std::string& text, const char* how, bool report);
   void note_error(const Status& st);
   void note_ok();
-  void post_add(Ptr obj);
-  void post_update(Ptr old_obj, Ptr new_obj);
-  void post_delete(Ptr obj);
+  void post_add(Ptr obj) REQUIRES(mu_);
+  void post_update(Ptr old_obj, Ptr new_obj) REQUIRES(mu_);
+  void post_delete(Ptr obj) REQUIRES(mu_);
 
   std::shared_ptr<ApiClient> client_;
   Handlers<T> handlers_;
@@ -195,8 +190,8 @@ class Informer {
   std::atomic<bool> stopping_{false};
   bool started_ = false;
 
-  mutable std::mutex mu_;  // store_, stats_, synced_
-  mutable std::condition_variable synced_cv_;
+  mutable Mutex mu_;
+  mutable std::condition_variable_any synced_cv_;
   // Keyed by the objects' own UIDs (a transparent hash on string_view), so no
   // key string is stored twice: the index costs ~40 bytes per object.
   struct UidHash {
@@ -216,9 +211,9 @@ class Informer {
     }
   };
   using Store = std::unordered_set<Ptr, UidHash, UidEq>;
-  Store store_;
-  InformerStats stats_;
-  bool synced_ = false;
+  Store store_ GUARDED_BY(mu_);
+  InformerStats stats_ GUARDED_BY(mu_);
+  bool synced_ GUARDED_BY(mu_) = false;
   bool relisting_ = false;  // the current list is a relist (its changes are synthesised)
   std::string reported_;    // last error logged, so a retry loop logs it once
   std::unordered_map<std::string, std::string> bad_objects_;  // uid/name -> rv already reported

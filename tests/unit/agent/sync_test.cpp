@@ -2,7 +2,8 @@
 // a table from a previous run kept until one full reconcile replaces it,
 // incremental transactions afterwards, full resync after a failure, drift
 // repaired, latency measured from the event's stamp to the ACK, and bursts
-// coalesced into few transactions.
+// coalesced into few transactions. Time is a ManualClock: the threaded loop's
+// tests step it instead of sleeping.
 #include "agent/sync.h"
 
 #include <gtest/gtest.h>
@@ -43,8 +44,8 @@ struct Fixture : ::testing::Test {
   std::vector<std::string> lines;
   Logger log{LogLevel::Debug, LogFormat::Logfmt,
              [this](std::string_view l) { lines.emplace_back(l); }};
-  SteadyTime now{};
-  SyncCore core{kernel, "node1", &metrics, &log, [this] { return now; }};
+  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
+  SyncCore core{kernel, "node1", &metrics, &log, clock};
 
   void feed_cluster() {
     core.feed(upsert(ResourceKind::Namespace, testsupport::ns("x")));
@@ -114,12 +115,12 @@ TEST_F(Fixture, ChangesAfterTheFirstSyncAreIncrementalAndTimed) {
   ASSERT_TRUE(core.apply().ok());
   const size_t reads = kernel.reads;
 
-  const SteadyTime t0 = now;
+  const SteadyTime t0 = clock->now();
   core.feed(upsert(ResourceKind::Pod, pod("x", "c", "node2", {"10.0.2.2"}, {{"app", "b"}}), t0));
   core.feed(upsert(ResourceKind::Pod, pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}}), t0));
   // An event that changes nothing on this node is not timed.
   core.feed(upsert(ResourceKind::Pod, pod("x", "e", "node2", {"10.0.2.3"}, {{"app", "z"}}), t0));
-  now = t0 + milliseconds(3);
+  clock->advance(milliseconds(3));
   ASSERT_TRUE(core.apply().ok());
   EXPECT_EQ(kernel.applies, 2u) << "one transaction for the batch";
   EXPECT_EQ(kernel.reads, reads) << "incremental: no read-back";
@@ -238,12 +239,11 @@ TEST_F(Fixture, AppliedListenersSeeTheEnforcedRules) {
 
 // --- the threaded loop -----------------------------------------------------------
 
-// A kernel that counts transactions and can be slowed down or made to fail.
+// A kernel that counts transactions and can be made to fail.
 class CountingKernel : public nft::Kernel {
  public:
   nft::Status apply(const nft::Transaction& tx) override {
     std::lock_guard lock(mu);
-    if (delay.count()) std::this_thread::sleep_for(delay);
     if (failures > 0) {
       --failures;
       return nft::Error{"injected failure"};
@@ -264,31 +264,42 @@ class CountingKernel : public nft::Kernel {
   }
   std::mutex mu;
   testsupport::FakeKernel inner;
-  std::chrono::milliseconds delay{0};
   int failures = 0;
 };
 
-bool wait_until(const std::function<bool()>& pred, milliseconds limit = milliseconds(10000)) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return pred();
-}
-
-// A SyncLoop over a CountingKernel with its metrics, and the events every
-// test starts with.
+// A SyncLoop over a CountingKernel with its metrics on a ManualClock, and the
+// events every test starts with.
 struct LoopRig {
+  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
   Registry registry;
   SyncMetrics metrics{registry};
   CountingKernel kernel;
-  SyncCore core{kernel, "node1", &metrics, nullptr};
+  SyncCore core{kernel, "node1", &metrics, nullptr, clock};
   std::unique_ptr<SyncLoop> loop;
 
   void start(SyncLoopOptions o = {}) {
+    o.clock = clock;
     loop = std::make_unique<SyncLoop>(core, std::move(o), &metrics, nullptr);
     loop->start();
+  }
+  // Lets the sync thread run; whenever it has nothing left to do but wait,
+  // time jumps to its next deadline. False if `pred` never held.
+  bool run_until(const std::function<bool()>& pred, int max_steps = 100'000) {
+    for (int i = 0; i < max_steps; ++i) {
+      if (pred()) return true;
+      if (!clock->await_parked()) return pred();
+      if (pred()) return true;
+      clock->advance_to_next_deadline();
+    }
+    return pred();
+  }
+  // The same for a span of fake time: ends parked at now() + d.
+  void run_for(std::chrono::nanoseconds d) {
+    const SteadyTime end = clock->now() + d;
+    while (clock->await_parked() && clock->now() < end) {
+      const auto next = clock->next_deadline();
+      clock->advance((next && *next < end ? *next : end) - clock->now());
+    }
   }
   void upsert(ResourceKind kind,
               std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj) {
@@ -319,7 +330,7 @@ TEST(SyncLoop, ABurstOfAThousandEventsBecomesAFewTransactions) {
   // Every pod of x is a peer of the policy, so every event changes the rules.
   r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}, k8s::Labels{}));
   r.all_synced();
-  ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
+  ASSERT_TRUE(r.run_until([&] { return r.loop->ready(); }));
   const size_t before = r.kernel.applies();
   for (int i = 0; i < 1000; ++i) {
     const std::string addr =
@@ -327,35 +338,53 @@ TEST(SyncLoop, ABurstOfAThousandEventsBecomesAFewTransactions) {
     r.upsert(ResourceKind::Pod, pod("x", "p" + std::to_string(i), i % 10 == 1 ? "node1" : "node2",
                                     {addr}, {{"app", i % 2 ? "a" : "b"}}));
   }
-  ASSERT_TRUE(wait_until([&] { return r.metrics.event_latency.count() == 1000; }))
+  ASSERT_TRUE(r.run_until([&] { return r.metrics.event_latency.count() == 1000; }))
       << "latencies seen: " << r.metrics.event_latency.count();
   r.loop->stop();
-  const size_t transactions = r.kernel.applies() - before;
-  EXPECT_GE(transactions, 1u);
-  EXPECT_LE(transactions, 20u) << "1000 events must not become ~1000 transactions";
+  // Time stood still while they came, so the batch stayed open until it was
+  // full: max_batch (1000) events, one transaction.
+  EXPECT_EQ(r.kernel.applies() - before, 1u) << "1000 events must not become ~1000 transactions";
   EXPECT_TRUE(r.table_is_the_rules());
 }
 
 TEST(SyncLoop, AWritePacedBurstIsCoalescedToo) {
   // kubectl writes objects one by one, about a millisecond apart: longer
   // than the quiet period of an isolated event, so only the burst mode
-  // (a batch starting within max_delay of the previous one) coalesces them.
+  // (a batch starting within burst_window of the previous one) coalesces them.
   LoopRig r;
   r.start();
   r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}, k8s::Labels{}));
   r.all_synced();
-  ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
+  ASSERT_TRUE(r.run_until([&] { return r.loop->ready(); }));
   const size_t before = r.kernel.applies();
   for (int i = 0; i < 200; ++i) {
     r.upsert(ResourceKind::Pod, pod("x", "p" + std::to_string(i), "node2",
                                     {"10.1.0." + std::to_string(i + 1)}, {{"app", "b"}}));
-    std::this_thread::sleep_for(milliseconds(1));
+    ASSERT_TRUE(r.clock->await_parked());
+    r.clock->advance(milliseconds(1));
+    ASSERT_TRUE(r.clock->await_parked());
   }
-  ASSERT_TRUE(wait_until([&] { return r.metrics.event_latency.count() == 200; }));
+  ASSERT_TRUE(r.run_until([&] { return r.metrics.event_latency.count() == 200; }));
   r.loop->stop();
-  const size_t transactions = r.kernel.applies() - before;
-  EXPECT_LE(transactions, 60u) << "200 writes ~1 ms apart must not become ~200 transactions";
+  // Each batch stays open for max_delay (20 ms, 20 writes): 10 transactions.
+  EXPECT_EQ(r.kernel.applies() - before, 10u)
+      << "200 writes 1 ms apart must not become ~200 transactions";
   EXPECT_TRUE(r.table_is_the_rules());
+}
+
+TEST(SyncLoop, AnIsolatedEventWaitsOnlyTheQuietPeriod) {
+  LoopRig r;
+  r.start();
+  r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}, k8s::Labels{}));
+  r.all_synced();
+  ASSERT_TRUE(r.run_until([&] { return r.loop->ready(); }));
+  r.run_for(milliseconds(50));  // well past burst_window: the next event is on its own
+  const size_t before = r.kernel.applies();
+  const SteadyTime t0 = r.clock->now();
+  r.upsert(ResourceKind::Pod, pod("x", "p", "node2", {"10.1.0.1"}, {{"app", "b"}}));
+  ASSERT_TRUE(r.run_until([&] { return r.kernel.applies() > before; }));
+  EXPECT_EQ(r.clock->now() - t0, std::chrono::microseconds(250)) << "quiet, not burst_quiet";
+  r.loop->stop();
 }
 
 TEST(SyncLoop, FailuresAreRetriedWithBackoffUntilTheKernelAccepts) {
@@ -364,10 +393,12 @@ TEST(SyncLoop, FailuresAreRetriedWithBackoffUntilTheKernelAccepts) {
   SyncLoopOptions o;
   o.backoff = {milliseconds(10), milliseconds(100), 2.0, 0.0};
   r.start(o);
+  const SteadyTime t0 = r.clock->now();
   r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}));
   r.all_synced();
   // No further event arrives: the retries alone must get the table in.
-  ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
+  ASSERT_TRUE(r.run_until([&] { return r.loop->ready(); }));
+  EXPECT_EQ(r.clock->now() - t0, milliseconds(10 + 20 + 40)) << "three backoffs";
   r.loop->stop();
   EXPECT_EQ(r.metrics.apply_errors.value(), 3);
   EXPECT_TRUE(r.table_is_the_rules());
@@ -381,9 +412,9 @@ TEST(SyncLoop, WatermarkMovesOnlyOnceEverythingBeforeItIsApplied) {
   o.barrier = [&]() -> std::optional<uint64_t> { return delivered.load(); };
   r.start(o);
   r.all_synced();
-  ASSERT_TRUE(wait_until([&] { return r.loop->ready(); }));
+  ASSERT_TRUE(r.run_until([&] { return r.loop->ready(); }));
   delivered = 42;
-  ASSERT_TRUE(wait_until([&] { return r.loop->synced_resource_version() == 42; }));
+  ASSERT_TRUE(r.run_until([&] { return r.loop->synced_resource_version() == 42; }));
   // While the kernel refuses, the watermark stays where it was.
   {
     std::lock_guard lock(r.kernel.mu);
@@ -391,13 +422,13 @@ TEST(SyncLoop, WatermarkMovesOnlyOnceEverythingBeforeItIsApplied) {
   }
   r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}));
   delivered = 50;
-  std::this_thread::sleep_for(milliseconds(100));
+  r.run_for(milliseconds(100));
   EXPECT_EQ(r.loop->synced_resource_version(), 42u);
   {
     std::lock_guard lock(r.kernel.mu);
     r.kernel.failures = 0;
   }
-  ASSERT_TRUE(wait_until([&] { return r.loop->synced_resource_version() == 50; }));
+  ASSERT_TRUE(r.run_until([&] { return r.loop->synced_resource_version() == 50; }));
   r.loop->stop();
 }
 

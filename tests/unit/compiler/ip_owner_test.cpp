@@ -5,12 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/unit/compiler/builders.h"
+#include "tests/support/builders.h"
 
 namespace netpol::compiler {
 namespace {
 
-using ctest::ip;
+using testsupport::ip;
 
 TEST(IpOwner, RunningBeatsNotRunningThenTheSmallerKeyWins) {
   EXPECT_TRUE(outranks({"ns/b", true}, {"ns/a", false}));

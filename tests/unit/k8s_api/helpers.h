@@ -142,53 +142,45 @@ using testsupport::pod_json;
 using testsupport::pod_status;
 using testsupport::policy_json;
 
-// A clock whose sleeps return at once (recording what was asked), or, when
-// gated, block until the test opens the gate.
-class FakeClock final : public Clock {
+// A clock whose sleeps return at once (recording what was asked and moving
+// time on by it), or, when gated, block until the test opens the gate.
+class FakeClock final : public ManualClock {
  public:
-  std::chrono::steady_clock::time_point now() override {
-    std::lock_guard lock(mu_);
-    return std::chrono::steady_clock::time_point() + elapsed_;
-  }
   bool sleep_for(std::chrono::milliseconds d) override {
-    std::unique_lock lock(mu_);
+    advance(d);
+    MutexLock lock(mu_);
     sleeps_.push_back(d);
-    elapsed_ += d;
     cv_.notify_all();
-    cv_.wait(lock, [&] { return interrupted_ || !gated_; });
+    cv_.wait(lock, [&]() REQUIRES(mu_) { return interrupted_ || !gated_; });
     return !interrupted_;
   }
   void interrupt() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     interrupted_ = true;
     cv_.notify_all();
   }
-  void advance(std::chrono::milliseconds d) {
-    std::lock_guard lock(mu_);
-    elapsed_ += d;
-  }
   void gate(bool closed) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     gated_ = closed;
     cv_.notify_all();
   }
   // Waits until at least n sleeps happened.
   bool wait_sleeps(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, timeout, [&] { return sleeps_.size() >= n; });
+    MutexLock lock(mu_);
+    return cv_.native().wait_for(lock, timeout,
+                                 [&]() REQUIRES(mu_) { return sleeps_.size() >= n; });
   }
   std::vector<std::chrono::milliseconds> sleeps() {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return sleeps_;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::chrono::milliseconds elapsed_{0};
-  std::vector<std::chrono::milliseconds> sleeps_;
-  bool interrupted_ = false;
-  bool gated_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  std::vector<std::chrono::milliseconds> sleeps_ GUARDED_BY(mu_);
+  bool interrupted_ GUARDED_BY(mu_) = false;
+  bool gated_ GUARDED_BY(mu_) = false;
 };
 
 using testsupport::eventually;
