@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "compiler/compiler.h"
 #include "tests/support/builders.h"
 
 namespace netpol::compiler {
@@ -52,10 +53,10 @@ TEST(IpOwner, OnTheIrThePodWithTheChainAndTheSmallestKeyOwnsTheAddress) {
 
 TEST(IpOwner, TheCompilerGivesAContestedAddressToItsOwnerOnly) {
   k8s::Objects o;
-  o.pods.push_back(ctest::pod("ns", "a", "n1", {"10.0.0.5"}, {}, {}, k8s::PodPhase::Pending));
-  o.pods.push_back(ctest::pod("ns", "b", "n1", {"10.0.0.5"}));
-  o.pods.push_back(ctest::pod("ns", "c", "n1", {"10.0.0.5"}));
-  o.policies.push_back(ctest::ingress_policy("ns", "deny", ctest::sel(), {}));
+  o.pods.push_back(testsupport::pod("ns", "a", "n1", {"10.0.0.5"}, {}, {}, k8s::PodPhase::Pending));
+  o.pods.push_back(testsupport::pod("ns", "b", "n1", {"10.0.0.5"}));
+  o.pods.push_back(testsupport::pod("ns", "c", "n1", {"10.0.0.5"}));
+  o.policies.push_back(testsupport::ingress_policy("ns", "deny", testsupport::sel(), {}));
   ir::RuleSet rs = compile(o, "n1");
   // Running ns/b and ns/c outrank pending ns/a; ns/b has the smaller key.
   EXPECT_EQ(rs.pods.at("ns/b").ips, (std::vector<IpAddr>{ip("10.0.0.5")}));
