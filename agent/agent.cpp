@@ -53,7 +53,7 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
       loop_(
           core_,
           [this] {
-            SyncLoopOptions o = cfg_.sync;
+            SyncThreadOptions o = cfg_.sync;
             o.barrier = [this] { return barrier(); };
             return o;
           }(),

@@ -1,5 +1,5 @@
 // The agent: informers for Namespaces, Pods and NetworkPolicies feeding a
-// SyncLoop that programs one table through a Kernel, plus what /healthz,
+// SyncThread that programs one table through a Kernel, plus what /healthz,
 // /readyz and /metrics answer.
 //
 // The API client and the kernel come in through interfaces (ApiClient,
@@ -33,7 +33,7 @@ namespace netpol::agent {
 // gives up on a stalled watch or sync thread. Plain values; no I/O.
 struct AgentConfig {
   std::string node_name;
-  SyncLoopOptions sync;             // its clock (default: real time) is the agent's
+  SyncThreadOptions sync;             // its clock (default: real time) is the agent's
   int page_size = 500;              // informer list page size
   int watch_timeout_seconds = 300;  // watches end after [t, 2t) and are re-made
   // /healthz fails when an informer made no progress at all (no event, no
@@ -91,8 +91,8 @@ class Agent {
   Logger& log_;
   Registry registry_;
   SyncMetrics metrics_;
-  SyncCore core_;
-  SyncLoop loop_;
+  Enforcer core_;
+  SyncThread loop_;
   std::shared_ptr<k8s::api::Dispatcher> dispatcher_;
   std::vector<std::function<void(const k8s::Pod&, bool)>> pod_listeners_;
   std::unique_ptr<k8s::api::NamespaceInformer> namespaces_;

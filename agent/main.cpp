@@ -40,7 +40,7 @@ int cleanup(Logger& log) {
   tx.append(nft::Verb::Add, table);
   tx.append(nft::Verb::Delete, table);
   nft::Status s = tx.status();
-  if (s.ok()) s = backend.value()->apply(tx);
+  if (s.ok()) s = backend.value()->commit(tx);
   if (!s.ok()) {
     log.error("cleanup failed: table inet netpol not deleted", {{"error", s.message()}});
     return 1;

@@ -73,7 +73,7 @@ SyncMetrics::SyncMetrics(Registry& r)
     drift_checks.with({result});
 }
 
-SyncCore::SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
+Enforcer::Enforcer(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
                    std::shared_ptr<Clock> clock, nft::AuditOptions audit)
     : compiler_(std::move(node)),
       table_(kernel, audit),
@@ -81,11 +81,11 @@ SyncCore::SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, 
       log_(log),
       clock_(clock ? std::move(clock) : make_real_clock()) {}
 
-void SyncCore::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
+void Enforcer::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
   listeners_.push_back(std::move(fn));
 }
 
-void SyncCore::feed(Event&& ev) {
+void Enforcer::feed(Event&& ev) {
   const bool remove = ev.op == Event::Op::Remove;
   if (ev.op == Event::Op::Synced) {
     synced_mask_ |= 1u << static_cast<unsigned>(ev.kind);
@@ -111,7 +111,7 @@ void SyncCore::feed(Event&& ev) {
   stamps_.push_back(ev.received);
 }
 
-nft::Status SyncCore::apply() {
+nft::Status Enforcer::flush() {
   if (!synced()) return {};
   if (needs_full() || batch_.broken()) return full(false);
   if (batch_.empty()) {
@@ -134,7 +134,7 @@ nft::Status SyncCore::apply() {
   return {};
 }
 
-nft::Result<bool> SyncCore::check_drift(bool read_back) {
+nft::Result<bool> Enforcer::check_drift(bool read_back) {
   if (!ready_) return false;
   if (!read_back && table_.unchanged_since_sync()) {
     if (m_) m_->drift_checks.with({"unchanged"}).inc();
@@ -157,7 +157,7 @@ nft::Result<bool> SyncCore::check_drift(bool read_back) {
   return repaired;
 }
 
-nft::Status SyncCore::full(bool drift) {
+nft::Status Enforcer::full(bool drift) {
   batch_.clear();  // the reconcile covers everything fed so far
   const SteadyTime t0 = clock_->now();
   nft::Status s = table_.full(rules());
@@ -184,7 +184,7 @@ nft::Status SyncCore::full(bool drift) {
   return {};
 }
 
-void SyncCore::applied(bool full, double seconds) {
+void Enforcer::applied(bool full, double seconds) {
   const SteadyTime ack = clock_->now();
   if (m_) {
     (full ? m_->sync_full : m_->sync_incremental).observe(seconds);
@@ -211,20 +211,20 @@ void SyncCore::applied(bool full, double seconds) {
   for (const auto& fn : listeners_) fn(rules());
 }
 
-// --- SyncLoop ----------------------------------------------------------------------
+// --- SyncThread ----------------------------------------------------------------------
 
-SyncLoop::SyncLoop(SyncCore& core, SyncLoopOptions options, SyncMetrics* metrics, Logger* log)
+SyncThread::SyncThread(Enforcer& core, SyncThreadOptions options, SyncMetrics* metrics, Logger* log)
     : core_(core),
       opts_(std::move(options)),
       m_(metrics),
       log_(log),
       clock_(opts_.clock ? opts_.clock : make_real_clock()) {}
 
-SyncLoop::~SyncLoop() {
+SyncThread::~SyncThread() {
   stop();
 }
 
-void SyncLoop::enqueue(Event ev) {
+void SyncThread::enqueue(Event ev) {
   ev.received = clock_->now();
   {
     MutexLock lock(mu_);
@@ -233,14 +233,14 @@ void SyncLoop::enqueue(Event ev) {
   cv_.notify_one();
 }
 
-void SyncLoop::start() {
+void SyncThread::start() {
   MutexLock lock(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] { run(); });
 }
 
-void SyncLoop::stop() {
+void SyncThread::stop() {
   std::thread thread;
   {
     MutexLock lock(mu_);
@@ -251,11 +251,11 @@ void SyncLoop::stop() {
   if (thread.joinable()) thread.join();
 }
 
-SteadyTime SyncLoop::heartbeat() const {
+SteadyTime SyncThread::heartbeat() const {
   return SteadyTime(std::chrono::nanoseconds(heartbeat_ns_.load()));
 }
 
-void SyncLoop::run() {
+void SyncThread::run() {
   auto elapsed = [](SteadyTime from, SteadyTime to) {
     return std::chrono::duration<double>(to - from).count();
   };
@@ -317,7 +317,7 @@ void SyncLoop::run() {
     now = clock_->now();
     bool ok = true;
     if (schedule.apply_due(now)) {
-      nft::Status s = core_.apply();
+      nft::Status s = core_.flush();
       ok = s.ok();
       if (ok && core_.ready()) {
         if (const auto drift = schedule.drift(now); drift.due) {

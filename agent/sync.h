@@ -3,11 +3,11 @@
 //   informer handlers ──enqueue()──▶ queue ──sync thread──▶ Compiler (incremental)
 //        (never block)                          │ DeltaBatch folds the IR deltas
 //                                               ▼
-//                                   TableSync over a Kernel: one transaction
+//                                   KernelTable over a Kernel: one transaction
 //
-// SyncCore is the single-threaded part (compiler, delta folding, TableSync,
+// Enforcer is the single-threaded part (compiler, delta folding, KernelTable,
 // metrics), driven step by step in unit tests with a fake kernel and a fake
-// clock. SyncLoop owns the queue and the one thread that drives a SyncCore:
+// clock. SyncThread owns the queue and the one thread that drives a Enforcer:
 // it coalesces bursts (a batch closes after `quiet` without a new event, or
 // `max_delay` after its first event, or at `max_batch` events; while events
 // keep coming, e.g. kubectl writing objects one by one, the quiet period
@@ -43,7 +43,7 @@
 #include "k8s/model.h"
 #include "k8s/thread_annotations.h"
 #include "nft/kernel.h"
-#include "nft/table_sync.h"
+#include "nft/kernel_table.h"
 
 namespace netpol::agent {
 
@@ -87,11 +87,11 @@ struct SyncMetrics {
 };
 
 // Everything the sync thread does, one call at a time. Not thread-safe.
-class SyncCore {
+class Enforcer {
  public:
   // `clock` times applies and stamps ACKs; real time when null.
   // `audit`: how the logging rules are rendered (--audit-nflog-group/-rate/-burst).
-  SyncCore(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
+  Enforcer(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
            std::shared_ptr<Clock> clock = nullptr, nft::AuditOptions audit = {});
 
   // Feeds one event into the compiler (nothing reaches the kernel yet).
@@ -99,7 +99,7 @@ class SyncCore {
   // Sends what was fed since the last apply: nothing until every informer
   // synced; the first time and after any failure a full reconcile, else one
   // incremental transaction (none if the IR did not change).
-  nft::Status apply();
+  nft::Status flush();
   // Drift check: read the table back and repair it (a full reconcile that
   // sends nothing when the table is as it should be). True if it repaired.
   // Unless `read_back`, the read is skipped while the kernel's ruleset
@@ -111,7 +111,7 @@ class SyncCore {
   bool ready() const { return ready_; }
   bool needs_full() const { return !ready_ || table_.needs_full(); }
   const ir::RuleSet& rules() const { return compiler_.rules(); }
-  const nft::TableSync& table() const { return table_; }
+  const nft::KernelTable& table() const { return table_; }
 
   // Called on the sync thread after every successful apply with the IR now
   // in the kernel (the audit listener's hook).
@@ -122,7 +122,7 @@ class SyncCore {
   void applied(bool full, double seconds);
 
   compiler::Compiler compiler_;
-  nft::TableSync table_;
+  nft::KernelTable table_;
   DeltaBatch batch_;
   SyncMetrics* m_;
   Logger* log_;
@@ -136,7 +136,7 @@ class SyncCore {
 
 // Timing of the sync thread: batching, drift checks, retries (agent/schedule.h
 // says what each does), and the clock it reads.
-struct SyncLoopOptions {
+struct SyncThreadOptions {
   // An isolated event waits `quiet`; an event arriving within `burst_window`
   // of the previous batch means a burst is on, and the batch waits `burst_quiet`.
   std::chrono::microseconds quiet{250};
@@ -166,14 +166,14 @@ struct SyncLoopOptions {
   }
 };
 
-// The queue and the one thread that drives a SyncCore (see the top of this
+// The queue and the one thread that drives a Enforcer (see the top of this
 // file). enqueue() never blocks on compiling or on the kernel.
-class SyncLoop {
+class SyncThread {
  public:
-  SyncLoop(SyncCore& core, SyncLoopOptions options, SyncMetrics* metrics, Logger* log);
-  ~SyncLoop();  // stop()
-  SyncLoop(const SyncLoop&) = delete;
-  SyncLoop& operator=(const SyncLoop&) = delete;
+  SyncThread(Enforcer& core, SyncThreadOptions options, SyncMetrics* metrics, Logger* log);
+  ~SyncThread();  // stop()
+  SyncThread(const SyncThread&) = delete;
+  SyncThread& operator=(const SyncThread&) = delete;
 
   // Any thread, O(1): stamps and queues the event, wakes the sync thread.
   void enqueue(Event ev) EXCLUDES(mu_);
@@ -189,8 +189,8 @@ class SyncLoop {
  private:
   void run() EXCLUDES(mu_);
 
-  SyncCore& core_;
-  SyncLoopOptions opts_;
+  Enforcer& core_;
+  SyncThreadOptions opts_;
   SyncMetrics* m_;
   Logger* log_;
   std::shared_ptr<Clock> clock_;

@@ -68,7 +68,7 @@ Delta diff(const RuleSet& from, const RuleSet& to) {
   return d;
 }
 
-void apply(RuleSet& rs, const Delta& d) {
+void patch(RuleSet& rs, const Delta& d) {
   for (const SetDelta& sd : d.sets) {
     if (sd.removed) {
       rs.sets.erase(sd.name);

@@ -148,8 +148,8 @@ struct Delta {
 
 // The delta that turns `from` into `to` (canonical: sorted, minimal).
 Delta diff(const RuleSet& from, const RuleSet& to);
-// Apply a delta in place; apply(a, diff(a, b)) == b.
-void apply(RuleSet& rs, const Delta& d);
+// Patches a delta in place: patch(a, diff(a, b)) == b.
+void patch(RuleSet& rs, const Delta& d);
 
 // A protocol as a NetworkPolicy spells it: "TCP", "UDP", "SCTP"; else the number.
 std::string proto_name(uint8_t proto);

@@ -20,7 +20,7 @@ class Kernel {
   // Commits every op of `tx`, all or nothing. On error the table is unchanged
   // and the message names the op the kernel refused; the Status carries the
   // kernel's errno where there is one.
-  virtual Status apply(const Transaction& tx) = 0;
+  virtual Status commit(const Transaction& tx) = 0;
   // The table `family name` as the kernel holds it now (nullopt: absent).
   virtual Result<std::optional<Ruleset>> read(TableFamily family, const std::string& name) = 0;
   // The network namespace's ruleset generation: the kernel bumps it by one on

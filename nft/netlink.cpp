@@ -59,7 +59,7 @@ Result<std::unique_ptr<NetlinkBackend>> NetlinkBackend::open(NetlinkOptions opti
   return std::unique_ptr<NetlinkBackend>(new NetlinkBackend(std::move(impl)));
 }
 
-Status NetlinkBackend::apply(const Transaction& tx) {
+Status NetlinkBackend::commit(const Transaction& tx) {
   return impl_->run(tx, true);
 }
 

@@ -73,7 +73,7 @@ class NetlinkBackend final : public Kernel {
   NetlinkBackend(const NetlinkBackend&) = delete;
   NetlinkBackend& operator=(const NetlinkBackend&) = delete;
 
-  Status apply(const Transaction& tx) override;
+  Status commit(const Transaction& tx) override;
   // Validates `tx` in the kernel without applying it (batch without END).
   Status check(const Transaction& tx);
   // Reads the table back (nft/readback.h).

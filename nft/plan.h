@@ -1,5 +1,5 @@
 // The planner: the smallest Transaction that moves the kernel's table from
-// what it holds to what the IR asks for. (TableSync, nft/table_sync.h, keeps a
+// what it holds to what the IR asks for. (KernelTable, nft/kernel_table.h, keeps a
 // mirror of the kernel's table and applies one plan after another.)
 //
 // What "smallest" means (rules stay static, sets and maps carry the churn):

@@ -382,7 +382,7 @@ const char* to_string(Verb v) {
   return "?";
 }
 
-Status apply(const Table& id, std::optional<Ruleset>& state, const Op& op) {
+Status simulate(const Table& id, std::optional<Ruleset>& state, const Op& op) {
   Status s;
   if (const auto* t = std::get_if<Table>(&op.object)) {
     s = apply_table(id, state, op.verb, *t);
@@ -406,7 +406,7 @@ Transaction::Transaction(TableFamily family, std::string name, std::optional<Rul
 void Transaction::append(Verb verb, Object object) {
   if (!status_.ok()) return;
   Op op{verb, std::move(object)};
-  status_ = apply(Table{family_, table_, {}}, state_, op);
+  status_ = simulate(Table{family_, table_, {}}, state_, op);
   if (status_.ok()) ops_.push_back(std::move(op));
 }
 

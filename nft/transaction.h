@@ -113,6 +113,6 @@ class Transaction {
 
 // Applies one op to a simulated table (nullopt: absent) with the checks
 // described above. On error `state` is unchanged. Exposed for fakes and tests.
-Status apply(const Table& id, std::optional<Ruleset>& state, const Op& op);
+Status simulate(const Table& id, std::optional<Ruleset>& state, const Op& op);
 
 }  // namespace netpol::nft

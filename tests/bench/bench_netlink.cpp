@@ -2,7 +2,7 @@
 // the full table through NetlinkBackend against `nft -f` of policyc's script
 // for the same state, measured in the same run, each into its own throwaway
 // network namespace; then the latency of single changes (a pod added, a pod's
-// labels changed, a policy changed) applied incrementally through TableSync:
+// labels changed, a policy changed) applied incrementally through KernelTable:
 // p50/p99 over --changes changes. Needs root (network namespaces).
 //
 //   netpol-bench-netlink [--pods N] [--namespaces N] [--policies N]
@@ -22,7 +22,7 @@
 #include "nft/plan.h"
 #include "nft/render.h"
 #include "nft/script.h"
-#include "nft/table_sync.h"
+#include "nft/kernel_table.h"
 #include "nft/transaction.h"
 #include "tests/bench/bench_util.h"
 #include "tests/bench/synthetic.h"
@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     Timer t2;
-    nft::Status s = backend.apply(tx.value());
+    nft::Status s = backend.commit(tx.value());
     nl_ms[round] = t2.wall();
     std::printf("  netlink round %d: wall %.0f ms, thread cpu %.0f ms\n", round, nl_ms[round],
                 t2.cpu());
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
   }
 
   // Reconcile of the live table: read back + diff + (empty) transaction.
-  nft::TableSync sync(backend);
+  nft::KernelTable sync(backend);
   Timer tf;
   nft::Status s = sync.full(compiler.rules());
   const double reconcile_ms = tf.wall();
@@ -272,7 +272,7 @@ int main(int argc, char** argv) {
     }
   }
   std::printf(
-      "incremental changes through TableSync + netlink (plan + batch + ACKs; wall, and CPU of "
+      "incremental changes through KernelTable + netlink (plan + batch + ACKs; wall, and CPU of "
       "this thread incl. the kernel's work in sendmsg):\n");
   Sample all, all_touched;
   for (size_t k = 0; k < 3; ++k) {

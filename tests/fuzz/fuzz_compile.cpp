@@ -34,12 +34,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     compiler::Compiler c(node);
     ir::RuleSet shadow;
     shadow.node = node;
-    for (auto& ns : r.objects.namespaces) ir::apply(shadow, c.upsert_namespace(ns));
-    for (auto& pod : r.objects.pods) ir::apply(shadow, c.upsert_pod(pod));
-    for (auto& pol : r.objects.policies) ir::apply(shadow, c.upsert_policy(pol));
+    for (auto& ns : r.objects.namespaces) ir::patch(shadow, c.upsert_namespace(ns));
+    for (auto& pod : r.objects.pods) ir::patch(shadow, c.upsert_pod(pod));
+    for (auto& pol : r.objects.policies) ir::patch(shadow, c.upsert_policy(pol));
     if (!(c.rules() == a) || !(shadow == a)) std::abort();
-    for (auto& pol : r.objects.policies) ir::apply(shadow, c.remove_policy(pol.ns, pol.name));
-    for (auto& pod : r.objects.pods) ir::apply(shadow, c.remove_pod(pod.ns, pod.name));
+    for (auto& pol : r.objects.policies) ir::patch(shadow, c.remove_policy(pol.ns, pol.name));
+    for (auto& pod : r.objects.pods) ir::patch(shadow, c.remove_pod(pod.ns, pod.name));
     if (!c.rules().pods.empty() || !c.rules().sets.empty() || !(shadow == c.rules()))
       std::abort();
   }

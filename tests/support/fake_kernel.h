@@ -1,10 +1,10 @@
-// An in-memory Kernel for unit tests of the planner and TableSync (and for the
+// An in-memory Kernel for unit tests of the planner and KernelTable (and for the
 // agent's tests): one table held as a value, transactions applied all or
-// nothing with the same checks Transaction uses (nft::apply), and a switch to
+// nothing with the same checks Transaction uses (nft::simulate), and a switch to
 // make the kernel refuse an op, as a real one does when the caller's picture of
 // it is stale. Counts what it was asked to do. Keeps a ruleset generation like
 // the kernel's (one more per committed transaction); a test that changes
-// `table` behind TableSync's back plays another writer and should call
+// `table` behind KernelTable's back plays another writer and should call
 // external_commit(). Test-only.
 #pragma once
 
@@ -18,7 +18,7 @@ namespace netpol::testsupport {
 
 class FakeKernel : public nft::Kernel {
  public:
-  nft::Status apply(const nft::Transaction& tx) override {
+  nft::Status commit(const nft::Transaction& tx) override {
     ++applies;
     last_ops = tx.ops().size();
     // As NetlinkBackend does: a transaction that failed while it was built
@@ -35,7 +35,7 @@ class FakeKernel : public nft::Kernel {
         ++refused;
         return nft::Error{"fake kernel refused op " + std::to_string(i)};
       }
-      if (nft::Status s = nft::apply(id, next, tx.ops()[i]); !s.ok()) {
+      if (nft::Status s = nft::simulate(id, next, tx.ops()[i]); !s.ok()) {
         ++refused;
         return nft::Error{"fake kernel: " + s.message()};
       }

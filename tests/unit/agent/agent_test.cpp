@@ -26,9 +26,9 @@ using std::chrono::milliseconds;
 // The fake kernel behind a lock: the sync thread writes, the test reads.
 class LockedKernel : public nft::Kernel {
  public:
-  nft::Status apply(const nft::Transaction& tx) override {
+  nft::Status commit(const nft::Transaction& tx) override {
     std::lock_guard lock(mu_);
-    return inner_.apply(tx);
+    return inner_.commit(tx);
   }
   nft::Result<std::optional<nft::Ruleset>> read(nft::TableFamily f, const std::string& n) override {
     std::lock_guard lock(mu_);

@@ -9,7 +9,7 @@
 
 #include "compiler/compiler.h"
 #include "nft/render.h"
-#include "nft/table_sync.h"
+#include "nft/kernel_table.h"
 #include "tests/support/builders.h"
 #include "tests/support/fake_kernel.h"
 
@@ -89,7 +89,7 @@ TEST(DeltaBatch, RandomBurstsFoldToTheSameState) {
 
   compiler::Compiler c("node1");
   testsupport::FakeKernel kernel;
-  nft::TableSync table(kernel);
+  nft::KernelTable table(kernel);
   for (const char* n : nss) (void)c.upsert_namespace(testsupport::ns(n, {{"team", n}}));
   ASSERT_TRUE(table.full(c.rules()).ok());
 
@@ -131,7 +131,7 @@ TEST(DeltaBatch, RandomBurstsFoldToTheSameState) {
     ASSERT_FALSE(batch.broken()) << "round " << round;
     ir::Delta folded = batch.take();
     ir::RuleSet replay = before;
-    ir::apply(replay, folded);
+    ir::patch(replay, folded);
     ASSERT_EQ(replay, c.rules()) << "round " << round;
     ASSERT_TRUE(table.update(c.rules(), folded).ok()) << "round " << round;
     ASSERT_TRUE(kernel.table);

@@ -45,7 +45,7 @@ struct Fixture : ::testing::Test {
   Logger log{LogLevel::Debug, LogFormat::Logfmt,
              [this](std::string_view l) { lines.emplace_back(l); }};
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
-  SyncCore core{kernel, "node1", &metrics, &log, clock};
+  Enforcer core{kernel, "node1", &metrics, &log, clock};
 
   void feed_cluster() {
     core.feed(upsert(ResourceKind::Namespace, testsupport::ns("x")));
@@ -72,12 +72,12 @@ TEST_F(Fixture, ProgramsNothingUntilEveryInformerSynced) {
   feed_cluster();
   core.feed(synced(ResourceKind::Namespace));
   core.feed(synced(ResourceKind::Pod));
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   EXPECT_EQ(kernel.applies, 0u);
   EXPECT_EQ(kernel.reads, 0u);
   EXPECT_FALSE(core.ready());
   core.feed(synced(ResourceKind::NetworkPolicy));
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   EXPECT_TRUE(core.ready());
   EXPECT_EQ(kernel.applies, 1u);
   ASSERT_TRUE(kernel.table);
@@ -93,18 +93,18 @@ TEST_F(Fixture, TableOfAPreviousRunStaysUntilOneTransactionReplacesIt) {
     (void)old.upsert_namespace(testsupport::ns("x"));
     (void)old.upsert_pod(pod("x", "gone", "node1", {"10.0.1.9"}, {{"app", "a"}}));
     (void)old.upsert_policy(ingress_only_from("x", "np", {{"app", "a"}}));
-    nft::TableSync prev(kernel);
+    nft::KernelTable prev(kernel);
     ASSERT_TRUE(prev.full(old.rules()).ok());
   }
   const nft::Ruleset previous = *kernel.table;
   kernel.applies = 0;
   feed_cluster();
   core.feed(synced(ResourceKind::Namespace));
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   EXPECT_EQ(*kernel.table, previous) << "the old table must stay in force until the first sync";
   core.feed(synced(ResourceKind::Pod));
   core.feed(synced(ResourceKind::NetworkPolicy));
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   EXPECT_EQ(kernel.applies, 1u) << "one transaction swaps the old state for the new";
   EXPECT_EQ(*kernel.table, want());
 }
@@ -112,7 +112,7 @@ TEST_F(Fixture, TableOfAPreviousRunStaysUntilOneTransactionReplacesIt) {
 TEST_F(Fixture, ChangesAfterTheFirstSyncAreIncrementalAndTimed) {
   feed_cluster();
   sync_all();
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   const size_t reads = kernel.reads;
 
   const SteadyTime t0 = clock->now();
@@ -121,7 +121,7 @@ TEST_F(Fixture, ChangesAfterTheFirstSyncAreIncrementalAndTimed) {
   // An event that changes nothing on this node is not timed.
   core.feed(upsert(ResourceKind::Pod, pod("x", "e", "node2", {"10.0.2.3"}, {{"app", "z"}}), t0));
   clock->advance(milliseconds(3));
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   EXPECT_EQ(kernel.applies, 2u) << "one transaction for the batch";
   EXPECT_EQ(kernel.reads, reads) << "incremental: no read-back";
   EXPECT_EQ(*kernel.table, want());
@@ -141,7 +141,7 @@ TEST_F(Fixture, ChangesAfterTheFirstSyncAreIncrementalAndTimed) {
   // takes its IP; the peer set must not hold that IP any more.
   core.feed(remove(ResourceKind::Pod, pod("x", "c", "node2", {"10.0.2.2"}, {{"app", "b"}})));
   core.feed(upsert(ResourceKind::Pod, pod("x", "f", "node2", {"10.0.2.2"}, {{"app", "z"}})));
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   EXPECT_EQ(*kernel.table, want());
   bool in_a_set = false;
   for (const auto& [_, s] : core.rules().sets) {
@@ -153,16 +153,16 @@ TEST_F(Fixture, ChangesAfterTheFirstSyncAreIncrementalAndTimed) {
 TEST_F(Fixture, FailedApplyForcesAFullResyncThatRepairsEverything) {
   feed_cluster();
   sync_all();
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   kernel.fail_op = 0;
   core.feed(upsert(ResourceKind::Pod, pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}})));
-  EXPECT_FALSE(core.apply().ok());
+  EXPECT_FALSE(core.flush().ok());
   EXPECT_TRUE(core.needs_full());
   EXPECT_EQ(scrape().value("netpol_apply_errors_total"), 1);
   // Meanwhile more changes arrive; the retry reconciles all of them at once.
   core.feed(upsert(ResourceKind::Pod, pod("x", "g", "node1", {"10.0.1.3"}, {{"app", "a"}})));
   const size_t reads = kernel.reads;
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   EXPECT_EQ(kernel.reads, reads + 1) << "full resync reads the table back";
   EXPECT_FALSE(core.needs_full());
   EXPECT_EQ(*kernel.table, want());
@@ -172,7 +172,7 @@ TEST_F(Fixture, FailedApplyForcesAFullResyncThatRepairsEverything) {
 TEST_F(Fixture, DriftCheckRepairsAFlushedTable) {
   feed_cluster();
   sync_all();
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   auto clean = core.check_drift();
   ASSERT_TRUE(clean.ok());
   EXPECT_FALSE(clean.value()) << "nothing to repair";
@@ -192,9 +192,9 @@ TEST_F(Fixture, DriftCheckRepairsAFlushedTable) {
 TEST_F(Fixture, DriftCheckSkipsTheReadBackOnlyWhileNobodyCommitted) {
   feed_cluster();
   sync_all();
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   core.feed(upsert(ResourceKind::Pod, pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}})));
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   const size_t reads = kernel.reads;
   auto quiet = core.check_drift(/*read_back=*/false);
   ASSERT_TRUE(quiet.ok());
@@ -228,12 +228,12 @@ TEST_F(Fixture, AppliedListenersSeeTheEnforcedRules) {
   core.add_applied_listener([&](const ir::RuleSet& rs) { seen.push_back(rs.pods.size()); });
   feed_cluster();
   sync_all();
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   core.feed(upsert(ResourceKind::Pod, pod("x", "d", "node1", {"10.0.1.2"}, {{"app", "a"}})));
-  ASSERT_TRUE(core.apply().ok());
+  ASSERT_TRUE(core.flush().ok());
   kernel.fail_op = 0;
   core.feed(upsert(ResourceKind::Pod, pod("x", "h", "node1", {"10.0.1.4"}, {{"app", "a"}})));
-  EXPECT_FALSE(core.apply().ok());
+  EXPECT_FALSE(core.flush().ok());
   EXPECT_EQ(seen, (std::vector<size_t>{1, 2})) << "not called for a failed apply";
 }
 
@@ -242,13 +242,13 @@ TEST_F(Fixture, AppliedListenersSeeTheEnforcedRules) {
 // A kernel that counts transactions and can be made to fail.
 class CountingKernel : public nft::Kernel {
  public:
-  nft::Status apply(const nft::Transaction& tx) override {
+  nft::Status commit(const nft::Transaction& tx) override {
     std::lock_guard lock(mu);
     if (failures > 0) {
       --failures;
       return nft::Error{"injected failure"};
     }
-    return inner.apply(tx);
+    return inner.commit(tx);
   }
   nft::Result<std::optional<nft::Ruleset>> read(nft::TableFamily f, const std::string& n) override {
     std::lock_guard lock(mu);
@@ -267,19 +267,19 @@ class CountingKernel : public nft::Kernel {
   int failures = 0;
 };
 
-// A SyncLoop over a CountingKernel with its metrics on a ManualClock, and the
+// A SyncThread over a CountingKernel with its metrics on a ManualClock, and the
 // events every test starts with.
 struct LoopRig {
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>();
   Registry registry;
   SyncMetrics metrics{registry};
   CountingKernel kernel;
-  SyncCore core{kernel, "node1", &metrics, nullptr, clock};
-  std::unique_ptr<SyncLoop> loop;
+  Enforcer core{kernel, "node1", &metrics, nullptr, clock};
+  std::unique_ptr<SyncThread> loop;
 
-  void start(SyncLoopOptions o = {}) {
+  void start(SyncThreadOptions o = {}) {
     o.clock = clock;
-    loop = std::make_unique<SyncLoop>(core, std::move(o), &metrics, nullptr);
+    loop = std::make_unique<SyncThread>(core, std::move(o), &metrics, nullptr);
     loop->start();
   }
   // Lets the sync thread run; whenever it has nothing left to do but wait,
@@ -322,9 +322,9 @@ struct LoopRig {
   }
 };
 
-TEST(SyncLoop, ABurstOfAThousandEventsBecomesAFewTransactions) {
+TEST(SyncThread, ABurstOfAThousandEventsBecomesAFewTransactions) {
   LoopRig r;
-  SyncLoopOptions o;
+  SyncThreadOptions o;
   o.max_delay = milliseconds(20);
   r.start(o);
   // Every pod of x is a peer of the policy, so every event changes the rules.
@@ -347,7 +347,7 @@ TEST(SyncLoop, ABurstOfAThousandEventsBecomesAFewTransactions) {
   EXPECT_TRUE(r.table_is_the_rules());
 }
 
-TEST(SyncLoop, AWritePacedBurstIsCoalescedToo) {
+TEST(SyncThread, AWritePacedBurstIsCoalescedToo) {
   // kubectl writes objects one by one, about a millisecond apart: longer
   // than the quiet period of an isolated event, so only the burst mode
   // (a batch starting within burst_window of the previous one) coalesces them.
@@ -372,7 +372,7 @@ TEST(SyncLoop, AWritePacedBurstIsCoalescedToo) {
   EXPECT_TRUE(r.table_is_the_rules());
 }
 
-TEST(SyncLoop, AnIsolatedEventWaitsOnlyTheQuietPeriod) {
+TEST(SyncThread, AnIsolatedEventWaitsOnlyTheQuietPeriod) {
   LoopRig r;
   r.start();
   r.isolated_pod(ingress_only_from("x", "np", {{"app", "a"}}, k8s::Labels{}));
@@ -387,10 +387,10 @@ TEST(SyncLoop, AnIsolatedEventWaitsOnlyTheQuietPeriod) {
   r.loop->stop();
 }
 
-TEST(SyncLoop, FailuresAreRetriedWithBackoffUntilTheKernelAccepts) {
+TEST(SyncThread, FailuresAreRetriedWithBackoffUntilTheKernelAccepts) {
   LoopRig r;
   r.kernel.failures = 3;
-  SyncLoopOptions o;
+  SyncThreadOptions o;
   o.backoff = {milliseconds(10), milliseconds(100), 2.0, 0.0};
   r.start(o);
   const SteadyTime t0 = r.clock->now();
@@ -404,10 +404,10 @@ TEST(SyncLoop, FailuresAreRetriedWithBackoffUntilTheKernelAccepts) {
   EXPECT_TRUE(r.table_is_the_rules());
 }
 
-TEST(SyncLoop, WatermarkMovesOnlyOnceEverythingBeforeItIsApplied) {
+TEST(SyncThread, WatermarkMovesOnlyOnceEverythingBeforeItIsApplied) {
   LoopRig r;
   std::atomic<uint64_t> delivered{0};
-  SyncLoopOptions o;
+  SyncThreadOptions o;
   o.tick = milliseconds(5);
   o.barrier = [&]() -> std::optional<uint64_t> { return delivered.load(); };
   r.start(o);

@@ -47,7 +47,7 @@ Result<ir::RuleSet> apply(const Args& a, nft::NetlinkBackend& kernel, k8s::Objec
   audit.group = static_cast<uint16_t>(a.group);
   auto tx = nft::Transaction::replace(nft::render(rules, audit).ruleset);
   if (!tx.ok()) return StatusError{tx.message()};
-  if (Status s = kernel.apply(tx.value()); !s.ok()) return StatusError{s.message()};
+  if (Status s = kernel.commit(tx.value()); !s.ok()) return StatusError{s.message()};
   return rules;
 }
 

@@ -69,7 +69,7 @@ TEST(AuditKernel, LoggingRulesThroughNetlinkListAndReadBackLikeTheScript) {
       problem = tx.message();
       return;
     }
-    if (Status s = backend.value()->apply(tx.value()); !s.ok()) {
+    if (Status s = backend.value()->commit(tx.value()); !s.ok()) {
       problem = s.message();
       return;
     }
@@ -145,7 +145,7 @@ TEST(AuditKernel, DeniedPacketsAreLoggedRateLimitedAndTheRestCounted) {
       problem = "setup: " + backend.message() + tx.message();
       return;
     }
-    if (Status s = backend.value()->apply(tx.value()); !s.ok()) {
+    if (Status s = backend.value()->commit(tx.value()); !s.ok()) {
       problem = s.message();
       return;
     }

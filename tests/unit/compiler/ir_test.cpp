@@ -76,10 +76,10 @@ TEST(Diff, IsSortedMinimalAndInvertedByApply) {
   EXPECT_FALSE(d.pods[2].before.has_value());
 
   ir::RuleSet applied = from;
-  ir::apply(applied, d);
+  ir::patch(applied, d);
   EXPECT_TRUE(applied == to);
   // And back.
-  ir::apply(applied, ir::diff(to, from));
+  ir::patch(applied, ir::diff(to, from));
   EXPECT_TRUE(applied == from);
 }
 
@@ -90,7 +90,7 @@ TEST(Diff, ASetThatChangedDefinitionIsRecreated) {
   ir::Delta d = ir::diff(from, to);
   ASSERT_EQ(d.sets.size(), 1u);
   ASSERT_TRUE(d.sets[0].created.has_value());
-  ir::apply(from, d);
+  ir::patch(from, d);
   EXPECT_EQ(from.sets.at("pods-BBBBBBBB").comment, "pods app=db in ns x");
 }
 

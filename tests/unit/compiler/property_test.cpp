@@ -358,7 +358,7 @@ void run_sequence(uint32_t seed, int steps) {
       ASSERT_EQ(now.warnings, full.warnings) << where;
       ASSERT_TRUE(delta == ir::diff(before, now)) << where << ": delta is not diff(before, after)";
       ir::RuleSet applied = before;
-      ir::apply(applied, delta);
+      ir::patch(applied, delta);
       ASSERT_TRUE(applied == now) << where << ": apply(before, delta) != after";
       nonempty += delta.empty() ? 0 : 1;
     }

@@ -61,7 +61,7 @@ void expect_equivalent(Pair& p, const nft::Ruleset& rs, const std::string& what)
   ASSERT_TRUE(tx.ok()) << tx.message();
   Command c = p.script.ns->run({"nft", "-f", "-"}, nft::to_script(tx.value()));
   ASSERT_EQ(c.status, 0) << c.err;
-  nft::Status s = p.netlink.backend->apply(tx.value());
+  nft::Status s = p.netlink.backend->commit(tx.value());
   ASSERT_TRUE(s.ok()) << s.message();
 
   const std::string by_script = listing(p.script);

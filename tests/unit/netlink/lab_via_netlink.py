@@ -7,7 +7,7 @@ Every argument goes to tests/e2e/lab.py unchanged; the only difference is how
 a phase's rules reach the nodes: instead of `policyc compile | nft -f -`, each
 node namespace runs `netpol-nlload --node N -f <the same inputs>`, which
 compiles the same objects and reconciles the node's table through
-NetlinkBackend + TableSync (read back, smallest transaction). Hand-written nft
+NetlinkBackend + KernelTable (read back, smallest transaction). Hand-written nft
 phases of the self-test are loaded as before. The lab's code is used as is.
 """
 

@@ -1,4 +1,4 @@
-// NetlinkBackend, read-back and TableSync against the real kernel, each test in
+// NetlinkBackend, read-back and KernelTable against the real kernel, each test in
 // its own throwaway network namespace: check mode, a kernel error in the middle
 // of a large batch (named, atomic, next sync full), foreign tables untouched,
 // a batch spanning many pages in one send, and read-back of what netpol did
@@ -10,7 +10,7 @@
 
 #include "nft/readback.h"
 #include "nft/render.h"
-#include "nft/table_sync.h"
+#include "nft/kernel_table.h"
 #include "nft/transaction.h"
 #include "tests/unit/netlink/support.h"
 #include "tests/unit/nft/fixtures.h"
@@ -76,7 +76,7 @@ TEST(Netlink, KernelErrorNamesTheOpAndLeavesTheTableAlone) {
   NLTEST_KERNELSPACE(k);
   auto full = Transaction::replace(rich());
   ASSERT_TRUE(full.ok());
-  ASSERT_TRUE(k.backend->apply(full.value()).ok());
+  ASSERT_TRUE(k.backend->commit(full.value()).ok());
   nft_cmd(k, {"add", "element", "inet", "netpol", "pods-AAAAAAAA-v4", "{ 10.0.3.3 }"});
   const std::string listed = listing(k);
 
@@ -97,7 +97,7 @@ TEST(Netlink, KernelErrorNamesTheOpAndLeavesTheTableAlone) {
 
   for (bool commit : {false, true}) {
     SCOPED_TRACE(commit ? "apply" : "check");
-    nft::Status s = commit ? k.backend->apply(tx) : k.backend->check(tx);
+    nft::Status s = commit ? k.backend->commit(tx) : k.backend->check(tx);
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.message().find("create element pods-AAAAAAAA-v4"), std::string::npos)
         << s.message();
@@ -113,7 +113,7 @@ TEST(Netlink, KernelErrorNamesTheOpAndLeavesTheTableAlone) {
 // the next sync is a full one that brings the kernel back in line.
 TEST(Netlink, FailedSyncIsAtomicAndMakesTheNextOneFull) {
   NLTEST_KERNELSPACE(k);
-  nft::TableSync sync(*k.backend);
+  nft::KernelTable sync(*k.backend);
   const ir::RuleSet before = nft::fx::rich_ir();
   ASSERT_TRUE(sync.full(before).ok()) << sync.stats().last_error;
   // Behind the agent's back: a member vanishes from the kernel.
@@ -172,7 +172,7 @@ TEST(Netlink, ForeignTablesSurviveEverySyncPath) {
   const std::string foreign = k.ns->listing("ip foreign");
   const std::string other = k.ns->listing("inet other");
 
-  nft::TableSync sync(*k.backend);
+  nft::KernelTable sync(*k.backend);
   ir::RuleSet rules = nft::fx::rich_ir();
   ASSERT_TRUE(sync.full(rules).ok()) << sync.stats().last_error;  // replace path
   EXPECT_EQ(sync.stats().replaces, 1u);
@@ -205,7 +205,7 @@ TEST(Netlink, LargeBatchSpansManyPagesInOneSend) {
   }
   auto tx = Transaction::replace(rs);
   ASSERT_TRUE(tx.ok()) << tx.message();
-  nft::Status s = k->backend->apply(tx.value());
+  nft::Status s = k->backend->commit(tx.value());
   ASSERT_TRUE(s.ok()) << s.message();
   const nft::BatchStats& b = k->backend->last_batch();
   std::printf("large batch: %zu ops, %zu messages, %zu bytes in %zu pages, sndbuf %d, rcvbuf %d\n",
@@ -222,7 +222,7 @@ TEST(Netlink, LargeBatchSpansManyPagesInOneSend) {
 
 TEST(Netlink, ForeignRuleInOurTableIsReadAsUnknownAndReconciledAway) {
   NLTEST_KERNELSPACE(k);
-  nft::TableSync sync(*k.backend);
+  nft::KernelTable sync(*k.backend);
   ASSERT_TRUE(sync.full(nft::fx::rich_ir()).ok());
   const std::string clean = listing(k);
   const std::string chain = nft::pod_chain_name(nft::Direction::Ingress, "prod", "db-0");
@@ -240,13 +240,13 @@ TEST(Netlink, ForeignRuleInOurTableIsReadAsUnknownAndReconciledAway) {
 }
 
 // The kernel's ruleset generation moves with every commit in the namespace,
-// ours and anyone else's; TableSync trusts its mirror only while the last
+// ours and anyone else's; KernelTable trusts its mirror only while the last
 // commit was its own.
 TEST(Netlink, RulesetGenerationShowsAnyoneElsesCommit) {
   NLTEST_KERNELSPACE(k);
   auto g0 = k.backend->generation();
   ASSERT_TRUE(g0.ok()) << g0.message();
-  nft::TableSync sync(*k.backend);
+  nft::KernelTable sync(*k.backend);
   ir::RuleSet rules = nft::fx::rich_ir();
   ASSERT_TRUE(sync.full(rules).ok()) << sync.stats().last_error;
   auto g1 = k.backend->generation();
@@ -279,7 +279,7 @@ TEST(Netlink, RulesetGenerationShowsAnyoneElsesCommit) {
 
 // Fault injection: a receive buffer far too small for the batch's ACKs. The
 // kernel runs and commits the whole batch but drops most ACKs (ENOBUFS): the
-// apply must say the outcome is unknown, TableSync must not trust its mirror,
+// apply must say the outcome is unknown, KernelTable must not trust its mirror,
 // and the next sync reads the table back and finds it already as desired.
 TEST(Netlink, LostAcksMakeTheOutcomeUnknownAndTheNextSyncReadsBack) {
   nft::NetlinkOptions tiny;
@@ -288,7 +288,7 @@ TEST(Netlink, LostAcksMakeTheOutcomeUnknownAndTheNextSyncReadsBack) {
   auto k = make_kernelspace(&why, tiny);
   if (!k) GTEST_SKIP() << why;
   ir::RuleSet rules = nft::fx::rich_ir();
-  nft::TableSync sync(*k->backend);
+  nft::KernelTable sync(*k->backend);
   nft::Status s = sync.full(rules);
   ASSERT_FALSE(s.ok()) << "expected lost ACKs with a " << k->backend->last_batch().rcvbuf
                        << "-byte receive buffer for " << k->backend->last_batch().messages
@@ -313,7 +313,7 @@ TEST(Netlink, LostAcksMakeTheOutcomeUnknownAndTheNextSyncReadsBack) {
 
 TEST(Netlink, SetNetpolCannotRepresentForcesAnAtomicReplace) {
   NLTEST_KERNELSPACE(k);
-  nft::TableSync sync(*k.backend);
+  nft::KernelTable sync(*k.backend);
   ASSERT_TRUE(sync.full(nft::fx::rich_ir()).ok());
   const std::string clean = listing(k);
   nft_cmd(k, {"add", "set", "inet", "netpol", "weird", "{ type ipv4_addr; flags timeout; }"});

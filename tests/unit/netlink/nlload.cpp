@@ -5,7 +5,7 @@
 //   netpol-nlload --node NODE -f PATH [-f PATH ...]
 //
 // Same inputs as `policyc compile`; the table is reconciled with
-// TableSync::full (read back, smallest transaction, never deleting the table),
+// KernelTable::full (read back, smallest transaction, never deleting the table),
 // so consecutive loads also exercise read-back and garbage collection. Prints
 // one line of what it did. Exit 0 ok, 1 invalid input or kernel refusal, 2 usage.
 // A test tool, not part of the product (the agent does this for real).
@@ -17,7 +17,7 @@
 #include "compiler/compiler.h"
 #include "k8s/decode.h"
 #include "nft/netlink.h"
-#include "nft/table_sync.h"
+#include "nft/kernel_table.h"
 
 int main(int argc, char** argv) {
   std::string node;
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "netpol-nlload: %s\n", backend.message().c_str());
     return 1;
   }
-  netpol::nft::TableSync sync(*backend.value());
+  netpol::nft::KernelTable sync(*backend.value());
   netpol::nft::Status s = sync.full(rules);
   if (!s.ok()) {
     std::fprintf(stderr, "netpol-nlload: %s\n", s.message().c_str());

@@ -1,4 +1,4 @@
-// The planner and TableSync against the in-memory kernel: reconcile and
+// The planner and KernelTable against the in-memory kernel: reconcile and
 // garbage collection on hand-made drift, incremental transactions that stay
 // small, random change sequences whose incremental result always equals a
 // full render, and a refused apply that forces the next sync to be full.
@@ -10,7 +10,7 @@
 #include <string>
 
 #include "nft/render.h"
-#include "nft/table_sync.h"
+#include "nft/kernel_table.h"
 #include "tests/support/fake_kernel.h"
 #include "tests/unit/netlink/world.h"
 #include "tests/unit/nft/fixtures.h"
@@ -38,7 +38,7 @@ Ruleset rich() {
 Ruleset applied(const Ruleset& start, const Transaction& tx) {
   FakeKernel k;
   k.table = start;
-  nft::Status s = k.apply(tx);
+  nft::Status s = k.commit(tx);
   EXPECT_TRUE(s.ok()) << s.message();
   return k.table.value_or(Ruleset{});
 }
@@ -57,7 +57,7 @@ TEST(PlanRulesets, CreatesAnAbsentTableWithoutDeletingAnything) {
   auto tx = nft::plan(std::nullopt, rich());
   ASSERT_TRUE(tx.ok()) << tx.message();
   FakeKernel k;
-  ASSERT_TRUE(k.apply(tx.value()).ok());
+  ASSERT_TRUE(k.commit(tx.value()).ok());
   EXPECT_TRUE(k.table == rich());
   EXPECT_EQ(count(tx.value(), Verb::Delete, [](const auto&) { return true; }), 0u);
 }
@@ -187,7 +187,7 @@ TEST(PlanDelta, RandomHistoriesEqualAFullRenderAfterEveryStep) {
   for (uint32_t seed = 1; seed <= 6; ++seed) {
     World w(seed);
     FakeKernel k;
-    nft::TableSync sync(k);
+    nft::KernelTable sync(k);
     ASSERT_TRUE(sync.full(w.rules()).ok());
     size_t changes = 0, ops = 0;
     for (int i = 0; i < 300; ++i) {
@@ -216,11 +216,11 @@ TEST(PlanDelta, RandomHistoriesEqualAFullRenderAfterEveryStep) {
 // Non-default logging rules (--audit-nflog-group/-rate/-burst): incremental
 // transactions render changed pod chains with them too, so the table stays
 // what a full render with the same options is.
-TEST(TableSync, AuditOptionsHoldForIncrementalChangesToo) {
+TEST(KernelTable, AuditOptionsHoldForIncrementalChangesToo) {
   const nft::AuditOptions audit{7, 50, 5};
   World w(11);
   FakeKernel k;
-  nft::TableSync sync(k, audit);
+  nft::KernelTable sync(k, audit);
   ASSERT_TRUE(sync.full(w.rules()).ok());
   ASSERT_TRUE(k.table == nft::render(w.rules(), audit).ruleset);
   size_t chain_changes = 0;
@@ -237,11 +237,11 @@ TEST(TableSync, AuditOptionsHoldForIncrementalChangesToo) {
 }
 
 // The mirror is known to hold without a read-back exactly while nobody but
-// TableSync has committed since its last transaction.
-TEST(TableSync, GenerationTellsWhetherTheTableCanHaveChanged) {
+// KernelTable has committed since its last transaction.
+TEST(KernelTable, GenerationTellsWhetherTheTableCanHaveChanged) {
   World w(7);
   FakeKernel k;
-  nft::TableSync sync(k);
+  nft::KernelTable sync(k);
   EXPECT_FALSE(sync.unchanged_since_sync()) << "nothing synced yet";
   ASSERT_TRUE(sync.full(w.rules()).ok());
   EXPECT_TRUE(sync.unchanged_since_sync());
@@ -276,10 +276,10 @@ TEST(TableSync, GenerationTellsWhetherTheTableCanHaveChanged) {
   EXPECT_FALSE(sync.unchanged_since_sync());
 }
 
-TEST(TableSync, RefusedApplyLeavesTheTableAndMakesTheNextSyncFull) {
+TEST(KernelTable, RefusedApplyLeavesTheTableAndMakesTheNextSyncFull) {
   World w(42);
   FakeKernel k;
-  nft::TableSync sync(k);
+  nft::KernelTable sync(k);
   ASSERT_TRUE(sync.full(w.rules()).ok());
   for (int i = 0; i < 20; ++i) {
     w.step();
@@ -312,11 +312,11 @@ TEST(TableSync, RefusedApplyLeavesTheTableAndMakesTheNextSyncFull) {
   FAIL() << "no change with two ops in 200 steps";
 }
 
-TEST(TableSync, FullSyncReplacesATableItCannotDiff) {
+TEST(KernelTable, FullSyncReplacesATableItCannotDiff) {
   FakeKernel k;
   k.table = rich();
   k.table->table.comment = "made by hand";
-  nft::TableSync sync(k);
+  nft::KernelTable sync(k);
   ASSERT_TRUE(sync.full(nft::fx::rich_ir()).ok());
   EXPECT_TRUE(k.table == rich());
   EXPECT_EQ(sync.stats().replaces, 1u);

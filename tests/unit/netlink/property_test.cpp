@@ -1,6 +1,6 @@
 // The property test, in the kernel: long random histories (pods come
 // and go, labels change, addresses are reused, policies change) applied
-// incrementally through TableSync + NetlinkBackend in one namespace, and after
+// incrementally through KernelTable + NetlinkBackend in one namespace, and after
 // every step the same IR loaded as a full replace into a second namespace. The
 // two kernels must list the same table (order of creation aside), and the
 // incremental one must read back as exactly the rendered IR.
@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #include "nft/render.h"
-#include "nft/table_sync.h"
+#include "nft/kernel_table.h"
 #include "nft/transaction.h"
 #include "tests/unit/netlink/support.h"
 #include "tests/unit/netlink/world.h"
@@ -22,7 +22,7 @@ TEST(KernelProperty, IncrementalEqualsFullReplaceAfterEveryStep) {
   NLTEST_KERNELSPACE(ref);
   for (uint32_t seed : {7u, 8u}) {
     World w(seed);
-    nft::TableSync sync(*inc.backend);
+    nft::KernelTable sync(*inc.backend);
     ASSERT_TRUE(sync.full(w.rules()).ok()) << sync.stats().last_error;
     size_t changed = 0, ops = 0;
     for (int i = 0; i < 150; ++i) {
@@ -33,7 +33,7 @@ TEST(KernelProperty, IncrementalEqualsFullReplaceAfterEveryStep) {
       const nft::Ruleset desired = nft::render(w.rules()).ruleset;
       auto full = nft::Transaction::replace(desired);
       ASSERT_TRUE(full.ok()) << full.message();
-      ASSERT_TRUE(ref.backend->apply(full.value()).ok());
+      ASSERT_TRUE(ref.backend->commit(full.value()).ok());
 
       auto back = inc.backend->read(nft::TableFamily::Inet, nft::kTableName);
       ASSERT_TRUE(back.ok()) << back.message();

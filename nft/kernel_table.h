@@ -1,4 +1,4 @@
-// TableSync: keeps one table in step with the IR through a Kernel. It holds
+// KernelTable: keeps one table in step with the IR through a Kernel. It holds
 // a mirror of what the kernel has after each successful apply, turns each IR
 // change into the smallest transaction (nft/plan.h) and applies it; any
 // failure drops the mirror, so the next call reconciles from a fresh read-back
@@ -22,7 +22,7 @@
 
 namespace netpol::nft {
 
-struct SyncStats {
+struct KernelTableStats {
   size_t full_syncs = 0;   // reconciliations (read back + diff, or replace)
   size_t replaces = 0;     // of which fell back to an atomic replace
   size_t incremental = 0;  // incremental transactions applied
@@ -34,10 +34,10 @@ struct SyncStats {
 // Keeps one table in step with the IR. Holds what the kernel has (the mirror)
 // after each successful apply; any failure drops the mirror, so the next call
 // reconciles from a fresh read-back (kube-proxy's needFullSync).
-class TableSync {
+class KernelTable {
  public:
   // `audit`: how the logging rules are rendered (NFLOG group, rate, burst).
-  explicit TableSync(Kernel& kernel, AuditOptions audit = {}) : kernel_(kernel), audit_(audit) {}
+  explicit KernelTable(Kernel& kernel, AuditOptions audit = {}) : kernel_(kernel), audit_(audit) {}
 
   // Reconciles the kernel with render(rules): reads the table back and applies
   // plan(current, desired); falls back to an atomic replace when the table
@@ -55,7 +55,7 @@ class TableSync {
 
   bool needs_full() const { return !mirror_.has_value(); }
   const std::optional<Ruleset>& mirror() const { return mirror_; }
-  const SyncStats& stats() const { return stats_; }
+  const KernelTableStats& stats() const { return stats_; }
 
  private:
   // Applies tx, whose starting state the kernel held at generation `base`
@@ -66,7 +66,7 @@ class TableSync {
   AuditOptions audit_;
   std::optional<Ruleset> mirror_;
   std::optional<uint32_t> generation_;  // the kernel's generation when it equalled mirror_
-  SyncStats stats_;
+  KernelTableStats stats_;
 };
 
 }  // namespace netpol::nft

@@ -1,4 +1,4 @@
-#include "nft/table_sync.h"
+#include "nft/kernel_table.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -26,7 +26,7 @@ std::optional<uint32_t> generation_of(Kernel& kernel) {
 
 }  // namespace
 
-Status TableSync::commit(Transaction tx, std::optional<uint32_t> base) {
+Status KernelTable::commit(Transaction tx, std::optional<uint32_t> base) {
   stats_.last_ops = tx.ops().size();
   generation_.reset();
   if (tx.empty()) {
@@ -35,7 +35,7 @@ Status TableSync::commit(Transaction tx, std::optional<uint32_t> base) {
     if (base && generation_of(kernel_) == base) generation_ = base;
     return {};
   }
-  Status s = kernel_.apply(tx);
+  Status s = kernel_.commit(tx);
   if (!s.ok()) {
     mirror_.reset();  // unknown until read back: the next sync is a full one
     ++stats_.failures;
@@ -51,12 +51,12 @@ Status TableSync::commit(Transaction tx, std::optional<uint32_t> base) {
   return {};
 }
 
-bool TableSync::unchanged_since_sync() {
+bool KernelTable::unchanged_since_sync() {
   if (!mirror_ || !generation_) return false;
   return generation_of(kernel_) == generation_;
 }
 
-Status TableSync::full(const ir::RuleSet& rules) {
+Status KernelTable::full(const ir::RuleSet& rules) {
   ++stats_.full_syncs;
   mirror_.reset();
   generation_.reset();
@@ -87,7 +87,7 @@ Status TableSync::full(const ir::RuleSet& rules) {
   return s;
 }
 
-Status TableSync::update(const ir::RuleSet& after, const ir::Delta& delta) {
+Status KernelTable::update(const ir::RuleSet& after, const ir::Delta& delta) {
   if (!mirror_) return full(after);
   Ruleset current = std::move(*mirror_);
   mirror_.reset();
