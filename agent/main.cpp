@@ -115,10 +115,10 @@ int main(int argc, char** argv) {
     }
     std::shared_ptr<nft::NlConntrack> conntrack = std::move(ct).value();
     auto cutter = std::make_shared<agent::FlowCutter>(*conntrack, agent.metrics(), &log);
-    agent.set_commit_hook(
-        [conntrack, cutter](const ir::RuleSet& rules, const ir::Delta* delta, SteadyTime since) {
-          cutter->after_commit(rules, delta, since);
-        });
+    agent.set_commit_hook([conntrack, cutter](const ir::RuleSet& rules, const ir::Delta* delta,
+                                              agent::SteadyTime since) {
+      cutter->after_commit(rules, delta, since);
+    });
   }
 
   // The audit listener reads NFLOG in this (the node's) network namespace and
