@@ -5,6 +5,7 @@
 #include <linux/netfilter/nfnetlink_conntrack.h>
 #include <netinet/in.h>
 #include <netlink/addr.h>
+#include <netlink/attr.h>
 #include <netlink/msg.h>
 #include <netlink/netfilter/ct.h>
 #include <netlink/netfilter/nfnl.h>
@@ -85,6 +86,31 @@ std::set<IpAddr> host_addresses() {
   return out;
 }
 
+// The source address of one tuple (CTA_TUPLE_ORIG or CTA_TUPLE_REPLY) read
+// straight from the attributes: most entries of a dump concern no address
+// asked for, and libnl's full parse allocates per entry.
+bool tuple_src(const nlmsghdr* m, int tuple, IpAddr& out) {
+  auto* nlh = const_cast<nlmsghdr*>(m);
+  nlattr* t =
+      nla_find(nlmsg_attrdata(nlh, sizeof(nfgenmsg)), nlmsg_attrlen(nlh, sizeof(nfgenmsg)), tuple);
+  if (!t) return false;
+  nlattr* ipa = nla_find(static_cast<nlattr*>(nla_data(t)), nla_len(t), CTA_TUPLE_IP);
+  if (!ipa) return false;
+  auto* head = static_cast<nlattr*>(nla_data(ipa));
+  if (nlattr* v4 = nla_find(head, nla_len(ipa), CTA_IP_V4_SRC); v4 && nla_len(v4) == 4) {
+    out = IpAddr{};
+    std::memcpy(out.bytes.data(), nla_data(v4), 4);
+    return true;
+  }
+  if (nlattr* v6 = nla_find(head, nla_len(ipa), CTA_IP_V6_SRC); v6 && nla_len(v6) == 16) {
+    out = IpAddr{};
+    out.family = Family::V6;
+    std::memcpy(out.bytes.data(), nla_data(v6), 16);
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 struct NlConntrack::Impl {
@@ -114,6 +140,11 @@ Result<std::vector<Flow>> NlConntrack::list(const std::set<IpAddr>& addrs) {
   nlmsghdr* nlh = nlmsg_hdr(msg.get());
   nlh->nlmsg_seq = impl_->sock.next_seq();
   Status s = impl_->sock.request(nlh, [&](const nlmsghdr* m) {
+    IpAddr osrc, rsrc;
+    if (!tuple_src(m, CTA_TUPLE_ORIG, osrc) || !tuple_src(m, CTA_TUPLE_REPLY, rsrc) ||
+        (!addrs.count(osrc) && !addrs.count(rsrc))) {
+      return;
+    }
     nfnl_ct* raw = nullptr;
     if (nfnlmsg_ct_parse(const_cast<nlmsghdr*>(m), &raw) < 0 || !raw) return;
     CtPtr ct(raw);
