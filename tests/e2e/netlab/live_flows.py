@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import time
 
@@ -154,7 +155,7 @@ async def _restart_agents(lab: LiveLab, extra: list[str]) -> None:
     base = [a for a in lab.agent_args if not a.startswith("--cut-flows")]
     lab.agent_args[:] = base + extra
     for node in model.NODES:
-        lab.kill_agent(node, __import__("signal").SIGTERM)
+        lab.kill_agent(node, signal.SIGTERM)
         lab.start_agent(node)
     await lab.wait_synced(timeout=30)
 
@@ -200,12 +201,13 @@ async def _run(lab: LiveLab, cut: bool) -> bool:
         for s in servers:
             s.close()
         await lab.kubectl("delete", "networkpolicy", "-n", "x", "flows-only-c")
-    notes.append(f"kubectl create took {1e3 * (t_event - t_call):.0f} ms; cut figures are from its return")
+    notes.append(f"kubectl create took {1e3 * (t_event - t_call):.0f} ms (the API event lies inside it)")
     for f in denied:
         last = f.last_echoed_send() - t_event
         late = f.echoes_after(t_event + 1.0)
         if cut:
-            notes.append(f"{f.name}: denied; last answered message sent {1e3 * last:+.0f} ms after the event, "
+            notes.append(f"{f.name}: denied; last answered message sent {1e3 * last:+.0f} ms after kubectl "
+                         f"returned ({1e3 * (f.last_echoed_send() - t_call):.0f} ms after it started), "
                          f"{late} answers later than 1 s")
             if late:
                 problems.append(f"{f.name}: still answered {late} times more than 1 s after the policy")
