@@ -11,6 +11,7 @@
 
 #include <algorithm>
 
+#include "agent/options.h"
 #include "agent/sync.h"
 #include "compiler/compiler.h"
 #include "tests/support/builders.h"
@@ -231,6 +232,22 @@ TEST(FlowsThroughSync, CommitHookCutsAfterTheIncrementalCommit) {
   ASSERT_TRUE(e) << err;
   EXPECT_EQ(e->value("netpol_flows_cut_total"), 1);
   EXPECT_NEAR(e->value("netpol_flow_cut_seconds_sum").value_or(-1), 0.030, 1e-6);
+}
+
+TEST(FlowsFlag, OnByDefaultAndSwitchedOffByCutFlowsFalse) {
+  auto env = [](const std::string&) -> std::optional<std::string> { return "n1"; };
+  const char* on[] = {"netpol-agent"};
+  auto a = parse_options(1, on, env);
+  ASSERT_TRUE(std::holds_alternative<Options>(a));
+  EXPECT_TRUE(std::get<Options>(a).cut_flows);
+  const char* off[] = {"netpol-agent", "--cut-flows=false"};
+  auto b = parse_options(2, off, env);
+  ASSERT_TRUE(std::holds_alternative<Options>(b));
+  EXPECT_FALSE(std::get<Options>(b).cut_flows);
+  const char* bad[] = {"netpol-agent", "--cut-flows=maybe"};
+  auto c = parse_options(2, bad, env);
+  ASSERT_TRUE(std::holds_alternative<ParseExit>(c));
+  EXPECT_EQ(std::get<ParseExit>(c).code, 2);
 }
 
 }  // namespace
