@@ -139,6 +139,10 @@ void Agent::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
   core_.add_applied_listener(std::move(fn));
 }
 
+void Agent::set_commit_hook(Enforcer::CommitHook fn) {
+  core_.set_commit_hook(std::move(fn));
+}
+
 void Agent::start() {
   started_ = cfg_.sync.clock->now();
   {

@@ -64,6 +64,8 @@ class Agent {
   // Add before start(): called on the sync thread after every successful
   // apply with the IR the kernel now enforces (the audit listener's hook).
   void add_applied_listener(std::function<void(const ir::RuleSet&)> fn);
+  // Set before start(): Enforcer::set_commit_hook (flow cutting).
+  void set_commit_hook(Enforcer::CommitHook fn);
   // Add before start(): called on the informer dispatcher thread for every pod
   // of the cluster the agent learns about (removed: it was deleted). The audit
   // log uses it to name remote pods.

@@ -13,11 +13,13 @@
 
 #include "agent/agent.h"
 #include "agent/audit/auditor.h"
+#include "agent/flows.h"
 #include "agent/http.h"
 #include "agent/log.h"
 #include "agent/options.h"
 #include "k8s/api/client.h"
 #include "k8s/api/config.h"
+#include "nft/conntrack_nl.h"
 #include "nft/netlink.h"
 #include "nft/render.h"
 #include "nft/transaction.h"
@@ -100,6 +102,24 @@ int main(int argc, char** argv) {
   ac.sync.drift_read_back_every = o.drift_read_back_every;
   ac.audit = nft::AuditOptions{o.audit_nflog_group, o.audit_rate, o.audit_burst};
   agent::Agent agent(client.value(), *backend.value(), ac, log);
+
+  // Open connections a change denies are cut on the sync thread right after
+  // the commit (agent/flows.h, docs/flows.md).
+  // The hook owns both, so they live as long as the sync thread that calls it.
+  if (o.cut_flows) {
+    auto ct = nft::NlConntrack::open();
+    if (!ct.ok()) {
+      log.error("cannot open conntrack (--cut-flows=false runs without)",
+                {{"error", ct.status().str()}});
+      return 1;
+    }
+    std::shared_ptr<nft::NlConntrack> conntrack = std::move(ct).value();
+    auto cutter = std::make_shared<agent::FlowCutter>(*conntrack, agent.metrics(), &log);
+    agent.set_commit_hook([conntrack, cutter](const ir::RuleSet& rules, const ir::Delta* delta,
+                                              agent::SteadyTime since) {
+      cutter->after_commit(rules, delta, since);
+    });
+  }
 
   // The audit listener reads NFLOG in this (the node's) network namespace and
   // follows the IR the kernel enforces and every pod of the cluster.

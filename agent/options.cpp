@@ -116,6 +116,11 @@ std::variant<Options, ParseExit> parse_options(
                  "unix socket netpol-cni asks to bind a new pod before it starts (docs/cni.md); "
                  "the directory is created, a stale socket replaced (\"off\": none)")
       ->capture_default_str();
+  app.add_option("--cut-flows", o.cut_flows,
+                 "when a change denies connections that are already open, delete their "
+                 "conntrack entries so their next packet is dropped (docs/flows.md); false: "
+                 "they keep flowing until they end")
+      ->capture_default_str();
   app.add_flag("--cleanup", o.cleanup,
                "delete the table inet netpol (stops enforcing on this node) and exit");
   app.add_flag("--version", version, "print the version and exit");

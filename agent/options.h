@@ -43,6 +43,9 @@ struct Options {
   uint32_t audit_burst = 20;
   // Where netpol-cni reaches the agent (docs/cni.md); "" or "off": no socket.
   std::string cni_socket = "/run/netpol/cni.sock";
+  // Delete the conntrack entries of open connections a change denies
+  // (docs/flows.md); false: they keep flowing until they end.
+  bool cut_flows = true;
 };
 
 // What main() should do after parsing.

@@ -1,5 +1,6 @@
 #include "agent/sync.h"
 
+#include <algorithm>
 #include <random>
 
 namespace netpol::agent {
@@ -130,8 +131,14 @@ nft::Status Enforcer::flush() {
     last_error_ = s.message();
     return s;
   }
+  const SteadyTime oldest = oldest_stamp();
   applied(false, secs);
+  if (commit_hook_) commit_hook_(rules(), &delta, oldest);
   return {};
+}
+
+SteadyTime Enforcer::oldest_stamp() const {
+  return stamps_.empty() ? clock_->now() : *std::min_element(stamps_.begin(), stamps_.end());
 }
 
 nft::Result<bool> Enforcer::check_drift(bool read_back) {
@@ -173,7 +180,13 @@ nft::Status Enforcer::full(bool drift) {
     return s;
   }
   const bool first = !ready_;
+  const SteadyTime oldest = oldest_stamp();
   applied(true, secs);
+  // A reconcile that sent something (a retry after a failure, a repaired
+  // drift) may have denied anything: the hook looks at every local pod.
+  if (!first && commit_hook_ && (!drift || table_.stats().last_ops > 0)) {
+    commit_hook_(rules(), nullptr, oldest);
+  }
   if (first && log_) {
     log_->info("first sync applied; enforcing",
                {{"local_pods", static_cast<uint64_t>(rules().pods.size())},

@@ -116,6 +116,12 @@ class Enforcer {
   // Called on the sync thread after every successful apply with the IR now
   // in the kernel (the audit listener's hook).
   void add_applied_listener(std::function<void(const ir::RuleSet&)> fn);
+  // Called on the sync thread right after each successful commit but the
+  // first: the IR now in the kernel, the delta committed (null for a full
+  // reconcile) and when the oldest event it enforces was received
+  // (agent/flows.h cuts the open connections it denies).
+  using CommitHook = std::function<void(const ir::RuleSet&, const ir::Delta*, SteadyTime)>;
+  void set_commit_hook(CommitHook fn) { commit_hook_ = std::move(fn); }
 
  private:
   nft::Status full(bool drift);
@@ -132,6 +138,8 @@ class Enforcer {
   bool ready_ = false;
   std::string last_error_;  // logged once until it changes or an apply succeeds
   std::vector<std::function<void(const ir::RuleSet&)>> listeners_;
+  CommitHook commit_hook_;
+  SteadyTime oldest_stamp() const;
 };
 
 // Timing of the sync thread: batching, drift checks, retries (agent/schedule.h

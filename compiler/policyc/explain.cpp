@@ -5,6 +5,7 @@
 
 #include "compiler/compiler.h"
 #include "compiler/ip_owner.h"
+#include "compiler/verdict.h"
 
 namespace netpol::policyc {
 
@@ -41,41 +42,6 @@ std::string peer_text(const ir::RuleSet& rs, const ir::Rule& r, bool ingress) {
   if (r.peer.kind == ir::PeerMatch::Kind::Any) return dir + "any peer";
   auto it = rs.sets.find(r.peer.set);
   return dir + (it == rs.sets.end() ? r.peer.set : it->second.comment);
-}
-
-bool in_set(const ir::RuleSet& rs, const std::string& name, const ir::Element& probe, bool range) {
-  auto it = rs.sets.find(name);
-  if (it == rs.sets.end()) return false;
-  if (!range) return it->second.elements.count(probe) != 0;
-  for (const ir::Element& e : it->second.elements) {
-    if (e.proto == 0 && e.family() == probe.first.family && e.first <= probe.first &&
-        probe.first <= e.last) {
-      return true;
-    }
-  }
-  return false;
-}
-
-// Why `r` does not match, or "" when it does. Mirrors the renderer's rule:
-// peer set, then protocol, then ports or the named-port set of the destination.
-std::string mismatch(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& peer,
-                     const IpAddr& dst, uint8_t proto, uint16_t port) {
-  if (r.peer.kind == ir::PeerMatch::Kind::Set &&
-      !in_set(rs, r.peer.set, ir::Element{peer, peer, 0, 0}, true)) {
-    return "the peer " + peer.str() + " is not in it";
-  }
-  if (!r.proto) return "";
-  if (*r.proto != proto) return "another protocol";
-  if (!r.named_port_set.empty()) {
-    return in_set(rs, r.named_port_set, ir::Element{dst, dst, proto, port}, false)
-               ? ""
-               : "the destination has no such named port " + std::to_string(port);
-  }
-  if (r.ports.empty()) return "";
-  for (const ir::PortRange& p : r.ports) {
-    if (p.first <= port && port <= p.last) return "";
-  }
-  return "another port";
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -130,23 +96,15 @@ DirectionVerdict Explainer::evaluate(bool ingress, const k8s::Pod* local, const 
   if (!local || local->host_network || local->node_name.empty()) return v;
   const ir::RuleSet& rs = rules_for(local->node_name);
   v.rules = &rs;
-  // The one place the address's owner is decided: matrix's identities ask
-  // chain_owner_of() too, so both follow any change of the rule.
-  const ir::LocalPod* owner = chain_owner_of(local->node_name, local_ip, ingress);
-  if (!owner) {
-    v.how = How::NotIsolated;
-    return v;
-  }
-  v.owner = owner;
-  v.chain = &*(ingress ? owner->ingress : owner->egress);
-  for (const ir::Rule& r : v.chain->rules) {
-    if (mismatch(rs, r, peer, dst, proto, port).empty()) {
-      v.how = How::AllowedBy;
-      v.rule = &r;
-      return v;
-    }
-  }
-  v.how = How::Denied;
+  // The one evaluator (compiler/verdict.h); the agent's flow cutting uses it too.
+  const compiler::ChainVerdict c =
+      compiler::evaluate(rs, ingress, local_ip, peer, dst, proto, port);
+  v.owner = c.owner;
+  v.chain = c.chain;
+  v.rule = c.rule;
+  v.how = c.how == compiler::ChainVerdict::How::NotIsolated ? How::NotIsolated
+          : c.how == compiler::ChainVerdict::How::AllowedBy ? How::AllowedBy
+                                                            : How::Denied;
   return v;
 }
 
@@ -275,7 +233,8 @@ Result<Explanation> Explainer::explain(const Query& q) {
         if (r.policy != policy) continue;
         any = true;
         out.lines.push_back("  " + rule_name(r, ingress) + " " + peer_text(rs, r, ingress) + ", " +
-                            ports_text(r) + ": " + mismatch(rs, r, peer, dst.ip, proto, q.port));
+                            ports_text(r) + ": " +
+                            compiler::rule_mismatch(rs, r, peer, dst.ip, proto, q.port));
       }
       if (!any) out.lines.push_back("  " + policy + " allows no " + dir + " traffic");
     }
@@ -286,6 +245,11 @@ Result<Explanation> Explainer::explain(const Query& q) {
   bool ingress_ok = egress_ok ? check(true, dst, src.ip) : false;
   if (!egress_ok) out.lines.push_back("ingress of " + dst.label + ": not reached (egress denied)");
   out.allowed = egress_ok && ingress_ok;
+  if (!out.allowed) {
+    out.lines.push_back(
+        "lifecycle: a connection like this one already established when a change denied it is "
+        "cut (netpol-agent --cut-flows deletes its conntrack entry; docs/flows.md)");
+  }
   return out;
 }
 

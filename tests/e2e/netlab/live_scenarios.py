@@ -318,3 +318,7 @@ SCENARIOS = {
     "drift-repair": drift_repair,
     "stop-cleanup-restart": stop_cleanup_restart,
 }
+
+from .live_flows import SCENARIOS as _FLOWS  # noqa: E402  (flows-cut, flows-cut-off)
+
+SCENARIOS.update(_FLOWS)

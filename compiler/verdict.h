@@ -1,0 +1,51 @@
+// The verdict of the kernel's rules for one packet of a new connection, read
+// off the IR: the one evaluator behind `policyc explain` (and matrix, diff)
+// and the agent's flow cutting (agent/flows.h), so both answer as the rules
+// the renderer programs do.
+//
+// Per direction, as filter-forward dispatches: the address's owner (ip_owner)
+// picks the pod chain; no chain: not isolated; within the chain the first rule
+// that matches allows (peer set, then protocol, then ports or the named-port
+// set of the destination); none: denied. Pure, no I/O, never throws.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "compiler/ir.h"
+
+namespace netpol::compiler {
+
+struct ChainVerdict {
+  enum class How : uint8_t {
+    NotIsolated,  // no pod chain of `rules` takes this address in this direction
+    AllowedBy,    // `rule` of `chain` is the first that matches
+    Denied,       // isolated and no rule of `chain` matches
+  };
+  How how = How::NotIsolated;
+  const ir::LocalPod* owner = nullptr;  // the pod whose chain the address dispatches to
+  const ir::Chain* chain = nullptr;
+  const ir::Rule* rule = nullptr;  // AllowedBy only
+
+  bool allowed() const { return how != How::Denied; }
+};
+
+// One direction on the node of `rules`: the egress chain of `local_ip` (the
+// source) or the ingress chain of `local_ip` (the destination); `peer` is the
+// other end, `dst` the destination (named ports resolve on it), `port` the
+// destination port (0 for protocols without ports).
+ChainVerdict evaluate(const ir::RuleSet& rules, bool ingress, const IpAddr& local_ip,
+                      const IpAddr& peer, const IpAddr& dst, uint8_t proto, uint16_t port);
+
+// Both directions on the node of `rules`, egress of `src` then ingress of
+// `dst`, as filter-forward walks them: true when the node lets a new
+// connection (src -> dst, proto, port) through. Ends that are no local pod
+// are not isolated here (their own node decides).
+bool node_allows(const ir::RuleSet& rules, const IpAddr& src, const IpAddr& dst, uint8_t proto,
+                 uint16_t port);
+
+// Why `r` does not match, or "" when it does (explain prints it per rule).
+std::string rule_mismatch(const ir::RuleSet& rules, const ir::Rule& r, const IpAddr& peer,
+                          const IpAddr& dst, uint8_t proto, uint16_t port);
+
+}  // namespace netpol::compiler
