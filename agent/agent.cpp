@@ -7,6 +7,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "k8s/decode.h"
+
 namespace netpol::agent {
 
 namespace {
@@ -48,6 +50,7 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
              Logger& log)
     : cfg_(with_clock(std::move(config))),
       log_(log),
+      client_(client),
       metrics_(registry_),
       core_(kernel, cfg_.node_name, &metrics_, &log_, cfg_.sync.clock, cfg_.audit),
       loop_(
@@ -93,6 +96,48 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
   policies_ = std::make_unique<k8s::api::NetworkPolicyInformer>(
       client, handlers<k8s::NetworkPolicy>(ResourceKind::NetworkPolicy), io);
   registry_.add_collector([this] { collect(); });
+  if (!cfg_.cni_socket.empty()) {
+    BindingsHooks hooks;
+    hooks.pods_synced = [this] { return pods_->has_synced(); };
+    hooks.cached = [this](const std::string& ns, const std::string& name, const std::string& uid) {
+      return cached_pod(ns, name, uid);
+    };
+    hooks.fetch = [this](const std::string& ns, const std::string& name) {
+      return fetch_pod(ns, name);
+    };
+    hooks.enqueue = [this](Event ev) { loop_.enqueue(std::move(ev)); };
+    bindings_ = std::make_unique<Bindings>(
+        BindingsConfig{cfg_.node_name, bindings_state_path(cfg_.cni_socket)}, std::move(hooks),
+        cfg_.sync.clock, &registry_, &log_);
+  }
+}
+
+std::optional<k8s::Pod> Agent::cached_pod(const std::string& ns, const std::string& name,
+                                          const std::string& uid) const {
+  if (!uid.empty()) {
+    auto pod = pods_->get(uid);
+    if (pod && pod->ns == ns && pod->name == name) return pod;
+    return std::nullopt;
+  }
+  // No UID from the runtime: the store is keyed by UID, so look through it.
+  for (auto& pod : pods_->snapshot()) {
+    if (pod.ns == ns && pod.name == name) return std::move(pod);
+  }
+  return std::nullopt;
+}
+
+Result<std::optional<k8s::Pod>> Agent::fetch_pod(const std::string& ns, const std::string& name) {
+  auto got = client_->get("/api/v1/namespaces/" + ns + "/pods/" + name);
+  if (!got.ok()) {
+    if (got.status().code() == Code::NotFound) return std::optional<k8s::Pod>();
+    return got.status();
+  }
+  k8s::DecodeResult r = k8s::decode_json_object(got.value(), "GET pod " + ns + "/" + name);
+  if (!r.ok() || r.objects.pods.size() != 1) {
+    return StatusError{"GET pod " + ns + "/" + name + ": not a pod the agent can read",
+                       Code::Malformed};
+  }
+  return std::optional<k8s::Pod>(std::move(r.objects.pods.front()));
 }
 
 Agent::~Agent() {
@@ -125,6 +170,9 @@ k8s::api::Handlers<T> Agent::handlers(ResourceKind kind) {
   };
   h.on_delete = [this, kind, tell](const T& obj) {
     tell(obj, true);
+    if constexpr (std::is_same_v<T, k8s::Pod>) {
+      if (bindings_) bindings_->pod_deleted(obj);
+    }
     loop_.enqueue(Event{Event::Op::Remove, kind, obj, {}});
   };
   h.on_synced = [this, kind] { loop_.enqueue(Event{Event::Op::Synced, kind, {}, {}}); };
@@ -150,14 +198,31 @@ void Agent::start() {
     for (auto& p : progress_) p.since = started_;
   }
   log_.info("starting", {{"node", cfg_.node_name}});
+  // Restored bindings are queued before any informer event, so the first
+  // full sync (after every informer listed) already has the bound pods.
+  if (bindings_) (void)bindings_->restore();
   loop_.start();
   namespaces_->start();
   pods_->start();
   policies_->start();
+  if (bindings_ && !cni_) {
+    cni::ServerOptions so;
+    so.path = cfg_.cni_socket;
+    auto started = cni::Server::start(so, *bindings_);
+    if (started.ok()) {
+      cni_ = std::move(started).value();
+      log_.info("serving netpol-cni", {{"socket", so.path}});
+    } else {
+      log_.error("cannot serve netpol-cni",
+                 {{"socket", so.path}, {"error", started.status().str()}});
+    }
+  }
 }
 
 void Agent::stop() {
-  // Informers first (no new events), then the sync thread; the table stays.
+  // The CNI server first (binds wait on the sync thread), informers (no new
+  // events), then the sync thread; the table stays.
+  cni_.reset();
   namespaces_->stop();
   pods_->stop();
   policies_->stop();

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/bindings.h"
+#include "agent/cni/server.h"
 #include "agent/http.h"
 #include "agent/log.h"
 #include "agent/metrics.h"
@@ -42,6 +44,9 @@ struct AgentConfig {
   std::chrono::seconds watch_stall{0};  // 0: 2 * watch_timeout_seconds + 60 s
   std::chrono::seconds sync_stall{120};
   nft::AuditOptions audit;  // how logging rules are rendered (NFLOG group, rate, burst)
+  // netpol-cni's socket (docs/cni.md); "": none. Its bindings are kept in
+  // bindings_state_path(cni_socket) across restarts.
+  std::string cni_socket;
 };
 
 // A probe's answer: ok, or why not (the text the probe's body carries).
@@ -71,9 +76,15 @@ class Agent {
   // log uses it to name remote pods.
   void add_pod_listener(std::function<void(const k8s::Pod&, bool removed)> fn);
 
+  // Restores the netpol-cni bindings (before the first sync), starts the
+  // sync thread, the informers and the CNI socket server.
   void start();
-  // Stops watching and syncing; the table stays as it is.
+  // Stops the CNI server, watching and syncing; the table stays as it is.
   void stop();
+  // Whether --cni-socket is served (false when off or when it could not start).
+  bool cni_serving() const { return cni_ != nullptr; }
+  // The binder behind the socket (null when off).
+  Bindings* bindings() { return bindings_.get(); }
 
   Health healthz();
   Health readyz() const;
@@ -89,8 +100,13 @@ class Agent {
   std::optional<uint64_t> barrier();
   void collect();
 
+  std::optional<k8s::Pod> cached_pod(const std::string& ns, const std::string& name,
+                                     const std::string& uid) const;
+  Result<std::optional<k8s::Pod>> fetch_pod(const std::string& ns, const std::string& name);
+
   AgentConfig cfg_;
   Logger& log_;
+  std::shared_ptr<k8s::api::ApiClient> client_;
   Registry registry_;
   SyncMetrics metrics_;
   Enforcer core_;
@@ -101,6 +117,8 @@ class Agent {
   std::unique_ptr<k8s::api::PodInformer> pods_;
   std::unique_ptr<k8s::api::NetworkPolicyInformer> policies_;
   SteadyTime started_{};
+  std::unique_ptr<Bindings> bindings_;
+  std::unique_ptr<cni::Server> cni_;
 
   // Informer progress seen by /healthz: sum of its counters and when it last moved.
   struct Progress {

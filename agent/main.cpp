@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   ac.sync.drift_interval = o.drift_check_interval;
   ac.sync.drift_read_back_every = o.drift_read_back_every;
   ac.audit = nft::AuditOptions{o.audit_nflog_group, o.audit_rate, o.audit_burst};
+  ac.cni_socket = o.cni_socket;
   agent::Agent agent(client.value(), *backend.value(), ac, log);
 
   // Open connections a change denies are cut on the sync thread right after
@@ -184,6 +185,14 @@ int main(int argc, char** argv) {
   }
 
   agent.start();
+  if (!o.cni_socket.empty() && !agent.cni_serving()) {
+    // Pods would fail to start (netpol-cni fails closed); say so and stop.
+    log.error("--cni-socket cannot be served; exiting", {{"socket", o.cni_socket}});
+    agent.stop();
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
   int sig = 0;
   for (;;) {
     sigwait(&signals, &sig);

@@ -87,7 +87,15 @@ void Enforcer::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) 
 }
 
 void Enforcer::feed(Event&& ev) {
+  if (ev.on_applied) on_applied_.push_back(std::move(ev.on_applied));
   const bool remove = ev.op == Event::Op::Remove;
+  if (ev.op == Event::Op::Bind || ev.op == Event::Op::Unbind) {
+    ir::Delta d = feed_binding(ev);
+    if (d.empty() || !ready_) return;
+    batch_.add(std::move(d));
+    stamps_.push_back(ev.received);
+    return;
+  }
   if (ev.op == Event::Op::Synced) {
     synced_mask_ |= 1u << static_cast<unsigned>(ev.kind);
     if (log_) log_->info("informer synced", {{"kind", to_string(ev.kind)}});
@@ -101,7 +109,14 @@ void Enforcer::feed(Event&& ev) {
     // Keyed by namespace/name like the compiler. A pod recreated under the
     // same name is deleted before it is created again (the API server's
     // order, kept by watches and by relists, which post deletes first).
-    d = remove ? compiler_.remove_pod(pod->ns, pod->name) : compiler_.upsert_pod(*pod);
+    if (auto b = bound_.find(pod->key()); b != bound_.end()) {
+      if (remove) {
+        b->second.api.reset();
+      } else {
+        b->second.api = *pod;
+      }
+    }
+    d = remove ? compiler_.remove_pod(pod->ns, pod->name) : upsert_pod(*pod);
   } else if (auto* np = std::get_if<k8s::NetworkPolicy>(&ev.object)) {
     d = remove ? compiler_.remove_policy(np->ns, np->name) : compiler_.upsert_policy(*np);
   }
@@ -117,6 +132,7 @@ nft::Status Enforcer::flush() {
   if (needs_full() || batch_.broken()) return full(false);
   if (batch_.empty()) {
     stamps_.clear();  // the batch's changes cancelled out: nothing to enforce
+    notify_applied();
     return {};
   }
   ir::Delta delta = batch_.take();
@@ -222,6 +238,44 @@ void Enforcer::applied(bool full, double seconds) {
   last_error_.clear();
   ready_ = true;
   for (const auto& fn : listeners_) fn(rules());
+  notify_applied();
+}
+
+void Enforcer::notify_applied() {
+  std::vector<std::function<void()>> fns;
+  fns.swap(on_applied_);
+  for (const auto& fn : fns) fn();
+}
+
+ir::Delta Enforcer::upsert_pod(const k8s::Pod& pod) {
+  auto b = bound_.find(pod.key());
+  if (b == bound_.end()) return compiler_.upsert_pod(pod);
+  const PodBinding& bd = b->second.binding;
+  // The binding stands in for status.podIPs until the API reports them; the
+  // API wins from then on, and a binding never speaks for another UID.
+  const bool same_pod = bd.uid.empty() || bd.uid == pod.uid;
+  const bool finished = pod.phase == k8s::PodPhase::Succeeded || pod.phase == k8s::PodPhase::Failed;
+  if (!same_pod || !pod.ips.empty() || finished) return compiler_.upsert_pod(pod);
+  k8s::Pod bound = pod;
+  bound.ips = bd.ips;
+  return compiler_.upsert_pod(bound);
+}
+
+ir::Delta Enforcer::feed_binding(Event& ev) {
+  const PodBinding& in = *ev.binding;
+  const std::string key = in.key();
+  if (ev.op == Event::Op::Unbind) {
+    auto b = bound_.find(key);
+    if (b == bound_.end() || (!in.uid.empty() && b->second.binding.uid != in.uid)) return {};
+    std::optional<k8s::Pod> api = std::move(b->second.api);
+    bound_.erase(b);
+    // Back to what the API says (nothing, if it has no such pod).
+    return api ? compiler_.upsert_pod(*api) : ir::Delta{};
+  }
+  Bound& b = bound_[key];
+  b.binding = in;
+  if (auto* pod = std::get_if<k8s::Pod>(&ev.object); pod && !b.api) b.api = *pod;
+  return b.api ? upsert_pod(*b.api) : ir::Delta{};
 }
 
 // --- SyncThread ----------------------------------------------------------------------

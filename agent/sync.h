@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -51,14 +52,30 @@ namespace netpol::agent {
 enum class ResourceKind : uint8_t { Namespace, Pod, NetworkPolicy };
 const char* to_string(ResourceKind k);  // "namespace", "pod", "networkpolicy"
 
-// One informer notification, stamped when it was received.
+// A netpol-cni binding as the sync thread enforces it (agent/bindings.h):
+// the pod of this UID (any UID when empty) is compiled with these IPs until
+// the API reports its own status.podIPs, which then win.
+struct PodBinding {
+  std::string ns, name, uid;
+  std::vector<IpAddr> ips;
+  std::string key() const { return ns + "/" + name; }
+};
+
+// One informer notification, stamped when it was received, or a binding
+// (Bind, Unbind) from netpol-cni.
 struct Event {
-  enum class Op : uint8_t { Upsert, Remove, Synced };
+  enum class Op : uint8_t { Upsert, Remove, Synced, Bind, Unbind };
   Op op = Op::Upsert;
   ResourceKind kind = ResourceKind::Pod;
-  // The object (for Remove: its last known state); empty for Synced.
+  // The object (for Remove: its last known state); empty for Synced. Bind:
+  // the pod as the binder read it from the API (empty when not known).
   std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> object;
   SteadyTime received{};
+  std::optional<PodBinding> binding{};  // Bind, Unbind
+  // Called on the sync thread once everything fed up to this event is in the
+  // kernel (after the apply that committed it). May never be called (the
+  // loop stopped, applies keep failing): waiters bound their own wait.
+  std::function<void()> on_applied{};
 };
 
 // The metrics the sync loop keeps (registered in the registry given).
@@ -123,9 +140,16 @@ class Enforcer {
   using CommitHook = std::function<void(const ir::RuleSet&, const ir::Delta*, SteadyTime)>;
   void set_commit_hook(CommitHook fn) { commit_hook_ = std::move(fn); }
 
+  // netpol-cni bindings held (pods compiled with bound IPs or waiting for
+  // their pod to appear).
+  size_t bindings() const { return bound_.size(); }
+
  private:
   nft::Status full(bool drift);
   void applied(bool full, double seconds);
+  ir::Delta feed_binding(Event& ev);
+  ir::Delta upsert_pod(const k8s::Pod& pod);
+  void notify_applied();
 
   compiler::Compiler compiler_;
   nft::KernelTable table_;
@@ -140,6 +164,13 @@ class Enforcer {
   std::vector<std::function<void(const ir::RuleSet&)>> listeners_;
   CommitHook commit_hook_;
   SteadyTime oldest_stamp() const;
+  // Bindings by pod key, with the pod as the API last reported it (if known).
+  struct Bound {
+    PodBinding binding;
+    std::optional<k8s::Pod> api;
+  };
+  std::unordered_map<std::string, Bound> bound_;
+  std::vector<std::function<void()>> on_applied_;  // Event::on_applied fed since the last apply
 };
 
 // Timing of the sync thread: batching, drift checks, retries (agent/schedule.h

@@ -5,8 +5,18 @@
 
 namespace netpol::compiler {
 
+namespace {
+
+int rank(const IpClaim& c) {
+  if (c.terminating) return 3;
+  if (c.running) return 0;
+  return c.pending ? 1 : 2;
+}
+
+}  // namespace
+
 bool outranks(const IpClaim& a, const IpClaim& b) {
-  return std::make_pair(a.running ? 0 : 1, a.pod) < std::make_pair(b.running ? 0 : 1, b.pod);
+  return std::make_pair(rank(a), a.pod) < std::make_pair(rank(b), b.pod);
 }
 
 const ir::LocalPod* ip_owner(const ir::RuleSet& rules, const IpAddr& ip, bool ingress) {

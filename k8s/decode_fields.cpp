@@ -215,6 +215,9 @@ ObjectDecoder::Meta ObjectDecoder::metadata(const json& obj, bool namespaced,
   }
   m.uid = string(mj, "uid", at / "uid").value_or("");
   m.resource_version = string(mj, "resourceVersion", at / "resourceVersion").value_or("");
+  if (const json* del = member(mj, "deletionTimestamp"); del && !del->is_null()) {
+    m.deleting = !string(mj, "deletionTimestamp", at / "deletionTimestamp").value_or("").empty();
+  }
   return m;
 }
 

@@ -182,6 +182,7 @@ class ObjectDecoder {
   // "default"), uid, resourceVersion.
   struct Meta {
     std::string ns, name, uid, resource_version;
+    bool deleting = false;  // deletionTimestamp set
   };
   Meta metadata(const json& obj, bool namespaced, const std::string& list_prefix);
 

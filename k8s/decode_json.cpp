@@ -28,7 +28,7 @@ Keep keep_child(Keep parent, std::string_view key) {
       return Keep::kSkip;
     case Keep::kMeta:
       if (key == "name" || key == "namespace" || key == "uid" || key == "resourceVersion" ||
-          key == "labels" || key == "annotations") {
+          key == "deletionTimestamp" || key == "labels" || key == "annotations") {
         return Keep::kAll;
       }
       return Keep::kSkip;

@@ -86,6 +86,7 @@ std::optional<Pod> ObjectDecoder::decode_pod(const json& obj, const std::string&
   pod.name = m.name;
   pod.uid = m.uid;
   pod.resource_version = m.resource_version;
+  pod.terminating = m.deleting;
   pod.labels = labels(obj);
 
   Path root;

@@ -89,6 +89,9 @@ struct Pod {
   std::vector<ContainerPort> ports;  // every container's ports, in manifest order
   PodPhase phase = PodPhase::Pending;
   std::vector<IpAddr> ips;  // status.podIPs (or status.podIP), deduplicated, in order
+  // metadata.deletionTimestamp is set: the pod is going away, and a Running
+  // pod that reuses one of its IPs owns it (compiler/ip_owner.h).
+  bool terminating = false;
 
   std::string key() const { return ns + "/" + name; }
   // In peer sets / gets chains at all: has an IP, not hostNetwork, not finished.

@@ -74,6 +74,7 @@ void Engine::upsert_pod(const k8s::Pod& in) {
     p->ports = in.ports;
     p->ips = std::move(ips);
     p->phase = in.phase;
+    p->terminating = in.terminating;
     p->host_network = in.host_network;
     p->on_node = on_node;
     pods_.emplace(std::string_view(p->key), std::move(rec));
@@ -84,14 +85,16 @@ void Engine::upsert_pod(const k8s::Pod& in) {
   }
 
   if (p->labels == in.labels && p->ports == in.ports && p->ips == ips && p->phase == in.phase &&
-      p->host_network == in.host_network && p->on_node == on_node) {
+      p->terminating == in.terminating && p->host_network == in.host_network &&
+      p->on_node == on_node) {
     return;  // a resync or a change to fields we do not keep
   }
   const bool was_enf = p->enforceable();
   const bool was_local = p->local();
   const bool ips_changed = p->ips != ips;
   const bool ports_changed = p->ports != in.ports;
-  const bool phase_changed = p->phase != in.phase;
+  // A phase or deletionTimestamp change can move the ownership of a shared IP.
+  const bool phase_changed = p->phase != in.phase || p->terminating != in.terminating;
   std::vector<std::string> keys = changed_keys(p->labels, in.labels);
 
   PodRec probe;  // the new state, to decide what to undo first
@@ -113,6 +116,7 @@ void Engine::upsert_pod(const k8s::Pod& in) {
   p->ports = in.ports;
   p->ips = std::move(ips);
   p->phase = in.phase;
+  p->terminating = in.terminating;
   p->host_network = in.host_network;
   p->on_node = on_node;
 

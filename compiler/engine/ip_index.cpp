@@ -8,7 +8,10 @@ namespace netpol::compiler::engine {
 
 const PodRec* IpIndex::owner(const IpAddr& ip) const {
   const PodRec* best = nullptr;
-  auto claim = [](const PodRec* x) { return IpClaim{x->key, x->phase == k8s::PodPhase::Running}; };
+  auto claim = [](const PodRec* x) {
+    return IpClaim{x->key, x->phase == k8s::PodPhase::Running, x->phase == k8s::PodPhase::Pending,
+                   x->terminating};
+  };
   each(ip, [&](const PodRec* q) {
     if (q->local() && (!best || outranks(claim(q), claim(best)))) best = q;
   });

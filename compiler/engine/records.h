@@ -138,6 +138,7 @@ struct PodRec {
   std::vector<k8s::ContainerPort> ports;
   std::vector<IpAddr> ips;
   k8s::PodPhase phase = k8s::PodPhase::Pending;
+  bool terminating = false;  // deletionTimestamp set (ranks its IP claims last)
   bool host_network = false;
   bool on_node = false;
 

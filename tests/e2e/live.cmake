@@ -7,14 +7,20 @@ if(TARGET netpol-agent)
   set(NETPOL_LIVE ${CMAKE_CURRENT_SOURCE_DIR}/live.py)
   set(NETPOL_LIVE_ENV
       NETPOL_AGENT=$<TARGET_FILE:netpol-agent>
-      NETPOL_FAKE_APISERVER=$<TARGET_FILE:fake-apiserver>)
+      NETPOL_FAKE_APISERVER=$<TARGET_FILE:fake-apiserver>
+      NETPOL_CNI=$<TARGET_FILE:netpol-cni>)
   add_test(NAME e2e-live-routed-upstream
            COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} run --suite upstream --topology routed)
   add_test(NAME e2e-live-bridged-recipes
            COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} run --suite recipes --topology bridged)
   add_test(NAME e2e-live-scenarios
            COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology routed)
+  # netpol-cni (issue 10): a new pod's first packets, with and without the
+  # plugin in the conflist, SIGKILL of the agent between ADD and the API status.
+  add_test(NAME e2e-live-cni
+           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology both
+                   --scenario cni-first-packet)
   set_tests_properties(e2e-live-routed-upstream e2e-live-bridged-recipes e2e-live-scenarios
-                       PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
+                       e2e-live-cni PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
                        ENVIRONMENT "${NETPOL_LIVE_ENV}")
 endif()

@@ -98,6 +98,8 @@ class LiveLab(Lab):
                  verbose: bool = False, kubectl: str = "kubectl", agent_args: list[str] | None = None):
         super().__init__(kind, registry, factory, None, timeout, verbose)
         self.agent_bin = agent
+        # netpol-cni, built next to the agent unless $NETPOL_CNI says otherwise.
+        self.cni_bin = os.environ.get("NETPOL_CNI") or os.path.join(os.path.dirname(agent), "netpol-cni")
         self.apiserver_bin = apiserver
         self.kubectl_bin = kubectl
         self.agent_args = agent_args or []
@@ -256,12 +258,18 @@ class LiveLab(Lab):
                # the rules and the listener must both follow the flag, or that
                # node's audit log stays empty and the run fails (audit-log check).
                *(["--audit-nflog-group", "101"] if node != model.NODES[0] else []),
+               # One netpol-cni socket per node (the namespaces share the
+               # filesystem); its bindings file lives next to it.
+               "--cni-socket", self.cni_socket(node),
                *self.agent_args]
         proc = subprocess.Popen(cmd, stdout=open(log_path, "a"), stderr=subprocess.STDOUT,
                                 preexec_fn=_die_with_parent)
         a = AgentProc(node, proc, log_path, (prev.starts + 1) if prev else 1)
         self.agents[node] = a
         return a
+
+    def cni_socket(self, node: str) -> str:
+        return os.path.join(self.work, f"cni-{node}.sock")
 
     def audit_connection_lines(self) -> dict[str, dict[str, int]]:
         """Per node, the agent's audit log "connection" lines by verdict (the

@@ -12,6 +12,14 @@
                        the agent's drift check restores the rules
   stop-cleanup-restart SIGTERM leaves the table enforcing; `netpol-agent
                        --cleanup` removes it; a new agent programs it again
+  cni-first-packet     a new pod brought up as a runtime does (Pending in the
+                       API, then Debian's ptp/bridge + host-local from a
+                       conflist, then netpol-cni ADD with the real
+                       prevResult) sends from the first millisecond under a
+                       default-deny egress policy: nothing gets out, also
+                       across a SIGKILL of the agent before the API reports
+                       the IP; the same conflist without netpol-cni lets
+                       packets out until the API status arrives
 
 Each returns True when it behaved; problems are printed as "! ..." lines.
 """
@@ -19,6 +27,8 @@ Each returns True when it behaved; problems are printed as "! ..." lines.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
 import time
 
@@ -311,12 +321,148 @@ async def stop_cleanup_restart(lab: LiveLab) -> bool:
         "SIGTERM keeps x/a denied; --cleanup deletes the table (x/a open); a new agent closes it again"])
 
 
+CNI_DIR = "/usr/lib/cni"
+
+
+async def _cni_chain(lab: LiveLab, command: str, plugins: list[dict], env: dict, node: str,
+                     cached: dict | None = None) -> dict | None:
+    """Runs a conflist's plugins as libcni does: in order for ADD, each with
+    the previous result as prevResult; in reverse for DEL with the cached one."""
+    from .runner import _exec
+    order = list(reversed(plugins)) if command == "DEL" else plugins
+    prev = cached
+    for p in order:
+        conf = {"cniVersion": "1.0.0", "name": "netlab", **p}
+        if prev is not None:
+            conf["prevResult"] = prev
+        binary = lab.cni_bin if p["type"] == "netpol-cni" else os.path.join(CNI_DIR, p["type"])
+        cmd = ["ip", "netns", "exec", lab.topo.node_ns[node], "env", f"CNI_COMMAND={command}",
+               *[f"{k}={v}" for k, v in env.items()], binary]
+        rc, out, err = await _exec(cmd, json.dumps(conf))
+        if rc != 0:
+            raise LabError(f"{p['type']} {command} failed ({rc}): {out}{err}")
+        if command == "ADD":
+            prev = json.loads(out)
+    return prev
+
+
+async def _cni_first_packet_run(lab: LiveLab, protect: bool, kill: bool, problems: list[str],
+                                notes: list[str]) -> None:
+    from .runner import _exec
+    name = "new-cni" if protect else "new-open"
+    node = "node1"
+    pod_ns = lab.registry.add(f"{lab.kind[0]}-{name}")
+    obj = model.pod_object("x/a", {"pod": name})
+    obj["metadata"]["name"] = name
+    obj["metadata"].pop("uid")
+    obj["spec"]["nodeName"] = node
+    obj["status"] = {"phase": "Pending"}
+    await lab.kubectl("create", "-f", "-", input_text=model.as_yaml([obj]))
+    uid = (await lab.kubectl("get", "pod", "-n", "x", name, "-o", "jsonpath={.metadata.uid}")).strip()
+    await lab.wait_synced()
+    ipam = {"type": "host-local", "dataDir": os.path.join(lab.work, "ipam"),
+            "ranges": [[{"subnet": model.node_pod_cidr(node, 4) if lab.kind == "routed" else model.POD_CIDR_V4,
+                         "rangeStart": "10.244.1.200", "rangeEnd": "10.244.1.210"}]]}
+    if lab.kind == "routed":
+        main = {"type": "ptp", "ipam": ipam}
+    else:
+        main = {"type": "bridge", "bridge": "br0", "isGateway": False, "ipam": ipam}
+    plugins = [main]
+    if protect:
+        plugins.append({"type": "netpol-cni", "socket": lab.cni_socket(node), "timeoutSeconds": 10})
+    env = {"CNI_CONTAINERID": f"netlab-{name}", "CNI_NETNS": f"/run/netns/{pod_ns}", "CNI_IFNAME": "eth0",
+           "CNI_PATH": CNI_DIR,
+           "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=x;K8S_POD_NAME={name};K8S_POD_UID={uid}"}
+    result = None
+    t_add = time.monotonic()
+    try:
+        result = await _cni_chain(lab, "ADD", plugins, env, node)
+        added = time.monotonic()
+        ip = result["ips"][0]["address"].split("/")[0]
+        # From the first millisecond: TCP connects to y/b (same node, no policy
+        # of its own) every 50 ms, each given 0.2 s; the API knows no IP yet.
+        dst = "y/b"
+        got_out: list[float] = []
+        rounds = {"n": 0}
+
+        async def probe_for(seconds: float) -> None:
+            end = time.monotonic() + seconds
+            tasks = []
+            while time.monotonic() < end:
+                async def one(at: float) -> None:
+                    seen = await _observe(lab, [Probe(f"x/{name}", pod_ns, dst, 4, "TCP", 80)], timeout=0.2)
+                    rounds["n"] += 1
+                    if any(seen.values()):
+                        got_out.append(at)
+                tasks.append(asyncio.create_task(one(time.monotonic() - added)))
+                await asyncio.sleep(0.05)
+            await asyncio.gather(*tasks)
+
+        await probe_for(1.0)
+        if kill:
+            lab.kill_agent(node)
+            lab.start_agent(node)
+            await probe_for(1.5)  # the agent is down, then restarting from its state file
+            held = (await lab.metrics(node)).get("netpol_cni_bindings", 0)
+            notes.append(f"restarted agent holds {held:.0f} binding(s) from its state file")
+            if held != 1:
+                problems.append(f"the restarted agent holds {held:.0f} bindings, want 1 (restored)")
+        before_status = list(got_out)
+        # The API reports the pod's IP only now, seconds after ADD.
+        obj["metadata"]["uid"] = uid
+        obj["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}
+        await lab.kubectl("replace", "-f", "-", input_text=model.as_yaml([obj]))
+        await lab.wait_synced()
+        got_out.clear()
+        await probe_for(0.5)
+        after_status = list(got_out)
+        what = (f"{'with' if protect else 'without'} netpol-cni ({lab.kind}, {main['type']}, pod IP {ip}, "
+                f"ADD took {(added - t_add) * 1e3:.0f} ms{', agent SIGKILLed and restarted' if kill else ''}): "
+                f"{len(before_status)} of the probes before the API status got out"
+                + (f", the first at {before_status[0] * 1e3:.0f} ms" if before_status else ""))
+        notes.append(what + f"; {len(after_status)} after it; {rounds['n']} probes")
+        if protect and before_status:
+            problems.append(f"with netpol-cni: x/{name} reached {dst} before the API reported its IP "
+                            f"(first at {before_status[0] * 1e3:.0f} ms after ADD)")
+        if not protect and not before_status:
+            problems.append(f"without netpol-cni: x/{name} never reached {dst} before the API status: "
+                            "the scenario shows no gap, so the protection proves nothing")
+        if after_status:
+            problems.append(f"x/{name} reached {dst} after the API reported its IP (default-deny egress)")
+    finally:
+        if result is not None:
+            await _cni_chain(lab, "DEL", plugins, env, node, cached=result)
+        lab.factory.forget(pod_ns)
+        await asyncio.to_thread(lab.registry.remove, [pod_ns])
+        await lab.kubectl("delete", "pod", "-n", "x", name)
+
+
+async def cni_first_packet(lab: LiveLab) -> bool:
+    t0 = time.monotonic()
+    problems: list[str] = []
+    notes: list[str] = []
+    if not os.path.exists(os.path.join(CNI_DIR, "ptp")):
+        problems.append(f"no {CNI_DIR}/ptp: apt-get install containernetworking-plugins")
+        return _report("cni-first-packet", problems, t0, notes)
+    deny = model.netpol("deny-egress", "x", model.match(), egress=[])
+    await lab.apply_phase(Phase([], policies=[deny]))
+    await lab.wait_synced()
+    try:
+        await _cni_first_packet_run(lab, protect=False, kill=False, problems=problems, notes=notes)
+        await _cni_first_packet_run(lab, protect=True, kill=True, problems=problems, notes=notes)
+    finally:
+        await lab.apply_phase(Phase([], policies=[]))
+        await lab.wait_synced()
+    return _report("cni-first-packet", problems, t0, notes)
+
+
 SCENARIOS = {
     "pod-churn-ip-reuse": pod_churn_ip_reuse,
     "namespace-relabel": namespace_relabel,
     "sigkill-restart": sigkill_restart,
     "drift-repair": drift_repair,
     "stop-cleanup-restart": stop_cleanup_restart,
+    "cni-first-packet": cni_first_packet,
 }
 
 from .live_flows import SCENARIOS as _FLOWS  # noqa: E402  (flows-cut, flows-cut-off)

@@ -4,10 +4,14 @@
 #include "agent/agent.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include "compiler/compiler.h"
 #include "k8s/api/client.h"
 #include "nft/render.h"
+#include "nft/script.h"
 #include "tests/fakeapi/fake_apiserver.h"
 #include "tests/support/builders.h"
 #include "tests/support/eventually.h"
@@ -230,6 +234,71 @@ TEST_F(AgentFixture, RestartedAgentTakesOverTheTableWithoutAGap) {
             nft::render(compile_same({ns_x}, {a, d}, {ingress_only_from("x", "np", {{"app", "a"}})},
                                      "node1"))
                 .ruleset);
+}
+
+}  // namespace
+}  // namespace netpol::agent
+
+namespace netpol::agent {
+namespace {
+
+// netpol-cni's socket on the whole agent: a Pending pod with no IP in the API
+// is bound over the socket, and the answer comes with its IP in the kernel.
+TEST_F(AgentFixture, ServesNetpolCniAndAnswersOnceThePodIsInTheKernel) {
+  const std::string sock = "/tmp/netpol-agent-test-" + std::to_string(::getpid()) + ".sock";
+  ASSERT_TRUE(server->create(Kind::Namespace, "", ns_json("x")).ok());
+  ASSERT_TRUE(server
+                  ->create(Kind::Pod, "x",
+                           manifest(pod("x", "new", "node1", {}, {{"app", "new"}}, {},
+                                        k8s::PodPhase::Pending)))
+                  .ok());
+  ASSERT_TRUE(
+      server->create(Kind::NetworkPolicy, "x", manifest(ingress_policy("x", "deny", sel(), {})))
+          .ok());
+  AgentConfig cfg;
+  cfg.node_name = "node1";
+  cfg.sync.tick = milliseconds(10);
+  cfg.cni_socket = sock;
+  agent = std::make_unique<Agent>(client, kernel, cfg, log);
+  agent->start();
+  ASSERT_TRUE(agent->cni_serving());
+  ASSERT_TRUE(caught_up());
+
+  auto ask = [&](cni::Op op) {
+    cni::Request r;
+    r.op = op;
+    r.pod_namespace = "x";
+    r.pod_name = "new";
+    r.container_id = "c1";
+    r.ifname = "eth0";
+    r.netns = "/var/run/netns/x";
+    r.ips = {"10.0.1.7"};
+    r.host_interface = "vethnew";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto fd = cni::connect_unix(sock, deadline);
+    EXPECT_TRUE(fd.ok()) << fd.status().str();
+    if (!fd.ok()) return cni::Answer{cni::Refusal::Failed, "connect"};
+    EXPECT_TRUE(cni::write_all(fd.value().get(), cni::encode(r), deadline).ok());
+    auto text = cni::read_message(fd.value().get(), cni::kMaxMessageBytes, deadline);
+    EXPECT_TRUE(text.ok());
+    auto a = cni::decode_answer(text.ok() ? text.value() : "");
+    return a.ok() ? a.value() : cni::Answer{cni::Refusal::Failed, "decode"};
+  };
+  auto has_ip = [&] {
+    auto t = kernel.table();
+    return t && nft::to_block(*t).find("10.0.1.7") != std::string::npos;
+  };
+  EXPECT_FALSE(has_ip());
+  const cni::Answer bound = ask(cni::Op::Bind);
+  EXPECT_TRUE(bound.ok()) << bound.message;
+  EXPECT_TRUE(has_ip()) << "answered before the pod's IP was in the kernel";
+  EXPECT_EQ(scrape().value("netpol_cni_bindings"), 1);
+  EXPECT_TRUE(ask(cni::Op::Check).ok());
+  EXPECT_TRUE(ask(cni::Op::Release).ok());
+  EXPECT_FALSE(has_ip());
+  agent.reset();
+  EXPECT_NE(::access(sock.c_str(), F_OK), 0);  // the socket goes with the agent
+  std::remove(bindings_state_path(sock).c_str());
 }
 
 }  // namespace

@@ -66,5 +66,94 @@ TEST(IpOwner, TheCompilerGivesAContestedAddressToItsOwnerOnly) {
   EXPECT_EQ(ip_owner(rs, ip("10.0.0.5"), true)->key(), "ns/b");
 }
 
+TEST(IpOwner, ATerminatingClaimRanksLastAndPendingBeforeUnknown) {
+  const IpClaim old_pod{"ns/a", true, false, true};  // Running, deletionTimestamp set
+  const IpClaim new_pod{"ns/z", true};
+  EXPECT_TRUE(outranks(new_pod, old_pod));
+  EXPECT_FALSE(outranks(old_pod, new_pod));
+  // Even a Pending or Unknown pod (say, bound by netpol-cni) keeps an address
+  // a terminating pod still lists.
+  EXPECT_TRUE(outranks({"ns/z", false, true}, old_pod));
+  EXPECT_TRUE(outranks({"ns/z"}, old_pod));
+  EXPECT_TRUE(outranks({"ns/z", false, true}, {"ns/a"}));
+  // But never one a live Running pod holds.
+  EXPECT_TRUE(outranks({"ns/z", true}, {"ns/a", false, true}));
+}
+
+// IP reuse by UID (issue 10 item 4) through the incremental compiler: the old
+// pod is terminating, a new Running pod gets its address. From the new pod's
+// event on the address is the new pod's, whether the old pod's DELETED comes
+// before or after; a finished pod holds no address.
+struct Reuse : ::testing::Test {
+  Compiler c{"n1"};
+  // The old pod has the smaller key: key order alone would keep it the owner.
+  k8s::Pod old_pod = testsupport::pod("ns", "a", "n1", {"10.0.0.5"}, {{"app", "old"}});
+  k8s::Pod new_pod = testsupport::pod("ns", "b", "n1", {"10.0.0.5"}, {{"app", "new"}});
+
+  void SetUp() override {
+    c.upsert_namespace(testsupport::ns("ns"));
+    c.upsert_policy(testsupport::ingress_policy("ns", "deny", testsupport::sel(), {}));
+    c.upsert_pod(old_pod);
+    ASSERT_EQ(owner(), "ns/a");
+  }
+  std::string owner() {
+    const ir::LocalPod* p = ip_owner(c.rules(), ip("10.0.0.5"), true);
+    return p ? p->key() : "";
+  }
+  // The incremental result equals a compile from scratch of the same objects.
+  void same_as_scratch(std::vector<k8s::Pod> pods) {
+    k8s::Objects o;
+    o.namespaces.push_back(testsupport::ns("ns"));
+    o.policies.push_back(testsupport::ingress_policy("ns", "deny", testsupport::sel(), {}));
+    o.pods = std::move(pods);
+    EXPECT_EQ(c.rules(), compile(o, "n1"));
+  }
+};
+
+TEST_F(Reuse, OldPodDeletedBeforeTheNewOneIsAdded) {
+  old_pod.terminating = true;
+  c.upsert_pod(old_pod);
+  EXPECT_EQ(owner(), "ns/a");  // alone, it still holds it
+  c.remove_pod("ns", "a");
+  EXPECT_EQ(owner(), "");
+  c.upsert_pod(new_pod);
+  EXPECT_EQ(owner(), "ns/b");
+  same_as_scratch({new_pod});
+}
+
+TEST_F(Reuse, OldPodDeletedAfterTheNewOneIsAdded) {
+  old_pod.terminating = true;
+  c.upsert_pod(old_pod);  // the old pod's deletionTimestamp
+  c.upsert_pod(new_pod);  // the new pod, Running, with the same address
+  EXPECT_EQ(owner(), "ns/b");
+  EXPECT_TRUE(c.rules().pods.at("ns/a").ips.empty());
+  EXPECT_EQ(c.rules().pods.at("ns/b").ips, (std::vector<IpAddr>{ip("10.0.0.5")}));
+  same_as_scratch({old_pod, new_pod});
+  c.remove_pod("ns", "a");  // the old pod's DELETED, later
+  EXPECT_EQ(owner(), "ns/b");
+  same_as_scratch({new_pod});
+}
+
+TEST_F(Reuse, TheNewPodGetsTheAddressOnTheEventThatMarksTheOldOneTerminating) {
+  c.upsert_pod(new_pod);
+  EXPECT_EQ(owner(), "ns/a");  // both live and Running: the smaller key
+  old_pod.terminating = true;
+  c.upsert_pod(old_pod);
+  EXPECT_EQ(owner(), "ns/b");
+  same_as_scratch({old_pod, new_pod});
+}
+
+TEST_F(Reuse, FinishedPodsHoldNoAddress) {
+  old_pod.phase = k8s::PodPhase::Succeeded;
+  c.upsert_pod(old_pod);
+  EXPECT_EQ(owner(), "");
+  c.upsert_pod(new_pod);
+  EXPECT_EQ(owner(), "ns/b");
+  old_pod.phase = k8s::PodPhase::Failed;
+  c.upsert_pod(old_pod);
+  EXPECT_EQ(owner(), "ns/b");
+  same_as_scratch({old_pod, new_pod});
+}
+
 }  // namespace
 }  // namespace netpol::compiler

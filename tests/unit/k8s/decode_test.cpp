@@ -123,6 +123,26 @@ status: {phase: Succeeded, podIP: "fd00::1", podIPs: [{ip: "10.1.1.1"}, {ip: "fd
   EXPECT_EQ(p.phase, PodPhase::Succeeded);
 }
 
+TEST(DecodePod, DeletionTimestampMarksThePodTerminatingInYamlJsonAndTheWatchPath) {
+  DecodeResult y = decode(R"(kind: Pod
+metadata: {name: p, deletionTimestamp: "2026-12-01T10:00:00Z"}
+status: {phase: Running, podIP: "10.0.0.1"}
+)");
+  ASSERT_TRUE(y.ok()) << error_strings(y)[0];
+  EXPECT_TRUE(y.objects.pods.at(0).terminating);
+  const char* live = R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","uid":"u"}})";
+  const char* going = R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"p","uid":"u",
+    "deletionTimestamp":"2026-12-01T10:00:00Z","deletionGracePeriodSeconds":30}})";
+  DecodeResult a = decode_json_object(live, "watch");
+  DecodeResult b = decode_json_object(going, "watch");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_FALSE(a.objects.pods.at(0).terminating);
+  EXPECT_TRUE(b.objects.pods.at(0).terminating);
+  DecodeResult d = decode("kind: Pod\nmetadata: {name: p}\n");
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d.objects.pods.at(0).terminating);
+}
+
 TEST(DecodeNamespace, NameLabelIsAlwaysSet) {
   DecodeResult r = decode(R"(apiVersion: v1
 kind: Namespace
