@@ -125,7 +125,7 @@ struct Rig {
     }
     const size_t n = evs.size();
     for (auto& ev : evs) core->feed(std::move(ev));
-    EXPECT_TRUE(core->apply().ok());
+    EXPECT_TRUE(core->flush().ok());
     return n;
   }
   bool queued() {
