@@ -102,20 +102,8 @@ void decode_object(const json& obj, std::string_view default_kind, const std::st
                               ": only Namespace, Pod and NetworkPolicy are decoded");
     return;
   }
-  // apiVersion may be left out (list items from the API server carry none);
-  // a different one means a schema we do not know.
-  if (const json* api = ObjectDecoder::member(obj, "apiVersion")) {
-    if (!api->is_string() || api->get_ref<const std::string&>() != want_api) {
-      d.identify(obj, kind != "Namespace", prefix);
-      if (!api->is_string()) {
-        d.fail(root / "apiVersion", std::string("must be a string, got ") + type_name(*api));
-      } else {
-        d.fail(root / "apiVersion", "unsupported apiVersion " + quote(api->get<std::string>()) +
-                                        " for kind " + kind + ": want \"" + want_api + "\"");
-      }
-      return;
-    }
-  }
+  d.identify(obj, kind != "Namespace", prefix);
+  if (!d.api_version(obj, kind, want_api)) return;
   if (kind == "Pod") {
     if (auto p = d.decode_pod(obj, prefix)) {
       sink.out.objects.pods.push_back(std::move(*p));

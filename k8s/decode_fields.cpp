@@ -17,18 +17,27 @@ void ObjectDecoder::fail(const Path& at, std::string message) {
   errors_.push_back(Error{std::string(file_), kind_, object_, field, std::move(message)});
 }
 
-std::optional<uint16_t> ObjectDecoder::port_number(const json& v, const Path& at) {
+std::optional<int64_t> ObjectDecoder::integer(const json& v, const Path& at, int64_t lo,
+                                              int64_t hi) {
   if (!v.is_number_integer()) {
     fail(at, std::string("must be an integer, got ") + type_name(v));
     return std::nullopt;
   }
-  bool in_range = v.is_number_unsigned() ? v.get<uint64_t>() >= 1 && v.get<uint64_t>() <= 65535
-                                         : v.get<int64_t>() >= 1 && v.get<int64_t>() <= 65535;
+  bool in_range = v.is_number_unsigned()
+                      ? v.get<uint64_t>() <= uint64_t(hi) && int64_t(v.get<uint64_t>()) >= lo
+                      : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
   if (!in_range) {
-    fail(at, "invalid value " + v.dump() + ": must be between 1 and 65535, inclusive");
+    fail(at, "invalid value " + v.dump() + ": must be between " + std::to_string(lo) + " and " +
+                 std::to_string(hi) + ", inclusive");
     return std::nullopt;
   }
-  return uint16_t(v.get<int64_t>());
+  return v.get<int64_t>();
+}
+
+std::optional<uint16_t> ObjectDecoder::port_number(const json& v, const Path& at) {
+  auto n = integer(v, at, 1, 65535);
+  if (!n) return std::nullopt;
+  return uint16_t(*n);
 }
 
 std::optional<Protocol> ObjectDecoder::protocol(const json& parent, const Path& at) {
@@ -85,10 +94,14 @@ std::optional<LabelSelector> ObjectDecoder::selector(const json& parent, std::st
                                                      const Path& at) {
   const json* v = object(parent, key, at);
   if (!v) return std::nullopt;
+  return label_selector(*v, at);
+}
+
+LabelSelector ObjectDecoder::label_selector(const json& v, const Path& at) {
   LabelSelector sel;
-  sel.match_labels = string_map(member(*v, "matchLabels"), at / "matchLabels", true);
+  sel.match_labels = string_map(member(v, "matchLabels"), at / "matchLabels", true);
   Path exprs_at = at / "matchExpressions";
-  if (const json* exprs = list(*v, "matchExpressions", exprs_at)) {
+  if (const json* exprs = list(v, "matchExpressions", exprs_at)) {
     for (size_t i = 0; i < exprs->size(); ++i) {
       if (auto r = requirement((*exprs)[i], exprs_at[i])) {
         sel.match_expressions.push_back(std::move(*r));
@@ -137,19 +150,13 @@ std::optional<Requirement> ObjectDecoder::requirement(const json& item, const Pa
   }
   Path values_at = at / "values";
   if (const json* values = list(*e, "values", values_at)) {
-    for (size_t i = 0; i < values->size(); ++i) {
-      const json& v = (*values)[i];
-      if (!v.is_string()) {
-        fail(values_at[i], std::string("must be a string, got ") + type_name(v));
-        continue;
-      }
-      const auto& s = v.get_ref<const std::string&>();
+    each_string(*values, values_at, [&](const std::string& s, const Path& v_at) {
       if (auto why = validate::label_value(s); !why.empty()) {
-        fail(values_at[i], "invalid value " + quote(s) + ": " + std::string(why));
-        continue;
+        fail(v_at, "invalid value " + quote(s) + ": " + std::string(why));
+        return;
       }
       r.values.push_back(s);
-    }
+    });
   }
   if (known_op) {
     bool set_op = r.op == Requirement::Op::In || r.op == Requirement::Op::NotIn;
@@ -186,8 +193,25 @@ void ObjectDecoder::identify(const json& obj, bool namespaced, const std::string
   }
 }
 
-ObjectDecoder::Meta ObjectDecoder::metadata(const json& obj, bool namespaced,
+bool ObjectDecoder::api_version(const json& obj, const std::string& kind, std::string_view want) {
+  const json* api = member(obj, "apiVersion");
+  if (!api) return true;
+  Path root;
+  if (!api->is_string()) {
+    fail(root / "apiVersion", std::string("must be a string, got ") + type_name(*api));
+    return false;
+  }
+  if (api->get_ref<const std::string&>() != want) {
+    fail(root / "apiVersion", "unsupported apiVersion " + quote(api->get<std::string>()) +
+                                  " for kind " + kind + ": want \"" + std::string(want) + "\"");
+    return false;
+  }
+  return true;
+}
+
+ObjectDecoder::Meta ObjectDecoder::metadata(const json& obj, Scope scope,
                                             const std::string& list_prefix) {
+  const bool namespaced = scope == Scope::Namespaced;
   identify(obj, namespaced, list_prefix);
   Meta m;
   Path root;
@@ -198,8 +222,9 @@ ObjectDecoder::Meta ObjectDecoder::metadata(const json& obj, bool namespaced,
   if (name ? name->empty() : !member(mj, "name")) {
     fail(at / "name", "required value");
   } else if (name) {
-    // Namespaces are DNS labels; pods and policies DNS subdomains.
-    auto why = namespaced ? validate::dns1123_subdomain(*name) : validate::dns1123_label(*name);
+    // Namespaces are DNS labels; the other kinds' names DNS subdomains.
+    auto why = scope == Scope::Namespace ? validate::dns1123_label(*name)
+                                         : validate::dns1123_subdomain(*name);
     if (!why.empty()) fail(at / "name", "invalid value " + quote(*name) + ": " + std::string(why));
     m.name = *name;
   }

@@ -7,6 +7,7 @@
 //  * decode_yaml.cpp: the YAML front end (yaml-cpp events -> the same tree);
 //  * decode_fields.cpp: ObjectDecoder's typed field readers, selectors, metadata;
 //  * decode_objects.cpp: ObjectDecoder's Namespace, Pod and NetworkPolicy;
+//  * decode_cnp.cpp: ClusterNetworkPolicy and Node, on ObjectDecoder's readers;
 //  * decode.cpp: documents and lists -> objects, and the public entry points.
 #pragma once
 
@@ -15,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -97,11 +99,16 @@ class ObjectDecoder {
       : file_(file), errors_(errors), start_(errors.size()) {}
 
   bool failed() const { return errors_.size() != start_; }
+  // Errors recorded so far (all objects): a reader compares it before and after.
+  size_t error_count() const { return errors_.size(); }
   void set_kind(std::string kind) { kind_ = std::move(kind); }
   void set_object(std::string object) { object_ = std::move(object); }
   void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
 
   void fail(const Path& at, std::string message);
+
+  // An integer field in [lo, hi].
+  std::optional<int64_t> integer(const json& v, const Path& at, int64_t lo, int64_t hi);
 
   // A port number field: integer 1..65535.
   std::optional<uint16_t> port_number(const json& v, const Path& at);
@@ -114,13 +121,20 @@ class ObjectDecoder {
   Labels string_map(const json* v, const Path& at, bool check_values,
                     std::string_view keep_prefix = {});
 
+  // metav1.LabelSelector `key` of `parent`; nothing when absent or not an object.
   std::optional<LabelSelector> selector(const json& parent, std::string_view key, const Path& at);
+  // The selector `v`, already known to be an object.
+  LabelSelector label_selector(const json& v, const Path& at);
 
   std::optional<Requirement> requirement(const json& item, const Path& at);
 
   // Labels later errors with "namespace/name" (or, for a list item without
   // a usable name, prefixes fields with "items[i]"). Reports nothing itself.
   void identify(const json& obj, bool namespaced, const std::string& list_prefix);
+
+  // apiVersion may be left out (list items from the API server carry none);
+  // a different one means a schema we do not know: reported, and false.
+  bool api_version(const json& obj, const std::string& kind, std::string_view want);
 
   // Member lookup: JSON null reads as absent, as in Go's encoding/json.
   static const json* member(const json& obj, std::string_view key) {
@@ -178,13 +192,51 @@ class ObjectDecoder {
     return v->get<bool>();
   }
 
+  // Every element of the list `items` that is an object (null reads as {}),
+  // with its path; other elements are reported.
+  template <typename F>
+  void each_object(const json& items, const Path& at, F&& f) {
+    for (size_t i = 0; i < items.size(); ++i) {
+      Path item_at = at[i];
+      if (const json* v = element(items[i], item_at)) f(*v, item_at);
+    }
+  }
+
+  // Every string of the list `items` with its path; other items are reported.
+  template <typename F>
+  void each_string(const json& items, const Path& at, F&& f) {
+    for (size_t i = 0; i < items.size(); ++i) {
+      const json& v = items[i];
+      if (!v.is_string()) {
+        fail(at[i], std::string("must be a string, got ") + type_name(v));
+        continue;
+      }
+      f(v.get_ref<const std::string&>(), at[i]);
+    }
+  }
+
+  // Where a kind's objects live: in a namespace (Pod, NetworkPolicy), in the
+  // cluster (ClusterNetworkPolicy, Node), or the Namespace itself (cluster
+  // scope, but its name is a DNS label rather than a subdomain).
+  enum class Scope { Namespaced, Cluster, Namespace };
+
   // metadata: name (required), namespace (namespaced kinds, default
   // "default"), uid, resourceVersion.
   struct Meta {
     std::string ns, name, uid, resource_version;
     bool deleting = false;  // deletionTimestamp set
   };
-  Meta metadata(const json& obj, bool namespaced, const std::string& list_prefix);
+  Meta metadata(const json& obj, Scope scope, const std::string& list_prefix);
+
+  // Meta's fields into the model object `o` (its namespace, if it has one).
+  template <typename T>
+  static void assign(T& o, Meta&& m) {
+    if constexpr (requires { o.ns; }) o.ns = std::move(m.ns);
+    o.name = std::move(m.name);
+    o.uid = std::move(m.uid);
+    o.resource_version = std::move(m.resource_version);
+    if constexpr (requires { o.terminating; }) o.terminating = m.deleting;
+  }
 
   Labels labels(const json& obj);
 

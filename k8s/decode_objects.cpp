@@ -14,10 +14,7 @@ using validate::quote;
 std::optional<Namespace> ObjectDecoder::decode_namespace(const json& obj,
                                                          const std::string& prefix) {
   Namespace ns;
-  Meta m = metadata(obj, false, prefix);
-  ns.name = m.name;
-  ns.uid = m.uid;
-  ns.resource_version = m.resource_version;
+  assign(ns, metadata(obj, Scope::Namespace, prefix));
   ns.labels = labels(obj);
   if (const json* meta = member(obj, "metadata"); meta && meta->is_object()) {
     Path root;
@@ -35,39 +32,33 @@ void ObjectDecoder::container_ports(const json& spec, std::string_view key, cons
                                     Pod& pod) {
   const json* containers = list(spec, key, at);
   if (!containers) return;
-  for (size_t i = 0; i < containers->size(); ++i) {
-    Path c_at = at[i];
-    const json* c = element((*containers)[i], c_at);
-    if (!c) continue;
+  each_object(*containers, at, [&](const json& c, const Path& c_at) {
     if (key == "initContainers") {
       // Only restartable init containers (sidecars) run alongside the
       // pod and serve their ports; plain init containers have exited.
-      auto policy = string(*c, "restartPolicy", c_at / "restartPolicy");
-      if (policy != "Always") continue;
+      auto policy = string(c, "restartPolicy", c_at / "restartPolicy");
+      if (policy != "Always") return;
     }
     Path ports_at = c_at / "ports";
-    const json* ports = list(*c, "ports", ports_at);
-    if (!ports) continue;
-    for (size_t j = 0; j < ports->size(); ++j) {
-      Path p_at = ports_at[j];
-      const json* p = element((*ports)[j], p_at);
-      if (!p) continue;
+    const json* ports = list(c, "ports", ports_at);
+    if (!ports) return;
+    each_object(*ports, ports_at, [&](const json& p, const Path& p_at) {
       ContainerPort cp;
-      if (auto name = string(*p, "name", p_at / "name")) {
+      if (auto name = string(p, "name", p_at / "name")) {
         if (auto why = validate::iana_svc_name(*name); !why.empty()) {
           fail(p_at / "name", "invalid value " + quote(*name) + ": " + std::string(why));
         }
         cp.name = *name;
       }
-      if (const json* num = member(*p, "containerPort")) {
+      if (const json* num = member(p, "containerPort")) {
         if (auto n = port_number(*num, p_at / "containerPort")) cp.port = *n;
       } else {
         fail(p_at / "containerPort", "required value");
       }
-      if (auto proto = protocol(*p, p_at / "protocol")) cp.protocol = *proto;
+      if (auto proto = protocol(p, p_at / "protocol")) cp.protocol = *proto;
       pod.ports.push_back(std::move(cp));
-    }
-  }
+    });
+  });
 }
 
 void ObjectDecoder::add_pod_ip(std::string_view text, const Path& at, Pod& pod) {
@@ -81,12 +72,7 @@ void ObjectDecoder::add_pod_ip(std::string_view text, const Path& at, Pod& pod) 
 
 std::optional<Pod> ObjectDecoder::decode_pod(const json& obj, const std::string& prefix) {
   Pod pod;
-  Meta m = metadata(obj, true, prefix);
-  pod.ns = m.ns;
-  pod.name = m.name;
-  pod.uid = m.uid;
-  pod.resource_version = m.resource_version;
-  pod.terminating = m.deleting;
+  assign(pod, metadata(obj, Scope::Namespaced, prefix));
   pod.labels = labels(obj);
 
   Path root;
@@ -130,13 +116,11 @@ std::optional<Pod> ObjectDecoder::decode_pod(const json& obj, const std::string&
   }
   Path ips_at = status_at / "podIPs";
   if (const json* ips = list(st, "podIPs", ips_at)) {
-    for (size_t i = 0; i < ips->size(); ++i) {
-      const json* e = element((*ips)[i], ips_at[i]);
-      if (!e) continue;
-      auto ip = string(*e, "ip", ips_at[i] / "ip");
-      if (!ip && !member(*e, "ip")) fail(ips_at[i] / "ip", "required value");
-      if (ip) add_pod_ip(*ip, ips_at[i] / "ip", pod);
-    }
+    each_object(*ips, ips_at, [&](const json& e, const Path& e_at) {
+      auto ip = string(e, "ip", e_at / "ip");
+      if (!ip && !member(e, "ip")) fail(e_at / "ip", "required value");
+      if (ip) add_pod_ip(*ip, e_at / "ip", pod);
+    });
   }
   int v4 = 0, v6 = 0;
   for (const IpAddr& ip : pod.ips) (ip.is_v4() ? v4 : v6)++;
@@ -161,25 +145,19 @@ std::optional<IpBlock> ObjectDecoder::ip_block(const json& v, const Path& at) {
   }
   Path ex_at = at / "except";
   if (const json* ex = list(v, "except", ex_at)) {
-    for (size_t i = 0; i < ex->size(); ++i) {
-      const json& e = (*ex)[i];
-      if (!e.is_string()) {
-        fail(ex_at[i], std::string("must be a string, got ") + type_name(e));
-        continue;
-      }
-      const auto& s = e.get_ref<const std::string&>();
+    each_string(*ex, ex_at, [&](const std::string& s, const Path& e_at) {
       auto c = Cidr::parse(s);
       if (!c) {
-        fail(ex_at[i], "invalid value " + quote(s) + ": must be a CIDR such as 10.0.0.0/8");
+        fail(e_at, "invalid value " + quote(s) + ": must be a CIDR such as 10.0.0.0/8");
       } else if (cidr && c->addr.family != cidr->addr.family) {
-        fail(ex_at[i], "invalid value " + quote(s) + ": must be of the same IP family as cidr");
+        fail(e_at, "invalid value " + quote(s) + ": must be of the same IP family as cidr");
       } else if (cidr && !(cidr->contains(*c) && c->prefix > cidr->prefix)) {
-        fail(ex_at[i], "invalid value " + quote(s) + ": must be a strict subset of cidr " +
-                           quote(cidr->str()));
+        fail(e_at, "invalid value " + quote(s) + ": must be a strict subset of cidr " +
+                       quote(cidr->str()));
       } else {
         block.except.push_back(*c);
       }
-    }
+    });
   }
   if (errors_.size() != before || !cidr) return std::nullopt;
   block.cidr = *cidr;
@@ -251,36 +229,29 @@ std::vector<PolicyRule> ObjectDecoder::rules(const json& spec, std::string_view 
   std::vector<PolicyRule> out;
   const json* list_v = list(spec, key, at);
   if (!list_v) return out;
-  for (size_t i = 0; i < list_v->size(); ++i) {
-    Path r_at = at[i];
-    const json* r = element((*list_v)[i], r_at);
-    if (!r) continue;
+  each_object(*list_v, at, [&](const json& r, const Path& r_at) {
     PolicyRule rule;
     Path ports_at = r_at / "ports";
-    if (const json* ports = list(*r, "ports", ports_at)) {
+    if (const json* ports = list(r, "ports", ports_at)) {
       for (size_t j = 0; j < ports->size(); ++j) {
         if (auto p = policy_port((*ports)[j], ports_at[j])) rule.ports.push_back(std::move(*p));
       }
     }
     Path peers_at = r_at / peers_key;
-    if (const json* peers = list(*r, peers_key, peers_at)) {
+    if (const json* peers = list(r, peers_key, peers_at)) {
       for (size_t j = 0; j < peers->size(); ++j) {
         if (auto p = peer((*peers)[j], peers_at[j])) rule.peers.push_back(std::move(*p));
       }
     }
     out.push_back(std::move(rule));
-  }
+  });
   return out;
 }
 
 std::optional<NetworkPolicy> ObjectDecoder::decode_policy(const json& obj,
                                                           const std::string& prefix) {
   NetworkPolicy np;
-  Meta m = metadata(obj, true, prefix);
-  np.ns = m.ns;
-  np.name = m.name;
-  np.uid = m.uid;
-  np.resource_version = m.resource_version;
+  assign(np, metadata(obj, Scope::Namespaced, prefix));
   Path root;
   if (const json* meta = member(obj, "metadata"); meta && meta->is_object()) {
     np.annotations = string_map(member(*meta, "annotations"), root / "metadata" / "annotations",
@@ -296,24 +267,17 @@ std::optional<NetworkPolicy> ObjectDecoder::decode_policy(const json& obj,
   Path types_at = spec_at / "policyTypes";
   bool has_types = false, wants_ingress = false, wants_egress = false;
   if (const json* types = list(sj, "policyTypes", types_at)) {
-    for (size_t i = 0; i < types->size(); ++i) {
-      const json& t = (*types)[i];
-      if (!t.is_string()) {
-        fail(types_at[i], std::string("must be a string, got ") + type_name(t));
-        continue;
-      }
-      const auto& s = t.get_ref<const std::string&>();
+    each_string(*types, types_at, [&](const std::string& s, const Path& t_at) {
       bool* flag = s == "Ingress" ? &wants_ingress : s == "Egress" ? &wants_egress : nullptr;
       if (!flag) {
-        fail(types_at[i],
-             "unsupported value " + quote(s) + R"(: supported values: "Ingress", "Egress")");
+        fail(t_at, "unsupported value " + quote(s) + R"(: supported values: "Ingress", "Egress")");
       } else if (*flag) {
-        fail(types_at[i], "duplicate value " + quote(s));
+        fail(t_at, "duplicate value " + quote(s));
       } else {
         *flag = true;
         has_types = true;
       }
-    }
+    });
   }
   np.ingress = rules(sj, "ingress", "from", spec_at / "ingress");
   np.egress = rules(sj, "egress", "to", spec_at / "egress");

@@ -27,6 +27,26 @@ std::pair<std::string, std::string> split_key(const std::string& key) {
   return {key.substr(0, slash), key.substr(slash + 1)};
 }
 
+// What a Connection or Suppressed record takes from its log prefix.
+template <typename Record>
+void stamp(Record& r, TimePoint now, const std::string& node, const LogId& id) {
+  r.time = now;
+  r.node = node;
+  r.verdict = id.verdict;
+  r.direction = id.direction;
+}
+
+// ... and from the chain's attribution: who isolates the pod, and for an
+// allow, the rule that allowed it.
+template <typename Record>
+void attribute(Record& r, const LogId& id, const Attribution& who) {
+  r.isolated_by = who.isolated_by;
+  if (id.verdict == Verdict::Allow) {
+    r.policies = {who.policy};
+    r.rule_index = who.rule_index;
+  }
+}
+
 }  // namespace
 
 Endpoint Pipeline::endpoint(const IpAddr& ip, std::optional<uint16_t> port) const {
@@ -73,10 +93,7 @@ void Pipeline::on_record(const LogRecord& record, TimePoint now) {
   }
 
   Connection c;
-  c.time = now;
-  c.node = config_.node;
-  c.verdict = id->verdict;
-  c.direction = id->direction;
+  stamp(c, now, config_.node, *id);
   c.proto = packet->proto;
   auto port = [&](uint16_t p) {
     return packet->has_ports ? std::optional<uint16_t>(p) : std::nullopt;
@@ -86,12 +103,8 @@ void Pipeline::on_record(const LogRecord& record, TimePoint now) {
   c.icmp_type = packet->icmp_type;
   c.icmp_code = packet->icmp_code;
   if (who) {
-    c.isolated_by = who->isolated_by;
+    attribute(c, *id, *who);
     c.chain_pod = who->pod;
-    if (id->verdict == Verdict::Allow) {
-      c.policies = {who->policy};
-      c.rule_index = who->rule_index;
-    }
     // The chain's own pod is known even when its address is not (any more).
     Endpoint& local = id->direction == nft::Direction::Ingress ? c.dst : c.src;
     if (local.pod.empty()) std::tie(local.ns, local.pod) = split_key(who->pod);
@@ -119,17 +132,10 @@ void Pipeline::on_counters(const std::vector<CounterReading>& readings, TimePoin
     std::optional<Attribution> who = index_.lookup(*id);
     if (!who) continue;
     Suppressed s;
-    s.time = now;
-    s.node = config_.node;
-    s.verdict = id->verdict;
-    s.direction = id->direction;
+    stamp(s, now, config_.node, *id);
+    attribute(s, *id, *who);
     s.pod = who->pod;
     s.count = r.packets;
-    s.isolated_by = who->isolated_by;
-    if (id->verdict == Verdict::Allow) {
-      s.policies = {who->policy};
-      s.rule_index = who->rule_index;
-    }
     stats_.suppressed += r.packets;
     // The chain stays hot while its limit keeps overflowing.
     hot_[who->chain] = now;

@@ -113,6 +113,14 @@ void append_list(std::string& out, const std::vector<std::string>& items) {
   out += ']';
 }
 
+// ,"name": before a member's value; returns `out` for the value's writer.
+std::string& json_key(std::string& out, const char* name) {
+  out += ",\"";
+  out += name;
+  out += "\":";
+  return out;
+}
+
 void append_head(std::string& out, const char* event, TimePoint t, const std::string& node) {
   out += "{\"schema_version\":";
   out += std::to_string(kSchemaVersion);
@@ -162,6 +170,28 @@ void append_rule(std::string& out, const std::vector<std::string>& policies,
   } else {
     out += "null";
   }
+}
+
+// The head of a connection-level record (Connection, Suppressed): the
+// common head, then ,"verdict":…,"direction":….
+template <typename Record>
+void append_verdict_head(std::string& out, const char* event, const Record& r) {
+  append_head(out, event, r.time, r.node);
+  out += ",\"verdict\":\"";
+  out += to_string(r.verdict);
+  out += "\",\"direction\":\"";
+  out += nft::to_string(r.direction);
+  out += "\"";
+}
+
+// The rule (allow) and the isolating policies: what every connection-level
+// record ends with.
+void append_attribution(std::string& out, const std::vector<std::string>& policies,
+                        std::optional<uint32_t> rule_index,
+                        const std::vector<std::string>& isolated_by) {
+  append_rule(out, policies, rule_index);
+  out += ",\"isolated_by\":";
+  append_list(out, isolated_by);
 }
 
 }  // namespace
@@ -243,20 +273,12 @@ std::optional<LogId> parse_prefix(std::string_view prefix) {
 std::string format(const Connection& c) {
   std::string out;
   out.reserve(512);
-  append_head(out, "connection", c.time, c.node);
-  out += ",\"verdict\":\"";
-  out += to_string(c.verdict);
-  out += "\",\"direction\":\"";
-  out += nft::to_string(c.direction);
-  out += "\",\"protocol\":" + json_string(protocol_name(c.proto));
-  out += ",\"src\":";
-  append_endpoint(out, c.src);
-  out += ",\"dst\":";
-  append_endpoint(out, c.dst);
-  append_rule(out, c.policies, c.rule_index);
-  out += ",\"isolated_by\":";
-  append_list(out, c.isolated_by);
-  out += ",\"icmp\":";
+  append_verdict_head(out, "connection", c);
+  json_key(out, "protocol") += json_string(protocol_name(c.proto));
+  append_endpoint(json_key(out, "src"), c.src);
+  append_endpoint(json_key(out, "dst"), c.dst);
+  append_attribution(out, c.policies, c.rule_index, c.isolated_by);
+  json_key(out, "icmp");
   if (c.icmp_type) {
     out += "{\"type\":";
     append_u64(out, *c.icmp_type);
@@ -272,18 +294,10 @@ std::string format(const Connection& c) {
 
 std::string format(const Suppressed& s) {
   std::string out;
-  append_head(out, "suppressed", s.time, s.node);
-  out += ",\"verdict\":\"";
-  out += to_string(s.verdict);
-  out += "\",\"direction\":\"";
-  out += nft::to_string(s.direction);
-  out += "\",\"pod\":";
-  append_pod_ref(out, s.pod);
-  out += ",\"count\":";
-  append_u64(out, s.count);
-  append_rule(out, s.policies, s.rule_index);
-  out += ",\"isolated_by\":";
-  append_list(out, s.isolated_by);
+  append_verdict_head(out, "suppressed", s);
+  append_pod_ref(json_key(out, "pod"), s.pod);
+  append_u64(json_key(out, "count"), s.count);
+  append_attribution(out, s.policies, s.rule_index, s.isolated_by);
   out += "}\n";
   return out;
 }

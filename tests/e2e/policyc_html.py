@@ -24,6 +24,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from netlab import report  # noqa: E402
+
 
 class Cells(html.parser.HTMLParser):
     """Every grid cell (probe, from, to) -> (class, title), and the summaries."""
@@ -129,10 +133,8 @@ def main() -> int:
                        os.path.join(tmp, "profile2"))
             if s.returncode != 0 or not os.path.exists(shot):
                 problems.append(f"screenshot failed: {s.stderr[-1000:]}")
-    for line in problems:
-        print("FAIL", line)
-    print(f"policyc_html: {got} cells read back from Chromium's DOM, {len(problems)} problems")
-    return 1 if problems else 0
+    return report.finish("policyc_html", problems,
+                         f"{got} cells read back from Chromium's DOM, {len(problems)} problems")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from netlab import model  # noqa: E402
+from netlab import model, report  # noqa: E402
 from netlab.model import match, netpol, peer, port, rule  # noqa: E402
 
 
@@ -96,10 +96,7 @@ current-context: fake
         gone = subprocess.run([policyc, "diff", "--kubeconfig", kubeconfig, *common], capture_output=True, text=True)
         if gone.returncode != 1 or gone.stdout or base not in gone.stderr:
             problems.append(f"unreachable server: exit {gone.returncode}, stdout {gone.stdout!r}, stderr {gone.stderr!r}")
-    for line in problems:
-        print("FAIL", line)
-    print(f"policyc_live: {len(problems)} problems")
-    return 1 if problems else 0
+    return report.finish("policyc_live", problems, f"{len(problems)} problems")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from netlab import cases_recipes, cases_upstream, model  # noqa: E402
+from netlab import cases_recipes, cases_upstream, model, report  # noqa: E402
 
 
 def write_phase(phase, where: str) -> list[str]:
@@ -133,11 +133,9 @@ def main() -> int:
                         if p.returncode != (3 if want else 0):
                             problems.append(f"{tag}: diff exited {p.returncode} with {len(want)} flips")
                 prev = (files, expect)
-    for line in problems:
-        print("FAIL", line)
-    print(f"policyc_reports: {len(cases)} cases, {phases} phases ({cells} cells), {diffs} diffs, "
-          f"{len(problems)} problems in {time.monotonic() - t0:.1f}s")
-    return 1 if problems else 0
+    return report.finish("policyc_reports", problems,
+                         f"{len(cases)} cases, {phases} phases ({cells} cells), {diffs} diffs, "
+                         f"{len(problems)} problems in {time.monotonic() - t0:.1f}s")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <ctime>
 
-#include "tests/support/base64.h"
 #include "k8s/cnp.h"
 #include "k8s/decode.h"
+#include "tests/support/base64.h"
 
 namespace netpol::fakeapi {
 
@@ -889,12 +889,11 @@ Reply State::do_update_locked(Kind k, const ObjPtr& cur, json next, bool status_
 Reply State::update(Kind k, const std::string& ns, const std::string& name, json obj,
                     bool status_only) {
   std::lock_guard lock(mu);
-  if (!served_locked(k)) return not_served();
-  const auto& in = info(k);
-  Reply missing;
+  Reply missing;  // also the 404 of a kind not served (no CRD)
   const ObjPtr cur = find_locked(k, ns, name, &missing);
   if (!cur) return missing;
   if (!obj.is_object()) return status_reply(400, "BadRequest", "the body is not a JSON object");
+  const auto& in = info(k);
   std::string rv;
   if (auto meta = obj.find("metadata"); meta != obj.end() && meta->is_object()) {
     if (meta->contains("name") && (*meta)["name"] != name)
@@ -953,11 +952,10 @@ Reply State::patch(Kind k, const std::string& ns, const std::string& name, const
 
 Reply State::remove(Kind k, const std::string& ns, const std::string& name, const json& options) {
   std::lock_guard lock(mu);
-  if (!served_locked(k)) return not_served();
-  const auto& in = info(k);
-  Reply missing;
+  Reply missing;  // also the 404 of a kind not served (no CRD)
   const ObjPtr cur = find_locked(k, ns, name, &missing);
   if (!cur) return missing;
+  const auto& in = info(k);
   if (options.is_object()) {
     if (auto p = options.find("preconditions"); p != options.end() && p->is_object()) {
       const std::string uid = p->value("uid", "");

@@ -100,6 +100,17 @@ json expect_error(const ProgramRun& r, int code) {
   return j;
 }
 
+// A Unix socket listening at `path` that nothing serves: the test decides
+// what, if anything, answers on it.
+void listen_at(const std::string& path, Fd& l) {
+  l = Fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strcpy(a.sun_path, path.c_str());
+  ASSERT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(l.get(), 8), 0);
+}
+
 TEST_F(Plugin, AddBindsThePodsIpsAndHostVethThenPrintsPrevResultUnchanged) {
   const ProgramRun r = run("ADD", conf());
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -173,12 +184,8 @@ TEST_F(Plugin, AgentTimeoutIsTryAgainLaterUnlessFailOpen) {
 // plugin's own clock ends it.
 TEST_F(Plugin, SilentAgentTimesOutOnThePluginsClock) {
   const std::string path = dir_.file("silent.sock");
-  Fd l(::socket(AF_UNIX, SOCK_STREAM, 0));
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::strcpy(a.sun_path, path.c_str());
-  ASSERT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(::listen(l.get(), 8), 0);
+  Fd l;
+  ASSERT_NO_FATAL_FAILURE(listen_at(path, l));
   const auto start = Clock::now();
   const json e =
       expect_error(run("ADD", conf({{"socket", path}, {"timeoutSeconds", 1}})), kTryAgainLater);
@@ -311,12 +318,8 @@ TEST_F(Plugin, VersionListsTheSupportedVersions) {
 // An agent of another protocol, or something else listening on the socket.
 TEST_F(Plugin, AnAnswerThatIsNotTheProtocolIsAProtocolError) {
   const std::string path = dir_.file("liar.sock");
-  Fd l(::socket(AF_UNIX, SOCK_STREAM, 0));
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::strcpy(a.sun_path, path.c_str());
-  ASSERT_EQ(::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
-  ASSERT_EQ(::listen(l.get(), 8), 0);
+  Fd l;
+  ASSERT_NO_FATAL_FAILURE(listen_at(path, l));
   std::thread liar([&] {
     Fd c(::accept(l.get(), nullptr, nullptr));
     auto req = read_message(c.get(), kMaxMessageBytes, Clock::now() + std::chrono::seconds(5));

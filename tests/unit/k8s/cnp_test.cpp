@@ -9,18 +9,21 @@
 #include <vector>
 
 #include "k8s/decode.h"
+#include "tests/unit/k8s/decode_errors.h"
 
 namespace netpol::k8s {
 namespace {
 
-std::vector<std::string> error_strings(const DecodeResult& r) {
-  std::vector<std::string> out;
-  for (const Error& e : r.errors) out.push_back(e.str());
-  return out;
-}
-
 Cidr cidr(const char* s) {
   return Cidr::parse(s).value();
+}
+
+// The identity every decoded object keeps from its metadata.
+template <typename T>
+void expect_identity(const T& o, const char* name, const char* uid, const char* rv) {
+  EXPECT_EQ(o.name, name);
+  EXPECT_EQ(o.uid, uid);
+  EXPECT_EQ(o.resource_version, rv);
 }
 
 constexpr const char* kFull = R"(
@@ -70,9 +73,7 @@ TEST(DecodeCnp, FullObjectYamlAndJsonAgree) {
   ASSERT_TRUE(r.ok()) << testing::PrintToString(error_strings(r));
   ASSERT_EQ(r.objects.cluster_policies.size(), 1u);
   const ClusterNetworkPolicy& p = r.objects.cluster_policies[0];
-  EXPECT_EQ(p.name, "guardrails");
-  EXPECT_EQ(p.uid, "6f1c");
-  EXPECT_EQ(p.resource_version, "42");
+  expect_identity(p, "guardrails", "6f1c", "42");
   EXPECT_EQ(p.labels.at("team"), "sec");
   EXPECT_EQ(p.tier, CnpTier::Admin);
   EXPECT_EQ(p.priority, 10);
@@ -174,9 +175,7 @@ TEST(DecodeNode, KeepsLabelsAndInternalAndExternalAddresses) {
   ASSERT_TRUE(r.ok()) << testing::PrintToString(error_strings(r));
   ASSERT_EQ(r.objects.nodes.size(), 1u);
   const Node& n = r.objects.nodes[0];
-  EXPECT_EQ(n.name, "node-a");
-  EXPECT_EQ(n.uid, "u1");
-  EXPECT_EQ(n.resource_version, "7");
+  expect_identity(n, "node-a", "u1", "7");
   EXPECT_EQ(n.labels.at("zone"), "a");
   EXPECT_EQ(n.addresses, (std::vector<IpAddr>{IpAddr::parse("192.168.0.10").value(),
                                               IpAddr::parse("2001:db8::10").value()}));

@@ -13,14 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/k8s/decode_errors.h"
+
 namespace netpol::k8s {
 namespace {
-
-std::vector<std::string> error_strings(const DecodeResult& r) {
-  std::vector<std::string> out;
-  for (const Error& e : r.errors) out.push_back(e.str());
-  return out;
-}
 
 DecodeResult decode(std::string_view text, std::string_view file = "t.yaml") {
   return decode_manifests(text, file);

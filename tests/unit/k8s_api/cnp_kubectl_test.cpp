@@ -31,32 +31,20 @@ spec:
 class IntegrationCnpKubectl : public ::testing::Test {
  protected:
   void start(bool with_crd) {
-    std::string path;
-    ASSERT_EQ(run("command -v kubectl", &path), 0) << "kubectl is not installed";
-    kubectl_ = path.substr(0, path.find_last_not_of("\r\n") + 1);
+    kubectl_ = kubectl_path();
+    ASSERT_FALSE(kubectl_.empty()) << "kubectl is not installed";
     fakeapi::Options o;
     o.tokens = {"kubectl-token"};
     o.install_cnp_crd = with_crd;
     server_ = start_fake_tls(o);
     ASSERT_TRUE(server_);
-    kubeconfig_ =
-        dir_.write("kubeconfig",
-                   "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
-                   "clusters:\n- name: fake\n  cluster:\n    server: " +
-                       server_->url() + "\n    certificate-authority: " + certs().ca_crt +
-                       "\nusers:\n- name: tester\n  user:\n    token: kubectl-token\n"
-                       "contexts:\n- name: fake\n  context: {cluster: fake, user: tester}\n");
+    kubeconfig_ = dir_.write("kubeconfig", kubectl_config(server_->url(), "kubectl-token"));
   }
 
   int kubectl(const std::string& args, std::string* out = nullptr) {
-    const std::string cmd = kubectl_ + " --cache-dir " + dir_.file("cache") + " --kubeconfig " +
-                            kubeconfig_ + " " + args + " 2>&1";
-    std::cout << "$ " << cmd << "\n";
-    std::string text;
-    const int rc = run(cmd, &text);
-    std::cout << text;
-    if (out) *out = text;
-    return rc;
+    return run_logged(kubectl_ + " --cache-dir " + dir_.file("cache") + " --kubeconfig " +
+                          kubeconfig_ + " " + args,
+                      out);
   }
 
   std::vector<std::string> stored_names() {

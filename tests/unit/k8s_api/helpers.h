@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -108,6 +109,35 @@ inline const Certs& certs() {
     return c;
   }();
   return c;
+}
+
+// The real kubectl: its path on PATH ("" when it is not installed).
+inline std::string kubectl_path() {
+  std::string out;
+  if (run("command -v kubectl", &out) != 0) return "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+// A kubeconfig for kubectl: the fake server at `url` (TLS, certs()' CA) and a
+// bearer token.
+inline std::string kubectl_config(const std::string& url, const std::string& token) {
+  return "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
+         "clusters:\n- name: fake\n  cluster:\n    server: " +
+         url + "\n    certificate-authority: " + certs().ca_crt +
+         "\nusers:\n- name: tester\n  user:\n    token: " + token +
+         "\ncontexts:\n- name: fake\n  context: {cluster: fake, user: tester}\n";
+}
+
+// run() with the command line and its output in the test log ("$ CMD"), so a
+// reader can repeat it by hand against build/bin/fake-apiserver.
+inline int run_logged(const std::string& cmd, std::string* out = nullptr) {
+  std::cout << "$ " << cmd << "\n";
+  std::string text;
+  const int rc = run(cmd, &text);
+  std::cout << text;
+  if (out) *out = text;
+  return rc;
 }
 
 inline std::unique_ptr<fakeapi::Server> start_fake(fakeapi::Options o = {}) {

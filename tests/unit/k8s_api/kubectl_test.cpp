@@ -19,13 +19,6 @@ namespace {
 
 using namespace testing;
 
-std::string kubectl_path() {
-  std::string out;
-  if (run("command -v kubectl", &out) != 0) return "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
-
 // Namespaces x, y, z and pods a, b, c in each: the lab's model that policies/ is written for.
 std::string lab_manifest() {
   std::string y;
@@ -63,13 +56,7 @@ class IntegrationKubectl : public ::testing::Test {
     o.bookmark_interval = std::chrono::milliseconds(500);
     server_ = start_fake_tls(o);
     ASSERT_TRUE(server_);
-    kubeconfig_ =
-        dir_.write("kubeconfig",
-                   "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
-                   "clusters:\n- name: fake\n  cluster:\n    server: " +
-                       server_->url() + "\n    certificate-authority: " + certs().ca_crt +
-                       "\nusers:\n- name: tester\n  user:\n    token: kubectl-token\n"
-                       "contexts:\n- name: fake\n  context: {cluster: fake, user: tester}\n");
+    kubeconfig_ = dir_.write("kubeconfig", kubectl_config(server_->url(), "kubectl-token"));
   }
 
   // Runs `kubectl --kubeconfig K ARGS`; the exact line goes to the test log.
@@ -77,13 +64,7 @@ class IntegrationKubectl : public ::testing::Test {
     return kubectl_raw("--kubeconfig " + kubeconfig_ + " " + args, out);
   }
   int kubectl_raw(const std::string& args, std::string* out = nullptr) {
-    const std::string cmd = kubectl_ + " --cache-dir " + dir_.file("cache") + " " + args;
-    std::cout << "$ " << cmd << "\n";
-    std::string text;
-    const int rc = run(cmd, &text);
-    std::cout << text;
-    if (out) *out = text;
-    return rc;
+    return run_logged(kubectl_ + " --cache-dir " + dir_.file("cache") + " " + args, out);
   }
 
   // The three informers, on one dispatcher, configured from the same kubeconfig.
