@@ -202,7 +202,7 @@ Result<Transaction> plan(std::optional<Ruleset> current, const Ruleset& desired)
     // lists one loaded from the script.
     Transaction tx(desired.table.family, desired.table.name);
     tx.append(Verb::Add, desired.table);
-    for (int rank = 0; rank < 4; ++rank) {
+    for (int rank = 0; rank < kListingRanks; ++rank) {
       for (const auto& [_, chain] : desired.chains) {
         if (listing_rank(chain) == rank) tx.append(Verb::Add, chain);
       }

@@ -313,13 +313,6 @@ std::string tier_chain_name(k8s::CnpTier tier, Direction d, std::string_view ns,
       std::string(tier == k8s::CnpTier::Admin ? "admin-" : "baseline-") + to_string(d), ns, pod);
 }
 
-int listing_rank(const Chain& c) {
-  if (c.is_base()) return 0;
-  if (c.name.starts_with("admin-")) return 1;
-  if (c.name.starts_with("baseline-")) return 3;
-  return 2;
-}
-
 std::string pod_chain_name(Direction d, std::string_view ns, std::string_view pod) {
   std::string key = std::string(ns) + "/" + std::string(pod);
   std::string name = std::string(to_string(d)) + "-" + short_hash(key) + "-";

@@ -40,10 +40,7 @@ std::string pod_chain_name(Direction d, std::string_view ns, std::string_view po
 // ClusterNetworkPolicy tier for one direction of a pod (H as above).
 std::string tier_chain_name(k8s::CnpTier tier, Direction d, std::string_view ns,
                             std::string_view pod);
-// Where a chain is listed (policyc's script and a fresh table): base chains,
-// Admin tier chains, NetworkPolicy pod chains, Baseline tier chains; by name
-// within each, so `nft list table inet netpol` reads in tier order.
-int listing_rank(const Chain& c);
+// listing_rank() (objects.h) lists these chains in tier order.
 // "ingress-v4", "egress-v6", ...: the dispatch map of a direction and family.
 std::string dispatch_map_name(Direction d, Family f);
 // The nft set holding the `f` members of IR set `ir_set`: "<ir_set>-v4" / "-v6".

@@ -281,7 +281,7 @@ std::string to_block(const Ruleset& rs) {
     }
   }
   // Chains in tier order (render.h, listing_rank).
-  for (int rank = 0; rank < 4; ++rank) {
+  for (int rank = 0; rank < kListingRanks; ++rank) {
     for (const auto& [name, c] : rs.chains) {
       if (listing_rank(c) != rank) continue;
       out += "\n";

@@ -65,8 +65,10 @@ SetRec* SetRegistry::cnp_peer(std::vector<SetRec*>& refs, const k8s::CnpPeer& pe
         std::sort(all.begin(), all.end());
         for (const IpRange& r : all) {
           if (!s.ranges.empty() && s.ranges.back().first.family == r.first.family &&
-              r.last <= s.ranges.back().last)
+              r.first <= s.ranges.back().last) {
+            s.ranges.back().last = std::max(s.ranges.back().last, r.last);
             continue;
+          }
           s.ranges.push_back(r);
         }
       });
