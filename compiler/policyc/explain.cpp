@@ -21,7 +21,8 @@ std::string family_text(Family f) {
   return f == Family::V4 ? "IPv4" : "IPv6";
 }
 
-std::string ports_text(const ir::Rule& r) {
+template <typename R>
+std::string ports_text(const R& r) {
   if (!r.proto) return "every port and protocol";
   std::string out = ir::proto_name(*r.proto);
   if (!r.named_port_set.empty())
@@ -36,7 +37,8 @@ std::string ports_text(const ir::Rule& r) {
   return out;
 }
 
-std::string peer_text(const ir::RuleSet& rs, const ir::Rule& r, bool ingress) {
+template <typename R>
+std::string peer_text(const ir::RuleSet& rs, const R& r, bool ingress) {
   std::string dir = ingress ? "from " : "to ";
   if (r.peer.kind == ir::PeerMatch::Kind::Any) return dir + "any peer";
   auto it = rs.sets.find(r.peer.set);
@@ -58,8 +60,9 @@ bool in_set(const ir::RuleSet& rs, const std::string& name, const ir::Element& p
 
 // Why `r` does not match, or "" when it does. Mirrors the renderer's rule:
 // peer set, then protocol, then ports or the named-port set of the destination.
-std::string mismatch(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& peer,
-                     const IpAddr& dst, uint8_t proto, uint16_t port) {
+template <typename R>
+std::string mismatch(const ir::RuleSet& rs, const R& r, const IpAddr& peer, const IpAddr& dst,
+                     uint8_t proto, uint16_t port) {
   if (r.peer.kind == ir::PeerMatch::Kind::Set &&
       !in_set(rs, r.peer.set, ir::Element{peer, peer, 0, 0}, true)) {
     return "the peer " + peer.str() + " is not in it";
@@ -89,6 +92,11 @@ std::string join(const std::vector<std::string>& v) {
 std::string rule_name(const ir::Rule& r, bool ingress) {
   return r.policy + " " + (ingress ? "ingress" : "egress") + "[" + std::to_string(r.rule_index) +
          "]";
+}
+
+std::string tier_text(const ir::TierRule& r) {
+  return "cnp/" + r.cnp + (r.name.empty() ? "" : " rule " + r.name) + ": " +
+         k8s::to_string(r.action);
 }
 
 std::optional<std::pair<uint16_t, k8s::Protocol>> parse_port(std::string_view text) {
@@ -138,7 +146,33 @@ DirectionVerdict Explainer::evaluate(bool ingress, const k8s::Pod* local, const 
     return v;
   }
   v.owner = owner;
-  v.chain = &*(ingress ? owner->ingress : owner->egress);
+  // The tiers as the pod's chains order them (nft/render.h): Admin, then
+  // NetworkPolicy, then (not isolated) Baseline; the first match decides.
+  auto first_match = [&](const std::optional<ir::TierChain>& t) -> const ir::TierRule* {
+    if (!t) return nullptr;
+    for (const ir::TierRule& r : t->rules)
+      if (mismatch(rs, r, peer, dst, proto, port).empty()) return &r;
+    return nullptr;
+  };
+  if (const ir::TierRule* r = first_match(owner->admin(ingress))) {
+    if (r->action == k8s::CnpAction::Pass) {
+      v.passed = r;
+    } else {
+      v.how = r->action == k8s::CnpAction::Accept ? How::TierAccepted : How::TierDenied;
+      v.tier_rule = r;
+      return v;
+    }
+  }
+  if (!owner->chain(ingress)) {
+    if (const ir::TierRule* r = first_match(owner->baseline(ingress))) {
+      v.how = r->action == k8s::CnpAction::Deny ? How::TierDenied : How::TierAccepted;
+      v.tier_rule = r;
+      return v;
+    }
+    v.how = How::NotIsolated;
+    return v;
+  }
+  v.chain = &*owner->chain(ingress);
   for (const ir::Rule& r : v.chain->rules) {
     if (mismatch(rs, r, peer, dst, proto, port).empty()) {
       v.how = How::AllowedBy;
@@ -256,12 +290,29 @@ Result<Explanation> Explainer::explain(const Query& q) {
     }
     const ir::RuleSet& rs = *v.rules;
     const std::string where = dir + " of " + local.label + " (node " + local.pod->node_name + ")";
+    auto tier_of = [&](const ir::TierRule* r) {
+      const auto& a = v.owner->admin(ingress);
+      return a && r >= a->rules.data() && r < a->rules.data() + a->rules.size() ? "Admin "
+                                                                                : "Baseline ";
+    };
+    if (v.how == How::TierAccepted || v.how == How::TierDenied) {
+      const ir::TierRule& r = *v.tier_rule;
+      std::string pass = v.passed ? "Admin " + tier_text(*v.passed) + " -> " : "";
+      out.lines.push_back(where + ": " + pass + tier_of(&r) + tier_text(r) + " (" +
+                          peer_text(rs, r, ingress) + ", " + ports_text(r) +
+                          "): " + (v.allowed() ? "allowed" : "denied"));
+      return v.allowed();
+    }
+    const std::string pass = v.passed ? "Admin " + tier_text(*v.passed) + " -> " : "";
     if (v.how == How::NotIsolated) {
-      out.lines.push_back(where + ": not isolated (no policy selects it for " + dir + "): allowed");
+      const bool base = v.owner && v.owner->baseline(ingress);
+      out.lines.push_back(where + ": " + pass + "not isolated (no policy selects it for " + dir +
+                          ")" + (base ? ", no Baseline rule matches" : "") + ": allowed");
       return true;
     }
     const ir::Chain& chain = *v.chain;
-    std::string head = where + ": isolated by " + join(chain.policies);
+    std::string head = where + ": " + (v.passed ? pass + "NetworkPolicy " : "") + "isolated by " +
+                       join(chain.policies);
     if (v.owner->key() != local.label) head += " (address dispatched to " + v.owner->key() + ")";
     if (v.how == How::AllowedBy) {
       out.lines.push_back(head + "; allowed by " + rule_name(*v.rule, ingress) + ": " +
