@@ -42,6 +42,22 @@ ir::Delta Compiler::remove_policy(const std::string& ns, const std::string& name
   state_->remove_policy(ns + "/" + name);
   return state_->flush(true);
 }
+ir::Delta Compiler::upsert_cluster_policy(const k8s::ClusterNetworkPolicy& cnp) {
+  state_->upsert_cnp(cnp);
+  return state_->flush(true);
+}
+ir::Delta Compiler::remove_cluster_policy(const std::string& name) {
+  state_->remove_cnp(name);
+  return state_->flush(true);
+}
+ir::Delta Compiler::upsert_node(const k8s::Node& node) {
+  state_->upsert_node(node);
+  return state_->flush(true);
+}
+ir::Delta Compiler::remove_node(const std::string& name) {
+  state_->remove_node(name);
+  return state_->flush(true);
+}
 const ir::RuleSet& Compiler::rules() const {
   return state_->rules_;
 }
@@ -52,6 +68,8 @@ ir::RuleSet compile(const k8s::Objects& objects, const std::string& node) {
   // One flush at the end: every set is materialized once, from the final state.
   for (const auto& ns : objects.namespaces) s.upsert_namespace(ns);
   for (const auto& pol : objects.policies) s.upsert_policy(pol);
+  for (const auto& node : objects.nodes) s.upsert_node(node);
+  for (const auto& cnp : objects.cluster_policies) s.upsert_cnp(cnp);
   for (const auto& pod : objects.pods) s.upsert_pod(pod);
   s.flush(false);
   return std::move(s.rules_);

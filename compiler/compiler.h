@@ -29,6 +29,11 @@ class Compiler {
   ir::Delta remove_pod(const std::string& ns, const std::string& name);
   ir::Delta upsert_policy(const k8s::NetworkPolicy& policy);
   ir::Delta remove_policy(const std::string& ns, const std::string& name);
+  // Cluster-scoped: keyed by name.
+  ir::Delta upsert_cluster_policy(const k8s::ClusterNetworkPolicy& cnp);
+  ir::Delta remove_cluster_policy(const std::string& name);
+  ir::Delta upsert_node(const k8s::Node& node);
+  ir::Delta remove_node(const std::string& name);
 
   const ir::RuleSet& rules() const;
 

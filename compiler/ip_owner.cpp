@@ -23,7 +23,7 @@ const ir::LocalPod* ip_owner(const ir::RuleSet& rules, const IpAddr& ip, bool in
   const ir::LocalPod* owner = nullptr;
   std::string_view owner_key;
   for (const auto& [key, pod] : rules.pods) {
-    if (!(ingress ? pod.ingress : pod.egress)) continue;
+    if (!pod.dispatches(ingress)) continue;
     if (std::find(pod.ips.begin(), pod.ips.end(), ip) == pod.ips.end()) continue;
     if (!owner || outranks(IpClaim{key}, IpClaim{owner_key})) {
       owner = &pod;

@@ -117,6 +117,8 @@ const char* kind_name(SetKind k) {
       return "cidr";
     case SetKind::NamedPort:
       return "named-port";
+    case SetKind::Nodes:
+      return "nodes";
   }
   return "unknown";
 }
@@ -158,6 +160,34 @@ Json rule_json(const Rule& r) {
   return j;
 }
 
+Json ports_json(const std::vector<PortRange>& rs) {
+  Json ports = Json::array();
+  for (const PortRange& p : rs)
+    ports.push_back(p.first == p.last ? std::to_string(p.first)
+                                      : std::to_string(p.first) + "-" + std::to_string(p.last));
+  return ports;
+}
+
+Json tier_json(const TierChain& c) {
+  Json j = Json::object();
+  j["policies"] = c.policies;
+  Json rules = Json::array();
+  for (const TierRule& r : c.rules) {
+    Json rj = Json::object();
+    rj["cnp"] = r.cnp;
+    rj["name"] = r.name;
+    rj["rule"] = r.rule_index;
+    rj["action"] = k8s::to_string(r.action);
+    rj["peer"] = r.peer.kind == PeerMatch::Kind::Any ? std::string("any") : r.peer.set;
+    rj["protocol"] = r.proto ? Json(proto_name(*r.proto)) : Json(nullptr);
+    rj["ports"] = ports_json(r.ports);
+    rj["named_port_set"] = r.named_port_set.empty() ? Json(nullptr) : Json(r.named_port_set);
+    rules.push_back(std::move(rj));
+  }
+  j["rules"] = std::move(rules);
+  return j;
+}
+
 Json chain_json(const std::optional<Chain>& c) {
   if (!c) return nullptr;
   Json j = Json::object();
@@ -184,6 +214,16 @@ std::string to_json(const RuleSet& rs) {
     pj["ips"] = std::move(ips);
     pj["ingress"] = chain_json(p.ingress);
     pj["egress"] = chain_json(p.egress);
+    // Only for pods a ClusterNetworkPolicy selects: CNP-free output is unchanged.
+    for (bool admin : {true, false}) {
+      const auto& in = admin ? p.admin_ingress : p.baseline_ingress;
+      const auto& eg = admin ? p.admin_egress : p.baseline_egress;
+      if (!in && !eg) continue;
+      Json tj = Json::object();
+      tj["ingress"] = in ? tier_json(*in) : Json(nullptr);
+      tj["egress"] = eg ? tier_json(*eg) : Json(nullptr);
+      pj[admin ? "admin" : "baseline"] = std::move(tj);
+    }
     pods.push_back(std::move(pj));
   }
   j["pods"] = std::move(pods);

@@ -29,6 +29,7 @@ enum class SetKind : uint8_t {
   Pods,       // pod IPs selected by (namespace scope, pod selector)
   Cidr,       // ipBlock: cidr minus excepts, as ranges
   NamedPort,  // (pod IP, protocol, port) for every pod with a container port of a given name
+  Nodes,      // Node addresses (status.addresses) selected by a node selector (CNP `nodes` peers)
 };
 
 // One set element. Pods: first == last, proto/port zero. Cidr: a range
@@ -101,14 +102,53 @@ struct Chain {
   friend bool operator==(const Chain&, const Chain&) = default;
 };
 
+// One rule of a ClusterNetworkPolicy tier, for one direction of one pod: if
+// the peer and the port match, `action` decides (Accept, Deny, or Pass). The
+// peer/port forms are Rule's. A CNP rule with several peers or protocols
+// becomes consecutive TierRules with the same action, so "first match decides"
+// holds on the list as it holds on the CNP.
+struct TierRule {
+  std::string cnp;          // the ClusterNetworkPolicy's name
+  std::string name;         // the rule's name (may be empty)
+  uint32_t rule_index = 0;  // index in the CNP's ingress or egress list
+  k8s::CnpAction action = k8s::CnpAction::Deny;
+  PeerMatch peer;
+  std::optional<uint8_t> proto;
+  std::vector<PortRange> ports;
+  std::string named_port_set;
+
+  friend auto operator<=>(const TierRule&, const TierRule&) = default;
+  friend bool operator==(const TierRule&, const TierRule&) = default;
+};
+
+// The rules of one tier for one direction of a pod: every CNP of the tier
+// selecting the pod with rules in that direction, by priority then name.
+struct TierChain {
+  std::vector<std::string> policies;  // CNP names, in evaluation order
+  std::vector<TierRule> rules;        // in evaluation order: the first match decides
+  friend bool operator==(const TierChain&, const TierChain&) = default;
+};
+
 struct LocalPod {
   std::string ns;
   std::string name;
   std::vector<IpAddr> ips;
   std::optional<Chain> ingress;  // set iff the pod is isolated for ingress
   std::optional<Chain> egress;   // set iff the pod is isolated for egress
+  // ClusterNetworkPolicy tiers (design.md): Admin before the chains above,
+  // Baseline after them (only consulted where the pod is not isolated).
+  std::optional<TierChain> admin_ingress, admin_egress;
+  std::optional<TierChain> baseline_ingress, baseline_egress;
 
   std::string key() const { return ns + "/" + name; }
+  const std::optional<Chain>& chain(bool in) const { return in ? ingress : egress; }
+  const std::optional<TierChain>& admin(bool in) const { return in ? admin_ingress : admin_egress; }
+  const std::optional<TierChain>& baseline(bool in) const {
+    return in ? baseline_ingress : baseline_egress;
+  }
+  // Whether traffic of this direction meets any rule of this pod (a dispatch
+  // map entry exists for it).
+  bool dispatches(bool in) const { return chain(in) || admin(in) || baseline(in); }
   friend bool operator==(const LocalPod&, const LocalPod&) = default;
 };
 

@@ -26,7 +26,9 @@ namespace {
 enum class Miss : uint8_t { None, Peer, Proto, NamedPort, Port };
 
 // The renderer's rule, in its order: peer set, protocol, ports or named port.
-Miss miss(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& peer, const IpAddr& dst,
+// R: ir::Rule (NetworkPolicy) or ir::TierRule (ClusterNetworkPolicy).
+template <typename R>
+Miss miss(const ir::RuleSet& rs, const R& r, const IpAddr& peer, const IpAddr& dst,
           uint8_t proto, uint16_t port) {
   if (r.peer.kind == ir::PeerMatch::Kind::Set &&
       !in_set(rs, r.peer.set, ir::Element{peer, peer, 0, 0}, true)) {
@@ -48,7 +50,10 @@ Miss miss(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& peer, const Ip
 
 }  // namespace
 
-std::string rule_mismatch(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& peer,
+namespace {
+
+template <typename R>
+std::string mismatch_text(const ir::RuleSet& rs, const R& r, const IpAddr& peer,
                           const IpAddr& dst, uint8_t proto, uint16_t port) {
   switch (miss(rs, r, peer, dst, proto, port)) {
     case Miss::None:
@@ -65,6 +70,18 @@ std::string rule_mismatch(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr
   return "";
 }
 
+}  // namespace
+
+std::string rule_mismatch(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& peer,
+                          const IpAddr& dst, uint8_t proto, uint16_t port) {
+  return mismatch_text(rs, r, peer, dst, proto, port);
+}
+
+std::string rule_mismatch(const ir::RuleSet& rs, const ir::TierRule& r, const IpAddr& peer,
+                          const IpAddr& dst, uint8_t proto, uint16_t port) {
+  return mismatch_text(rs, r, peer, dst, proto, port);
+}
+
 ChainVerdict evaluate(const ir::RuleSet& rules, bool ingress, const IpAddr& local_ip,
                       const IpAddr& peer, const IpAddr& dst, uint8_t proto, uint16_t port) {
   using How = ChainVerdict::How;
@@ -72,7 +89,34 @@ ChainVerdict evaluate(const ir::RuleSet& rules, bool ingress, const IpAddr& loca
   const ir::LocalPod* owner = ip_owner(rules, local_ip, ingress);
   if (!owner) return v;
   v.owner = owner;
-  v.chain = &*(ingress ? owner->ingress : owner->egress);
+  auto first_match = [&](const std::optional<ir::TierChain>& t) -> const ir::TierRule* {
+    if (!t) return nullptr;
+    for (const ir::TierRule& r : t->rules) {
+      if (miss(rules, r, peer, dst, proto, port) == Miss::None) return &r;
+    }
+    return nullptr;
+  };
+  if (const ir::TierRule* r = first_match(owner->admin(ingress))) {
+    if (r->action == k8s::CnpAction::Pass) {
+      v.passed = r;
+    } else {
+      v.how = r->action == k8s::CnpAction::Accept ? How::TierAccepted : How::TierDenied;
+      v.tier_rule = r;
+      return v;
+    }
+  }
+  if (!owner->chain(ingress)) {
+    // Not isolated by NetworkPolicy: the Baseline tier (Pass there skips the
+    // rest of the tier: allowed).
+    if (const ir::TierRule* r = first_match(owner->baseline(ingress))) {
+      v.how = r->action == k8s::CnpAction::Deny ? How::TierDenied : How::TierAccepted;
+      v.tier_rule = r;
+      return v;
+    }
+    v.how = How::NotIsolated;
+    return v;
+  }
+  v.chain = &*owner->chain(ingress);
   for (const ir::Rule& r : v.chain->rules) {
     if (miss(rules, r, peer, dst, proto, port) == Miss::None) {
       v.how = How::AllowedBy;

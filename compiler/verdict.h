@@ -4,9 +4,12 @@
 // the renderer programs do.
 //
 // Per direction, as filter-forward dispatches: the address's owner (ip_owner)
-// picks the pod chain; no chain: not isolated; within the chain the first rule
-// that matches allows (peer set, then protocol, then ports or the named-port
-// set of the destination); none: denied. Pure, no I/O, never throws.
+// picks the pod's chains, walked in tier order (nft/render.h): the Admin tier
+// (first matching ClusterNetworkPolicy rule decides; Pass goes on), then the
+// NetworkPolicy chain if the pod is isolated (first matching rule allows, none:
+// denied), else the Baseline tier; nothing decided: not isolated, allowed. A
+// rule matches by peer set, then protocol, then ports or the named-port set of
+// the destination. Pure, no I/O, never throws.
 #pragma once
 
 #include <cstdint>
@@ -21,13 +24,17 @@ struct ChainVerdict {
     NotIsolated,  // no pod chain of `rules` takes this address in this direction
     AllowedBy,    // `rule` of `chain` is the first that matches
     Denied,       // isolated and no rule of `chain` matches
+    TierAccepted,  // `tier_rule` (Admin or Baseline) accepted it
+    TierDenied,    // `tier_rule` (Admin or Baseline) denied it
   };
   How how = How::NotIsolated;
   const ir::LocalPod* owner = nullptr;  // the pod whose chain the address dispatches to
   const ir::Chain* chain = nullptr;
-  const ir::Rule* rule = nullptr;  // AllowedBy only
+  const ir::Rule* rule = nullptr;            // AllowedBy only
+  const ir::TierRule* tier_rule = nullptr;   // TierAccepted / TierDenied only
+  const ir::TierRule* passed = nullptr;      // an Admin Pass rule that sent it on, if any
 
-  bool allowed() const { return how != How::Denied; }
+  bool allowed() const { return how != How::Denied && how != How::TierDenied; }
 };
 
 // One direction on the node of `rules`: the egress chain of `local_ip` (the
@@ -46,6 +53,8 @@ bool node_allows(const ir::RuleSet& rules, const IpAddr& src, const IpAddr& dst,
 
 // Why `r` does not match, or "" when it does (explain prints it per rule).
 std::string rule_mismatch(const ir::RuleSet& rules, const ir::Rule& r, const IpAddr& peer,
+                          const IpAddr& dst, uint8_t proto, uint16_t port);
+std::string rule_mismatch(const ir::RuleSet& rules, const ir::TierRule& r, const IpAddr& peer,
                           const IpAddr& dst, uint8_t proto, uint16_t port);
 
 }  // namespace netpol::compiler

@@ -141,4 +141,11 @@ const char* to_string(Field f) {
   return "?";
 }
 
+int listing_rank(const Chain& c) {
+  if (c.is_base()) return 0;
+  if (c.name.starts_with("admin-")) return 1;
+  if (c.name.starts_with("baseline-")) return 3;
+  return 2;
+}
+
 }  // namespace netpol::nft

@@ -80,6 +80,15 @@ struct Chain {
   friend bool operator==(const Chain&, const Chain&) = default;
 };
 
+// Where a chain is created and listed in a fresh table (policyc's script, a
+// full replace, a first plan): base chains, then the ClusterNetworkPolicy
+// Admin tier chains ("admin-..."), then the other chains (NetworkPolicy pod
+// chains), then the Baseline tier chains ("baseline-..."), by name within
+// each, so `nft list table inet netpol` reads in tier order (render.h names
+// the chains). Ranks 0..kListingRanks-1.
+inline constexpr int kListingRanks = 4;
+int listing_rank(const Chain& c);
+
 // Data types of set keys (one per part of a concatenation).
 enum class KeyType : uint8_t { Ipv4Addr, Ipv6Addr, InetProto, InetService };
 // Data type of map values; netpol only uses verdict maps.

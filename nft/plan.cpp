@@ -202,9 +202,9 @@ Result<Transaction> plan(std::optional<Ruleset> current, const Ruleset& desired)
     // lists one loaded from the script.
     Transaction tx(desired.table.family, desired.table.name);
     tx.append(Verb::Add, desired.table);
-    for (bool base : {true, false}) {
+    for (int rank = 0; rank < kListingRanks; ++rank) {
       for (const auto& [_, chain] : desired.chains) {
-        if (chain.is_base() == base) tx.append(Verb::Add, chain);
+        if (listing_rank(chain) == rank) tx.append(Verb::Add, chain);
       }
     }
     for (bool map : {true, false}) {

@@ -95,6 +95,7 @@ void add_ir_set(Ruleset& rs, const ir::Set& s) {
     out.comment = clean_comment(s.comment);
     switch (s.kind) {
       case ir::SetKind::Pods:
+      case ir::SetKind::Nodes:
         out.key = {addr_type(f)};
         break;
       case ir::SetKind::Cidr:
@@ -120,6 +121,36 @@ void add_ir_set(Ruleset& rs, const ir::Set& s) {
   }
 }
 
+// The matches of an IR rule (ir::Rule or ir::TierRule) for family `f`.
+template <typename R>
+std::vector<Expr> match_exprs(Direction d, Family f, const R& r) {
+  std::vector<Expr> exprs;
+  if (r.peer.kind == ir::PeerMatch::Kind::Set) {
+    exprs.push_back(SetMatch{{peer_field(d, f)}, family_set_name(r.peer.set, f)});
+  }
+  // Kept even with a named port: the set may hold the same port name for
+  // another protocol, and the policy only admits its own.
+  if (r.proto) exprs.push_back(L4ProtoMatch{*r.proto});
+  if (!r.ports.empty()) {
+    DportMatch m;
+    for (const ir::PortRange& p : r.ports) m.ports.push_back(PortRange{p.first, p.last});
+    exprs.push_back(std::move(m));
+  }
+  if (!r.named_port_set.empty()) {
+    // A named port resolves on the destination pod, whichever side is local.
+    exprs.push_back(SetMatch{{daddr(f), Field::MetaL4Proto, Field::ThDport},
+                             family_set_name(r.named_port_set, f)});
+  }
+  return exprs;
+}
+
+// One rule per family when it matches an address (sets are per family), else
+// a single family-less rule.
+template <typename R>
+bool per_family(const R& r) {
+  return r.peer.kind == ir::PeerMatch::Kind::Set || !r.named_port_set.empty();
+}
+
 // The `return` rules one IR rule becomes: one per family when it matches an
 // address (sets are per family), else a single family-less rule. A rule that
 // logs what it allows becomes two: the logging one under the rate limit, and
@@ -129,25 +160,8 @@ void add_allow_rules(Ruleset& rs, Direction d, const std::string& chain, const s
   // Cut a long policy name rather than the rule reference after it.
   std::string where = std::string(" ") + to_string(d) + "[" + std::to_string(r.rule_index) + "]";
   std::string comment = clean_comment(r.policy).substr(0, kMaxCommentBytes - where.size()) + where;
-  bool per_family = r.peer.kind == ir::PeerMatch::Kind::Set || !r.named_port_set.empty();
   for (Family f : kFamilies) {
-    std::vector<Expr> exprs;
-    if (r.peer.kind == ir::PeerMatch::Kind::Set) {
-      exprs.push_back(SetMatch{{peer_field(d, f)}, family_set_name(r.peer.set, f)});
-    }
-    // Kept even with a named port: the set may hold the same port name for
-    // another protocol, and the policy only admits its own.
-    if (r.proto) exprs.push_back(L4ProtoMatch{*r.proto});
-    if (!r.ports.empty()) {
-      DportMatch m;
-      for (const ir::PortRange& p : r.ports) m.ports.push_back(PortRange{p.first, p.last});
-      exprs.push_back(std::move(m));
-    }
-    if (!r.named_port_set.empty()) {
-      // A named port resolves on the destination pod, whichever side is local.
-      exprs.push_back(SetMatch{{daddr(f), Field::MetaL4Proto, Field::ThDport},
-                               family_set_name(r.named_port_set, f)});
-    }
+    std::vector<Expr> exprs = match_exprs(d, f, r);
     // `return`, not accept: the base chain must still evaluate the other direction.
     if (r.log_allowed) {
       std::vector<Expr> logged = exprs;
@@ -160,7 +174,41 @@ void add_allow_rules(Ruleset& rs, Direction d, const std::string& chain, const s
     }
     exprs.push_back(Verdict::ret());
     rs.append(make_rule(chain, std::move(exprs), comment));
-    if (!per_family) break;
+    if (!per_family(r)) break;
+  }
+}
+
+// "cnp/NAME rule RULE: Deny (Admin ingress[0])"; the rule reference is kept
+// whole when a long name must be cut.
+std::string tier_rule_comment(k8s::CnpTier tier, Direction d, const ir::TierRule& r) {
+  std::string tail = std::string(": ") + k8s::to_string(r.action) + " (" + k8s::to_string(tier) +
+                     " " + to_string(d) + "[" + std::to_string(r.rule_index) + "])";
+  std::string head = "cnp/" + r.cnp + (r.name.empty() ? "" : " rule " + r.name);
+  return clean_comment(head).substr(0, kMaxCommentBytes - tail.size()) + tail;
+}
+
+// The rules of a tier chain: each TierRule's match with its action's verdict.
+// `pass` is where Pass (and, in the Admin tier, the end of the chain) goes:
+// the pod's NetworkPolicy chain, else its Baseline chain, else back to the
+// base chain (nullopt: `return`).
+void add_tier_rules(Ruleset& rs, k8s::CnpTier tier, Direction d, const std::string& chain,
+                    const ir::TierChain& t, const std::optional<std::string>& pass) {
+  for (const ir::TierRule& r : t.rules) {
+    Verdict v = Verdict::ret();
+    if (r.action == k8s::CnpAction::Deny) v = Verdict::drop();
+    if (r.action == k8s::CnpAction::Pass && pass) v = Verdict::go_to(*pass);
+    const std::string comment = tier_rule_comment(tier, d, r);
+    for (Family f : kFamilies) {
+      std::vector<Expr> exprs = match_exprs(d, f, r);
+      exprs.push_back(v);
+      rs.append(make_rule(chain, std::move(exprs), comment));
+      if (!per_family(r)) break;
+    }
+  }
+  if (pass) {
+    rs.append(make_rule(
+        chain, {Verdict::go_to(*pass)},
+        std::string("no ") + k8s::to_string(tier) + " rule decided: on to the next tier"));
   }
 }
 
@@ -186,28 +234,56 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
+// The chains of one direction of `pod` (Admin tier, NetworkPolicy, Baseline
+// tier, each only when it has something to say) and its dispatch map entry,
+// which jumps to the first of them.
 void add_pod(Ruleset& rs, const ir::RuleSet& rules, const ir::LocalPod& pod, Direction d,
-             const ir::Chain& ir_chain, const AuditOptions& audit,
-             std::vector<std::string>& warnings) {
-  std::string name = pod_chain_name(d, pod.ns, pod.name);
-  std::string comment = std::string(to_string(d)) + " of pod " + pod.key() + "; isolated by " +
-                        join(ir_chain.policies, ", ");
-  rs.chains.emplace(name, Chain{name, clean_comment(comment), std::nullopt});
+             const AuditOptions& audit, std::vector<std::string>& warnings) {
+  const bool in = d == Direction::Ingress;
+  const auto& np = pod.chain(in);
+  const auto& admin = pod.admin(in);
+  // Where a NetworkPolicy isolates the pod, it decides: the Baseline tier is never reached.
+  const auto& baseline = np ? std::optional<ir::TierChain>{} : pod.baseline(in);
+  if (!np && !admin && !baseline) return;
   const std::string key = pod.key();
-  for (const ir::Rule& r : ir_chain.rules) add_allow_rules(rs, d, name, key, r, audit);
-  add_deny_rule(rs, d, name, key, audit);
+  std::optional<std::string> np_name, base_name, entry;
+  if (baseline) {
+    base_name = tier_chain_name(k8s::CnpTier::Baseline, d, pod.ns, pod.name);
+    std::string comment = std::string("Baseline tier, ") + to_string(d) + " of pod " + key + ": " +
+                          join(baseline->policies, ", ");
+    rs.chains.emplace(*base_name, Chain{*base_name, clean_comment(comment), std::nullopt});
+    add_tier_rules(rs, k8s::CnpTier::Baseline, d, *base_name, *baseline, std::nullopt);
+    entry = base_name;
+  }
+  if (np) {
+    np_name = pod_chain_name(d, pod.ns, pod.name);
+    std::string comment =
+        std::string(to_string(d)) + " of pod " + key + "; isolated by " + join(np->policies, ", ");
+    rs.chains.emplace(*np_name, Chain{*np_name, clean_comment(comment), std::nullopt});
+    for (const ir::Rule& r : np->rules) add_allow_rules(rs, d, *np_name, key, r, audit);
+    add_deny_rule(rs, d, *np_name, key, audit);
+    entry = np_name;
+  }
+  if (admin) {
+    std::string name = tier_chain_name(k8s::CnpTier::Admin, d, pod.ns, pod.name);
+    std::string comment = std::string("Admin tier, ") + to_string(d) + " of pod " + key + ": " +
+                          join(admin->policies, ", ");
+    rs.chains.emplace(name, Chain{name, clean_comment(comment), std::nullopt});
+    add_tier_rules(rs, k8s::CnpTier::Admin, d, name, *admin, np_name ? np_name : base_name);
+    entry = name;
+  }
 
   for (const IpAddr& ip : pod.ips) {
     Set& map = rs.sets.at(dispatch_map_name(d, ip.family));
-    Element el{{ip}, {}, Verdict::jump(name)};
+    Element el{{ip}, {}, Verdict::jump(*entry)};
     auto clash = map.elements.lower_bound(Element{{ip}, {}, std::nullopt});
     if (clash != map.elements.end() && clash->key == el.key) {
       // A second claim on the address (only a hand-built IR has one: the
       // compiler gives a contested address to its owner alone). Pods are
       // visited in key order, so the owner came first and holds the entry.
-      const ir::LocalPod* owner = compiler::ip_owner(rules, ip, d == Direction::Ingress);
-      warnings.push_back(to_string(d) + std::string(" of ") + pod.key() + ": address " + ip.str() +
-                         " already dispatches to " + pod_chain_name(d, owner->ns, owner->name) +
+      const ir::LocalPod* owner = compiler::ip_owner(rules, ip, in);
+      warnings.push_back(to_string(d) + std::string(" of ") + key + ": address " + ip.str() +
+                         " already dispatches to " + clash->verdict->chain + " of " + owner->key() +
                          "; not enforced for this pod");
       continue;
     }
@@ -219,6 +295,22 @@ void add_pod(Ruleset& rs, const ir::RuleSet& rules, const ir::LocalPod& pod, Dir
 
 const char* to_string(Direction d) {
   return d == Direction::Ingress ? "ingress" : "egress";
+}
+
+namespace {
+std::string chain_name(std::string prefix, std::string_view ns, std::string_view pod) {
+  std::string key = std::string(ns) + "/" + std::string(pod);
+  std::string name = prefix + "-" + short_hash(key) + "-";
+  size_t room = kMaxPodChainBytes > name.size() ? kMaxPodChainBytes - name.size() : 0;
+  name += key.substr(0, room);
+  return name;
+}
+}  // namespace
+
+std::string tier_chain_name(k8s::CnpTier tier, Direction d, std::string_view ns,
+                            std::string_view pod) {
+  return chain_name(
+      std::string(tier == k8s::CnpTier::Admin ? "admin-" : "baseline-") + to_string(d), ns, pod);
 }
 
 std::string pod_chain_name(Direction d, std::string_view ns, std::string_view pod) {
@@ -259,8 +351,8 @@ Rendered render(const ir::RuleSet& rules, const AuditOptions& audit) {
   add_dispatch_maps(rs);
   for (const auto& [_, s] : rules.sets) add_ir_set(rs, s);
   for (const auto& [_, pod] : rules.pods) {
-    if (pod.ingress) add_pod(rs, rules, pod, Direction::Ingress, *pod.ingress, audit, out.warnings);
-    if (pod.egress) add_pod(rs, rules, pod, Direction::Egress, *pod.egress, audit, out.warnings);
+    add_pod(rs, rules, pod, Direction::Ingress, audit, out.warnings);
+    add_pod(rs, rules, pod, Direction::Egress, audit, out.warnings);
   }
   return out;
 }

@@ -6,6 +6,8 @@
 //     sets <irset>-v4 / <irset>-v6          one pair per IR set, always both families
 //     chain filter-forward                  base chain, hook forward, priority filter
 //     chains ingress-<H>-<ns>/<pod>, egress-<H>-<ns>/<pod>   per isolated pod
+//     chains admin-ingress-<H>-<ns>/<pod>, ...     ClusterNetworkPolicy Admin tier
+//     chains baseline-ingress-<H>-<ns>/<pod>, ...  Baseline tier (pods not isolated)
 //
 // Rules are static for a given set of pods and policies; set and map elements
 // carry the churn, so the incremental planner can turn most IR deltas into
@@ -34,6 +36,11 @@ const char* to_string(Direction d);  // "ingress", "egress"
 // "ingress-<H>-<ns>/<pod>", H = short_hash("ns/pod"); the readable part is cut
 // so the name stays within kMaxPodChainBytes (H keeps it unique).
 std::string pod_chain_name(Direction d, std::string_view ns, std::string_view pod);
+// "admin-ingress-<H>-<ns>/<pod>", "baseline-egress-<H>-...": the chain of a
+// ClusterNetworkPolicy tier for one direction of a pod (H as above).
+std::string tier_chain_name(k8s::CnpTier tier, Direction d, std::string_view ns,
+                            std::string_view pod);
+// listing_rank() (objects.h) lists these chains in tier order.
 // "ingress-v4", "egress-v6", ...: the dispatch map of a direction and family.
 std::string dispatch_map_name(Direction d, Family f);
 // The nft set holding the `f` members of IR set `ir_set`: "<ir_set>-v4" / "-v6".

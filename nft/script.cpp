@@ -5,6 +5,8 @@
 #include <variant>
 #include <vector>
 
+#include "nft/render.h"
+
 namespace netpol::nft {
 
 namespace {
@@ -270,7 +272,7 @@ std::string to_block(const Ruleset& rs) {
   std::string out =
       std::string("table ") + to_string(rs.table.family) + " " + rs.table.name + " {\n";
   if (!rs.table.comment.empty()) out += "\tcomment " + quoted(rs.table.comment) + "\n";
-  // Maps, then sets, then base chains, then the rest; each group by name.
+  // Maps, then sets, then chains by listing_rank(); each group by name.
   for (bool maps : {true, false}) {
     for (const auto& [_, s] : rs.sets) {
       if (s.is_map() != maps) continue;
@@ -278,9 +280,10 @@ std::string to_block(const Ruleset& rs) {
       append_set_block(out, s);
     }
   }
-  for (bool base : {true, false}) {
+  // Chains in tier order (render.h, listing_rank).
+  for (int rank = 0; rank < kListingRanks; ++rank) {
     for (const auto& [name, c] : rs.chains) {
-      if (c.is_base() != base) continue;
+      if (listing_rank(c) != rank) continue;
       out += "\n";
       append_chain_block(out, c, rs.rules_of(name));
     }

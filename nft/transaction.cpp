@@ -418,7 +418,10 @@ Result<Transaction> Transaction::replace(Ruleset desired) {
   tx.append(Verb::Add, desired.table);
   // Chains first (map elements and rules jump to them), then sets with their
   // elements (rules look them up), then rules.
-  for (const auto& [_, chain] : desired.chains) tx.append(Verb::Add, chain);
+  // In listing order, so the table lists as policyc's script lists it.
+  for (int rank = 0; rank < kListingRanks; ++rank)
+    for (const auto& [_, chain] : desired.chains)
+      if (listing_rank(chain) == rank) tx.append(Verb::Add, chain);
   for (const auto& [_, set] : desired.sets) tx.append(Verb::Add, set);
   for (const auto& [chain, rules] : desired.rules) {
     for (const Rule& r : rules) {

@@ -15,4 +15,10 @@ namespace netpol::compiler::engine {
 // references to `refs` (with repeats).
 std::optional<ir::Chain> build_chain(const PodRec* p, bool ingress, std::vector<SetRec*>& refs);
 
+// The rules of ClusterNetworkPolicy tier `tier` for one direction of `p`, or
+// nullopt when no CNP of that tier selecting it has rules in that direction.
+// Appends referenced sets to `refs` like build_chain.
+std::optional<ir::TierChain> build_tier(const PodRec* p, k8s::CnpTier tier, bool ingress,
+                                        std::vector<SetRec*>& refs);
+
 }  // namespace netpol::compiler::engine

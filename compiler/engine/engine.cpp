@@ -19,6 +19,7 @@ void Engine::add_local(PodRec* p) {
   for (PolicyRec* pol : ns->policies)
     if (pol->src.pod_selector.matches(p->labels)) p->selected_by.push_back(pol);
   std::sort(p->selected_by.begin(), p->selected_by.end(), by_key);
+  reselect_cnps(p);
   pending_.mark_dirty(p, true);
   pending_.mark_ips_dirty(p);
 }
@@ -26,6 +27,7 @@ void Engine::add_local(PodRec* p) {
 void Engine::remove_local(PodRec* p) {
   p->ns->local_pods.erase(p);
   p->selected_by.clear();
+  p->cnps.clear();
   for (SetRec* s : p->chain_refs) release(s);
   p->chain_refs.clear();
   pending_.mark_dirty(p, true);
@@ -129,6 +131,7 @@ void Engine::upsert_pod(const k8s::Pod& in) {
     add_local(p);
   } else if (now_local) {
     if (!keys.empty()) reselect_policies(p, keys);
+    if (!keys.empty()) reselect_cnps(p);
     if (ports_changed) pending_.mark_dirty(p, true);  // ingress named ports resolve on it
     if (ips_changed || phase_changed) {
       pending_.mark_ips_dirty(p);
@@ -222,4 +225,104 @@ void Engine::remove_policy(const std::string& key) {
   pending_.ns_gc.push_back(ns->name);
   policies_.erase(pit);
 }
+
+// ---------------------------------------------------------------------------
+// ClusterNetworkPolicies and Nodes
+
+void Engine::reselect_cnps(PodRec* p) {
+  // CNPs are cluster-scoped and few (the API's ceiling is in the hundreds):
+  // checking each against one pod costs less than an index would.
+  std::vector<CnpRec*> now;
+  for (auto& [_, cnp] : cnps_)
+    if (cnp->selects(p)) now.push_back(cnp.get());
+  std::sort(now.begin(), now.end(), cnp_order);
+  if (now == p->cnps) return;
+  p->cnps = std::move(now);
+  pending_.mark_dirty(p, true);
+}
+
+void Engine::upsert_cnp(const k8s::ClusterNetworkPolicy& in) {
+  auto& slot = cnps_[in.name];
+  if (slot && slot->src == in) return;
+  if (!slot) slot = std::make_unique<CnpRec>();
+  CnpRec* cnp = slot.get();
+  // Intern the new sets before releasing the old ones so shared sets survive.
+  std::vector<SetRec*> old_refs = std::move(cnp->refs);
+  cnp->refs.clear();
+  cnp->src = in;
+  cnp->ingress.clear();
+  cnp->egress.clear();
+  for (size_t i = 0; i < in.ingress.size(); ++i)
+    cnp->ingress.push_back(
+        make_cnp_template(sets_, cnp, in.ingress[i], static_cast<uint32_t>(i), true));
+  for (size_t i = 0; i < in.egress.size(); ++i)
+    cnp->egress.push_back(
+        make_cnp_template(sets_, cnp, in.egress[i], static_cast<uint32_t>(i), false));
+  for (SetRec* s : old_refs) {
+    --s->policy_refs;
+    pending_.touch(s);
+  }
+  // Subjects may be any local pod; the ones it selected or selects now rebuild.
+  for (auto& [_, ns] : namespaces_) {
+    for (PodRec* p : ns->local_pods) {
+      auto it = std::find(p->cnps.begin(), p->cnps.end(), cnp);
+      bool was = it != p->cnps.end();
+      bool now = cnp->selects(p);
+      if (was) p->cnps.erase(it);
+      if (now)
+        p->cnps.insert(std::upper_bound(p->cnps.begin(), p->cnps.end(), cnp, cnp_order), cnp);
+      if (was || now) pending_.mark_dirty(p, true);
+    }
+  }
+}
+
+void Engine::remove_cnp(const std::string& name) {
+  auto it = cnps_.find(name);
+  if (it == cnps_.end()) return;
+  CnpRec* cnp = it->second.get();
+  for (auto& [_, ns] : namespaces_) {
+    for (PodRec* p : ns->local_pods) {
+      auto pos = std::find(p->cnps.begin(), p->cnps.end(), cnp);
+      if (pos == p->cnps.end()) continue;
+      p->cnps.erase(pos);
+      pending_.mark_dirty(p, true);
+    }
+  }
+  for (SetRec* s : cnp->refs) {
+    --s->policy_refs;
+    pending_.touch(s);
+  }
+  cnps_.erase(it);
+}
+
+void Engine::upsert_node(const k8s::Node& in) {
+  auto it = nodes_.find(in.name);
+  if (it != nodes_.end() && it->second == in) return;
+  nodes_[in.name] = in;
+  refresh_node_sets();
+}
+
+void Engine::remove_node(const std::string& name) {
+  if (nodes_.erase(name) == 0) return;
+  refresh_node_sets();
+}
+
+void Engine::refresh_node_sets() {
+  // Nodes are few and change rarely: recompute every node set's elements.
+  for (SetRec* s : node_sets_) refresh_node_set(s);
+}
+
+void Engine::refresh_node_set(SetRec* s) {
+  std::set<ir::Element> want;
+  for (const auto& [_, node] : nodes_)
+    if (s->pod_selector.matches(node.labels))
+      for (const IpAddr& ip : node.addresses) want.insert(ir::Element{ip, ip, 0, 0});
+  std::set<ir::Element>& have = s->out->elements;
+  for (const ir::Element& e : have)
+    if (!want.count(e)) pending_.record(s, e, -1);
+  for (const ir::Element& e : want)
+    if (!have.count(e)) pending_.record(s, e, +1);
+  have = std::move(want);
+}
+
 }  // namespace netpol::compiler::engine

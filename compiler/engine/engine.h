@@ -79,6 +79,10 @@ class Engine {
   void remove_pod(const std::string& key);
   void upsert_policy(const k8s::NetworkPolicy& in);
   void remove_policy(const std::string& key);
+  void upsert_cnp(const k8s::ClusterNetworkPolicy& in);
+  void remove_cnp(const std::string& name);
+  void upsert_node(const k8s::Node& in);
+  void remove_node(const std::string& name);
   ir::Delta flush(bool want_delta);
   // Sizes the big indexes for a bulk load (no rehashing while feeding).
   void reserve(size_t pods, size_t namespaces) {
@@ -109,6 +113,9 @@ class Engine {
   void add_local(PodRec* p);
   void remove_local(PodRec* p);
   void reselect_policies(PodRec* p, const std::vector<std::string>& keys);
+  void reselect_cnps(PodRec* p);
+  void refresh_node_set(SetRec* s);
+  void refresh_node_sets();
 
   // flush.cpp
   ir::LocalPod build_local_pod(PodRec* p, const ir::LocalPod* old, bool chains);
@@ -121,6 +128,10 @@ class Engine {
   std::unordered_map<std::string, std::unique_ptr<NsRec>> namespaces_;
   std::unordered_map<std::string_view, std::unique_ptr<PodRec>> pods_;  // view into PodRec::key
   std::unordered_map<std::string, std::unique_ptr<PolicyRec>> policies_;
+  // ClusterNetworkPolicies by name (cluster-scoped; few), Nodes by name.
+  std::map<std::string, std::unique_ptr<CnpRec>> cnps_;
+  std::map<std::string, k8s::Node> nodes_;
+  std::unordered_set<SetRec*> node_sets_;  // materialized Nodes sets
   SetRegistry sets_;
   IpIndex ips_;  // enforceable pods by IP: element reference counts, local IP conflicts
 

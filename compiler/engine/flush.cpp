@@ -19,11 +19,19 @@ ir::LocalPod Engine::build_local_pod(PodRec* p, const ir::LocalPod* old, bool ch
   if (!chains && old) {
     lp.ingress = old->ingress;
     lp.egress = old->egress;
+    lp.admin_ingress = old->admin_ingress;
+    lp.admin_egress = old->admin_egress;
+    lp.baseline_ingress = old->baseline_ingress;
+    lp.baseline_egress = old->baseline_egress;
     return lp;
   }
   std::vector<SetRec*> refs;
   lp.ingress = build_chain(p, true, refs);
   lp.egress = build_chain(p, false, refs);
+  lp.admin_ingress = build_tier(p, k8s::CnpTier::Admin, true, refs);
+  lp.admin_egress = build_tier(p, k8s::CnpTier::Admin, false, refs);
+  lp.baseline_ingress = build_tier(p, k8s::CnpTier::Baseline, true, refs);
+  lp.baseline_egress = build_tier(p, k8s::CnpTier::Baseline, false, refs);
   std::sort(refs.begin(), refs.end());
   refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
   for (SetRec* s : refs) acquire(s);  // before release: a kept set is never dropped

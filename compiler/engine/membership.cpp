@@ -32,6 +32,9 @@ void Engine::set_ns_labels(NsRec* ns, Labels labels) {
   std::vector<std::string> keys = changed_keys(ns->labels, labels);
   ns->labels = std::move(labels);
   if (keys.empty()) return;
+  // ClusterNetworkPolicy subjects select namespaces by label too.
+  if (!cnps_.empty())
+    for (PodRec* p : ns->local_pods) reselect_cnps(p);
   // Only namespace-selector sets that look at a changed key can flip.
   std::unordered_set<SetRec*> cand;
   for (const auto& k : keys) {
@@ -227,6 +230,10 @@ void Engine::materialize(SetRec* s) {
     case ir::SetKind::Cidr:
       for (const auto& r : s->ranges) out.elements.insert(ir::Element{r.first, r.last, 0, 0});
       break;
+    case ir::SetKind::Nodes:
+      node_sets_.insert(s);
+      refresh_node_set(s);  // born: reported whole
+      break;
     case ir::SetKind::NamedPort: {
       ++nport_live_;
       // Rare (one set per port name in egress rules): a scan beats an index
@@ -279,6 +286,7 @@ void Engine::dematerialize(SetRec* s) {
     auto it = std::lower_bound(p->member_of.begin(), p->member_of.end(), s);
     if (it != p->member_of.end() && *it == s) p->member_of.erase(it);
   };
+  if (s->kind == ir::SetKind::Nodes) node_sets_.erase(s);
   if (s->kind == ir::SetKind::NamedPort) {
     --nport_live_;
     for (auto& [name, ns] : namespaces_)

@@ -49,6 +49,13 @@ void merge_ranges(std::vector<ir::PortRange>& r) {
   r = std::move(out);
 }
 
+bool CnpRec::selects(const PodRec* p) const {
+  // Host-network pods are never local, so never subjects.
+  if (!p->local() || !src.subject.namespaces.matches(p->ns->labels)) return false;
+  return src.subject.kind == k8s::CnpSubject::Kind::Namespaces ||
+         src.subject.pods.matches(p->labels);
+}
+
 std::optional<k8s::AuditLevel> audit_annotation(const Labels& annotations) {
   auto it = annotations.find(k8s::kAuditAnnotation);
   if (it == annotations.end()) return std::nullopt;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -34,6 +35,7 @@ using k8s::LabelSelector;
 struct NsRec;
 struct PodRec;
 struct PolicyRec;
+struct CnpRec;
 struct SetRec;
 
 // Hash for the IP index. Only ever keys internal lookups: nothing that reaches
@@ -92,7 +94,8 @@ struct SetRec {
   std::vector<std::string> pod_keys;  // sorted keys of pod_selector
   std::vector<std::string> ns_keys;   // sorted keys of ns_selector
   std::vector<IpRange> ranges;        // Cidr
-  std::string port_name;              // NamedPort
+  // Nodes: pod_selector holds the node selector (Node labels).
+  std::string port_name;  // NamedPort
   k8s::Protocol port_proto = k8s::Protocol::TCP;
 
   uint32_t policy_refs = 0;  // peer/port uses by policies: keeps the record alive
@@ -145,6 +148,8 @@ struct PodRec {
   std::vector<SetRec*> member_of;       // materialized sets it is a member of, sorted
   std::vector<PolicyRec*> selected_by;  // policies selecting it (local pods only), by key
   std::vector<SetRec*> chain_refs;      // sets its current chains reference (distinct)
+  std::vector<CnpRec*>
+      cnps;  // ClusterNetworkPolicies it is a subject of (local pods only), cnp_order
 
   std::string_view name() const { return std::string_view(key).substr(name_at); }
   bool enforceable() const {
@@ -181,6 +186,34 @@ struct PolicyRec {
   std::vector<RuleTemplate> ingress, egress;
   std::vector<SetRec*> refs;  // one entry per policy_refs increment it holds
 };
+
+// One ClusterNetworkPolicy rule: the peer and port forms of a RuleTemplate
+// (never any_peer: a CNP rule always names peers) plus what decides.
+struct CnpRuleTemplate {
+  RuleTemplate forms;
+  std::string name;
+  k8s::CnpAction action = k8s::CnpAction::Deny;
+  // A Deny or Pass rule with a peer this version does not know: it matches
+  // every peer and port (the API's fail-closed rule). An Accept rule just
+  // drops such a peer, so with no other peer it matches nothing.
+  bool match_all = false;
+};
+
+// A ClusterNetworkPolicy with its rules pre-digested and its sets interned
+// (one policy reference per use, in refs, like PolicyRec).
+struct CnpRec {
+  k8s::ClusterNetworkPolicy src;
+  std::vector<CnpRuleTemplate> ingress, egress;
+  std::vector<SetRec*> refs;
+
+  bool selects(const PodRec* p) const;  // subject match (p must be local)
+};
+
+// Evaluation order within a pod: tier, then priority, then name.
+inline bool cnp_order(const CnpRec* a, const CnpRec* b) {
+  return std::tie(a->src.tier, a->src.priority, a->src.name) <
+         std::tie(b->src.tier, b->src.priority, b->src.name);
+}
 
 // The value of netpol.io/audit when it is one netpol knows; an unknown value
 // counts as absent (policyc warns about it), never as a reason to skip a policy.

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "compiler/engine/records.h"
 
@@ -20,6 +21,13 @@ class SetRegistry {
   SetRec* peer(PolicyRec* pol, const k8s::Peer& peer);
   // The NamedPort set of `name`/`proto`, referenced by `pol` likewise.
   SetRec* named_port(PolicyRec* pol, const std::string& name, k8s::Protocol proto);
+  // The set a ClusterNetworkPolicy peer stands for (not Unknown), referenced
+  // through `refs` (the CnpRec's). Peers that mean what a NetworkPolicy peer
+  // means share its set: `namespaces: S` is `namespaceSelector: S`, `pods` is
+  // namespaceSelector + podSelector, one `networks` CIDR is an ipBlock.
+  SetRec* cnp_peer(std::vector<SetRec*>& refs, const k8s::CnpPeer& peer);
+  // The NamedPort set of `name`/`proto`, referenced through `refs`.
+  SetRec* named_port(std::vector<SetRec*>& refs, const std::string& name, k8s::Protocol proto);
   // The NamedPort set of `name`/`proto` if some policy names it.
   SetRec* find_named_port(const std::string& name, k8s::Protocol proto) const {
     auto it = sets_.find("N" + port_key(name, proto));
@@ -29,7 +37,8 @@ class SetRegistry {
   void erase(SetRec* s);
 
  private:
-  SetRec* intern(PolicyRec* pol, std::string reg_key, const std::string& prefix,
+  SetRec* pods_in(std::vector<SetRec*>& refs, const LabelSelector& nssel, LabelSelector podsel);
+  SetRec* intern(std::vector<SetRec*>& refs, std::string reg_key, const std::string& prefix,
                  const std::string& def, const std::function<void(SetRec&)>& init);
 
   std::unordered_map<std::string, std::unique_ptr<SetRec>> sets_;  // by reg_key

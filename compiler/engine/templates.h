@@ -15,4 +15,10 @@ namespace netpol::compiler::engine {
 RuleTemplate make_template(SetRegistry& sets, PolicyRec* pol, const k8s::PolicyRule& rule,
                            uint32_t index, bool ingress);
 
+// Rule `index` of ClusterNetworkPolicy `cnp` (one of its ingress or egress
+// rules). Every set it names gets one reference held by `cnp`. A named port
+// (which names no protocol) stands for that name on TCP, UDP and SCTP.
+CnpRuleTemplate make_cnp_template(SetRegistry& sets, CnpRec* cnp, const k8s::CnpRule& rule,
+                                  uint32_t index, bool ingress);
+
 }  // namespace netpol::compiler::engine

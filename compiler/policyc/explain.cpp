@@ -22,7 +22,8 @@ std::string family_text(Family f) {
   return f == Family::V4 ? "IPv4" : "IPv6";
 }
 
-std::string ports_text(const ir::Rule& r) {
+template <typename R>
+std::string ports_text(const R& r) {
   if (!r.proto) return "every port and protocol";
   std::string out = ir::proto_name(*r.proto);
   if (!r.named_port_set.empty())
@@ -37,7 +38,8 @@ std::string ports_text(const ir::Rule& r) {
   return out;
 }
 
-std::string peer_text(const ir::RuleSet& rs, const ir::Rule& r, bool ingress) {
+template <typename R>
+std::string peer_text(const ir::RuleSet& rs, const R& r, bool ingress) {
   std::string dir = ingress ? "from " : "to ";
   if (r.peer.kind == ir::PeerMatch::Kind::Any) return dir + "any peer";
   auto it = rs.sets.find(r.peer.set);
@@ -55,6 +57,11 @@ std::string join(const std::vector<std::string>& v) {
 std::string rule_name(const ir::Rule& r, bool ingress) {
   return r.policy + " " + (ingress ? "ingress" : "egress") + "[" + std::to_string(r.rule_index) +
          "]";
+}
+
+std::string tier_text(const ir::TierRule& r) {
+  return "cnp/" + r.cnp + (r.name.empty() ? "" : " rule " + r.name) + ": " +
+         k8s::to_string(r.action);
 }
 
 std::optional<std::pair<uint16_t, k8s::Protocol>> parse_port(std::string_view text) {
@@ -102,9 +109,26 @@ DirectionVerdict Explainer::evaluate(bool ingress, const k8s::Pod* local, const 
   v.owner = c.owner;
   v.chain = c.chain;
   v.rule = c.rule;
-  v.how = c.how == compiler::ChainVerdict::How::NotIsolated ? How::NotIsolated
-          : c.how == compiler::ChainVerdict::How::AllowedBy ? How::AllowedBy
-                                                            : How::Denied;
+  v.tier_rule = c.tier_rule;
+  v.passed = c.passed;
+  using CH = compiler::ChainVerdict::How;
+  switch (c.how) {
+    case CH::NotIsolated:
+      v.how = How::NotIsolated;
+      break;
+    case CH::AllowedBy:
+      v.how = How::AllowedBy;
+      break;
+    case CH::Denied:
+      v.how = How::Denied;
+      break;
+    case CH::TierAccepted:
+      v.how = How::TierAccepted;
+      break;
+    case CH::TierDenied:
+      v.how = How::TierDenied;
+      break;
+  }
   return v;
 }
 
@@ -214,12 +238,29 @@ Result<Explanation> Explainer::explain(const Query& q) {
     }
     const ir::RuleSet& rs = *v.rules;
     const std::string where = dir + " of " + local.label + " (node " + local.pod->node_name + ")";
+    auto tier_of = [&](const ir::TierRule* r) {
+      const auto& a = v.owner->admin(ingress);
+      return a && r >= a->rules.data() && r < a->rules.data() + a->rules.size() ? "Admin "
+                                                                                : "Baseline ";
+    };
+    if (v.how == How::TierAccepted || v.how == How::TierDenied) {
+      const ir::TierRule& r = *v.tier_rule;
+      std::string pass = v.passed ? "Admin " + tier_text(*v.passed) + " -> " : "";
+      out.lines.push_back(where + ": " + pass + tier_of(&r) + tier_text(r) + " (" +
+                          peer_text(rs, r, ingress) + ", " + ports_text(r) +
+                          "): " + (v.allowed() ? "allowed" : "denied"));
+      return v.allowed();
+    }
+    const std::string pass = v.passed ? "Admin " + tier_text(*v.passed) + " -> " : "";
     if (v.how == How::NotIsolated) {
-      out.lines.push_back(where + ": not isolated (no policy selects it for " + dir + "): allowed");
+      const bool base = v.owner && v.owner->baseline(ingress);
+      out.lines.push_back(where + ": " + pass + "not isolated (no policy selects it for " + dir +
+                          ")" + (base ? ", no Baseline rule matches" : "") + ": allowed");
       return true;
     }
     const ir::Chain& chain = *v.chain;
-    std::string head = where + ": isolated by " + join(chain.policies);
+    std::string head = where + ": " + (v.passed ? pass + "NetworkPolicy " : "") + "isolated by " +
+                       join(chain.policies);
     if (v.owner->key() != local.label) head += " (address dispatched to " + v.owner->key() + ")";
     if (v.how == How::AllowedBy) {
       out.lines.push_back(head + "; allowed by " + rule_name(*v.rule, ingress) + ": " +

@@ -43,18 +43,27 @@ struct DirectionVerdict {
     NotIsolated,  // no policy selects it for this direction
     AllowedBy,    // `rule` of `chain` is the first that matches
     Denied,       // isolated and no rule of `chain` matches
+    // ClusterNetworkPolicy: `tier_rule` decided (Admin Accept or Deny;
+    // Baseline Accept, Deny, or Pass, which ends the tier: allowed).
+    TierAccepted,
+    TierDenied,
   };
   How how = How::NotEnforced;
   const ir::RuleSet* rules = nullptr;   // the node's rules (null when NotEnforced)
   const ir::LocalPod* owner = nullptr;  // the pod whose chain the address dispatches to
   const ir::Chain* chain = nullptr;
-  const ir::Rule* rule = nullptr;  // AllowedBy only
+  const ir::Rule* rule = nullptr;           // AllowedBy only
+  const ir::TierRule* tier_rule = nullptr;  // TierAccepted / TierDenied
+  // The Admin Pass rule that handed over to NetworkPolicy or Baseline (null: none).
+  const ir::TierRule* passed = nullptr;
 
-  bool allowed() const { return how != How::Denied; }
+  bool allowed() const { return how != How::Denied && how != How::TierDenied; }
 };
 
 // "x/p ingress[2]"
 std::string rule_name(const ir::Rule& r, bool ingress);
+// "Admin cnp/guardrails rule deny-db: Deny" (the tier is the rule's chain's).
+std::string tier_text(const ir::TierRule& r);
 
 struct Explanation {
   bool allowed = false;

@@ -199,8 +199,10 @@ Matrix::Matrix(Explainer& explainer, std::vector<const k8s::Pod*> pods, std::vec
         g.peer[i] = it->second;
       }
       // Local classes: (how, node, chain) and, for ingress, the named ports.
-      using LocalKey = std::tuple<int, std::string, std::vector<std::string>, std::vector<ir::Rule>,
-                                  std::vector<uint32_t>>;
+      // ClusterNetworkPolicy tiers: the Admin and Baseline rules of the direction.
+      using LocalKey =
+          std::tuple<int, std::string, std::vector<std::string>, std::vector<ir::Rule>,
+                     std::vector<uint32_t>, std::vector<ir::TierRule>, std::vector<ir::TierRule>>;
       for (int dir = 0; dir < 2; ++dir) {
         const bool ingress = dir == 1;
         std::map<LocalKey, uint32_t> local_ids;
@@ -215,9 +217,16 @@ Matrix::Matrix(Explainer& explainer, std::vector<const k8s::Pod*> pods, std::vec
             std::get<0>(key) = 0;
           } else if (const ir::LocalPod* owner =
                          explainer.chain_owner_of(p.node_name, *ip[i], ingress)) {
-            const ir::Chain& c = *(ingress ? owner->ingress : owner->egress);
-            key = LocalKey{2, p.node_name, c.policies, c.rules,
-                           ingress ? named[i] : std::vector<uint32_t>{}};
+            const auto& c = owner->chain(ingress);
+            const auto& admin = owner->admin(ingress);
+            const auto& base = owner->baseline(ingress);
+            key = LocalKey{c ? 2 : 3,
+                           p.node_name,
+                           c ? c->policies : std::vector<std::string>{},
+                           c ? c->rules : std::vector<ir::Rule>{},
+                           ingress ? named[i] : std::vector<uint32_t>{},
+                           admin ? admin->rules : std::vector<ir::TierRule>{},
+                           base ? base->rules : std::vector<ir::TierRule>{}};
           } else {
             std::get<0>(key) = 1;
           }
@@ -304,6 +313,9 @@ std::string direction_text(const DirectionVerdict& v, bool ingress, const std::s
       return out + "allowed by " + rule_name(*v.rule, ingress);
     case How::Denied:
       return out + "isolated by " + join(v.chain->policies) + ", no rule allows it";
+    case How::TierAccepted:
+    case How::TierDenied:
+      return out + tier_text(*v.tier_rule);
   }
   return out;
 }
@@ -559,7 +571,8 @@ std::vector<Flip> diff(const Matrix& before, const Matrix& after) {
             if (!was || was->allowed() || !is) return;
             std::string t = direction_text(*is, ingress, who);
             if (is->how == DirectionVerdict::How::NotIsolated) {
-              t += " any more (was isolated by " + join(was->chain->policies) + ")";
+              t += was->chain ? " any more (was isolated by " + join(was->chain->policies) + ")"
+                              : " any more (was: " + tier_text(*was->tier_rule) + ")";
             }
             why.push_back(t);
           };

@@ -3,7 +3,9 @@
 // policy change, pod add/remove) against a full recompile measured in the same run.
 //
 //   netpol-bench-compile [--pods N] [--namespaces N] [--policies N]
-//                        [--local-pods N] [--changes N]
+//                        [--local-pods N] [--changes N] [--cnps N]
+// --cnps N adds N ClusterNetworkPolicies of 25 rules each (both tiers, team
+// subjects, namespace/pod/network peers, ports).
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -26,6 +28,49 @@ using namespace netpol::bench;
 
 namespace {
 
+// ClusterNetworkPolicy `i` of 25 ingress rules: Admin for even i, Baseline
+// for odd; subjects one team's namespaces; peers rotate through namespaces
+// (env), pods in a team, and networks; every third rule names TCP ports.
+k8s::ClusterNetworkPolicy make_cnp(size_t i) {
+  k8s::ClusterNetworkPolicy c;
+  c.name = "cnp-" + std::to_string(i);
+  c.tier = i % 2 ? k8s::CnpTier::Baseline : k8s::CnpTier::Admin;
+  c.priority = static_cast<int32_t>(i % 1000);
+  c.subject.kind = k8s::CnpSubject::Kind::Namespaces;
+  c.subject.namespaces.match_labels = {{"team", "t" + std::to_string(i % 20)}};
+  const char* envs[] = {"dev", "staging", "prod"};
+  for (size_t r = 0; r < k8s::kCnpMaxRules; ++r) {
+    k8s::CnpRule rule;
+    rule.name = "r" + std::to_string(r);
+    rule.action = static_cast<k8s::CnpAction>((i + r) % 3);
+    k8s::CnpPeer peer;
+    switch (r % 3) {
+      case 0:
+        peer.kind = k8s::CnpPeer::Kind::Namespaces;
+        peer.namespaces.match_labels = {{"env", envs[r % 3]}};
+        break;
+      case 1:
+        peer.kind = k8s::CnpPeer::Kind::Pods;
+        peer.namespaces.match_labels = {{"team", "t" + std::to_string((i + r) % 20)}};
+        break;
+      default:
+        peer.kind = k8s::CnpPeer::Kind::Networks;
+        peer.networks = {*Cidr::parse("10." + std::to_string(r) + ".0.0/16")};
+        break;
+    }
+    rule.peers.push_back(std::move(peer));
+    if (r % 3 == 0) {
+      k8s::CnpPort port;
+      port.protocol = k8s::Protocol::TCP;
+      port.port = static_cast<uint16_t>(8000 + r);
+      port.end_port = port.port;
+      rule.ports.push_back(port);
+    }
+    c.ingress.push_back(std::move(rule));
+  }
+  return c;
+}
+
 struct Stats {
   const char* what;
   std::vector<double> ms;
@@ -33,16 +78,17 @@ struct Stats {
 
 void print_stats(const Stats& s, double full_ms) {
   double p50 = percentile(s.ms, 50), p99 = percentile(s.ms, 99);
-  std::printf("%-28s p50 %9.4f ms  p99 %9.4f ms  max %9.4f ms  (full/p50 = %.0fx)\n", s.what,
-              p50, p99, percentile(s.ms, 100), p50 > 0 ? full_ms / p50 : 0.0);
+  std::printf("%-28s p50 %9.4f ms  p99 %9.4f ms  max %9.4f ms  (full/p50 = %.0fx)\n", s.what, p50,
+              p99, percentile(s.ms, 100), p50 > 0 ? full_ms / p50 : 0.0);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Params p;
-  size_t changes = 300;
+  size_t changes = 300, cnps = 0;
   for (int i = 1; i < argc; ++i) {
+    if (parse_size_flag(i, argc, argv, "--cnps", cnps)) continue;
     if (parse_size_flag(i, argc, argv, "--pods", p.pods) ||
         parse_size_flag(i, argc, argv, "--namespaces", p.namespaces) ||
         parse_size_flag(i, argc, argv, "--policies", p.policies) ||
@@ -52,12 +98,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown flag %s\n", argv[i]);
     return 2;
   }
-  std::printf("cluster: %zu pods, %zu namespaces, %zu policies, %zu local pods\n", p.pods,
-              p.namespaces, p.policies, p.local_pods);
+  std::printf("cluster: %zu pods, %zu namespaces, %zu policies, %zu local pods, %zu CNPs\n", p.pods,
+              p.namespaces, p.policies, p.local_pods, cnps);
   std::printf("times: wall ms / thread-CPU ms\n");
   const double rss0 = rss_mib();
   Timer t;
   k8s::Objects objects = make_cluster(p);
+  for (size_t i = 0; i < cnps; ++i) objects.cluster_policies.push_back(make_cnp(i));
   std::printf("generate input objects       %9.1f / %9.1f   input RSS %.1f MiB\n", t.wall(),
               t.cpu(), rss_mib() - rss0);
 
@@ -78,6 +125,7 @@ int main(int argc, char** argv) {
   for (auto& ns : objects.namespaces) c.upsert_namespace(ns);
   for (auto& pod : objects.pods) c.upsert_pod(pod);
   for (auto& pol : objects.policies) c.upsert_policy(pol);
+  for (auto& cnp : objects.cluster_policies) c.upsert_cluster_policy(cnp);
   std::printf("feed every object (upserts)  %9.1f / %9.1f\n", t.wall(), t.cpu());
   const double rss_compiler = rss_mib() - rss_before;
 
@@ -91,8 +139,10 @@ int main(int argc, char** argv) {
   std::string script = script_of(full);
   size_t elements = 0;
   for (auto& [name, set] : full.sets) elements += set.elements.size();
-  std::printf("render nft script            %9.1f / %9.1f   %zu bytes; %zu local pods, %zu IR sets, %zu elements\n",
-              t.wall(), t.cpu(), script.size(), full.pods.size(), full.sets.size(), elements);
+  std::printf(
+      "render nft script            %9.1f / %9.1f   %zu bytes; %zu local pods, %zu IR sets, %zu "
+      "elements\n",
+      t.wall(), t.cpu(), script.size(), full.pods.size(), full.sets.size(), elements);
   std::printf("compiler state (RSS growth)  %9.1f MiB = %.0f bytes per cluster pod\n", rss_compiler,
               rss_compiler * 1048576.0 / static_cast<double>(p.pods));
   std::printf("peak RSS of the process      %9.1f MiB (input objects + 2 compilers + script)\n",
@@ -119,8 +169,9 @@ int main(int argc, char** argv) {
     timed(add, [&] { c.upsert_pod(fresh); });
     timed(del, [&] { c.remove_pod(fresh.ns, fresh.name); });
   }
-  std::printf("incremental, %zu changes each, thread-CPU ms (baseline: full compile %.1f ms CPU):\n",
-              changes, full_cpu);
+  std::printf(
+      "incremental, %zu changes each, thread-CPU ms (baseline: full compile %.1f ms CPU):\n",
+      changes, full_cpu);
   for (auto* s : {&label, &local_label, &policy, &add, &del}) print_stats(*s, full_cpu);
   std::printf("(delta items seen: %zu)\n", delta_items);
   return 0;

@@ -1,6 +1,8 @@
 #include "tests/unit/compiler/flow.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 
 namespace netpol::flow {
 namespace {
@@ -28,7 +30,8 @@ bool in_range(const ir::Element& e, const IpAddr& ip) {
   return ip.family == e.first.family && e.first <= ip && ip <= e.last;
 }
 
-bool rule_matches(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& peer, const Packet& p,
+template <typename R>
+bool rule_matches(const ir::RuleSet& rs, const R& r, const IpAddr& peer, const Packet& p,
                   Verdict& v) {
   if (r.peer.kind == ir::PeerMatch::Kind::Set) {
     const ir::Set* s = find_set(rs, r.peer.set, v);
@@ -57,18 +60,48 @@ bool chain_allows(const ir::RuleSet& rs, const ir::Chain& c, const IpAddr& peer,
   return false;
 }
 
+// The first rule of a tier that matches, or null.
+const ir::TierRule* tier_match(const ir::RuleSet& rs, const std::optional<ir::TierChain>& t,
+                               const IpAddr& peer, const Packet& p, Verdict& v) {
+  if (!t) return nullptr;
+  for (const ir::TierRule& r : t->rules)
+    if (rule_matches(rs, r, peer, p, v)) return &r;
+  return nullptr;
+}
+
+// One direction of `f`'s pod, the tiers in the contract's order; "" when
+// allowed, else why not.
+std::string direction(const Found& f, bool ingress, const IpAddr& peer, const Packet& p,
+                      Verdict& v) {
+  if (!f.pod) return "";
+  const std::string where =
+      std::string(ingress ? "ingress" : "egress") + " of " + f.pod->key() + " on " + f.rs->node;
+  if (const ir::TierRule* r = tier_match(*f.rs, f.pod->admin(ingress), peer, p, v)) {
+    if (r->action == k8s::CnpAction::Accept) return "";
+    if (r->action == k8s::CnpAction::Deny) return "denied by Admin cnp/" + r->cnp + " in " + where;
+  }
+  if (const auto& c = f.pod->chain(ingress)) {
+    return chain_allows(*f.rs, *c, peer, p, v) ? "" : "denied by " + where;
+  }
+  if (const ir::TierRule* r = tier_match(*f.rs, f.pod->baseline(ingress), peer, p, v)) {
+    if (r->action == k8s::CnpAction::Deny)
+      return "denied by Baseline cnp/" + r->cnp + " in " + where;
+  }
+  return "";
+}
+
 }  // namespace
 
 Verdict evaluate(const std::vector<const ir::RuleSet*>& nodes, const Packet& p) {
   Verdict v;
   Found src = find_local(nodes, p.src);
-  if (src.pod && src.pod->egress && !chain_allows(*src.rs, *src.pod->egress, p.dst, p, v)) {
-    v.why = "denied by egress of " + src.pod->key() + " on " + src.rs->node;
+  if (std::string why = direction(src, false, p.dst, p, v); !why.empty()) {
+    v.why = why;
     return v;
   }
   Found dst = find_local(nodes, p.dst);
-  if (dst.pod && dst.pod->ingress && !chain_allows(*dst.rs, *dst.pod->ingress, p.src, p, v)) {
-    v.why = "denied by ingress of " + dst.pod->key() + " on " + dst.rs->node;
+  if (std::string why = direction(dst, true, p.src, p, v); !why.empty()) {
+    v.why = why;
     return v;
   }
   v.allowed = true;

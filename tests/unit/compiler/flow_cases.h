@@ -26,6 +26,26 @@ using namespace testsupport;  // the builders are these tests' vocabulary
 // pod b serves "web" on 9090 (same name, different numbers).
 k8s::Objects e2e_model();
 
+// ClusterNetworkPolicy builders.
+using k8s::CnpAction;
+using k8s::CnpTier;
+k8s::CnpSubject subject_ns(LabelSelector namespaces);
+k8s::CnpSubject subject_pods(LabelSelector namespaces, LabelSelector pods);
+k8s::CnpPeer cnp_nss(LabelSelector namespaces);
+k8s::CnpPeer cnp_pods(LabelSelector namespaces, LabelSelector pods);
+k8s::CnpPeer cnp_nets(std::vector<std::string_view> cidrs);
+k8s::CnpPeer cnp_nodes(LabelSelector nodes);
+k8s::CnpPeer cnp_unknown();  // a peer naming a field this version does not know
+k8s::CnpPort cnp_port(uint16_t number, Protocol proto = Protocol::TCP);
+k8s::CnpPort cnp_range(uint16_t first, uint16_t last, Protocol proto = Protocol::TCP);
+k8s::CnpPort cnp_named(std::string name);
+k8s::CnpRule cnp_rule(std::string name, CnpAction action, std::vector<k8s::CnpPeer> peers,
+                      std::vector<k8s::CnpPort> ports = {});
+k8s::ClusterNetworkPolicy cnp(std::string name, CnpTier tier, int32_t priority,
+                              k8s::CnpSubject subject, std::vector<k8s::CnpRule> ingress,
+                              std::vector<k8s::CnpRule> egress = {});
+k8s::Node node(std::string name, Labels labels, std::vector<std::string> addresses);
+
 struct Case {
   std::string src;  // pod key ("x/a"), pod key + "@6" for its IPv6, or a literal IP
   std::string dst;
@@ -38,5 +58,9 @@ inline constexpr bool kDeny = false;
 
 // Compiles `objects` for every node named by a pod and checks every case.
 void expect_flows(const k8s::Objects& objects, const std::vector<Case>& cases);
+// The same over given RuleSets (e.g. incremental Compilers' rules()); `objects`
+// only resolves endpoint names.
+void expect_flows_on(const k8s::Objects& objects, const std::vector<const ir::RuleSet*>& rules,
+                     const std::vector<Case>& cases);
 
 }  // namespace netpol::ctest

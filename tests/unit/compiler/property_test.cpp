@@ -38,7 +38,20 @@ struct UpsertPolicy {
 struct RemovePolicy {
   std::string ns, name;
 };
-using Change = std::variant<UpsertNs, RemoveNs, UpsertPod, RemovePod, UpsertPolicy, RemovePolicy>;
+struct UpsertCnp {
+  k8s::ClusterNetworkPolicy cnp;
+};
+struct RemoveCnp {
+  std::string name;
+};
+struct UpsertNode {
+  k8s::Node node;
+};
+struct RemoveNode {
+  std::string name;
+};
+using Change = std::variant<UpsertNs, RemoveNs, UpsertPod, RemovePod, UpsertPolicy, RemovePolicy,
+                            UpsertCnp, RemoveCnp, UpsertNode, RemoveNode>;
 
 std::string describe(const Change& c) {
   struct {
@@ -57,6 +70,10 @@ std::string describe(const Change& c) {
     std::string operator()(const RemovePolicy& x) const {
       return "remove policy " + x.ns + "/" + x.name;
     }
+    std::string operator()(const UpsertCnp& x) const { return "upsert cnp " + x.cnp.name; }
+    std::string operator()(const RemoveCnp& x) const { return "remove cnp " + x.name; }
+    std::string operator()(const UpsertNode& x) const { return "upsert node " + x.node.name; }
+    std::string operator()(const RemoveNode& x) const { return "remove node " + x.name; }
   } v;
   return std::visit(v, c);
 }
@@ -66,6 +83,8 @@ struct World {
   std::map<std::string, k8s::Namespace> namespaces;
   std::map<std::string, k8s::Pod> pods;
   std::map<std::string, NetworkPolicy> policies;
+  std::map<std::string, k8s::ClusterNetworkPolicy> cnps;
+  std::map<std::string, k8s::Node> nodes;
 
   void apply(const Change& c) {
     struct {
@@ -76,6 +95,10 @@ struct World {
       void operator()(const RemovePod& x) { w.pods.erase(x.ns + "/" + x.name); }
       void operator()(const UpsertPolicy& x) { w.policies[x.policy.key()] = x.policy; }
       void operator()(const RemovePolicy& x) { w.policies.erase(x.ns + "/" + x.name); }
+      void operator()(const UpsertCnp& x) { w.cnps[x.cnp.name] = x.cnp; }
+      void operator()(const RemoveCnp& x) { w.cnps.erase(x.name); }
+      void operator()(const UpsertNode& x) { w.nodes[x.node.name] = x.node; }
+      void operator()(const RemoveNode& x) { w.nodes.erase(x.name); }
     } v{*this};
     std::visit(v, c);
   }
@@ -85,6 +108,8 @@ struct World {
     for (const auto& [k, v] : namespaces) o.namespaces.push_back(v);
     for (const auto& [k, v] : pods) o.pods.push_back(v);
     for (const auto& [k, v] : policies) o.policies.push_back(v);
+    for (const auto& [k, v] : cnps) o.cluster_policies.push_back(v);
+    for (const auto& [k, v] : nodes) o.nodes.push_back(v);
     return o;
   }
 };
@@ -98,6 +123,10 @@ ir::Delta apply_change(compiler::Compiler& c, const Change& ch) {
     ir::Delta operator()(const RemovePod& x) { return c.remove_pod(x.ns, x.name); }
     ir::Delta operator()(const UpsertPolicy& x) { return c.upsert_policy(x.policy); }
     ir::Delta operator()(const RemovePolicy& x) { return c.remove_policy(x.ns, x.name); }
+    ir::Delta operator()(const UpsertCnp& x) { return c.upsert_cluster_policy(x.cnp); }
+    ir::Delta operator()(const RemoveCnp& x) { return c.remove_cluster_policy(x.name); }
+    ir::Delta operator()(const UpsertNode& x) { return c.upsert_node(x.node); }
+    ir::Delta operator()(const RemoveNode& x) { return c.remove_node(x.name); }
   } v{c};
   return std::visit(v, ch);
 }
@@ -109,7 +138,8 @@ class Gen {
   explicit Gen(uint32_t seed) : rng_(seed) {}
 
   Change next(const World& w) {
-    int r = pick(100);
+    int r = pick(120);
+    if (r >= 100) return next_cluster(w, r - 100);
     if (r < 8) return UpsertNs{make_ns()};
     if (r < 11) return RemoveNs{oneof(kNamespaces)};
     if (r < 30) return UpsertPod{make_pod()};
@@ -328,6 +358,101 @@ class Gen {
     return p;
   }
 
+  // ClusterNetworkPolicies and Nodes (r in [0, 20)).
+  Change next_cluster(const World& w, int r) {
+    if (r < 3) return UpsertNode{make_node()};
+    if (r < 4 && !w.nodes.empty()) return RemoveNode{any_of(w.nodes).name};
+    if (r < 12) return UpsertCnp{make_cnp()};
+    if (r < 17 && !w.cnps.empty()) return UpsertCnp{mutate_cnp(w)};
+    if (!w.cnps.empty()) return RemoveCnp{any_of(w.cnps).name};
+    return UpsertCnp{make_cnp()};
+  }
+
+  k8s::Node make_node() {
+    std::vector<std::string> addrs;
+    int n = pick(3);
+    for (int i = 0; i < n; ++i)
+      addrs.push_back(chance(70) ? "10.1.0." + std::to_string(1 + pick(14))
+                                 : "fd00::" + std::to_string(1 + pick(6)));
+    std::sort(addrs.begin(), addrs.end());
+    addrs.erase(std::unique(addrs.begin(), addrs.end()), addrs.end());
+    return node("node-" + std::to_string(1 + pick(3)), labels(kKeys, 2), addrs);
+  }
+
+  k8s::CnpPeer cnp_peer(bool egress) {
+    int r = pick(egress ? 9 : 6);
+    if (r < 2) return cnp_nss(selector(kNsKeys));
+    if (r < 5) return cnp_pods(selector(kNsKeys), selector(kKeys));
+    if (r < 6) return cnp_unknown();
+    if (r < 8) {
+      std::vector<std::string_view> nets;
+      for (int i = 0; i <= pick(2); ++i)
+        nets.push_back(oneof(std::vector<std::string_view>{"10.1.0.0/28", "10.1.0.0/29",
+                                                           "10.0.0.0/8", "fd00::/120"}));
+      return cnp_nets(nets);
+    }
+    return cnp_nodes(selector(kKeys));
+  }
+
+  k8s::CnpRule cnp_rule_gen(bool egress) {
+    k8s::CnpRule r;
+    r.name = "r" + std::to_string(pick(4));
+    r.action = static_cast<CnpAction>(pick(3));
+    for (int i = 0; i <= pick(2); ++i) r.peers.push_back(cnp_peer(egress));
+    for (int i = 0; i < pick(3); ++i) {
+      Protocol proto = chance(70) ? Protocol::TCP : chance(50) ? Protocol::UDP : Protocol::SCTP;
+      int k = pick(4);
+      auto first = static_cast<uint16_t>(oneof(std::vector<int>{53, 80, 81, 8080}));
+      if (k == 0) {
+        r.ports.push_back(cnp_named(oneof(kPortNames)));
+      } else if (k == 1) {
+        r.ports.push_back(cnp_range(first, static_cast<uint16_t>(first + 1 + pick(3)), proto));
+      } else {
+        r.ports.push_back(cnp_port(first, proto));
+      }
+    }
+    return r;
+  }
+
+  std::vector<k8s::CnpRule> cnp_rules(bool egress) {
+    std::vector<k8s::CnpRule> out;
+    for (int i = 0; i < pick(3); ++i) out.push_back(cnp_rule_gen(egress));
+    return out;
+  }
+
+  k8s::CnpSubject cnp_subject() {
+    return chance(40) ? subject_ns(selector(kNsKeys))
+                      : subject_pods(selector(kNsKeys), selector(kKeys));
+  }
+
+  k8s::ClusterNetworkPolicy make_cnp() {
+    return cnp("c" + std::to_string(pick(4)), chance(60) ? CnpTier::Admin : CnpTier::Baseline,
+               pick(3) * 10, cnp_subject(), cnp_rules(false), cnp_rules(true));
+  }
+
+  k8s::ClusterNetworkPolicy mutate_cnp(const World& w) {
+    k8s::ClusterNetworkPolicy c = any_of(w.cnps);
+    switch (pick(5)) {
+      case 0:
+        c.subject = cnp_subject();
+        break;
+      case 1:
+        c.priority = pick(3) * 10;
+        break;
+      case 2:
+        c.tier = c.tier == CnpTier::Admin ? CnpTier::Baseline : CnpTier::Admin;
+        break;
+      case 3:
+        if (c.ingress.size() > 1) std::swap(c.ingress.front(), c.ingress.back());
+        c.egress.push_back(cnp_rule_gen(true));
+        break;
+      default:
+        c.ingress = cnp_rules(false);
+        break;
+    }
+    return c;
+  }
+
   std::mt19937 rng_;
 };
 
@@ -342,7 +467,7 @@ void run_sequence(uint32_t seed, int steps) {
   const std::vector<std::string> nodes = {"node-1", "node-2"};
   std::vector<std::unique_ptr<compiler::Compiler>> cs;
   for (const auto& n : nodes) cs.push_back(std::make_unique<compiler::Compiler>(n));
-  size_t nonempty = 0;
+  size_t nonempty = 0, tiered = 0, node_sets = 0;
   for (int step = 0; step < steps; ++step) {
     Change ch = gen.next(world);
     world.apply(ch);
@@ -361,8 +486,13 @@ void run_sequence(uint32_t seed, int steps) {
       ir::patch(applied, delta);
       ASSERT_TRUE(applied == now) << where << ": apply(before, delta) != after";
       nonempty += delta.empty() ? 0 : 1;
+      for (const auto& [_, p] : now.pods)
+        tiered += (p.admin_ingress || p.admin_egress || p.baseline_ingress || p.baseline_egress);
+      for (const auto& [_, set] : now.sets) node_sets += set.kind == ir::SetKind::Nodes;
     }
   }
+  EXPECT_GT(tiered, static_cast<size_t>(steps) / 4) << "CNPs hardly select a local pod";
+  EXPECT_GT(node_sets, 0u) << "no nodes peer was ever materialized";
   // A generator that never changes the IR would make the checks above vacuous.
   EXPECT_GT(nonempty, static_cast<size_t>(steps) / 4);
 }
@@ -395,6 +525,8 @@ TEST(Property, FullCompileIgnoresInputOrder) {
     std::shuffle(shuffled.namespaces.begin(), shuffled.namespaces.end(), rng);
     std::shuffle(shuffled.pods.begin(), shuffled.pods.end(), rng);
     std::shuffle(shuffled.policies.begin(), shuffled.policies.end(), rng);
+    std::shuffle(shuffled.cluster_policies.begin(), shuffled.cluster_policies.end(), rng);
+    std::shuffle(shuffled.nodes.begin(), shuffled.nodes.end(), rng);
     for (const std::string node : {"node-1", "node-2"}) {
       ir::RuleSet a = compiler::compile(o, node);
       EXPECT_EQ(ir::to_json(a), ir::to_json(compiler::compile(shuffled, node)))

@@ -147,7 +147,8 @@ k8s::NetworkPolicy World::random_policy(const std::string& ns, const std::string
 }
 
 std::string World::step() {
-  const size_t what = pick(100);
+  const size_t what = pick(115);
+  if (what >= 100) return cluster_step(what - 100);
   const std::string ns = kNamespaces[pick(3)];
   if (what < 25 || pods_.empty()) {
     const std::string name = "p" + std::to_string(next_++);
@@ -211,6 +212,93 @@ std::string World::step() {
   n.labels["team"] = n.labels["team"] == "a" ? "b" : "a";
   delta_ = compiler_.upsert_namespace(n);
   return "relabel namespace " + ns;
+}
+
+k8s::ClusterNetworkPolicy World::random_cnp(const std::string& name) {
+  k8s::ClusterNetworkPolicy c;
+  c.name = name;
+  c.tier = chance(60) ? k8s::CnpTier::Admin : k8s::CnpTier::Baseline;
+  c.priority = static_cast<int32_t>(pick(3) * 10);
+  c.subject.kind = chance(50) ? k8s::CnpSubject::Kind::Namespaces : k8s::CnpSubject::Kind::Pods;
+  c.subject.namespaces = random_selector(true);
+  if (c.subject.kind == k8s::CnpSubject::Kind::Pods) c.subject.pods = random_selector(true);
+  auto rules = [&](std::vector<k8s::CnpRule>& out, bool egress) {
+    size_t n = pick(3);
+    for (size_t i = 0; i < n; ++i) {
+      k8s::CnpRule r;
+      r.name = "r" + std::to_string(i);
+      r.action = static_cast<k8s::CnpAction>(pick(3));
+      size_t np = 1 + pick(2);
+      for (size_t j = 0; j < np; ++j) {
+        k8s::CnpPeer peer;
+        switch (pick(egress ? 5 : 3)) {
+          case 0:
+            peer.kind = k8s::CnpPeer::Kind::Namespaces;
+            peer.namespaces = random_selector(true);
+            break;
+          case 1:
+            peer.kind = k8s::CnpPeer::Kind::Pods;
+            peer.namespaces = random_selector(true);
+            peer.pods = random_selector(true);
+            break;
+          case 2:
+            peer.kind = k8s::CnpPeer::Kind::Unknown;
+            peer.unknown_field = "domainNames";
+            break;
+          case 3:
+            peer.kind = k8s::CnpPeer::Kind::Networks;
+            peer.networks = {*Cidr::parse("10.0.0.0/24"), *Cidr::parse("fd00::/120")};
+            if (chance(50)) peer.networks.insert(peer.networks.begin(), *Cidr::parse("10.0.0.0/8"));
+            break;
+          default:
+            peer.kind = k8s::CnpPeer::Kind::Nodes;
+            peer.nodes = random_selector(true);
+            break;
+        }
+        r.peers.push_back(std::move(peer));
+      }
+      size_t nports = pick(3);
+      for (size_t j = 0; j < nports; ++j) {
+        k8s::CnpPort port;
+        if (chance(30)) {
+          port.named_port = chance(50) ? "http" : "dns";
+        } else {
+          port.protocol = static_cast<k8s::Protocol>(std::vector<int>{6, 17, 132}[pick(3)]);
+          port.port = static_cast<uint16_t>(80 + pick(3));
+          port.end_port = static_cast<uint16_t>(port.port + (chance(30) ? 10 : 0));
+        }
+        r.ports.push_back(std::move(port));
+      }
+      out.push_back(std::move(r));
+    }
+  };
+  rules(c.ingress, false);
+  rules(c.egress, true);
+  return c;
+}
+
+std::string World::cluster_step(size_t what) {
+  if (what < 3) {
+    k8s::Node n;
+    n.name = "n" + std::to_string(pick(2));
+    n.labels["app"] = kApps[pick(3)];
+    n.addresses = {random_ip(false)};
+    if (chance(50)) n.addresses.push_back(random_ip(true));
+    delta_ = compiler_.upsert_node(n);
+    return "node " + n.name;
+  }
+  if (what < 10 || cnps_.empty()) {
+    const std::string name = "cnp" + std::to_string(pick(4));
+    k8s::ClusterNetworkPolicy c = random_cnp(name);
+    cnps_[name] = c;
+    delta_ = compiler_.upsert_cluster_policy(c);
+    return "upsert cnp " + name;
+  }
+  auto it = nth(cnps_, pick(cnps_.size()));
+  std::string name = it->first;
+  cnps_.erase(it);
+  delta_ = compiler_.remove_cluster_policy(name);
+  return "remove cnp " + name;
 }
 
 }  // namespace netpol::nltest

@@ -1,7 +1,8 @@
 // A small random cluster that changes one object at a time, for the planner's
 // property tests: pods come and go on the local node and elsewhere, labels
 // change, addresses are reused (a small pool, so one pod's IP soon belongs to
-// another), policies with every peer and port form appear, change and vanish,
+// another), policies with every peer and port form appear, change and vanish (and
+// ClusterNetworkPolicies of both tiers, with Nodes for their nodes peers),
 // namespace labels flip. Each step goes through compiler::Compiler, so the
 // test gets the IR after the change and the IR delta of the change.
 //
@@ -36,6 +37,8 @@ class World {
   k8s::Pod random_pod(const std::string& ns, const std::string& name);
   k8s::NetworkPolicy random_policy(const std::string& ns, const std::string& name);
   k8s::LabelSelector random_selector(bool allow_empty);
+  k8s::ClusterNetworkPolicy random_cnp(const std::string& name);
+  std::string cluster_step(size_t what);
   k8s::Peer random_peer();
   k8s::PolicyPort random_port();
   IpAddr random_ip(bool v6);
@@ -48,6 +51,7 @@ class World {
   std::map<std::string, k8s::Pod> pods_;                // key ns/name
   std::map<std::string, k8s::NetworkPolicy> policies_;  // key ns/name
   std::map<std::string, k8s::Namespace> namespaces_;
+  std::map<std::string, k8s::ClusterNetworkPolicy> cnps_;  // key name
   size_t next_ = 0;
 };
 
