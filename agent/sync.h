@@ -175,14 +175,10 @@ class Enforcer {
 
 // Timing of the sync thread: batching, drift checks, retries (agent/schedule.h
 // says what each does), and the clock it reads.
-struct SyncThreadOptions {
-  // An isolated event waits `quiet`; an event arriving within `burst_window`
-  // of the previous batch means a burst is on, and the batch waits `burst_quiet`.
-  std::chrono::microseconds quiet{250};
-  std::chrono::microseconds burst_quiet{2000};
-  std::chrono::microseconds burst_window{5000};
-  std::chrono::milliseconds max_delay{20};
-  size_t max_batch = 1000;
+struct SyncThreadOptions : BatchWindowOptions {
+  // Batching (BatchWindowOptions): an isolated event waits `quiet`; an event
+  // arriving within `burst_window` of the previous batch means a burst is on,
+  // and the batch waits `burst_quiet`; `max_delay`, `max_batch` bound it.
   std::chrono::milliseconds drift_interval{60'000};
   // Every this many drift checks the table is read back even when the ruleset
   // generation says nothing changed: a net under our own bookkeeping (the
@@ -197,15 +193,13 @@ struct SyncThreadOptions {
   std::function<std::optional<uint64_t>()> barrier;
   std::shared_ptr<Clock> clock;  // default: real time
 
-  BatchWindowOptions window() const {
-    return {quiet, burst_quiet, burst_window, max_delay, max_batch};
-  }
+  BatchWindowOptions window() const { return *this; }
   SyncScheduleOptions schedule() const {
     return {tick, drift_interval, drift_read_back_every, backoff};
   }
 };
 
-// The queue and the one thread that drives a Enforcer (see the top of this
+// The queue and the one thread that drives an Enforcer (see the top of this
 // file). enqueue() never blocks on compiling or on the kernel.
 class SyncThread {
  public:

@@ -59,6 +59,21 @@ void Engine::reselect_policies(PodRec* p, const std::vector<std::string>& keys) 
 // ---------------------------------------------------------------------------
 // Pods
 
+namespace {
+
+// The fields of `in` a pod record keeps (ips: deduplicated, on_node: decided).
+void take_state(PodRec* p, const k8s::Pod& in, std::vector<IpAddr> ips, bool on_node) {
+  p->labels = in.labels;
+  p->ports = in.ports;
+  p->ips = std::move(ips);
+  p->phase = in.phase;
+  p->terminating = in.terminating;
+  p->host_network = in.host_network;
+  p->on_node = on_node;
+}
+
+}  // namespace
+
 void Engine::upsert_pod(const k8s::Pod& in) {
   std::vector<IpAddr> ips;
   for (const auto& ip : in.ips)
@@ -72,13 +87,7 @@ void Engine::upsert_pod(const k8s::Pod& in) {
     p->key = in.key();
     p->name_at = in.ns.size() + 1;
     p->ns = ensure_ns(in.ns);
-    p->labels = in.labels;
-    p->ports = in.ports;
-    p->ips = std::move(ips);
-    p->phase = in.phase;
-    p->terminating = in.terminating;
-    p->host_network = in.host_network;
-    p->on_node = on_node;
+    take_state(p, in, std::move(ips), on_node);
     pods_.emplace(std::string_view(p->key), std::move(rec));
     ++p->ns->pod_count;
     if (p->enforceable()) add_enforceable(p);
@@ -114,13 +123,7 @@ void Engine::upsert_pod(const k8s::Pod& in) {
   const bool rejoin = was_enf && (!now_enf || ips_changed || ports_changed);
   if (rejoin) remove_enforceable(p);
 
-  p->labels = in.labels;
-  p->ports = in.ports;
-  p->ips = std::move(ips);
-  p->phase = in.phase;
-  p->terminating = in.terminating;
-  p->host_network = in.host_network;
-  p->on_node = on_node;
+  take_state(p, in, std::move(ips), on_node);
 
   if (now_enf && (rejoin || !was_enf)) {
     add_enforceable(p);

@@ -234,13 +234,9 @@ async def _run(lab: LiveLab, cut: bool) -> bool:
         problems.append(f"--cut-flows=false but node1 cut {cut_n:.0f} flows")
     if not cut:
         await _restart_agents(lab, [])
-    ok = not problems
-    print(f"{'ok  ' if ok else 'FAIL'} live scenario {name} ({time.monotonic() - t0:.1f}s)", flush=True)
-    for n in notes:
-        print(f"    {n}", flush=True)
-    for p in problems:
-        print(f"    ! {p}", flush=True)
-    return ok
+    from .live_scenarios import _report  # the one report format (imported late: it imports us)
+
+    return _report(name, problems, t0, notes)
 
 
 async def flows_cut(lab: LiveLab) -> bool:

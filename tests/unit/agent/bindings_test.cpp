@@ -150,6 +150,15 @@ struct Rig {
     return std::async(std::launch::async,
                       [this, r, deadline] { return binder->bind(r, deadline); });
   }
+  // A bind whose event the sync thread (here: sync()) takes and commits.
+  Status bind_and_sync(cni::Request r) {
+    auto answer = bind_async(std::move(r));
+    if (!testsupport::eventually([&] { return queued(); }, std::chrono::milliseconds(10000))) {
+      return StatusError{"the bind never reached the sync queue"};
+    }
+    sync();
+    return answer.get();
+  }
 };
 
 k8s::Pod pending(std::string name, std::string node = "node1") {
@@ -226,10 +235,7 @@ TEST(Bindings, APodOnlyTheApiServerKnowsIsFetchedAndBound) {
     std::lock_guard l(rig.mu);
     rig.api["x/new"] = pending("new");
   }
-  auto answer = rig.bind_async(request("new", {"10.0.1.7"}));
-  ASSERT_TRUE(testsupport::eventually([&] { return rig.queued(); }, 10000ms));
-  rig.sync();
-  ASSERT_TRUE(answer.get().ok());
+  ASSERT_TRUE(rig.bind_and_sync(request("new", {"10.0.1.7"})).ok());
   EXPECT_EQ(rig.enforced_ips("x/new"), std::vector<IpAddr>{testsupport::ip("10.0.1.7")});
 }
 
@@ -237,10 +243,7 @@ TEST(Bindings, TheApisIpsWinOverTheBindingAndNeverGoToAnotherUid) {
   Rig rig;
   rig.list({pending("new")});
   rig.sync();
-  auto answer = rig.bind_async(request("new", {"10.0.1.7"}));
-  ASSERT_TRUE(testsupport::eventually([&] { return rig.queued(); }, 10000ms));
-  rig.sync();
-  ASSERT_TRUE(answer.get().ok());
+  ASSERT_TRUE(rig.bind_and_sync(request("new", {"10.0.1.7"})).ok());
 
   // The API reports another address for the same UID: the API wins.
   rig.informer(pod("x", "new", "node1", {"10.0.1.9"}, {{"app", "new"}}));
@@ -262,10 +265,7 @@ TEST(Bindings, ReleaseFallsBackToTheApiAndIsIdempotent) {
   Rig rig;
   rig.list({pending("new")});
   rig.sync();
-  auto answer = rig.bind_async(request("new", {"10.0.1.7"}));
-  ASSERT_TRUE(testsupport::eventually([&] { return rig.queued(); }, 10000ms));
-  rig.sync();
-  ASSERT_TRUE(answer.get().ok());
+  ASSERT_TRUE(rig.bind_and_sync(request("new", {"10.0.1.7"})).ok());
   const auto deadline = rig.clock->now() + 10s;
   EXPECT_TRUE(rig.binder->check(request("new", {"10.0.1.7"}), deadline).ok());
   EXPECT_EQ(rig.binder->check(request("new", {"10.0.1.8"}), deadline).code(), Code::Conflict);
@@ -288,10 +288,7 @@ TEST(Bindings, ARestartedAgentEnforcesTheBindingsInItsFirstTable) {
   Rig rig;
   rig.list({pending("new")});
   rig.sync();
-  auto answer = rig.bind_async(request("new", {"10.0.1.7"}));
-  ASSERT_TRUE(testsupport::eventually([&] { return rig.queued(); }, 10000ms));
-  rig.sync();
-  ASSERT_TRUE(answer.get().ok());
+  ASSERT_TRUE(rig.bind_and_sync(request("new", {"10.0.1.7"})).ok());
   ASSERT_NE(rig.table().find("10.0.1.7"), std::string::npos);
 
   // The process dies (nothing flushed on the way out) and starts again over
@@ -331,10 +328,7 @@ TEST(Bindings, ACorruptStateFileIsSetAsideAndDeletedPodsLoseTheirBindings) {
 
   rig.list({pending("new")});
   rig.sync();
-  auto answer = rig.bind_async(request("new", {"10.0.1.7"}));
-  ASSERT_TRUE(testsupport::eventually([&] { return rig.queued(); }, 10000ms));
-  rig.sync();
-  ASSERT_TRUE(answer.get().ok());
+  ASSERT_TRUE(rig.bind_and_sync(request("new", {"10.0.1.7"})).ok());
   rig.binder->pod_deleted(pending("new"));
   EXPECT_EQ(rig.binder->size(), 0u);
   rig.reset();

@@ -30,30 +30,20 @@ k8s::Objects e2e_model() {
 }
 
 k8s::CnpSubject subject_ns(LabelSelector namespaces) {
-  k8s::CnpSubject s;
-  s.kind = k8s::CnpSubject::Kind::Namespaces;
-  s.namespaces = std::move(namespaces);
-  return s;
+  return {.kind = k8s::CnpSubject::Kind::Namespaces, .namespaces = std::move(namespaces)};
 }
 k8s::CnpSubject subject_pods(LabelSelector namespaces, LabelSelector pods) {
-  k8s::CnpSubject s;
-  s.kind = k8s::CnpSubject::Kind::Pods;
-  s.namespaces = std::move(namespaces);
-  s.pods = std::move(pods);
-  return s;
+  return {.kind = k8s::CnpSubject::Kind::Pods,
+          .namespaces = std::move(namespaces),
+          .pods = std::move(pods)};
 }
 k8s::CnpPeer cnp_nss(LabelSelector namespaces) {
-  k8s::CnpPeer p;
-  p.kind = k8s::CnpPeer::Kind::Namespaces;
-  p.namespaces = std::move(namespaces);
-  return p;
+  return {.kind = k8s::CnpPeer::Kind::Namespaces, .namespaces = std::move(namespaces)};
 }
 k8s::CnpPeer cnp_pods(LabelSelector namespaces, LabelSelector pods) {
-  k8s::CnpPeer p;
-  p.kind = k8s::CnpPeer::Kind::Pods;
-  p.namespaces = std::move(namespaces);
-  p.pods = std::move(pods);
-  return p;
+  return {.kind = k8s::CnpPeer::Kind::Pods,
+          .namespaces = std::move(namespaces),
+          .pods = std::move(pods)};
 }
 k8s::CnpPeer cnp_nets(std::vector<std::string_view> cidrs) {
   k8s::CnpPeer p;
@@ -64,16 +54,10 @@ k8s::CnpPeer cnp_nets(std::vector<std::string_view> cidrs) {
   return p;
 }
 k8s::CnpPeer cnp_nodes(LabelSelector nodes) {
-  k8s::CnpPeer p;
-  p.kind = k8s::CnpPeer::Kind::Nodes;
-  p.nodes = std::move(nodes);
-  return p;
+  return {.kind = k8s::CnpPeer::Kind::Nodes, .nodes = std::move(nodes)};
 }
 k8s::CnpPeer cnp_unknown() {
-  k8s::CnpPeer p;
-  p.kind = k8s::CnpPeer::Kind::Unknown;
-  p.unknown_field = "domainNames";
-  return p;
+  return {.kind = k8s::CnpPeer::Kind::Unknown, .unknown_field = "domainNames"};
 }
 k8s::CnpPort cnp_port(uint16_t number, Protocol proto) {
   return cnp_range(number, number, proto);

@@ -81,41 +81,23 @@ TEST(PolicycMatrix, EqualsExplainOnEveryGoldenInput) {
 }
 
 constexpr const char* kCorners = R"(
-apiVersion: v1
-kind: Pod
-metadata: {namespace: a, name: p1, labels: {app: web}}
-spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}
-status: {phase: Running, podIPs: [{ip: 10.0.1.1}, {ip: "fd00::1"}]}
+{apiVersion: v1, kind: Pod, metadata: {namespace: a, name: p1, labels: {app: web}},
+ spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}, status: {phase: Running, podIPs: [{ip: 10.0.1.1}, {ip: "fd00::1"}]}}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {namespace: a, name: p2, labels: {app: web}}
-spec: {nodeName: n2, containers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}
-status: {phase: Running, podIPs: [{ip: 10.0.2.1}]}
+{apiVersion: v1, kind: Pod, metadata: {namespace: a, name: p2, labels: {app: web}},
+ spec: {nodeName: n2, containers: [{name: c, ports: [{name: http, containerPort: 8080}]}]}, status: {phase: Running, podIPs: [{ip: 10.0.2.1}]}}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {namespace: a, name: p3, labels: {app: db}}
-spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 81}]}]}
-status: {phase: Running, podIPs: [{ip: "fd00::3"}]}
+{apiVersion: v1, kind: Pod, metadata: {namespace: a, name: p3, labels: {app: db}},
+ spec: {nodeName: n1, containers: [{name: c, ports: [{name: http, containerPort: 81}]}]}, status: {phase: Running, podIPs: [{ip: "fd00::3"}]}}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {namespace: b, name: q1, labels: {app: web}}
-spec: {nodeName: n1}
-status: {phase: Running, podIPs: [{ip: 10.0.1.9}]}
+{apiVersion: v1, kind: Pod, metadata: {namespace: b, name: q1, labels: {app: web}},
+ spec: {nodeName: n1}, status: {phase: Running, podIPs: [{ip: 10.0.1.9}]}}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {namespace: b, name: q2, labels: {app: other}}
-spec: {nodeName: n1}
-status: {phase: Running, podIPs: [{ip: 10.0.1.9}]}
+{apiVersion: v1, kind: Pod, metadata: {namespace: b, name: q2, labels: {app: other}},
+ spec: {nodeName: n1}, status: {phase: Running, podIPs: [{ip: 10.0.1.9}]}}
 ---
-apiVersion: v1
-kind: Pod
-metadata: {namespace: b, name: q3, labels: {app: web}}
-spec: {nodeName: n2}
-status: {phase: Running, podIPs: [{ip: 10.0.2.7}, {ip: "fd00::7"}]}
+{apiVersion: v1, kind: Pod, metadata: {namespace: b, name: q3, labels: {app: web}},
+ spec: {nodeName: n2}, status: {phase: Running, podIPs: [{ip: 10.0.2.7}, {ip: "fd00::7"}]}}
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
