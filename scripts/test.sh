@@ -17,7 +17,8 @@ fail=0
 step() {  # step NAME COMMAND...: run, remember the outcome, keep going
   local name=$1; shift
   echo "=== $name"
-  if "$@"; then results+=("ok    $name"); else results+=("FAIL  $name"); fail=1; fi
+  local t0=$SECONDS
+  if "$@"; then results+=("ok    $name ($((SECONDS - t0)) s)"); else results+=("FAIL  $name ($((SECONDS - t0)) s)"); fail=1; fi
 }
 
 step "build" bash scripts/build.sh
