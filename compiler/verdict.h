@@ -1,5 +1,5 @@
 // The verdict of the kernel's rules for one packet of a new connection, read
-// off the IR: the one evaluator behind `policyc explain` (and matrix, diff)
+// off the IR: the one evaluator behind `policyc explain` (and matrix, diff, lint)
 // and the agent's flow cutting (agent/flows.h), so both answer as the rules
 // the renderer programs do.
 //
