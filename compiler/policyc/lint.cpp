@@ -590,7 +590,8 @@ class TierLint {
       for (const auto& [key, lp] : rs.pods) {
         for (bool ingress : {true, false}) {
           for (const auto* tc : {&lp.admin(ingress), &lp.baseline(ingress)}) {
-            if (!*tc) continue;
+            // The Baseline tier never decides for a pod NetworkPolicy isolates.
+            if (!*tc || (tc == &lp.baseline(ingress) && lp.chain(ingress))) continue;
             const auto& names = (*tc)->policies;
             for (size_t x = 0; x < names.size(); ++x) {
               for (size_t y = x + 1; y < names.size(); ++y) {
