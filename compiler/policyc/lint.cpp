@@ -525,7 +525,8 @@ class TierLint {
       const ir::RuleSet& rs = rules_for(pod->node_name);
       for (const IpAddr& ip : pod->ips) {
         const ir::LocalPod* owner = compiler::ip_owner(rs, ip, ingress);
-        if (!owner || !owner->chain(ingress)) continue;
+        // An address another pod owns is judged by that pod's chain, not this policy's.
+        if (!owner || owner->key() != pod->key() || !owner->chain(ingress)) continue;
         std::vector<const ir::Rule*> mine;
         std::vector<ir::Rule> mine_values;
         for (const ir::Rule& r : owner->chain(ingress)->rules) {
