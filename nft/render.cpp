@@ -209,8 +209,8 @@ void add_tier_rules(Ruleset& rs, k8s::CnpTier tier, Direction d, const std::stri
       if (logs) {
         std::vector<Expr> logged = exprs;
         logged.push_back(LimitMatch{audit.rate, audit.burst});
-        logged.push_back(LogStmt{audit.group, audit_tier_prefix(allow, tier, d, pod_key, r.cnp,
-                                                                r.rule_index)});
+        logged.push_back(
+            LogStmt{audit.group, audit_tier_prefix(allow, tier, d, pod_key, r.cnp, r.rule_index)});
         logged.push_back(v);
         rs.append(make_rule(chain, std::move(logged), comment));
         exprs.push_back(CounterStmt{});
@@ -359,9 +359,8 @@ const char* audit_tier_word(k8s::CnpTier tier) {
   return tier == k8s::CnpTier::Admin ? "admin" : "baseline";
 }
 
-std::string audit_tier_prefix(bool allow, k8s::CnpTier tier, Direction d,
-                              std::string_view pod_key, std::string_view cnp,
-                              uint32_t rule_index) {
+std::string audit_tier_prefix(bool allow, k8s::CnpTier tier, Direction d, std::string_view pod_key,
+                              std::string_view cnp, uint32_t rule_index) {
   return std::string(kAuditPrefixTag) + (allow ? " allow " : " deny ") + to_string(d) + " " +
          short_hash(pod_key) + " " + audit_tier_word(tier) + " " +
          short_hash("cnp/" + std::string(cnp)) + " " + std::to_string(rule_index);

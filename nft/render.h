@@ -75,9 +75,8 @@ std::string audit_allow_prefix(Direction d, std::string_view pod_key, std::strin
 //   "netpol allow <direction> <POD> <TIER> <CNP> <N>"
 // TIER = "admin" | "baseline", CNP = short_hash("cnp/NAME"), N = the rule's
 // index in the CNP's ingress/egress list. At most 58 bytes (nft allows 127).
-std::string audit_tier_prefix(bool allow, k8s::CnpTier tier, Direction d,
-                              std::string_view pod_key, std::string_view cnp,
-                              uint32_t rule_index);
+std::string audit_tier_prefix(bool allow, k8s::CnpTier tier, Direction d, std::string_view pod_key,
+                              std::string_view cnp, uint32_t rule_index);
 // The word of `tier` in a prefix: "admin", "baseline".
 const char* audit_tier_word(k8s::CnpTier tier);
 

@@ -19,7 +19,8 @@ void RuleIndex::update(const ir::RuleSet& rules) {
     };
     add_chain(pod.ingress, info.ingress);
     add_chain(pod.egress, info.egress);
-    auto add_tier = [&](k8s::CnpTier tier, nft::Direction d, const std::optional<ir::TierChain>& t) {
+    auto add_tier = [&](k8s::CnpTier tier, nft::Direction d,
+                        const std::optional<ir::TierChain>& t) {
       if (!t) return;
       for (const ir::TierRule& r : t->rules) {
         if (r.action == k8s::CnpAction::Pass) continue;  // never logs

@@ -55,8 +55,8 @@ class RuleIndex {
     // The pod's logging ClusterNetworkPolicy rules, by tier_rule_key().
     std::unordered_map<std::string, CnpRuleRef> cnp_rules;
   };
-  static std::string tier_rule_key(k8s::CnpTier tier, nft::Direction d,
-                                   const std::string& cnp_hash, uint32_t index);
+  static std::string tier_rule_key(k8s::CnpTier tier, nft::Direction d, const std::string& cnp_hash,
+                                   uint32_t index);
   struct Generation {
     std::unordered_map<std::string, PodInfo> pods;          // by short_hash(key)
     std::unordered_map<std::string, std::string> policies;  // short_hash(key) -> key

@@ -70,9 +70,9 @@ std::optional<LogId> parse_prefix(std::string_view prefix);
 
 // The ClusterNetworkPolicy rule that decided a verdict.
 struct CnpRuleRef {
-  std::string name;         // the CNP
-  std::string rule;         // the rule's name; empty: unnamed
-  uint32_t index = 0;       // its index in the CNP's ingress/egress list
+  std::string name;    // the CNP
+  std::string rule;    // the rule's name; empty: unnamed
+  uint32_t index = 0;  // its index in the CNP's ingress/egress list
 
   friend bool operator==(const CnpRuleRef&, const CnpRuleRef&) = default;
 };

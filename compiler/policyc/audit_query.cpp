@@ -259,8 +259,11 @@ void AuditSummary::add(const AuditRecord& r) {
                        ")";
     ++flows_[flow];
   } else if (r.event == "suppressed") {
+    // One row per logging rule's owner: the pod chain, or the CNP of a tier's rule.
+    std::string cnp = audit_cnp(r);
     suppressed_[end_name(at(j, "pod"), false) + " " + str(j, "direction") + " (" +
-                str(j, "verdict") + ")"] += u64(j, "count");
+                str(j, "verdict") + (cnp.empty() ? "" : ", " + audit_tier(r) + " cnp/" + cnp) +
+                ")"] += u64(j, "count");
   } else if (r.event == "lost") {
     lost_ += u64(j, "count");
   }

@@ -37,8 +37,8 @@ struct AuditFilter {
   // "Admin" | "Baseline" | "NetworkPolicy": the tier that decided (schema 1
   // lines are all NetworkPolicy's).
   std::optional<std::string> tier;
-  std::shared_ptr<RE2> cnp;  // RE2, anchored: the name of the deciding ClusterNetworkPolicy
-  std::optional<uint16_t> port;           // destination port
+  std::shared_ptr<RE2> cnp;      // RE2, anchored: the name of the deciding ClusterNetworkPolicy
+  std::optional<uint16_t> port;  // destination port
   std::optional<std::string> protocol;    // "TCP", ... (case-insensitive)
   std::optional<AuditTime> since, until;  // since <= time < until
 };

@@ -609,9 +609,10 @@ int run(int argc, char** argv) {
   audit->add_option("--policy", au.policy,
                     "RE2, matched against NAMESPACE/NAME of the policies "
                     "that allowed or isolate");
-  audit->add_option("--tier", au.tier,
-                    "Admin, Baseline or NetworkPolicy: the tier that decided (schema 1 lines: "
-                    "NetworkPolicy)")
+  audit
+      ->add_option("--tier", au.tier,
+                   "Admin, Baseline or NetworkPolicy: the tier that decided (schema 1 lines: "
+                   "NetworkPolicy)")
       ->check(CLI::IsMember({"Admin", "Baseline", "NetworkPolicy"}));
   audit->add_option("--cnp", au.cnp,
                     "RE2, matched against the NAME of the ClusterNetworkPolicy that decided");
