@@ -49,7 +49,7 @@ class CounterSource {
 
 struct NflogOptions {
   uint16_t group = 0;
-  uint32_t copy_bytes = 256;  // packet bytes per message: headers are all we need
+  uint32_t copy_bytes = 256;        // packet bytes per message: headers are all we need
   // Messages the kernel batches before sending, or after this many 1/100 s.
   // One: the rate limits already bound the message rate, and a line should
   // reach the file in milliseconds, not after a batch fills.
