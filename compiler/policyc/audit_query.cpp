@@ -234,6 +234,11 @@ std::string table_row(const AuditRecord& r) {
     src = std::to_string(u64(j, "count")) + " more attempts";
     proto = "-";
     policy = "(over the log rate limit)";
+    if (std::string cnp = audit_cnp(r); !cnp.empty()) {
+      std::string rule = str(at(j, "cnp"), "rule");
+      policy = "(over the log rate limit of " + audit_tier(r) + " cnp/" + cnp +
+               (rule.empty() ? "" : " rule " + rule) + ")";
+    }
   } else if (r.event == "lost") {
     src = std::to_string(u64(j, "count")) + " lines lost";
     dst = str(j, "reason");

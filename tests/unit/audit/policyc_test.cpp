@@ -239,6 +239,10 @@ TEST(AuditRead, TableRowsShowBothEndsAndTheDecidingPolicy) {
   EXPECT_NE(table_row(recs[11]).find("Baseline cnp/default-deny rule deny-to-y egress[0]"),
             std::string::npos)
       << table_row(recs[11]);
+  EXPECT_NE(
+      table_row(recs[12]).find("(over the log rate limit of Admin cnp/guardrails rule deny-db)"),
+      std::string::npos)
+      << table_row(recs[12]);
   // A schema 1 line reads as it did.
   auto v1 = golden_records(kV1);
   EXPECT_EQ(table_row(v1[1]), table_row(recs[1]));
