@@ -52,6 +52,8 @@ template <typename Fn>
 void parse(const nlmsghdr* m, Fn&& fn) {
   MsgPtr msg(nlmsg_convert(const_cast<nlmsghdr*>(m)));
   if (!msg) return;
+  // libnl finds the parser by protocol and message type.
+  nlmsg_set_proto(msg.get(), NETLINK_ROUTE);
   auto cb = [](nl_object* obj, void* arg) { (*static_cast<Fn*>(arg))(obj); };
   nl_msg_parse(msg.get(), cb, &fn);
 }
