@@ -171,8 +171,13 @@ bool Enforcer::update_guards() {
 }
 
 nft::Status Enforcer::sync_bridge(bool force) {
+  // Off: a guard left by an earlier run goes once; nothing to keep in step.
+  if (!anti_spoofing_ && bridge_removed_) return {};
   if (!force && !bridge_dirty_ && !bridge_.needs_full()) return {};
+  // A full reconcile (first sync, retry, drift check) reads the table back.
+  if (force) bridge_.forget();
   nft::Status s = anti_spoofing_ ? bridge_.sync(bridged_) : bridge_.remove();
+  if (s.ok() && !anti_spoofing_) bridge_removed_ = true;
   if (!s.ok()) {
     if (m_) m_->apply_errors.inc();
     // Retried on the next flush; logged once per distinct error. The inet

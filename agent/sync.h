@@ -202,7 +202,8 @@ class Enforcer {
   nft::PortBindings routed_, bridged_;
   nft::BridgeGuard bridge_;
   bool bridge_dirty_ = true;
-  std::string bridge_error_;  // last failure of the bridge table, logged once
+  bool bridge_removed_ = false;  // anti-spoofing off: the bridge table is gone
+  std::string bridge_error_;     // last failure of the bridge table, logged once
 };
 
 // Timing of the sync thread: batching, drift checks, retries (agent/schedule.h

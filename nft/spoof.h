@@ -70,6 +70,8 @@ class BridgeGuard {
   // Deletes the table if it exists (anti-spoofing switched off).
   Status remove();
   bool needs_full() const { return !mirror_.has_value(); }
+  // The next sync reads the table back (a drift check of its own).
+  void forget() { mirror_.reset(); }
 
  private:
   Kernel& kernel_;

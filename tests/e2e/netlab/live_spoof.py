@@ -2,8 +2,8 @@
 
   spoof       x/a accepts pod=c of its namespace only. y/b (node1, denied by
               that policy) sends UDP to x/a with x/c's addresses as source
-              (IP_FREEBIND: the address is not configured, so no ARP/NDP of
-              the attacker claims it). With the agents' default
+              (IP_TRANSPARENT: the address is not configured, so no ARP/NDP
+              of the attacker claims it). With the agents' default
               --anti-spoofing the datagrams never arrive, node1's audit log
               has a deny line with "reason":"spoofed" and
               netpol_spoofed_packets_total grows; x/c's own datagrams arrive.
@@ -11,9 +11,9 @@
               the spoofed datagrams arrive (the attack the guard stops).
 
 Bindings: the routed lab has a /32 and /128 route per pod (the links
-reader's routed case); in the bridged lab node1 first pings the attacker, as
-kubelet probes would, so its neighbour entry and the bridge FDB place it
-behind its port. Both run in a few seconds per topology.
+reader's routed case); in the bridged lab node1 first sends the attacker a
+datagram (as kubelet probes talk to pods), so its neighbour entry and the
+bridge FDB place it behind its port. Both run in a few seconds per topology.
 """
 
 from __future__ import annotations
@@ -27,14 +27,15 @@ import time
 
 from . import model
 from .live import LiveLab
-from .netns import run
 from .runner import Phase
 
 PORT = 5599
 ATTACKER, VICTIM, TARGET = "y/b", "x/c", "x/a"
 _FAM = {4: socket.AF_INET, 6: socket.AF_INET6}
-_IP_FREEBIND = 15
-_IPV6_FREEBIND = 78
+# IP_TRANSPARENT lets a root process bind and send from an address it does
+# not have (IPv4 route lookups refuse a foreign source with FREEBIND alone).
+_IP_TRANSPARENT = 19
+_IPV6_TRANSPARENT = 75
 
 
 def _policy() -> dict:
@@ -72,9 +73,9 @@ async def _send(lab: LiveLab, sender: str, source: str, tag: str) -> None:
     try:
         for f, s in zip(model.FAMILIES, socks):
             if f == 4:
-                s.setsockopt(socket.SOL_IP, _IP_FREEBIND, 1)
+                s.setsockopt(socket.SOL_IP, _IP_TRANSPARENT, 1)
             else:
-                s.setsockopt(socket.IPPROTO_IPV6, _IPV6_FREEBIND, 1)
+                s.setsockopt(socket.IPPROTO_IPV6, _IPV6_TRANSPARENT, 1)
             s.bind((model.pod_ip(source, f), 0))
         for i in range(3):
             for f, s in zip(model.FAMILIES, socks):
@@ -134,7 +135,7 @@ async def _run(lab: LiveLab, guard: bool) -> bool:
     t0 = time.monotonic()
     problems: list[str] = []
     notes: list[str] = []
-    node = model.NODES[model.node_of(ATTACKER) - 1]
+    node = model.node_of(ATTACKER)
     if not guard:
         await _restart_agents(lab, ["--anti-spoofing=false"])
     await lab.apply_phase(Phase([], policies=[_policy()]))
@@ -144,9 +145,13 @@ async def _run(lab: LiveLab, guard: bool) -> bool:
         if lab.kind == "bridged":
             # As kubelet probes do: the node talks to its pod, so the neighbour
             # table and the bridge FDB know where the pod's MAC is.
-            for f in model.FAMILIES:
-                run(["ip", "netns", "exec", lab.topo.node_ns[node], "ping", f"-{f}", "-c1", "-W1",
-                     model.pod_ip(ATTACKER, f)], check=False)
+            # A datagram each way of resolving: ARP/NDP fill the neighbour
+            # table, the pod's answers teach the bridge FDB its port.
+            socks = await lab.factory.sockets(lab.topo.node_ns[node],
+                                              [(_FAM[f], socket.SOCK_DGRAM) for f in model.FAMILIES])
+            for f, s in zip(model.FAMILIES, socks):
+                s.sendto(b"hello", (model.pod_ip(ATTACKER, f), 9))
+                s.close()
         table = "bridge" if lab.kind == "bridged" else "inet"
         if guard:
             have = await _bindings_ready(lab, node, table)
