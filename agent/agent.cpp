@@ -82,6 +82,7 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
   if (cfg_.watch_stall.count() == 0) {
     cfg_.watch_stall = std::chrono::seconds(2 * cfg_.watch_timeout_seconds + 60);
   }
+  core_.set_anti_spoofing(cfg_.anti_spoofing);
   start_time_.set(
       std::chrono::duration<double>(cfg_.sync.clock->wall_now().time_since_epoch()).count());
   k8s::api::InformerOptions io;
@@ -189,6 +190,10 @@ void Agent::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
 
 void Agent::set_commit_hook(Enforcer::CommitHook fn) {
   core_.set_commit_hook(std::move(fn));
+}
+
+void Agent::enqueue(Event ev) {
+  loop_.enqueue(std::move(ev));
 }
 
 void Agent::start() {

@@ -35,7 +35,7 @@ namespace netpol::agent {
 // gives up on a stalled watch or sync thread. Plain values; no I/O.
 struct AgentConfig {
   std::string node_name;
-  SyncThreadOptions sync;             // its clock (default: real time) is the agent's
+  SyncThreadOptions sync;           // its clock (default: real time) is the agent's
   int page_size = 500;              // informer list page size
   int watch_timeout_seconds = 300;  // watches end after [t, 2t) and are re-made
   // /healthz fails when an informer made no progress at all (no event, no
@@ -47,6 +47,9 @@ struct AgentConfig {
   // netpol-cni's socket (docs/cni.md); "": none. Its bindings are kept in
   // bindings_state_path(cni_socket) across restarts.
   std::string cni_socket;
+  // Anti-spoofing guards (docs/spoofing.md; the flag --anti-spoofing, on by
+  // default, sets it in main.cpp). The links arrive through enqueue().
+  bool anti_spoofing = false;
 };
 
 // A probe's answer: ok, or why not (the text the probe's body carries).
@@ -75,6 +78,9 @@ class Agent {
   // of the cluster the agent learns about (removed: it was deleted). The audit
   // log uses it to name remote pods.
   void add_pod_listener(std::function<void(const k8s::Pod&, bool removed)> fn);
+
+  // Any thread: hands an event to the sync thread (LinkWatcher's views).
+  void enqueue(Event ev);
 
   // Restores the netpol-cni bindings (before the first sync), starts the
   // sync thread, the informers and the CNI socket server.

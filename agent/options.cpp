@@ -121,8 +121,14 @@ std::variant<Options, ParseExit> parse_options(
                  "conntrack entries so their next packet is dropped (docs/flows.md); false: "
                  "they keep flowing until they end")
       ->capture_default_str();
+  app.add_option("--anti-spoofing", o.anti_spoofing,
+                 "drop (count, audit-log as reason spoofed) packets from a local pod's interface "
+                 "whose source is not one of that pod's addresses (docs/spoofing.md); false: "
+                 "no guard")
+      ->capture_default_str();
   app.add_flag("--cleanup", o.cleanup,
-               "delete the table inet netpol (stops enforcing on this node) and exit");
+               "delete the tables inet netpol and bridge netpol (stops enforcing on this node) "
+               "and exit");
   app.add_flag("--version", version, "print the version and exit");
 
   std::vector<std::string> args;

@@ -46,6 +46,9 @@ struct Options {
   // Delete the conntrack entries of open connections a change denies
   // (docs/flows.md); false: they keep flowing until they end.
   bool cut_flows = true;
+  // Drop packets from a bound pod interface whose source is not one of the
+  // pod's addresses (docs/spoofing.md); false: no guard (and none is left).
+  bool anti_spoofing = true;
 };
 
 // What main() should do after parsing.

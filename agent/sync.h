@@ -28,6 +28,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -45,6 +46,8 @@
 #include "k8s/thread_annotations.h"
 #include "nft/kernel.h"
 #include "nft/kernel_table.h"
+#include "nft/links.h"
+#include "nft/spoof.h"
 
 namespace netpol::agent {
 
@@ -58,13 +61,22 @@ const char* to_string(ResourceKind k);  // "namespace", "pod", "networkpolicy"
 struct PodBinding {
   std::string ns, name, uid;
   std::vector<IpAddr> ips;
+  std::string interface;  // host-side interface (prevResult); "" if not known
   std::string key() const { return ns + "/" + name; }
 };
 
-// One informer notification, stamped when it was received, or a binding
-// (Bind, Unbind) from netpol-cni.
+// What the node's links say (agent/linkwatch.h): where local addresses live
+// and which interfaces are bridge ports (anti-spoofing, docs/spoofing.md).
+struct LinksView {
+  std::vector<nft::LinkBinding> bindings;
+  std::set<std::string> bridge_ports;
+  friend bool operator==(const LinksView&, const LinksView&) = default;
+};
+
+// One informer notification, stamped when it was received, a binding
+// (Bind, Unbind) from netpol-cni, or a new view of the links (Links).
 struct Event {
-  enum class Op : uint8_t { Upsert, Remove, Synced, Bind, Unbind };
+  enum class Op : uint8_t { Upsert, Remove, Synced, Bind, Unbind, Links };
   Op op = Op::Upsert;
   ResourceKind kind = ResourceKind::Pod;
   // The object (for Remove: its last known state); empty for Synced. Bind:
@@ -76,6 +88,7 @@ struct Event {
   // kernel (after the apply that committed it). May never be called (the
   // loop stopped, applies keep failing): waiters bound their own wait.
   std::function<void()> on_applied{};
+  std::optional<LinksView> links{};  // Links
 };
 
 // The metrics the sync loop keeps (registered in the registry given).
@@ -101,6 +114,7 @@ struct SyncMetrics {
   Gauge& queue;         // events waiting for the sync thread
   Gauge& ready;         // 1 once the first sync was applied
   Gauge& synced_resource_version;
+  Family<Gauge>& spoof_bindings;  // {table}: inet, bridge
 };
 
 // Everything the sync thread does, one call at a time. Not thread-safe.
@@ -144,10 +158,22 @@ class Enforcer {
   // their pod to appear).
   size_t bindings() const { return bound_.size(); }
 
+  // Anti-spoofing (docs/spoofing.md): call before the first flush. On, every
+  // apply also programs the guard of `inet netpol` (routed pod interfaces)
+  // and `table bridge netpol` (bridge ports) from the netpol-cni bindings
+  // and the links; off, the first sync removes a guard left by an earlier run.
+  void set_anti_spoofing(bool on) { anti_spoofing_ = on; }
+  // The (interface, address) pairs the guards hold now (routed, bridged).
+  const nft::PortBindings& routed_guard() const { return routed_; }
+  const nft::PortBindings& bridged_guard() const { return bridged_; }
+
  private:
   nft::Status full(bool drift);
   void applied(bool full, double seconds);
   ir::Delta feed_binding(Event& ev);
+  // The guards the bindings and links ask for now; true if they changed.
+  bool update_guards();
+  nft::Status sync_bridge(bool force);
   ir::Delta upsert_pod(const k8s::Pod& pod);
   void notify_applied();
 
@@ -171,6 +197,13 @@ class Enforcer {
   };
   std::unordered_map<std::string, Bound> bound_;
   std::vector<std::function<void()>> on_applied_;  // Event::on_applied fed since the last apply
+  bool anti_spoofing_ = false;
+  LinksView links_;
+  nft::PortBindings routed_, bridged_;
+  nft::BridgeGuard bridge_;
+  bool bridge_dirty_ = true;
+  bool bridge_removed_ = false;  // anti-spoofing off: the bridge table is gone
+  std::string bridge_error_;     // last failure of the bridge table, logged once
 };
 
 // Timing of the sync thread: batching, drift checks, retries (agent/schedule.h

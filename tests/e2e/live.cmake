@@ -24,11 +24,16 @@ if(TARGET netpol-agent)
   endforeach()
   add_test(NAME e2e-live-scenarios
            COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology routed)
-  # netpol-cni (issue 10): a new pod's first packets, with and without the
-  # plugin in the conflist, SIGKILL of the agent between ADD and the API status.
-  add_test(NAME e2e-live-cni
-           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology both
-                   --scenario cni-first-packet)
-  set_tests_properties(e2e-live-scenarios e2e-live-cni PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
+  # e2e-live-scenarios runs every scenario on the routed network; the lifecycle
+  # ones run again on the bridged network here: netpol-cni (a new pod's first
+  # packets with and without the plugin, SIGKILL of the agent between ADD and
+  # the API status), flows cut across a tightening, anti-spoofing (each with
+  # its protection switched off too).
+  add_test(NAME e2e-live-bridged-lifecycle
+           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology bridged
+                   --scenario cni-first-packet --scenario flows-cut --scenario flows-cut-off
+                   --scenario spoof --scenario spoof-off)
+  set_tests_properties(e2e-live-scenarios e2e-live-bridged-lifecycle PROPERTIES LABELS e2e
+                       RUN_SERIAL TRUE TIMEOUT 400
                        ENVIRONMENT "${NETPOL_LIVE_ENV}")
 endif()

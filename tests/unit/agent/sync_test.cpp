@@ -434,3 +434,101 @@ TEST(SyncThread, WatermarkMovesOnlyOnceEverythingBeforeItIsApplied) {
 
 }  // namespace
 }  // namespace netpol::agent
+
+// --- anti-spoofing (docs/spoofing.md) -------------------------------------------
+
+namespace netpol::agent {
+namespace {
+
+IpAddr addr(const char* s) {
+  return *IpAddr::parse(s);
+}
+
+Event links_event(LinksView v) {
+  Event ev;
+  ev.op = Event::Op::Links;
+  ev.links = std::move(v);
+  return ev;
+}
+
+std::set<nft::Element> bound_in(const std::optional<nft::Ruleset>& t, const char* set) {
+  if (!t || !t->sets.count(set)) return {};
+  return t->sets.at(set).elements;
+}
+nft::Element el(const char* ip, const char* ifc) {
+  return nft::Element{{addr(ip), nft::IfName{ifc}}, {}, std::nullopt};
+}
+
+TEST_F(Fixture, AntiSpoofingGuardsLinkedAndBoundInterfaces) {
+  core.set_anti_spoofing(true);
+  feed_cluster();
+  sync_all();
+  // The route to local pod x/a names its veth; 10.0.2.1 is a pod of node2 and
+  // 10.0.9.9 no pod at all: the links do not bind them.
+  LinksView view;
+  view.bindings = {{"cali-a", addr("10.0.1.1"), false},
+                   {"cali-z", addr("10.0.2.1"), false},
+                   {"cali-q", addr("10.0.9.9"), false}};
+  core.feed(links_event(view));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_EQ(core.routed_guard(), (nft::PortBindings{{"cali-a", addr("10.0.1.1")}}));
+  EXPECT_EQ(bound_in(kernel.table, "spoof-bound-v4"),
+            (std::set<nft::Element>{el("10.0.1.1", "cali-a")}));
+  ASSERT_TRUE(kernel.bridge.has_value());  // created with the inet guard, empty
+  EXPECT_TRUE(bound_in(kernel.bridge, "spoof-bound-v4").empty());
+
+  // netpol-cni binds a new pod x/c (Pending, no IP in the API) behind bridge
+  // port veth-c: its address goes to the bridge table in the flush that
+  // commits its chains, before netpol-cni is answered.
+  view.bridge_ports = {"veth-c"};
+  core.feed(links_event(view));
+  k8s::Pod c = pod("x", "c", "node1", {}, {{"app", "c"}});
+  c.phase = k8s::PodPhase::Pending;
+  bool applied = false;
+  Event bind{Event::Op::Bind,
+             ResourceKind::Pod,
+             c,
+             {},
+             PodBinding{"x", "c", "", {addr("10.0.1.3")}, "veth-c"},
+             [&] { applied = true; }};
+  core.feed(std::move(bind));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(applied);
+  EXPECT_EQ(bound_in(kernel.bridge, "spoof-bound-v4"),
+            (std::set<nft::Element>{el("10.0.1.3", "veth-c")}));
+  EXPECT_EQ(bound_in(kernel.table, "spoof-bound-v4"),
+            (std::set<nft::Element>{el("10.0.1.1", "cali-a")}));
+
+  // The binding goes: so does its guard element; the rules stay.
+  const auto rules_before = kernel.bridge->rules;
+  core.feed(Event{Event::Op::Unbind,
+                  ResourceKind::Pod,
+                  {},
+                  {},
+                  PodBinding{"x", "c", "", {addr("10.0.1.3")}, "veth-c"}});
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(bound_in(kernel.bridge, "spoof-bound-v4").empty());
+  EXPECT_TRUE(kernel.bridge->rules == rules_before);
+
+  // A drift check finds both tables as they should be.
+  auto drift = core.check_drift(true);
+  ASSERT_TRUE(drift.ok());
+  EXPECT_FALSE(drift.value());
+}
+
+TEST_F(Fixture, AntiSpoofingOffProgramsNoGuardAndRemovesOne) {
+  // A guard left by an earlier run with the flag on.
+  kernel.bridge = nft::render_bridge_guard({{"veth-c", addr("10.0.1.3")}}, {});
+  feed_cluster();
+  sync_all();
+  core.feed(links_event(LinksView{{{"cali-a", addr("10.0.1.1"), false}}, {}}));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(core.routed_guard().empty());
+  ASSERT_TRUE(kernel.table.has_value());
+  EXPECT_FALSE(kernel.table->chains.count(nft::kGuardChain));
+  EXPECT_TRUE(*kernel.table == want());
+  EXPECT_FALSE(kernel.bridge.has_value());
+}
+
+}  // namespace
+}  // namespace netpol::agent
