@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
   ac.sync.drift_read_back_every = o.drift_read_back_every;
   ac.audit = nft::AuditOptions{o.audit_nflog_group, o.audit_rate, o.audit_burst};
   ac.cni_socket = o.cni_socket;
+  ac.cnp_recheck = o.cnp_recheck_interval;
   agent::Agent agent(client.value(), *backend.value(), ac, log);
 
   // Open connections a change denies are cut on the sync thread right after

@@ -209,7 +209,7 @@ TEST(FlowsThroughSync, CommitHookCutsAfterTheIncrementalCommit) {
     ++hooks;
     cutter.after_commit(rules, d, since);
   });
-  using Obj = std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy>;
+  using Obj = EventObject;
   auto up = [&](ResourceKind k, Obj o) {
     core.feed(Event{Event::Op::Upsert, k, std::move(o), clock->now()});
   };

@@ -23,14 +23,10 @@ using namespace testing;
 using namespace testsupport;
 using std::chrono::milliseconds;
 
-Event upsert(ResourceKind kind,
-             std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj,
-             SteadyTime t = {}) {
+Event upsert(ResourceKind kind, EventObject obj, SteadyTime t = {}) {
   return Event{Event::Op::Upsert, kind, std::move(obj), t};
 }
-Event remove(ResourceKind kind,
-             std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj,
-             SteadyTime t = {}) {
+Event remove(ResourceKind kind, EventObject obj, SteadyTime t = {}) {
   return Event{Event::Op::Remove, kind, std::move(obj), t};
 }
 Event synced(ResourceKind kind) {
@@ -301,8 +297,7 @@ struct LoopRig {
       clock->advance((next && *next < end ? *next : end) - clock->now());
     }
   }
-  void upsert(ResourceKind kind,
-              std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj) {
+  void upsert(ResourceKind kind, EventObject obj) {
     loop->enqueue(Event{Event::Op::Upsert, kind, std::move(obj), {}});
   }
   void all_synced() {
