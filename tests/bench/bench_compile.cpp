@@ -108,8 +108,9 @@ int main(int argc, char** argv) {
 
   std::mt19937_64 rng(42);
   Stats label{"pod label change", {}}, local_label{"local pod label change", {}},
-      policy{"policy change", {}}, add{"pod add", {}}, del{"pod delete", {}};
-  size_t next_pod = p.pods, delta_items = 0;
+      policy{"policy change", {}}, add{"pod add", {}}, del{"pod delete", {}},
+      cnp_change{"CNP change (--cnps)", {}};
+  size_t next_pod = p.pods, delta_items = 0, cnp_sets = 0, cnp_elements = 0, cnp_pods = 0;
   auto timed = [](Stats& s, auto&& fn) {
     Timer tt;
     fn();
@@ -126,11 +127,30 @@ int main(int argc, char** argv) {
     k8s::Pod fresh = make_pod(p, next_pod++, gen);
     timed(add, [&] { c.upsert_pod(fresh); });
     timed(del, [&] { c.remove_pod(fresh.ns, fresh.name); });
+    if (cnps > 0) {
+      // Priority and every rule's action of one CNP (what netpol-bench-agent writes).
+      k8s::ClusterNetworkPolicy changed = make_cnp(gen % cnps, gen);
+      ir::Delta d;
+      timed(cnp_change, [&] { d = c.upsert_cluster_policy(changed); });
+      cnp_pods += d.pods.size();
+      cnp_sets += d.sets.size();
+      for (const auto& sd : d.sets) {
+        cnp_elements +=
+            sd.add.size() + sd.del.size() + (sd.created ? sd.created->elements.size() : 0);
+      }
+    }
   }
   std::printf(
       "incremental, %zu changes each, thread-CPU ms (baseline: full compile %.1f ms CPU):\n",
       changes, full_cpu);
   for (auto* s : {&label, &local_label, &policy, &add, &del}) print_stats(*s, full_cpu);
+  if (cnps > 0) {
+    print_stats(cnp_change, full_cpu);
+    std::printf("(per CNP change: %.1f local pods, %.1f sets, %.0f set elements in the delta)\n",
+                static_cast<double>(cnp_pods) / static_cast<double>(changes),
+                static_cast<double>(cnp_sets) / static_cast<double>(changes),
+                static_cast<double>(cnp_elements) / static_cast<double>(changes));
+  }
   std::printf("(delta items seen: %zu)\n", delta_items);
   return 0;
 }
