@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   ac.audit = nft::AuditOptions{o.audit_nflog_group, o.audit_rate, o.audit_burst};
   ac.cni_socket = o.cni_socket;
   ac.anti_spoofing = o.anti_spoofing;
+  ac.cnp_recheck = o.cnp_recheck_interval;
   agent::Agent agent(client.value(), *backend.value(), ac, log);
 
   // Anti-spoofing bindings of pods netpol-cni did not bind follow the links

@@ -13,6 +13,10 @@ const char* to_string(ResourceKind k) {
       return "pod";
     case ResourceKind::NetworkPolicy:
       return "networkpolicy";
+    case ResourceKind::ClusterNetworkPolicy:
+      return "clusternetworkpolicy";
+    case ResourceKind::Node:
+      return "node";
   }
   return "pod";
 }
@@ -105,9 +109,20 @@ void Enforcer::feed(Event&& ev) {
     if (ev.links) links_ = std::move(*ev.links);
     return;
   }
-  if (ev.op == Event::Op::Synced) {
-    synced_mask_ |= 1u << static_cast<unsigned>(ev.kind);
+  if (ev.op == Event::Op::Synced || ev.op == Event::Op::Unavailable) {
+    answered_mask_ |= bit(ev.kind);
+    if (ev.op == Event::Op::Unavailable) {
+      if (ev.kind == ResourceKind::Node && !nodes_known_ && log_) {
+        log_->warn(
+            "cannot list nodes: nodes peers of ClusterNetworkPolicies fail closed (Accept rules "
+            "do not match them, Deny and Pass rules match every destination) until they can be "
+            "listed",
+            {{"kind", to_string(ev.kind)}});
+      }
+      return;
+    }
     if (log_) log_->info("informer synced", {{"kind", to_string(ev.kind)}});
+    if (ev.kind == ResourceKind::Node && !nodes_known_) nodes_listed(ev.received);
     return;
   }
   if (m_) m_->events.with({to_string(ev.kind), remove ? "delete" : "upsert"}).inc();
@@ -128,6 +143,15 @@ void Enforcer::feed(Event&& ev) {
     d = remove ? compiler_.remove_pod(pod->ns, pod->name) : upsert_pod(*pod);
   } else if (auto* np = std::get_if<k8s::NetworkPolicy>(&ev.object)) {
     d = remove ? compiler_.remove_policy(np->ns, np->name) : compiler_.upsert_policy(*np);
+  } else if (auto* cnp = std::get_if<k8s::ClusterNetworkPolicy>(&ev.object)) {
+    if (remove) {
+      node_cnps_.erase(cnp->name);
+      d = compiler_.remove_cluster_policy(cnp->name);
+    } else {
+      d = upsert_cnp(*cnp);
+    }
+  } else if (auto* node = std::get_if<k8s::Node>(&ev.object)) {
+    d = remove ? compiler_.remove_node(node->name) : compiler_.upsert_node(*node);
   }
   if (d.empty()) return;
   // Before the first sync everything goes out in one full reconcile anyway.
@@ -337,6 +361,54 @@ ir::Delta Enforcer::upsert_pod(const k8s::Pod& pod) {
   k8s::Pod bound = pod;
   bound.ips = bd.ips;
   return compiler_.upsert_pod(bound);
+}
+
+namespace {
+
+bool has_node_peer(const std::vector<k8s::CnpRule>& rules) {
+  for (const auto& r : rules) {
+    for (const auto& p : r.peers) {
+      if (p.kind == k8s::CnpPeer::Kind::Nodes) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+ir::Delta Enforcer::upsert_cnp(const k8s::ClusterNetworkPolicy& cnp) {
+  if (nodes_known_ || !has_node_peer(cnp.egress)) {
+    node_cnps_.erase(cnp.name);
+    return compiler_.upsert_cluster_policy(cnp);
+  }
+  node_cnps_.insert_or_assign(cnp.name, cnp);
+  // Without the Node objects a `nodes` peer cannot be evaluated: compile it
+  // as a peer of a field this version does not know, which the compiler
+  // fails closed (docs/semantics.md, "Unknown peers").
+  k8s::ClusterNetworkPolicy blind = cnp;
+  for (auto& rule : blind.egress) {
+    for (auto& peer : rule.peers) {
+      if (peer.kind != k8s::CnpPeer::Kind::Nodes) continue;
+      peer = k8s::CnpPeer{};
+      peer.kind = k8s::CnpPeer::Kind::Unknown;
+      peer.unknown_field = "nodes";
+    }
+  }
+  return compiler_.upsert_cluster_policy(blind);
+}
+
+void Enforcer::nodes_listed(SteadyTime received) {
+  nodes_known_ = true;
+  std::vector<std::string> names;
+  for (const auto& [name, _] : node_cnps_) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    ir::Delta d = compiler_.upsert_cluster_policy(node_cnps_.at(name));
+    if (d.empty() || !ready_) continue;
+    batch_.add(std::move(d));
+    stamps_.push_back(received);
+  }
+  node_cnps_.clear();
 }
 
 ir::Delta Enforcer::feed_binding(Event& ev) {

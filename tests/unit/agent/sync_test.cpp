@@ -23,14 +23,10 @@ using namespace testing;
 using namespace testsupport;
 using std::chrono::milliseconds;
 
-Event upsert(ResourceKind kind,
-             std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj,
-             SteadyTime t = {}) {
+Event upsert(ResourceKind kind, EventObject obj, SteadyTime t = {}) {
   return Event{Event::Op::Upsert, kind, std::move(obj), t};
 }
-Event remove(ResourceKind kind,
-             std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj,
-             SteadyTime t = {}) {
+Event remove(ResourceKind kind, EventObject obj, SteadyTime t = {}) {
   return Event{Event::Op::Remove, kind, std::move(obj), t};
 }
 Event synced(ResourceKind kind) {
@@ -84,6 +80,45 @@ TEST_F(Fixture, ProgramsNothingUntilEveryInformerSynced) {
   EXPECT_EQ(*kernel.table, want());
   EXPECT_EQ(core.rules().pods.size(), 1u) << "only x/a runs on node1";
   EXPECT_EQ(scrape().value("netpol_ready"), 1);
+}
+
+// The optional kinds: the first sync waits for their first answer, and a
+// failed first list (Unavailable) is an answer. The CNP fed before then is
+// in the first sync; a CNP change afterwards is one incremental transaction.
+TEST_F(Fixture, FirstSyncWaitsForTheOptionalKindsFirstAnswerNotTheirSuccess) {
+  core.wait_for(ResourceKind::ClusterNetworkPolicy);
+  core.wait_for(ResourceKind::Node);
+  feed_cluster();
+  k8s::ClusterNetworkPolicy deny;
+  deny.name = "deny-b";
+  deny.subject.namespaces = sel({});
+  k8s::CnpRule rule;
+  rule.name = "from-b";
+  rule.action = k8s::CnpAction::Deny;
+  k8s::CnpPeer from_b;
+  from_b.kind = k8s::CnpPeer::Kind::Pods;
+  from_b.pods = sel({{"app", "b"}});
+  rule.peers = {from_b};
+  deny.ingress = {rule};
+  core.feed(upsert(ResourceKind::ClusterNetworkPolicy, deny));
+  sync_all();
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_EQ(kernel.applies, 0u) << "the CNP and Node informers have not answered yet";
+  core.feed(synced(ResourceKind::ClusterNetworkPolicy));
+  core.feed(Event{Event::Op::Unavailable, ResourceKind::Node, {}, {}});  // e.g. a 403
+  ASSERT_TRUE(core.flush().ok());
+  ASSERT_TRUE(core.ready());
+  EXPECT_FALSE(core.nodes_known());
+  EXPECT_EQ(*kernel.table, want());
+  ASSERT_EQ(core.rules().pods.size(), 1u);
+  EXPECT_TRUE(core.rules().pods.at("x/a").admin_ingress) << "x/a is a subject of deny-b";
+  deny.priority = 7;
+  core.feed(upsert(ResourceKind::ClusterNetworkPolicy, deny));
+  core.feed(remove(ResourceKind::ClusterNetworkPolicy, deny));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_FALSE(core.rules().pods.at("x/a").admin_ingress);
+  EXPECT_EQ(*kernel.table, want());
+  EXPECT_EQ(kernel.applies, 2u) << "the first sync, then one incremental transaction";
 }
 
 TEST_F(Fixture, TableOfAPreviousRunStaysUntilOneTransactionReplacesIt) {
@@ -301,8 +336,7 @@ struct LoopRig {
       clock->advance((next && *next < end ? *next : end) - clock->now());
     }
   }
-  void upsert(ResourceKind kind,
-              std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj) {
+  void upsert(ResourceKind kind, EventObject obj) {
     loop->enqueue(Event{Event::Op::Upsert, kind, std::move(obj), {}});
   }
   void all_synced() {
