@@ -138,11 +138,9 @@ std::optional<k8s::Pod> Agent::cached_pod(const std::string& ns, const std::stri
     if (pod && pod->ns == ns && pod->name == name) return pod;
     return std::nullopt;
   }
-  // No UID from the runtime: the store is keyed by UID, so look through it.
-  for (auto& pod : pods_->snapshot()) {
-    if (pod.ns == ns && pod.name == name) return std::move(pod);
-  }
-  return std::nullopt;
+  // No UID from the runtime: the store is keyed by UID, so look through it
+  // (without copying it: at 100k pods a snapshot took ~270 ms an ADD).
+  return pods_->find_if([&](const k8s::Pod& pod) { return pod.ns == ns && pod.name == name; });
 }
 
 Result<std::optional<k8s::Pod>> Agent::fetch_pod(const std::string& ns, const std::string& name) {

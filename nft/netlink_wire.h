@@ -40,6 +40,11 @@ inline constexpr uint32_t kTypeofThDport = 2;
 inline constexpr uint32_t kNetworkHeader = 1;
 inline constexpr uint32_t kTransportHeader = 2;
 
+// `tcp flags`: one byte at offset 13 of the TCP header, after its
+// `meta l4proto tcp` dependency.
+inline constexpr uint32_t kTcpFlagsOffset = 13;
+inline constexpr uint8_t kProtoTcp = 6;
+
 // nfproto values the `meta nfproto` dependency compares with.
 inline constexpr uint8_t kNfprotoIpv4 = 2;
 inline constexpr uint8_t kNfprotoIpv6 = 10;

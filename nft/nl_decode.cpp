@@ -193,6 +193,7 @@ class RuleParser {
         at(1)->is("cmp")) {
       auto d = cmp_data(at(1), NFT_CMP_EQ);
       if (!d || d->size() != 1 || x.get(NFTNL_EXPR_META_DREG) != NFT_REG_1) return std::nullopt;
+      if (is_tcp_flags_load(at(2))) return tcp_flags(*d);
       i_ += 2;
       return L4ProtoMatch{(*d)[0]};
     }
@@ -225,6 +226,35 @@ class RuleParser {
     }
     i_ += 3;
     return CtStateMatch{static_cast<uint8_t>(states)};
+  }
+
+  static bool is_tcp_flags_load(const Raw* x) {
+    return x && x->is("payload") && x->get(NFTNL_EXPR_PAYLOAD_DREG) == NFT_REG_1 &&
+           !x->has(NFTNL_EXPR_PAYLOAD_SREG) &&
+           x->get(NFTNL_EXPR_PAYLOAD_BASE) == wire::kTransportHeader &&
+           x->get(NFTNL_EXPR_PAYLOAD_OFFSET) == wire::kTcpFlagsOffset &&
+           x->get(NFTNL_EXPR_PAYLOAD_LEN) == 1u;
+  }
+
+  // meta l4proto tcp (already read: `proto`), the flags byte, mask, != value.
+  std::optional<Expr> tcp_flags(const std::vector<uint8_t>& proto) {
+    const Raw* bw = at(3);
+    if (proto != std::vector<uint8_t>{wire::kProtoTcp} || !bw || !bw->is("bitwise") ||
+        bw->get(NFTNL_EXPR_BITWISE_SREG) != NFT_REG_1 ||
+        bw->get(NFTNL_EXPR_BITWISE_DREG) != NFT_REG_1 || bw->get(NFTNL_EXPR_BITWISE_LEN) != 1u ||
+        bw->get(NFTNL_EXPR_BITWISE_OP).value_or(0) != 0) {
+      return std::nullopt;
+    }
+    auto mask = bw->data.find(NFTNL_EXPR_BITWISE_MASK);
+    auto xr = bw->data.find(NFTNL_EXPR_BITWISE_XOR);
+    if (mask == bw->data.end() || mask->second.size() != 1 || xr == bw->data.end() ||
+        xr->second != std::vector<uint8_t>{0}) {
+      return std::nullopt;
+    }
+    auto value = cmp_data(at(4), NFT_CMP_NEQ);
+    if (!value || value->size() != 1) return std::nullopt;
+    i_ += 5;
+    return TcpFlagsMatch{mask->second[0], (*value)[0]};
   }
 
   std::optional<Expr> fib() {

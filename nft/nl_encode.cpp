@@ -688,6 +688,24 @@ class Encoder {
     return {};
   }
 
+  // As nft lays out `tcp flags & M != V` in an inet table: its `meta l4proto
+  // tcp` dependency, the flags byte, masked, compared.
+  Status add(nftnl_rule* r, const TcpFlagsMatch& m) {
+    const uint8_t tcp = wire::kProtoTcp, zero = 0;
+    push(r, meta(wire::kMetaL4proto, NFT_REG_1));
+    push(r, cmp(NFT_REG_1, NFT_CMP_EQ, &tcp, sizeof tcp));
+    push(r, payload(wire::kTransportHeader, wire::kTcpFlagsOffset, 1, NFT_REG_1));
+    nftnl_expr* bw = nftnl_expr_alloc("bitwise");
+    nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+    nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+    nftnl_expr_set_u32(bw, NFTNL_EXPR_BITWISE_LEN, 1);
+    nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_MASK, &m.mask, 1);
+    nftnl_expr_set(bw, NFTNL_EXPR_BITWISE_XOR, &zero, 1);
+    push(r, bw);
+    push(r, cmp(NFT_REG_1, NFT_CMP_NEQ, &m.value, 1));
+    return {};
+  }
+
   const Transaction& tx_;
   Ptr<nftnl_batch> batch_;
   uint16_t family_;

@@ -207,6 +207,18 @@ struct L4ProtoMatch {
   friend bool operator==(const L4ProtoMatch&, const L4ProtoMatch&) = default;
 };
 
+// tcp flags & MASK != VALUE: the packet is TCP (the match carries nft's
+// `meta l4proto tcp` dependency) and its flags, masked, differ from VALUE.
+// Flag bits as in the TCP header (kTcpFin ... kTcpCwr).
+struct TcpFlagsMatch {
+  uint8_t mask = 0;
+  uint8_t value = 0;
+  friend auto operator<=>(const TcpFlagsMatch&, const TcpFlagsMatch&) = default;
+  friend bool operator==(const TcpFlagsMatch&, const TcpFlagsMatch&) = default;
+};
+inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
+                         kTcpAck = 0x10, kTcpUrg = 0x20, kTcpEcn = 0x40, kTcpCwr = 0x80;
+
 struct PortRange {
   uint16_t first = 0;
   uint16_t last = 0;
@@ -276,7 +288,7 @@ struct CounterStmt {
 
 // Matches are anded in order; Verdict and VmapLookup end a rule.
 using Expr = std::variant<CtStateMatch, FibSaddrLocal, L4ProtoMatch, DportMatch, SetMatch,
-                          VmapLookup, Verdict, LimitMatch, LogStmt, CounterStmt>;
+                          VmapLookup, Verdict, LimitMatch, LogStmt, CounterStmt, TcpFlagsMatch>;
 
 struct Rule {
   std::string chain;

@@ -56,6 +56,12 @@ void add_forward_chain(Ruleset& rs) {
                       "replies and related packets of allowed connections"));
   rs.append(make_rule(name, {CtStateMatch{kCtInvalid}, Verdict::drop()},
                       "packets conntrack cannot place"));
+  // After a connection's entry is deleted (docs/flows.md), loose pickup would
+  // let a mid-stream segment from the other end start an entry the other way
+  // round, and the denied side's packets would then pass as its replies.
+  rs.append(make_rule(
+      name, {CtStateMatch{kCtNew}, TcpFlagsMatch{kTcpSyn | kTcpAck, kTcpSyn}, Verdict::drop()},
+      "a TCP packet that is not a SYN starts no connection"));
   rs.append(make_rule(name, {FibSaddrLocal{}, Verdict::accept()},
                       "from this node to its pods (kubelet probes)"));
   // Conntrack leaves IPv6 neighbour discovery (and MLD) untracked, so neither

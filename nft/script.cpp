@@ -70,6 +70,20 @@ std::string ct_state_text(uint8_t states) {
   return out;
 }
 
+// "syn" or "(syn | ack)", nft's spelling of a flag set.
+std::string tcp_flags_text(uint8_t flags) {
+  static constexpr const char* kNames[] = {"fin", "syn", "rst", "psh", "ack", "urg", "ecn", "cwr"};
+  std::string out;
+  int n = 0;
+  for (int bit = 0; bit < 8; ++bit) {
+    if (!(flags & (1u << bit))) continue;
+    if (n++) out += " | ";
+    out += kNames[bit];
+  }
+  if (n == 0) return "0x0";
+  return n == 1 ? out : "(" + out + ")";
+}
+
 std::string port_range_text(const PortRange& p) {
   if (p.first == p.last) return std::to_string(p.first);
   return std::to_string(p.first) + "-" + std::to_string(p.last);
@@ -109,6 +123,8 @@ std::string expr_text(const Expr& x) {
           return "log prefix \"" + e.prefix + "\" group " + std::to_string(e.group);
         } else if constexpr (std::is_same_v<T, CounterStmt>) {
           return "counter";
+        } else if constexpr (std::is_same_v<T, TcpFlagsMatch>) {
+          return "tcp flags & " + tcp_flags_text(e.mask) + " != " + tcp_flags_text(e.value);
         } else {
           return verdict_text(e);
         }

@@ -156,6 +156,7 @@ Result<Explanation> Explainer::explain(const Query& q) {
                        [&](const IpAddr& a) { return a.family == f; });
   };
   std::optional<Family> fam = q.family;
+  if (q.source_ip && !fam) fam = q.source_ip->family;
   if (from.value().ip && !fam) fam = from.value().ip->family;
   if (to.value().ip && !fam) fam = to.value().ip->family;
   if (!fam)
@@ -182,6 +183,27 @@ Result<Explanation> Explainer::explain(const Query& q) {
   End src = end_of(from.value()), dst = end_of(to.value());
   const uint8_t proto = static_cast<uint8_t>(q.protocol);
 
+  // A pod sending with an address that is not its own.
+  const k8s::Pod* spoofer = nullptr;
+  if (q.source_ip) {
+    if (from.value().ip || !src.pod) {
+      return StatusError{"--source-ip " + q.source_ip->str() + ": --from must name a pod"};
+    }
+    if (src.pod->host_network) {
+      return StatusError{"--source-ip " + q.source_ip->str() + ": --from " + src.label +
+                         " is hostNetwork: it sends as the node, which anti-spoofing does not "
+                         "judge"};
+    }
+    if (q.source_ip->family != *fam) {
+      return StatusError{"--source-ip " + q.source_ip->str() + " is not " + family_text(*fam) +
+                         " like --to"};
+    }
+    if (std::find(src.pod->ips.begin(), src.pod->ips.end(), *q.source_ip) == src.pod->ips.end()) {
+      spoofer = src.pod;
+    }
+    src.ip = *q.source_ip;
+  }
+
   Explanation out;
   auto describe = [](const End& e) {
     std::string s = e.label + " (" + e.ip.str();
@@ -192,6 +214,35 @@ Result<Explanation> Explainer::explain(const Query& q) {
   out.lines.push_back("connection: " + describe(src) + " -> " + describe(dst) + " " +
                       k8s::to_string(q.protocol) + "/" + std::to_string(q.port) + " over " +
                       family_text(*fam));
+
+  if (spoofer) {
+    // Anti-spoofing: a packet from a local pod's interface whose source is
+    // not one of that pod's addresses is dropped before any policy.
+    const k8s::Pod* holder = nullptr;
+    for (const k8s::Pod& p : objects_.pods) {
+      if (!p.enforceable() || &p == spoofer) continue;
+      if (std::find(p.ips.begin(), p.ips.end(), src.ip) == p.ips.end()) continue;
+      if (!holder || p.key() < holder->key()) holder = &p;
+    }
+    if (spoofer->node_name.empty()) {
+      return StatusError{"--from " + spoofer->key() + " is scheduled on no node"};
+    }
+    out.lines[0] = "connection: " + src.ip.str() + " sent by " + spoofer->key() + " (node " +
+                   spoofer->node_name + ") -> " + describe(dst) + " " + k8s::to_string(q.protocol) +
+                   "/" + std::to_string(q.port) + " over " + family_text(*fam);
+    out.allowed = false;
+    out.denied_on = spoofer->node_name;
+    std::string owner = holder ? "it is the address of " + holder->key() + ", whose allowances " +
+                                     spoofer->key() + " would get without anti-spoofing"
+                               : "no pod holds it";
+    out.lines.push_back("source " + src.ip.str() + " is not an address of pod " + spoofer->key() +
+                        ": anti-spoofing drops it on node " + spoofer->node_name +
+                        " before any policy (" + owner + "): denied");
+    out.lifecycle =
+        "lifecycle: anti-spoofing binds a pod's addresses to its interface (from netpol-cni ADD or "
+        "the node's routes), so no packet of it with another source leaves the pod";
+    return out;
+  }
 
   // Traffic from a node to its own pods never meets a pod chain (filter-forward
   // accepts it: fib saddr type local). hostNetwork pods send from the node.
@@ -264,11 +315,37 @@ Result<Explanation> Explainer::explain(const Query& q) {
   if (!egress_ok) out.lines.push_back("ingress of " + dst.label + ": not reached (egress denied)");
   out.allowed = egress_ok && ingress_ok;
   if (!out.allowed) {
-    out.lines.push_back(
+    out.denied_on = !egress_ok ? src.pod->node_name : dst.pod->node_name;
+    out.lifecycle =
         "lifecycle: a connection like this one already established when a change denied it is "
-        "cut (netpol-agent --cut-flows deletes its conntrack entry; docs/flows.md)");
+        "cut (netpol-agent --cut-flows deletes its conntrack entry; docs/flows.md)";
   }
   return out;
+}
+
+std::string change_line(const Result<Explanation>& before, const Explanation& after) {
+  const std::string now = after.allowed ? "allowed" : "denied";
+  if (!before.ok()) {
+    return "lifecycle: no answer before the change (--before: " + before.message() + "), " + now +
+           " after it";
+  }
+  const Explanation& b = before.value();
+  if (b.allowed && !after.allowed) {
+    return "lifecycle: allowed before the change (--before), denied after it: a connection like "
+           "this one that is already open is cut when the change reaches node " +
+           after.denied_on +
+           " (its agent deletes the conntrack entry, the next packet either way is dropped; "
+           "netpol-agent --cut-flows, docs/flows.md)";
+  }
+  if (!b.allowed && after.allowed) {
+    return "lifecycle: denied before the change (--before), allowed after it: new connections "
+           "pass once the change reaches the nodes";
+  }
+  if (b.allowed) {
+    return "lifecycle: allowed before the change (--before) as well: a connection already open "
+           "keeps flowing, the change does not touch it";
+  }
+  return "lifecycle: denied before the change (--before) as well";
 }
 
 }  // namespace netpol::policyc

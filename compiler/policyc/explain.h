@@ -29,6 +29,9 @@ struct Query {
   uint16_t port = 0;
   k8s::Protocol protocol = k8s::Protocol::TCP;
   std::optional<Family> family;  // default: the addresses' family, IPv4 when both are possible
+  // The source address the packet leaves `from` (a pod) with; default: the
+  // pod's own. One that is not the pod's is what anti-spoofing drops.
+  std::optional<IpAddr> source_ip;
 };
 
 // "80/TCP", "53/udp", "80" (TCP); nullopt for anything else.
@@ -57,7 +60,21 @@ struct Explanation {
   // Human-readable reasons, first the connection as resolved, then one line
   // per direction (and indented details); no trailing newlines.
   std::vector<std::string> lines;
+  // The node whose rules drop the connection (empty when allowed): the
+  // source's for its egress chain or anti-spoofing, the destination's for
+  // its ingress chain. That node's agent cuts an open connection.
+  std::string denied_on;
+  // The closing "lifecycle: ..." line when denied (what happens to such a
+  // connection that is already open); change_line() says more given --before.
+  std::string lifecycle;
 };
+
+// What a change does to the connection: `before` is explain's answer under
+// the manifests before the change (an error when it had none then, e.g. a
+// pod that did not exist yet), `after` under those after it. One
+// "lifecycle: ..." line: cut (allowed before, denied after), opened, or
+// unchanged.
+std::string change_line(const Result<Explanation>& before, const Explanation& after);
 
 class Explainer {
  public:

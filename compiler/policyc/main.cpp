@@ -3,6 +3,7 @@
 //
 //   policyc compile --node NODE -f PATH [-f PATH ...] [-o nft|json]
 //   policyc explain -f PATH [-f PATH ...] --from NS/POD|IP --to NS/POD|IP --port 80/TCP
+//                   [--before PATH ...] [--source-ip IP]
 //   policyc audit [FILE ...] [--follow] [filters] [-o table|json] [--summary]
 //   policyc matrix -f PATH ... [--port 80/TCP ...] [--namespace RE] [-o table|json|html]
 //   policyc diff --before PATH ... --after PATH ... [--port ...] [-o table|json]
@@ -131,7 +132,8 @@ int run_compile(const CompileArgs& args) {
 
 struct ExplainArgs {
   std::vector<std::string> files;
-  std::string from, to, port;
+  std::vector<std::string> before;  // the manifests before a change (--before)
+  std::string from, to, port, source_ip;
   int family = 0;
   std::string batch;
 };
@@ -162,6 +164,12 @@ int run_explain(const ExplainArgs& args) {
   auto objects = load_or_report(args.files);
   if (!objects) return kExitInvalidInput;
   netpol::policyc::Explainer explainer(std::move(*objects));
+  std::optional<netpol::policyc::Explainer> before;
+  if (!args.before.empty()) {
+    auto b = load_or_report(args.before);
+    if (!b) return kExitInvalidInput;
+    before.emplace(std::move(*b));
+  }
   if (!args.batch.empty()) {
     // One query a line: FROM TO PORT/PROTO [4|6]; one answer a line. For
     // checking many connections at once (the lab compares them with probes).
@@ -204,6 +212,13 @@ int run_explain(const ExplainArgs& args) {
     std::cerr << "policyc: --port " << args.port << ": expected PORT[/TCP|UDP|SCTP], e.g. 80/TCP\n";
     return kExitUsage;
   }
+  if (!args.source_ip.empty()) {
+    q->source_ip = netpol::IpAddr::parse(args.source_ip);
+    if (!q->source_ip) {
+      std::cerr << "policyc: --source-ip " << args.source_ip << ": not an IP address\n";
+      return kExitUsage;
+    }
+  }
   auto e = explainer.explain(*q);
   if (!e.ok()) {
     std::cerr << "policyc: " << e.message() << "\n";
@@ -211,6 +226,11 @@ int run_explain(const ExplainArgs& args) {
   }
   std::string out = e.value().allowed ? "allowed\n" : "denied\n";
   for (const std::string& l : e.value().lines) out += l + "\n";
+  if (before) {
+    out += netpol::policyc::change_line(before->explain(*q), e.value()) + "\n";
+  } else if (!e.value().lifecycle.empty()) {
+    out += e.value().lifecycle + "\n";
+  }
   if (!write_stdout(out)) return kExitInvalidInput;
   return e.value().allowed ? 0 : 4;
 }
@@ -587,6 +607,12 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({4, 6}));
   explain->add_option("--batch", ex.batch,
                       "FILE or -: one query a line (FROM TO PORT/PROTO [4|6]), one answer a line");
+  explain->add_option("--before", ex.before,
+                      "manifests before a change (repeatable): also say what the change does to "
+                      "the connection (an open one cut, new ones opened, unchanged)");
+  explain->add_option("--source-ip", ex.source_ip,
+                      "the source address the packet leaves --from (a pod) with, default its own; "
+                      "another address is what anti-spoofing drops");
 
   AuditArgs au;
   CLI::App* audit = app.add_subcommand(
@@ -684,6 +710,10 @@ int run(int argc, char** argv) {
   if (explain->parsed()) {
     if (ex.batch.empty() && (ex.from.empty() || ex.to.empty() || ex.port.empty())) {
       std::cerr << "policyc explain: --from, --to and --port are required (or --batch)\n";
+      return kExitUsage;
+    }
+    if (!ex.batch.empty() && (!ex.before.empty() || !ex.source_ip.empty())) {
+      std::cerr << "policyc explain: --before and --source-ip answer one query, not --batch\n";
       return kExitUsage;
     }
     return run_explain(ex);

@@ -182,6 +182,16 @@ class Informer {
   // handlers by whatever the dispatcher has not delivered yet.
   std::vector<T> snapshot() const;
   std::optional<T> get(const std::string& uid) const;
+  // A stored object `match` accepts: a scan under the lock that copies only
+  // that object (snapshot() copies and sorts the whole store). nullopt: none.
+  template <typename Pred>
+  std::optional<T> find_if(Pred match) const {
+    MutexLock lock(mu_);
+    for (const auto& p : store_) {
+      if (match(*p)) return *p;
+    }
+    return std::nullopt;
+  }
   size_t size() const;
   InformerStats stats() const;
   static const ResourceRef& resource();

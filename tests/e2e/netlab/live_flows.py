@@ -2,10 +2,11 @@
 
   flows-cut       x/a (node1) serves a long-lived TCP echo (IPv4 and IPv6) and
                   a UDP echo; y/a (node2) and x/c (node1) each keep a TCP
-                  connection, y/a also a UDP 5-tuple, sending every 50 ms.
+                  connection and a UDP 5-tuple, sending every 50 ms.
                   A policy then admits only x/c to x/a: y/a's flows must stop
                   being answered within 1 s of the API event (goal 100 ms,
-                  the figure is printed), x/c's connection must show no gap.
+                  the figure is printed), x/c's TCP connections and UDP
+                  5-tuple must show no gap.
   flows-cut-off   the same with the agents started with --cut-flows=false:
                   y/a's denied TCP connection keeps flowing (the attack the
                   protection closes succeeds without it).
@@ -20,6 +21,7 @@ import time
 
 from . import model
 from .live import LiveLab
+from .runner import Phase
 
 PORT_TCP = 9000
 PORT_UDP = 9001
@@ -167,6 +169,8 @@ async def _run(lab: LiveLab, cut: bool) -> bool:
     notes: list[str] = []
     if not cut:
         await _restart_agents(lab, ["--cut-flows=false"])
+    # No policy from an earlier scenario: every flow starts allowed.
+    await lab.apply_phase(Phase([], policies=[]))
     await lab.wait_synced()
     await lab.reset()
     servers = await _servers(lab, "x/a")
@@ -183,6 +187,9 @@ async def _run(lab: LiveLab, cut: bool) -> bool:
             tasks.append(t)
         f, t = await _udp_client(lab, "y/a", "x/a", stop)
         denied.append(f)
+        tasks.append(t)
+        f, t = await _udp_client(lab, "x/c", "x/a", stop)
+        allowed.append(f)
         tasks.append(t)
         await asyncio.sleep(0.6)
         for f in denied + allowed:

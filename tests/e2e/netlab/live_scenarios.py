@@ -1,7 +1,10 @@
 """Live scenarios beyond the case tables, run on a LiveLab.
 
   pod-churn-ip-reuse   a pod is deleted and a new pod with other labels gets
-                       its IP: the old pod's allowances must not apply to it
+                       its IP: the old pod's allowances must not apply to it;
+                       then the other event order (the new pod ADDED while
+                       the old one is terminating, its DELETED after): the
+                       IP follows the new pod's labels from its ADDED on
   namespace-relabel    a namespaceSelector starts and stops matching as a
                        namespace's labels change
   sigkill-restart      the agent is killed with SIGKILL in the middle of a
@@ -104,15 +107,26 @@ async def pod_churn_ip_reuse(lab: LiveLab) -> bool:
     # Packets from x/b's network namespace now carry x/d's identity.
     await _check(lab, problems, _probe(lab, "x/b", "x/a", label="x/d (x/b's IPs)"), False, "after churn")
 
-    # And back: x/d goes, x/b returns with its labels and is allowed again.
-    await lab.kubectl("delete", "pod", "-n", "x", "d")
+    # And back in the other event order: x/d is terminating (deletionTimestamp
+    # set, still in the API), x/b is ADDED Running with the same IPs before
+    # x/d's DELETED: the IPs are x/b's from its event on.
+    terminating = (await lab.kubectl("get", "pod", "-n", "x", "d", "-o", "json"))
+    d_obj = json.loads(terminating)
+    d_obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    await lab.kubectl("replace", "-f", "-", input_text=json.dumps(d_obj))
     old["metadata"].pop("uid")
     await lab.kubectl("create", "-f", "-", input_text=model.as_yaml([old]))
     await lab.wait_synced()
     await lab.reset()
-    await _check(lab, problems, _probe(lab, "x/b", "x/a"), True, "after x/b returned")
+    await _check(lab, problems, _probe(lab, "x/b", "x/a"), True,
+                 "x/b ADDED while x/d (same IPs) is terminating")
+    await lab.kubectl("delete", "pod", "-n", "x", "d")
+    await lab.wait_synced()
+    await lab.reset()
+    await _check(lab, problems, _probe(lab, "x/b", "x/a"), True, "after x/d's DELETED")
     return _report("pod-churn-ip-reuse", problems, t0, [
-        "x/a accepts pod=b only; x/b deleted, x/d (pod=d) created with x/b's IPs: denied; x/b back: allowed"])
+        "x/a accepts pod=b only; x/b DELETED, then x/d (pod=d) ADDED with x/b's IPs: denied; "
+        "x/d terminating, x/b ADDED again with the IPs, then x/d DELETED: allowed from x/b's ADDED on"])
 
 
 async def namespace_relabel(lab: LiveLab) -> bool:

@@ -24,6 +24,18 @@ rc=0; "$policyc" explain -f "$src/tests/golden/deny-all/input.yaml" --from x/zz 
 [[ $rc == 2 ]] && grep -q "no such pod" "$tmp/e" || fail "unknown pod: rc=$rc"
 rc=0; "$policyc" explain -f "$src/tests/golden/deny-all/input.yaml" --from x/a --to y/a 2>/dev/null || rc=$?
 [[ $rc == 2 ]] || fail "missing --port must be a usage error (rc=$rc)"
+# --source-ip and --before: bad uses are usage errors naming the option.
+d=$src/tests/golden/reports/diff
+for bad in "--from x/b --source-ip nonsense" "--from 10.244.2.12 --source-ip 10.244.2.21" \
+           "--from x/b --source-ip fd00::1 --family 4"; do
+  rc=0; "$policyc" explain -f "$d/after.yaml" $bad --to x/a --port 80 2>"$tmp/e" || rc=$?
+  [[ $rc == 2 ]] && grep -q -- "--source-ip" "$tmp/e" || fail "explain $bad: rc=$rc $(cat "$tmp/e")"
+done
+rc=0; echo "y/a x/a 80/TCP" | "$policyc" explain -f "$d/after.yaml" --before "$d/before.yaml" --batch - 2>"$tmp/e" || rc=$?
+[[ $rc == 2 ]] && grep -q -- "--batch" "$tmp/e" || fail "--before with --batch: rc=$rc"
+# The spoofing fact needs a pod's address that is not the sender's: its own is plain explain.
+rc=0; out=$("$policyc" explain -f "$d/after.yaml" --from y/a --source-ip 10.244.2.21 --to x/a --port 80) || rc=$?
+[[ $rc == 0 ]] && ! grep -q anti-spoofing <<<"$out" || fail "own address judged as spoofed: rc=$rc $out"
 
 # audit: rotated files oldest first, corrupt lines skipped and counted.
 head -3 "$golden" >"$tmp/audit.log.1"

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -33,7 +34,9 @@ IpAddr ip(const char* s) {
 }
 
 // The "pod": a thread in a network namespace of its own serving TCP echo on
-// 7000 (IPv4 and IPv6) and UDP echo on 7001, until the test ends.
+// 7000 (IPv4 and IPv6) and UDP echo on 7001, until the test ends; and servers
+// that also send on their own, every 50 ms ('p'): TCP 7002 to each connection,
+// UDP 7003 to the last peer heard from (IPv4).
 class Pod {
  public:
   Pod() {
@@ -68,7 +71,7 @@ class Pod {
                    "ip link set lo up && ip addr add 10.9.0.2/24 dev vb && "
                    "ip -6 addr add fd09::2/64 dev vb nodad && ip link set vb up") == 0;
     std::vector<int> fds;
-    auto listen_on = [&](int fam, int type) {
+    auto listen_on = [&](int fam, int type, uint16_t port) {
       int fd = socket(fam, type | SOCK_NONBLOCK, 0);
       int one = 1;
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -78,7 +81,7 @@ class Pod {
       if (fam == AF_INET) {
         auto* a = reinterpret_cast<sockaddr_in*>(&ss);
         a->sin_family = AF_INET;
-        a->sin_port = htons(type == SOCK_STREAM ? 7000 : 7001);
+        a->sin_port = htons(port);
         len = sizeof *a;
       } else {
         auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
@@ -90,10 +93,15 @@ class Pod {
            (type != SOCK_STREAM || listen(fd, 16) == 0);
       fds.push_back(fd);
     };
-    listen_on(AF_INET, SOCK_STREAM);
-    listen_on(AF_INET6, SOCK_STREAM);
-    listen_on(AF_INET, SOCK_DGRAM);
-    const size_t listeners = fds.size();
+    listen_on(AF_INET, SOCK_STREAM, 7000);
+    listen_on(AF_INET6, SOCK_STREAM, 7000);
+    listen_on(AF_INET, SOCK_DGRAM, 7001);
+    listen_on(AF_INET, SOCK_STREAM, 7002);
+    listen_on(AF_INET, SOCK_DGRAM, 7003);
+    std::vector<int> pushed;  // accepted on 7002
+    sockaddr_storage udp_peer{};
+    socklen_t udp_peer_len = 0;
+    auto last_push = std::chrono::steady_clock::now();
     {
       std::unique_lock l(mu_);
       ok_ = ns;
@@ -104,25 +112,35 @@ class Pod {
     while (!stop_) {
       std::vector<pollfd> p;
       for (int fd : fds) p.push_back({fd, POLLIN, 0});
+      if (auto now = std::chrono::steady_clock::now();
+          now - last_push >= std::chrono::milliseconds(50)) {
+        last_push = now;
+        const char push = 'p';
+        for (int c : pushed) (void)!send(c, &push, 1, MSG_NOSIGNAL);
+        if (udp_peer_len) {
+          sendto(fds[4], &push, 1, 0, reinterpret_cast<sockaddr*>(&udp_peer), udp_peer_len);
+        }
+      }
       if (poll(p.data(), p.size(), 20) <= 0) continue;
       for (size_t i = 0; i < p.size(); ++i) {
         if (!(p[i].revents & POLLIN)) continue;
-        if (i < 2) {
+        if (i < 2 || i == 3) {
           int c = accept4(fds[i], nullptr, nullptr, SOCK_NONBLOCK);
           if (c >= 0) fds.push_back(c);
-        } else if (i == 2) {
+          if (c >= 0 && i == 3) pushed.push_back(c);
+        } else if (i == 2 || i == 4) {
           sockaddr_storage from{};
           socklen_t len = sizeof from;
           ssize_t n =
               recvfrom(fds[i], buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
           if (n > 0) sendto(fds[i], buf, n, 0, reinterpret_cast<sockaddr*>(&from), len);
+          if (n > 0 && i == 4) udp_peer = from, udp_peer_len = len;
         } else {
           ssize_t n = recv(fds[i], buf, sizeof buf, 0);
           if (n > 0) (void)!send(fds[i], buf, n, 0);
         }
       }
     }
-    (void)listeners;
     for (int fd : fds) close(fd);
   }
 
@@ -166,6 +184,24 @@ bool echoes(int fd, int ms) {
   pollfd p{fd, POLLIN, 0};
   if (poll(&p, 1, ms) != 1) return false;
   return recv(fd, &c, 1, MSG_DONTWAIT) == 1;
+}
+
+// Sends a byte and waits up to `ms` for its echo, skipping what the server
+// sends on its own ('p').
+bool echoes_among_pushes(int fd, int ms) {
+  char c = 'x';
+  if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) return false;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    if (left.count() <= 0 || poll(&p, 1, static_cast<int>(left.count())) != 1) return false;
+    char buf[256];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return false;
+    if (std::find(buf, buf + n, 'x') != buf + n) return true;
+  }
 }
 
 const Flow* find(const std::vector<Flow>& flows, uint8_t proto, const IpAddr& dst, uint16_t port,
@@ -264,6 +300,91 @@ TEST(Conntrack, ListsAndDeletesEntriesOfRealTrafficAndTheNextPacketMeetsTheRules
   close(tcp4);
   close(tcp6);
   close(udp4);
+}
+
+// The node's rules for one direction of the lab: `out` (output hook) sees the
+// client's packets, `in` (input hook) the server's, as netpol's one forward
+// chain sees both. Loaded into the lab's node namespace.
+int load(Netns& node, const std::string& out, const std::string& in) {
+  return node
+      .run({"nft", "-f", "-"},
+           "table inet t\ndelete table inet t\ntable inet t {\n"
+           "  chain out {\n    type filter hook output priority 0;\n"
+           "    ct state established,related accept\n" +
+               out + "  }\n  chain in {\n    type filter hook input priority 0;\n" + in +
+               "  }\n}\n")
+      .status;
+}
+
+const Flow* from_server(const std::vector<Flow>& flows, uint8_t proto, uint16_t sport) {
+  for (const Flow& f : flows) {
+    if (f.proto == proto && f.src == ip("10.9.0.2") && f.sport == sport) return &f;
+  }
+  return nullptr;
+}
+
+// The reverse-direction gap of docs/flows.md. After a cut, the server sends
+// first (it pushes every 50 ms). TCP: without netpol's base-chain rule
+// `ct state new tcp flags & (syn | ack) != syn drop`, the server's mid-stream
+// segment starts an entry the other way round (the client's ingress allows the
+// server), and the client's packets, denied in their own direction, then pass
+// as that entry's replies; with the rule the connection stays cut. UDP: the
+// server's datagram is a new flow of its own, judged by the client's ingress
+// (and the server's egress): allowed, the client's datagrams are its replies
+// (NetworkPolicy allows replies; nothing tells this flow from one the server
+// opens anew); denied, the flow stays cut.
+TEST(Conntrack, TheOtherEndSendingFirstAfterACutReopensTcpOnlyWithoutTheNonSynRule) {
+  const std::string non_syn = "    ct state new tcp flags & (syn | ack) != syn drop\n";
+  // (netpol's rule in place, the client's ingress denies the server's UDP)
+  for (auto [rule, udp_ingress_denied] :
+       {std::pair{false, false}, std::pair{true, false}, std::pair{true, true}}) {
+    SCOPED_TRACE(std::string(rule ? "with the non-SYN rule" : "without it") +
+                 (udp_ingress_denied ? ", UDP from the server denied" : ""));
+    std::string why;
+    auto node = Netns::create(&why);
+    if (!node) GTEST_SKIP() << why;
+    auto sh = [&](const std::string& cmd) { return node->run({"sh", "-c", cmd}); };
+    ASSERT_EQ(sh("ip link set lo up && ip link add va type veth peer name vb").status, 0);
+    Pod pod;
+    ASSERT_EQ(sh("ip link set vb netns " + std::to_string(pod.tid()) +
+                 " && ip addr add 10.9.0.1/24 dev va && ip link set va up")
+                  .status,
+              0);
+    pod.moved();
+    ASSERT_TRUE(pod.ok());
+    const std::string base = rule ? non_syn : "";
+    ASSERT_EQ(load(*node, base, base), 0);
+    int tcp = connect_to("10.9.0.2", SOCK_STREAM, 7002);
+    int udp = connect_to("10.9.0.2", SOCK_DGRAM, 7003);
+    ASSERT_GE(tcp, 0);
+    ASSERT_GE(udp, 0);
+    ASSERT_TRUE(echoes_among_pushes(tcp, 1000));
+    ASSERT_TRUE(echoes_among_pushes(udp, 1000));
+
+    // The tightening: the client may no longer open either flow.
+    ASSERT_EQ(load(*node,
+                   base + "    tcp dport 7002 ct state new drop\n"
+                          "    udp dport 7003 ct state new drop\n",
+                   base + (udp_ingress_denied ? "    udp sport 7003 ct state new drop\n" : "")),
+              0);
+    auto ct = NlConntrack::open();
+    ASSERT_TRUE(ct.ok()) << ct.status().str();
+    auto flows = ct.value()->list({ip("10.9.0.2")}).value();
+    const Flow* t = find(flows, IPPROTO_TCP, ip("10.9.0.2"), 7002, Family::V4);
+    const Flow* u = find(flows, IPPROTO_UDP, ip("10.9.0.2"), 7003, Family::V4);
+    ASSERT_TRUE(t && u);
+    ASSERT_EQ(ct.value()->remove({*t, *u}).value(), 2u);
+
+    // The server pushes into the cut for a while; then the client sends.
+    usleep(300 * 1000);
+    auto after = ct.value()->list({ip("10.9.0.2")}).value();
+    EXPECT_EQ(from_server(after, IPPROTO_TCP, 7002) != nullptr, !rule);
+    EXPECT_EQ(echoes_among_pushes(tcp, 500), !rule);
+    EXPECT_EQ(from_server(after, IPPROTO_UDP, 7003) != nullptr, !udp_ingress_denied);
+    EXPECT_EQ(echoes_among_pushes(udp, 500), !udp_ingress_denied);
+    close(tcp);
+    close(udp);
+  }
 }
 
 }  // namespace

@@ -51,11 +51,13 @@ TEST(Render, EmptyIrGivesTheFixedFootprint) {
   EXPECT_FALSE(fwd.comment.empty());
 
   std::vector<std::string> rules = rule_texts(rs, "filter-forward");
-  ASSERT_EQ(rules.size(), 8u);
-  // Order matters: conntrack first, node-local sources and neighbour discovery
-  // next, egress before ingress.
+  ASSERT_EQ(rules.size(), 9u);
+  // Order matters: conntrack first (a NEW TCP packet that is not a SYN never
+  // reaches a pod chain), node-local sources and neighbour discovery next,
+  // egress before ingress.
   const char* want[] = {"ct state established,related accept",
                         "ct state invalid drop",
+                        "ct state new tcp flags & (syn | ack) != syn drop",
                         "fib saddr type local accept",
                         "meta l4proto ipv6-icmp ct state untracked accept",
                         "ip saddr vmap @egress-v4",
@@ -132,10 +134,9 @@ TEST(Render, PodChainExplainsItselfAndEndsInDrop) {
   ASSERT_GE(rules.size(), 2u);
   // What no policy allows is logged under the rate limit and dropped; over the
   // limit, counted and dropped (docs/audit-log.md).
-  EXPECT_EQ(rules[rules.size() - 2],
-            "limit rate 10/second burst 20 packets log prefix \"" +
-                audit_deny_prefix(Direction::Ingress, "prod/web-1") +
-                "\" group 100 drop comment \"no policy allows this\"");
+  EXPECT_EQ(rules[rules.size() - 2], "limit rate 10/second burst 20 packets log prefix \"" +
+                                         audit_deny_prefix(Direction::Ingress, "prod/web-1") +
+                                         "\" group 100 drop comment \"no policy allows this\"");
   EXPECT_EQ(rules.back(),
             "counter drop comment \"no policy allows this (over the audit log rate)\"");
 }
