@@ -2,7 +2,7 @@
 """The netpol lab: two nodes and nine pods as network namespaces, real probes.
 
   lab.py selftest [--topology T]                 lab sanity with hand-written nft rules
-  lab.py run --suite upstream|recipes [--topology T] [--case NAME ...] [-v] [--dump DIR] [--explain]
+  lab.py run --suite upstream|recipes|cnp [--topology T] [--case NAME ...] [-v] [--dump DIR] [--explain]
   lab.py demo --policyc PATH [--topology T]      recipes one by one, with matrices
   lab.py list [--suite S]                        the cases and what they check
   lab.py check-tables                            cross-check the case tables (no root)
@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from netlab import cases_recipes, cases_upstream, model, netns, oracle, selftest  # noqa: E402
+from netlab import cases_cnp, cases_recipes, cases_upstream, model, netns, oracle, selftest  # noqa: E402
 from netlab.reach import LEGEND  # noqa: E402
 from netlab.runner import Lab  # noqa: E402
 from netlab.topology import TOPOLOGIES  # noqa: E402
@@ -36,6 +36,7 @@ SUITES = {
     "selftest": selftest.cases,
     "upstream": cases_upstream.cases,
     "recipes": cases_recipes.cases,
+    "cnp": cases_cnp.cases,
 }
 
 
@@ -176,11 +177,11 @@ def _check_tables() -> int:
     except ImportError:
         load = None
     problems, checked = [], 0
-    for suite in ("upstream", "recipes"):
-        if suite == "recipes" and load is None:
-            print("check-tables: recipes not cross-checked (python3-yaml not installed)")
-            continue
+    for suite in ("upstream", "recipes", "cnp"):
         for case in SUITES[suite]():
+            if load is None and any(p.files for p in case.phases):
+                print(f"check-tables: {suite}/{case.name} not cross-checked (python3-yaml not installed)")
+                continue
             problems += oracle.check_case(case, load)
             checked += 1
     for p in problems:
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     common(sub.add_parser("selftest", help="lab sanity with hand-written nft rules"))
     p = sub.add_parser("run", help="run a case suite against policyc")
     common(p)
-    p.add_argument("--suite", required=True, choices=("upstream", "recipes"))
+    p.add_argument("--suite", required=True, choices=("upstream", "recipes", "cnp"))
     p.add_argument("--case", action="append", help="run only this case (repeatable)")
     p.add_argument("--dump", metavar="DIR",
                    help="keep every phase's policyc inputs and nft scripts under DIR/<topology>/<case>/")

@@ -44,6 +44,10 @@ class Phase:
     node_checks: list[NodeCheck] = field(default_factory=list)
     # Self-test only: node -> nft script loaded instead of policyc output.
     nft: dict[str, str] | None = None
+    # Text every node's rules must contain (what no probe can show, e.g. SCTP
+    # matches: this kernel has no SCTP sockets). Checked on policyc's script
+    # and, live, on `nft list table inet netpol`.
+    rules_contain: list[str] = field(default_factory=list)
     title: str = ""
 
 
@@ -277,7 +281,10 @@ class Lab:
                             f"{nc.node} -> {nc.pod} {nc.proto.lower()}/{nc.port} IPv{fam}: expected "
                             f"{'allowed' if nc.allowed else 'denied'}, observed "
                             f"{'allowed' if o.allowed else 'denied'} ({o.detail})")
-            phase_ok = phase_ok and not node_diff and not explain_diff
+            rules_diff = [f"{node}: the rules do not contain {want!r}"
+                          for node, text in sorted(scripts.items()) for want in phase.rules_contain
+                          if want not in text]
+            phase_ok = phase_ok and not node_diff and not explain_diff and not rules_diff
             ok = ok and phase_ok
             if show or not phase_ok:
                 report.append(f"  {tag}  [rules: {sizes}]")
@@ -290,7 +297,7 @@ class Lab:
                     report.append(f"    {nc.node} -> {nc.pod} {nc.proto.lower()}/{nc.port}: {state} (IPv4/IPv6)")
                 for line in node_diff:
                     report.append(f"    ! {line}")
-                for line in explain_diff:
+                for line in explain_diff + rules_diff:
                     report.append(f"    ! {line}")
         verdict = "ok  " if ok else "FAIL"
         up = f"  [upstream: {case.upstream}]" if case.upstream and (show or not ok) else ""
