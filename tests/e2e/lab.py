@@ -3,7 +3,7 @@
 
   lab.py selftest [--topology T]                 lab sanity with hand-written nft rules
   lab.py run --suite upstream|recipes|cnp [--topology T] [--case NAME ...] [-v] [--dump DIR] [--explain]
-  lab.py demo --policyc PATH [--topology T]      recipes one by one, with matrices
+  lab.py demo --policyc PATH [--topology T]      recipes one by one (and a CNP one), with matrices
   lab.py list [--suite S]                        the cases and what they check
   lab.py check-tables                            cross-check the case tables (no root)
   lab.py up [--topology T]                       build a lab and wait (manual poking)
@@ -31,6 +31,8 @@ from netlab.runner import Lab  # noqa: E402
 from netlab.topology import TOPOLOGIES  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The ClusterNetworkPolicy recipe the demos end with (policies/cnp/).
+DEMO_CNP = "cnp-baseline-default-deny"
 
 SUITES = {
     "selftest": selftest.cases,
@@ -91,12 +93,17 @@ async def _run_suite(args, registry, factory, suite: str) -> int:
 
 
 def _policy_names(path: str) -> list[str]:
-    """namespace/name of each document in a recipe file (display only; no YAML parser)."""
+    """namespace/name (cnp/NAME for a ClusterNetworkPolicy) of each document in a
+    recipe file (display only; no YAML parser)."""
     names = []
     with open(path) as f:
         for doc in f.read().split("\n---"):
             meta = dict(re.findall(r"^  (name|namespace): *(\S+)", doc, re.M))
-            if "name" in meta:
+            if "name" not in meta:
+                continue
+            if re.search(r"^kind: *ClusterNetworkPolicy\b", doc, re.M):
+                names.append(f"cnp/{meta['name']}")
+            else:
                 names.append(f"{meta.get('namespace', 'default')}/{meta['name']}")
     return names
 
@@ -106,7 +113,7 @@ async def _demo(args, registry, factory) -> int:
     if not os.access(policyc, os.X_OK):
         print(f"lab.py: policyc not found or not executable: {policyc}", file=sys.stderr)
         return 2
-    cases = cases_recipes.cases()
+    cases = cases_recipes.cases() + [c for c in cases_cnp.recipes() if c.name == DEMO_CNP]
     failed = []
     for kind in _topologies(args.topology):
         lab = Lab(kind, registry, factory, policyc, args.timeout, verbose=True)
@@ -117,6 +124,9 @@ async def _demo(args, registry, factory) -> int:
                 print(f"\n=== recipe {case.name}: {case.about}")
                 for f in case.phases[0].files:
                     print(f"    file {os.path.relpath(f, REPO)}: {', '.join(_policy_names(f))}")
+                for i, phase in enumerate(case.phases, 1):
+                    if len(case.phases) > 1:
+                        print(f"    step {i}: {phase.title}")
                 if not await lab.run_case(case, show=True):
                     failed.append(case.name)
         finally:

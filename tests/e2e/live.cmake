@@ -20,7 +20,10 @@ if(TARGET netpol-agent)
   add_test(NAME e2e-live-cni
            COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology both
                    --scenario cni-first-packet)
+  # ClusterNetworkPolicy suite (issue 11): both topologies in one test.
+  add_test(NAME e2e-live-cnp
+           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} run --suite cnp --topology both)
   set_tests_properties(e2e-live-routed-upstream e2e-live-bridged-recipes e2e-live-scenarios
-                       e2e-live-cni PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
+                       e2e-live-cni e2e-live-cnp PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
                        ENVIRONMENT "${NETPOL_LIVE_ENV}")
 endif()

@@ -397,13 +397,17 @@ class LiveLab(Lab):
                 ns, name = pod.split("/")
                 await self.kubectl("label", "pod", "-n", ns, name, "--overwrite", *args)
                 cur.pod_labels[pod] = dict(want)
-        want_pols = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in phase.policies}
+        # NetworkPolicies by namespace/name, ClusterNetworkPolicies by cnp/NAME.
+        want_pols = {model.policy_key(p): p for p in phase.policies}
         gone: dict[str, list[str]] = {}
         for key in sorted(set(cur.policies) - set(want_pols)):
             ns, name = key.split("/")
             gone.setdefault(ns, []).append(name)
         for ns, names in gone.items():
-            await self.kubectl("delete", "networkpolicy", "-n", ns, *names)
+            if ns == "cnp":
+                await self.kubectl("delete", "clusternetworkpolicy", *names)
+            else:
+                await self.kubectl("delete", "networkpolicy", "-n", ns, *names)
         for f in [f for f in cur.files if f not in phase.files]:
             await self.kubectl("delete", "-f", f)
             cur.files.remove(f)
