@@ -171,7 +171,10 @@ def _upstream() -> list[Case]:
     # Baseline tier, both directions in one policy, TCP+UDP+SCTP per rule
     # (SCTP: the rules carry it; TCP/UDP on other ports are unaffected).
     gress = _sctp_gress()
-    sctp_rules = ["sctp dport 9003"]
+    # SCTP cannot be probed: the rules must carry its match, in each direction
+    # (Deny of rule 2, Accept, i.e. return to the next tier's end, of rule 3).
+    sctp_rules = [rf"l4proto sctp th dport 9003 {verdict} .*Baseline {d}\[{i}\]"
+                  for d in ("ingress", "egress") for verdict, i in (("drop", 2), ("return", 3))]
     add("baseline-gress-both-directions",
         "CNPBaselineTierGressRules: ingress and egress of one policy, across protocols, rule order",
         Phase([tcp(80, _both_ways(allow_all(), "z/*", "x/*")),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -44,9 +45,9 @@ class Phase:
     node_checks: list[NodeCheck] = field(default_factory=list)
     # Self-test only: node -> nft script loaded instead of policyc output.
     nft: dict[str, str] | None = None
-    # Text every node's rules must contain (what no probe can show, e.g. SCTP
-    # matches: this kernel has no SCTP sockets). Checked on policyc's script
-    # and, live, on `nft list table inet netpol`.
+    # Regular expressions every node's rules must match (what no probe can
+    # show, e.g. SCTP matches: this kernel has no SCTP sockets). Checked on
+    # policyc's script and, live, on `nft list table inet netpol`.
     rules_contain: list[str] = field(default_factory=list)
     title: str = ""
 
@@ -281,9 +282,9 @@ class Lab:
                             f"{nc.node} -> {nc.pod} {nc.proto.lower()}/{nc.port} IPv{fam}: expected "
                             f"{'allowed' if nc.allowed else 'denied'}, observed "
                             f"{'allowed' if o.allowed else 'denied'} ({o.detail})")
-            rules_diff = [f"{node}: the rules do not contain {want!r}"
+            rules_diff = [f"{node}: no line of the rules matches {want!r}"
                           for node, text in sorted(scripts.items()) for want in phase.rules_contain
-                          if want not in text]
+                          if not re.search(want, text, re.M)]
             phase_ok = phase_ok and not node_diff and not explain_diff and not rules_diff
             ok = ok and phase_ok
             if show or not phase_ok:
