@@ -12,9 +12,10 @@ IPv6, so a case also shows what the policies leave alone.
 
 Not here (see docs/lab.md): SCTP traffic (no SCTP sockets in this kernel:
 the cases that carry SCTP rules check the generated rules instead, and that
-TCP/UDP on the same ports is unaffected), and `nodes` peers (the lab probes
-pod to pod and node to pod; a `nodes` peer is egress to a node's address,
-which the lab does not probe; tests/unit/compiler/cnp_flow_test.cpp covers it).
+TCP/UDP on the same ports is unaffected). `nodes` peers are probed from pods
+to the other node's own address (Phase.to_node_checks; each node serves TCP
+and UDP 80): a pod's traffic to its own node is not forwarded, and netpol
+judges forwarded traffic only.
 
 The recipes in policies/cnp/ each have a case at the end (like
 cases_recipes.py for policies/*.yaml), with the one-line description that
@@ -27,10 +28,10 @@ import copy
 import glob
 import os
 
-from .model import (NODES, cnp, cnp_named_port, cnp_namespaces, cnp_networks, cnp_pods, cnp_port,
-                    cnp_rule, match, match_expr, netpol, peer, pod_ip, pods_on, rule)
+from .model import (NODES, cnp, cnp_named_port, cnp_namespaces, cnp_networks, cnp_nodes, cnp_pods,
+                    cnp_port, cnp_rule, match, match_expr, netpol, peer, pod_ip, pods_on, rule)
 from .reach import Check, allow_all
-from .runner import Case, NodeCheck, Phase
+from .runner import Case, NodeCheck, Phase, ToNodeCheck
 
 NSNAME = "kubernetes.io/metadata.name"
 POLICIES = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "policies", "cnp"))
@@ -265,6 +266,33 @@ def _upstream() -> list[Case]:
         Phase([tcp(80, allow_all())],
               [changed(with_hosts, tier="Baseline"), netpol("egress-all", "x", match(), egress=[rule()])],
               title="moved to the Baseline tier: x's allow-all egress NetworkPolicy decides"))
+
+    # nodes peers (egress to the Nodes' own addresses, status.addresses):
+    # Deny, Pass into a Baseline Deny, Accept. A pod's traffic to its own
+    # node is not forwarded (it enters the node's input hook), and netpol
+    # judges forwarded traffic only, so it stays open whatever the rules say
+    # (as for NetworkPolicy, where node traffic is outside the model).
+    def to_nodes(x_a_node2: bool, x_b_node1: bool) -> list[ToNodeCheck]:
+        return [ToNodeCheck("x/a", "node2", "TCP", 80, x_a_node2),
+                ToNodeCheck("x/a", "node2", "UDP", 80, x_a_node2),
+                ToNodeCheck("x/b", "node1", "TCP", 80, x_b_node1),
+                ToNodeCheck("x/a", "node1", "TCP", 80, True),   # its own node: not forwarded
+                ToNodeCheck("z/a", "node2", "TCP", 80, True)]   # z is no subject
+    nodes_admin = cnp("egress-node2", "Admin", 10, cnp_namespaces(ns("x")),
+                      egress=[cnp_rule("deny-node2", "Deny", [cnp_nodes(match(node="node2"))])])
+    nodes_baseline = cnp("default", "Baseline", 10, cnp_namespaces(ns("x")),
+                         egress=[cnp_rule("deny-nodes", "Deny", [cnp_nodes(match())])])
+    pods_open = [tcp(80, allow_all())]
+    add("nodes-peers",
+        "CNPAdminTierEgressNodePeer / CNPBaselineTierEgressNodePeer: Deny, Pass and Accept to Nodes",
+        Phase(pods_open, [nodes_admin], to_node_checks=to_nodes(False, True),
+              title="Admin Deny to node2 (label node=node2): x's pods on node1 cannot reach it"),
+        Phase(pods_open, [with_action(nodes_admin, "egress", 0, "Pass"), nodes_baseline],
+              to_node_checks=to_nodes(False, False),
+              title="the rule is Pass: a Baseline Deny to every node decides"),
+        Phase(pods_open, [with_action(nodes_admin, "egress", 0, "Accept"), nodes_baseline],
+              to_node_checks=to_nodes(True, False),
+              title="the rule is Accept: node2 open, node1 still denied by the Baseline tier"))
 
     # Named ports, ingress (Admin) and egress (Baseline): resolved on the
     # destination pod's container ports.

@@ -121,7 +121,7 @@ class LiveLab(Lab):
         self.topo = await asyncio.to_thread(topology.build, self.kind, self.registry)
         for attempt in range(50):
             try:
-                await self.servers.start(self.topo.pod_ns)
+                await self.servers.start(self.topo.pod_ns, self.node_addrs())
                 break
             except OSError as e:
                 # On a loaded machine a fresh IPv6 address can take a moment
@@ -162,7 +162,7 @@ class LiveLab(Lab):
         self._write_kubeconfigs()
         cluster = os.path.join(self.work, "cluster.yaml")
         with open(cluster, "w") as f:
-            f.write(model.as_yaml(model.cluster_objects()))
+            f.write(model.as_yaml(model.cluster_objects() + self.node_objects()))
         await self.kubectl("create", "-f", cluster)
         self.applied = Applied(ns_labels={ns: {} for ns in model.NAMESPACES},
                                pod_labels={p: {} for p in model.PODS})

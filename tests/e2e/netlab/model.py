@@ -111,6 +111,20 @@ def cluster_objects(
     return objs
 
 
+def node_object(node: str, addresses: list[str]) -> dict:
+    """A Node (v1) with its InternalIP addresses (`nodes` peers of CNPs select
+    Nodes by label and match their addresses); labelled node=<name> and
+    kubernetes.io/hostname=<name>. The addresses depend on the topology
+    (topology.Topology.node_addr), so the runner adds them, not cluster_objects()."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": node, "uid": f"lab-node-{node}",
+                     "labels": {"node": node, "kubernetes.io/hostname": node}},
+        "status": {"addresses": [{"type": "InternalIP", "address": a} for a in addresses]},
+    }
+
+
 _PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*")
 
 
@@ -258,6 +272,11 @@ def cnp_pods(namespaces: dict | None = None, pods: dict | None = None) -> dict:
     """A `pods` subject or peer: pods matching `pods` in namespaces matching `namespaces`."""
     return {"pods": {"namespaceSelector": copy.deepcopy(namespaces if namespaces is not None else {}),
                      "podSelector": copy.deepcopy(pods if pods is not None else {})}}
+
+
+def cnp_nodes(sel: dict | None = None) -> dict:
+    """A `nodes` peer (egress only): the addresses of the matching Nodes."""
+    return {"nodes": copy.deepcopy(sel if sel is not None else {})}
 
 
 def cnp_networks(*cidrs: str) -> dict:
