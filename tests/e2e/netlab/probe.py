@@ -44,7 +44,8 @@ class Servers:
         self._servers: list[asyncio.AbstractServer] = []
         self._transports: list[asyncio.BaseTransport] = []
 
-    async def start(self, pod_ns: dict[str, str], node_addrs: dict[str, tuple[str, dict[int, str]]] | None = None) -> None:
+    async def start(self, pod_ns: dict[str, str],
+                    node_addrs: dict[str, tuple[str, dict[int, str]]] | None = None) -> None:
         """Every pod serves model.SERVED; with node_addrs (node -> (netns, {family: address})),
         every node also serves TCP and UDP 80 on its own address (`nodes` peers)."""
         loop = asyncio.get_running_loop()
