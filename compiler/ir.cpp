@@ -182,6 +182,7 @@ Json tier_json(const TierChain& c) {
     rj["protocol"] = r.proto ? Json(proto_name(*r.proto)) : Json(nullptr);
     rj["ports"] = ports_json(r.ports);
     rj["named_port_set"] = r.named_port_set.empty() ? Json(nullptr) : Json(r.named_port_set);
+    if (r.log_allowed) rj["log_allowed"] = true;
     rules.push_back(std::move(rj));
   }
   j["rules"] = std::move(rules);

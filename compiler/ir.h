@@ -116,6 +116,9 @@ struct TierRule {
   std::optional<uint8_t> proto;
   std::vector<PortRange> ports;
   std::string named_port_set;
+  // An Accept rule logs what it allows: the subject pod's namespace has
+  // netpol.io/audit: "all" (docs/audit-log.md). Deny rules always log; Pass never.
+  bool log_allowed = false;
 
   friend auto operator<=>(const TierRule&, const TierRule&) = default;
   friend bool operator==(const TierRule&, const TierRule&) = default;

@@ -28,8 +28,8 @@ enum class Miss : uint8_t { None, Peer, Proto, NamedPort, Port };
 // The renderer's rule, in its order: peer set, protocol, ports or named port.
 // R: ir::Rule (NetworkPolicy) or ir::TierRule (ClusterNetworkPolicy).
 template <typename R>
-Miss miss(const ir::RuleSet& rs, const R& r, const IpAddr& peer, const IpAddr& dst,
-          uint8_t proto, uint16_t port) {
+Miss miss(const ir::RuleSet& rs, const R& r, const IpAddr& peer, const IpAddr& dst, uint8_t proto,
+          uint16_t port) {
   if (r.peer.kind == ir::PeerMatch::Kind::Set &&
       !in_set(rs, r.peer.set, ir::Element{peer, peer, 0, 0}, true)) {
     return Miss::Peer;
@@ -53,8 +53,8 @@ Miss miss(const ir::RuleSet& rs, const R& r, const IpAddr& peer, const IpAddr& d
 namespace {
 
 template <typename R>
-std::string mismatch_text(const ir::RuleSet& rs, const R& r, const IpAddr& peer,
-                          const IpAddr& dst, uint8_t proto, uint16_t port) {
+std::string mismatch_text(const ir::RuleSet& rs, const R& r, const IpAddr& peer, const IpAddr& dst,
+                          uint8_t proto, uint16_t port) {
   switch (miss(rs, r, peer, dst, proto, port)) {
     case Miss::None:
       return "";
@@ -82,6 +82,20 @@ std::string rule_mismatch(const ir::RuleSet& rs, const ir::TierRule& r, const Ip
   return mismatch_text(rs, r, peer, dst, proto, port);
 }
 
+bool matches(const ir::RuleSet& rs, const ir::Rule& r, const IpAddr& peer, const IpAddr& dst,
+             uint8_t proto, uint16_t port) {
+  return miss(rs, r, peer, dst, proto, port) == Miss::None;
+}
+
+const ir::TierRule* first_match(const ir::RuleSet& rs, const std::vector<ir::TierRule>& tier,
+                                const IpAddr& peer, const IpAddr& dst, uint8_t proto,
+                                uint16_t port) {
+  for (const ir::TierRule& r : tier) {
+    if (miss(rs, r, peer, dst, proto, port) == Miss::None) return &r;
+  }
+  return nullptr;
+}
+
 ChainVerdict evaluate(const ir::RuleSet& rules, bool ingress, const IpAddr& local_ip,
                       const IpAddr& peer, const IpAddr& dst, uint8_t proto, uint16_t port) {
   using How = ChainVerdict::How;
@@ -89,14 +103,10 @@ ChainVerdict evaluate(const ir::RuleSet& rules, bool ingress, const IpAddr& loca
   const ir::LocalPod* owner = ip_owner(rules, local_ip, ingress);
   if (!owner) return v;
   v.owner = owner;
-  auto first_match = [&](const std::optional<ir::TierChain>& t) -> const ir::TierRule* {
-    if (!t) return nullptr;
-    for (const ir::TierRule& r : t->rules) {
-      if (miss(rules, r, peer, dst, proto, port) == Miss::None) return &r;
-    }
-    return nullptr;
+  auto tier_match = [&](const std::optional<ir::TierChain>& t) -> const ir::TierRule* {
+    return t ? first_match(rules, t->rules, peer, dst, proto, port) : nullptr;
   };
-  if (const ir::TierRule* r = first_match(owner->admin(ingress))) {
+  if (const ir::TierRule* r = tier_match(owner->admin(ingress))) {
     if (r->action == k8s::CnpAction::Pass) {
       v.passed = r;
     } else {
@@ -108,7 +118,7 @@ ChainVerdict evaluate(const ir::RuleSet& rules, bool ingress, const IpAddr& loca
   if (!owner->chain(ingress)) {
     // Not isolated by NetworkPolicy: the Baseline tier (Pass there skips the
     // rest of the tier: allowed).
-    if (const ir::TierRule* r = first_match(owner->baseline(ingress))) {
+    if (const ir::TierRule* r = tier_match(owner->baseline(ingress))) {
       v.how = r->action == k8s::CnpAction::Deny ? How::TierDenied : How::TierAccepted;
       v.tier_rule = r;
       return v;
@@ -118,7 +128,7 @@ ChainVerdict evaluate(const ir::RuleSet& rules, bool ingress, const IpAddr& loca
   }
   v.chain = &*owner->chain(ingress);
   for (const ir::Rule& r : v.chain->rules) {
-    if (miss(rules, r, peer, dst, proto, port) == Miss::None) {
+    if (matches(rules, r, peer, dst, proto, port)) {
       v.how = How::AllowedBy;
       v.rule = &r;
       return v;

@@ -191,15 +191,30 @@ std::string tier_rule_comment(k8s::CnpTier tier, Direction d, const ir::TierRule
 // `pass` is where Pass (and, in the Admin tier, the end of the chain) goes:
 // the pod's NetworkPolicy chain, else its Baseline chain, else back to the
 // base chain (nullopt: `return`).
+// A Deny rule logs what it drops and an Accept rule with log_allowed what it
+// lets through, as the pod chains do: the match under the rate limit with a
+// log statement, then the same match counted for what is over the limit.
 void add_tier_rules(Ruleset& rs, k8s::CnpTier tier, Direction d, const std::string& chain,
-                    const ir::TierChain& t, const std::optional<std::string>& pass) {
+                    const std::string& pod_key, const ir::TierChain& t,
+                    const std::optional<std::string>& pass, const AuditOptions& audit) {
   for (const ir::TierRule& r : t.rules) {
     Verdict v = Verdict::ret();
     if (r.action == k8s::CnpAction::Deny) v = Verdict::drop();
     if (r.action == k8s::CnpAction::Pass && pass) v = Verdict::go_to(*pass);
+    const bool allow = r.action == k8s::CnpAction::Accept;
+    const bool logs = r.action == k8s::CnpAction::Deny || (allow && r.log_allowed);
     const std::string comment = tier_rule_comment(tier, d, r);
     for (Family f : kFamilies) {
       std::vector<Expr> exprs = match_exprs(d, f, r);
+      if (logs) {
+        std::vector<Expr> logged = exprs;
+        logged.push_back(LimitMatch{audit.rate, audit.burst});
+        logged.push_back(
+            LogStmt{audit.group, audit_tier_prefix(allow, tier, d, pod_key, r.cnp, r.rule_index)});
+        logged.push_back(v);
+        rs.append(make_rule(chain, std::move(logged), comment));
+        exprs.push_back(CounterStmt{});
+      }
       exprs.push_back(v);
       rs.append(make_rule(chain, std::move(exprs), comment));
       if (!per_family(r)) break;
@@ -252,7 +267,7 @@ void add_pod(Ruleset& rs, const ir::RuleSet& rules, const ir::LocalPod& pod, Dir
     std::string comment = std::string("Baseline tier, ") + to_string(d) + " of pod " + key + ": " +
                           join(baseline->policies, ", ");
     rs.chains.emplace(*base_name, Chain{*base_name, clean_comment(comment), std::nullopt});
-    add_tier_rules(rs, k8s::CnpTier::Baseline, d, *base_name, *baseline, std::nullopt);
+    add_tier_rules(rs, k8s::CnpTier::Baseline, d, *base_name, key, *baseline, std::nullopt, audit);
     entry = base_name;
   }
   if (np) {
@@ -269,7 +284,8 @@ void add_pod(Ruleset& rs, const ir::RuleSet& rules, const ir::LocalPod& pod, Dir
     std::string comment = std::string("Admin tier, ") + to_string(d) + " of pod " + key + ": " +
                           join(admin->policies, ", ");
     rs.chains.emplace(name, Chain{name, clean_comment(comment), std::nullopt});
-    add_tier_rules(rs, k8s::CnpTier::Admin, d, name, *admin, np_name ? np_name : base_name);
+    add_tier_rules(rs, k8s::CnpTier::Admin, d, name, key, *admin, np_name ? np_name : base_name,
+                   audit);
     entry = name;
   }
 
@@ -337,6 +353,17 @@ std::string audit_allow_prefix(Direction d, std::string_view pod_key, std::strin
                                uint32_t rule_index) {
   return std::string(kAuditPrefixTag) + " allow " + to_string(d) + " " + short_hash(pod_key) + " " +
          short_hash(policy_key) + " " + std::to_string(rule_index);
+}
+
+const char* audit_tier_word(k8s::CnpTier tier) {
+  return tier == k8s::CnpTier::Admin ? "admin" : "baseline";
+}
+
+std::string audit_tier_prefix(bool allow, k8s::CnpTier tier, Direction d, std::string_view pod_key,
+                              std::string_view cnp, uint32_t rule_index) {
+  return std::string(kAuditPrefixTag) + (allow ? " allow " : " deny ") + to_string(d) + " " +
+         short_hash(pod_key) + " " + audit_tier_word(tier) + " " +
+         short_hash("cnp/" + std::string(cnp)) + " " + std::to_string(rule_index);
 }
 
 Rendered render(const ir::RuleSet& rules) {

@@ -64,11 +64,21 @@ struct AuditOptions {
 //   "netpol deny <direction> <POD>"               (last rule of a pod chain)
 //   "netpol allow <direction> <POD> <POLICY> <N>" (rule N of POLICY's ingress/egress list)
 // POD = short_hash("ns/pod") (the hash in the pod chain's name), POLICY =
-// short_hash("ns/policy"). At most 49 bytes.
+// short_hash("ns/policy"). At most 49 bytes. ClusterNetworkPolicy rules: below.
 inline constexpr const char* kAuditPrefixTag = "netpol";
 std::string audit_deny_prefix(Direction d, std::string_view pod_key);
 std::string audit_allow_prefix(Direction d, std::string_view pod_key, std::string_view policy_key,
                                uint32_t rule_index);
+// The prefix of a ClusterNetworkPolicy rule that logs (every Deny rule; an
+// Accept rule where allow-logging is on), the same shape with the tier first:
+//   "netpol deny <direction> <POD> <TIER> <CNP> <N>"
+//   "netpol allow <direction> <POD> <TIER> <CNP> <N>"
+// TIER = "admin" | "baseline", CNP = short_hash("cnp/NAME"), N = the rule's
+// index in the CNP's ingress/egress list. At most 58 bytes (nft allows 127).
+std::string audit_tier_prefix(bool allow, k8s::CnpTier tier, Direction d, std::string_view pod_key,
+                              std::string_view cnp, uint32_t rule_index);
+// The word of `tier` in a prefix: "admin", "baseline".
+const char* audit_tier_word(k8s::CnpTier tier);
 
 struct Rendered {
   Ruleset ruleset;

@@ -31,8 +31,10 @@ ctest_logged() {  # ctest_logged NAME ARGS...: ctest whose summary is counted at
 }
 # -LE e2e-full: each e2e case runs on both topologies through one loader;
 # `ctest --test-dir build -L e2e-full` adds the remaining loader/topology pairs.
+# -j: unit tests run two at a time; the e2e lab tests are RUN_SERIAL (alone) and
+# the netns tests share one RESOURCE_LOCK, so timing-bound tests never compete.
 step "ctest (unit, golden, netns, e2e)" ctest_logged main --test-dir build -LE e2e-full \
-  --output-on-failure --timeout 900
+  -j"$(nproc)" --output-on-failure --timeout 900
 # One clang build serves both the sanitizer run of the unit tests and the
 # fuzz targets (ASan + UBSan + libFuzzer coverage), so CI compiles twice, not three times.
 SAN_TARGETS=(netpol_k8s_test netpol_compiler_test netpol_nft_test policyc nft_sample fuzz_decode fuzz_compile)
@@ -45,9 +47,9 @@ step "asan+ubsan build (clang)" bash -c "cmake -S . -B build-asan -DCMAKE_CXX_CO
   && cmake --build build-asan -j$(nproc) --target ${SAN_TARGETS[*]}"
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"  # why: the file's header
-step "asan+ubsan unit tests" ctest_logged asan --test-dir build-asan -L 'unit|netns' --output-on-failure
+step "asan+ubsan unit tests" ctest_logged asan --test-dir build-asan -L 'unit|netns' -j"$(nproc)" --output-on-failure
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
-step "fuzz (regression run, 30 s per target)" env FUZZ_BUILD_DIR=build-asan bash scripts/fuzz.sh 30
+step "fuzz (regression run, 30 s per target, one per core)" env FUZZ_BUILD_DIR=build-asan bash scripts/fuzz.sh 30
 if [[ -x build/bin/netpol-bench-compile ]]; then
   step "benchmark smoke" build/bin/netpol-bench-compile --pods 5000 --namespaces 50 --policies 500 --local-pods 110
 fi

@@ -34,6 +34,7 @@ void stamp(Record& r, TimePoint now, const std::string& node, const LogId& id) {
   r.node = node;
   r.verdict = id.verdict;
   r.direction = id.direction;
+  r.tier = id.tier;  // the prefix says which tier logged, known or not
 }
 
 // ... and from the chain's attribution: who isolates the pod, and for an
@@ -41,6 +42,10 @@ void stamp(Record& r, TimePoint now, const std::string& node, const LogId& id) {
 template <typename Record>
 void attribute(Record& r, const LogId& id, const Attribution& who) {
   r.isolated_by = who.isolated_by;
+  r.cnp = who.cnp;
+  // A ClusterNetworkPolicy decided: no NetworkPolicy allowed it (policies
+  // and rule keep their schema 1 meaning), tier and cnp say who did.
+  if (who.tier) return;
   if (id.verdict == Verdict::Allow) {
     r.policies = {who.policy};
     r.rule_index = who.rule_index;

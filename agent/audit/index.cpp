@@ -19,6 +19,20 @@ void RuleIndex::update(const ir::RuleSet& rules) {
     };
     add_chain(pod.ingress, info.ingress);
     add_chain(pod.egress, info.egress);
+    auto add_tier = [&](k8s::CnpTier tier, nft::Direction d,
+                        const std::optional<ir::TierChain>& t) {
+      if (!t) return;
+      for (const ir::TierRule& r : t->rules) {
+        if (r.action == k8s::CnpAction::Pass) continue;  // never logs
+        info.cnp_rules.emplace(tier_rule_key(tier, d, short_hash("cnp/" + r.cnp), r.rule_index),
+                               CnpRuleRef{r.cnp, r.name, r.rule_index});
+      }
+    };
+    for (nft::Direction d : {nft::Direction::Ingress, nft::Direction::Egress}) {
+      const bool in = d == nft::Direction::Ingress;
+      add_tier(k8s::CnpTier::Admin, d, pod.admin(in));
+      add_tier(k8s::CnpTier::Baseline, d, pod.baseline(in));
+    }
     for (const IpAddr& ip : pod.ips) g.ips.emplace(ip, key);
     g.pods.emplace(short_hash(key), std::move(info));
   }
@@ -36,13 +50,26 @@ std::optional<Attribution> RuleIndex::find(const Generation& g, const LogId& id)
   size_t slash = pod.key.find('/');
   a.chain = nft::pod_chain_name(id.direction, pod.key.substr(0, slash), pod.key.substr(slash + 1));
   if (chain) a.isolated_by = chain->policies;
-  if (id.verdict == Verdict::Allow) {
+  if (id.tier) {
+    auto r = pod.cnp_rules.find(tier_rule_key(*id.tier, id.direction, id.cnp_hash, id.rule_index));
+    if (r == pod.cnp_rules.end()) return std::nullopt;
+    a.tier = id.tier;
+    a.cnp = r->second;
+    a.chain = nft::tier_chain_name(*id.tier, id.direction, pod.key.substr(0, slash),
+                                   pod.key.substr(slash + 1));
+  } else if (id.verdict == Verdict::Allow) {
     auto p = g.policies.find(id.policy_hash);
     if (p == g.policies.end()) return std::nullopt;
     a.policy = p->second;
     a.rule_index = id.rule_index;
   }
   return a;
+}
+
+std::string RuleIndex::tier_rule_key(k8s::CnpTier tier, nft::Direction d,
+                                     const std::string& cnp_hash, uint32_t index) {
+  return std::string(nft::audit_tier_word(tier)) + " " + nft::to_string(d) + " " + cnp_hash + " " +
+         std::to_string(index);
 }
 
 std::optional<Attribution> RuleIndex::lookup(const LogId& id) const {

@@ -25,10 +25,12 @@ namespace netpol::audit {
 // What a log id stands for.
 struct Attribution {
   std::string pod;                       // "ns/name" of the chain's pod
-  std::string chain;                     // the pod chain's nft name
-  std::vector<std::string> isolated_by;  // policies isolating the pod this way
-  std::string policy;                    // allow: the policy of the logging rule
-  std::optional<uint32_t> rule_index;    // allow: its rule index
+  std::string chain;                     // the nft chain of the logging rule
+  std::vector<std::string> isolated_by;  // NetworkPolicies isolating the pod this way
+  std::string policy;                    // NetworkPolicy allow: the policy of the logging rule
+  std::optional<uint32_t> rule_index;    // NetworkPolicy allow: its rule index
+  std::optional<k8s::CnpTier> tier;      // a ClusterNetworkPolicy rule logged: its tier
+  std::optional<CnpRuleRef> cnp;         // ... and the rule
 };
 
 class RuleIndex {
@@ -50,7 +52,11 @@ class RuleIndex {
   struct PodInfo {
     std::string key;
     std::optional<ChainInfo> ingress, egress;
+    // The pod's logging ClusterNetworkPolicy rules, by tier_rule_key().
+    std::unordered_map<std::string, CnpRuleRef> cnp_rules;
   };
+  static std::string tier_rule_key(k8s::CnpTier tier, nft::Direction d, const std::string& cnp_hash,
+                                   uint32_t index);
   struct Generation {
     std::unordered_map<std::string, PodInfo> pods;          // by short_hash(key)
     std::unordered_map<std::string, std::string> policies;  // short_hash(key) -> key

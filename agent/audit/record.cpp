@@ -194,7 +194,27 @@ void append_attribution(std::string& out, const std::vector<std::string>& polici
   append_list(out, isolated_by);
 }
 
+// ,"tier":…,"cnp":…: who decided (schema 2).
+void append_decider(std::string& out, const std::optional<k8s::CnpTier>& tier,
+                    const std::optional<CnpRuleRef>& cnp) {
+  json_key(out, "tier") += json_string(tier_name(tier));
+  json_key(out, "cnp");
+  if (!cnp) {
+    out += "null";
+    return;
+  }
+  out += "{\"name\":" + json_string(cnp->name) + ",\"rule\":";
+  out += cnp->rule.empty() ? std::string("null") : json_string(cnp->rule);
+  out += ",\"index\":";
+  append_u64(out, cnp->index);
+  out += "}";
+}
+
 }  // namespace
+
+const char* tier_name(const std::optional<k8s::CnpTier>& tier) {
+  return tier ? k8s::to_string(*tier) : "NetworkPolicy";
+}
 
 const char* to_string(Verdict v) {
   return v == Verdict::Allow ? "allow" : "deny";
@@ -242,12 +262,14 @@ std::optional<LogId> parse_prefix(std::string_view prefix) {
   }
   if (words.size() < 4 || words[0] != nft::kAuditPrefixTag) return std::nullopt;
   LogId id;
+  // "netpol VERDICT DIR POD TIER CNP N": a ClusterNetworkPolicy rule.
+  const bool tier_rule = words.size() == 7;
   if (words[1] == "deny") {
     id.verdict = Verdict::Deny;
-    if (words.size() != 4) return std::nullopt;
+    if (words.size() != 4 && !tier_rule) return std::nullopt;
   } else if (words[1] == "allow") {
     id.verdict = Verdict::Allow;
-    if (words.size() != 6) return std::nullopt;
+    if (words.size() != 6 && !tier_rule) return std::nullopt;
   } else {
     return std::nullopt;
   }
@@ -260,12 +282,23 @@ std::optional<LogId> parse_prefix(std::string_view prefix) {
   }
   if (words[3].size() != 8) return std::nullopt;
   id.pod_hash = std::string(words[3]);
-  if (id.verdict == Verdict::Allow) {
-    if (words[4].size() != 8) return std::nullopt;
+  auto index = [&](std::string_view w) {
+    auto [end, ec] = std::from_chars(w.data(), w.data() + w.size(), id.rule_index);
+    return !w.empty() && ec == std::errc() && end == w.data() + w.size();
+  };
+  if (tier_rule) {
+    if (words[4] == nft::audit_tier_word(k8s::CnpTier::Admin)) {
+      id.tier = k8s::CnpTier::Admin;
+    } else if (words[4] == nft::audit_tier_word(k8s::CnpTier::Baseline)) {
+      id.tier = k8s::CnpTier::Baseline;
+    } else {
+      return std::nullopt;
+    }
+    if (words[5].size() != 8 || !index(words[6])) return std::nullopt;
+    id.cnp_hash = std::string(words[5]);
+  } else if (id.verdict == Verdict::Allow) {
+    if (words[4].size() != 8 || !index(words[5])) return std::nullopt;
     id.policy_hash = std::string(words[4]);
-    auto [end, ec] =
-        std::from_chars(words[5].data(), words[5].data() + words[5].size(), id.rule_index);
-    if (ec != std::errc() || end != words[5].data() + words[5].size()) return std::nullopt;
   }
   return id;
 }
@@ -288,6 +321,7 @@ std::string format(const Connection& c) {
   } else {
     out += "null";
   }
+  append_decider(out, c.tier, c.cnp);
   out += "}\n";
   return out;
 }
@@ -298,6 +332,7 @@ std::string format(const Suppressed& s) {
   append_pod_ref(json_key(out, "pod"), s.pod);
   append_u64(json_key(out, "count"), s.count);
   append_attribution(out, s.policies, s.rule_index, s.isolated_by);
+  append_decider(out, s.tier, s.cnp);
   out += "}\n";
   return out;
 }

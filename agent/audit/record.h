@@ -20,7 +20,9 @@
 
 namespace netpol::audit {
 
-inline constexpr int kSchemaVersion = 1;
+// 2: lines name the tier that decided and the ClusterNetworkPolicy rule
+// (docs/audit-log.md, "Schema versions"); every field of 1 is still there.
+inline constexpr int kSchemaVersion = 2;
 
 using Clock = std::chrono::system_clock;
 using TimePoint = Clock::time_point;
@@ -55,12 +57,28 @@ struct LogId {
   Verdict verdict = Verdict::Deny;
   nft::Direction direction = nft::Direction::Ingress;
   std::string pod_hash;     // short_hash("ns/pod") of the chain's pod
-  std::string policy_hash;  // allow only: short_hash("ns/policy")
-  uint32_t rule_index = 0;  // allow only: index in the policy's ingress/egress list
+  std::string policy_hash;  // NetworkPolicy allow: short_hash("ns/policy")
+  uint32_t rule_index = 0;  // allow, CNP: index in the policy's ingress/egress list
+  // A ClusterNetworkPolicy rule logged (nft::audit_tier_prefix): its tier and
+  // short_hash("cnp/NAME"); nullopt: a NetworkPolicy chain did.
+  std::optional<k8s::CnpTier> tier;
+  std::string cnp_hash;
 
   friend bool operator==(const LogId&, const LogId&) = default;
 };
 std::optional<LogId> parse_prefix(std::string_view prefix);
+
+// The ClusterNetworkPolicy rule that decided a verdict.
+struct CnpRuleRef {
+  std::string name;    // the CNP
+  std::string rule;    // the rule's name; empty: unnamed
+  uint32_t index = 0;  // its index in the CNP's ingress/egress list
+
+  friend bool operator==(const CnpRuleRef&, const CnpRuleRef&) = default;
+};
+
+// "tier" of a line: "Admin", "Baseline", or "NetworkPolicy" (nullopt).
+const char* tier_name(const std::optional<k8s::CnpTier>& tier);
 
 // One end of a connection: a pod, or an address no pod holds ("external").
 struct Endpoint {
@@ -84,6 +102,8 @@ struct Connection {
   std::vector<std::string> policies;     // allow: the policy whose rule allowed it
   std::optional<uint32_t> rule_index;    // allow: that rule's index
   std::vector<std::string> isolated_by;  // policies isolating the chain's pod this way
+  std::optional<k8s::CnpTier> tier;      // who decided; nullopt: NetworkPolicy
+  std::optional<CnpRuleRef> cnp;         // the CNP rule that decided, if one did and is known
   // The chain's pod (the destination for ingress, the source for egress), for
   // when the packet's address no longer maps to it (the pod went away).
   std::string chain_pod;  // "ns/name"; empty when the id was not known
@@ -101,6 +121,8 @@ struct Suppressed {
   std::vector<std::string> policies;   // allow: the policy of the rule
   std::optional<uint32_t> rule_index;  // allow: its rule index
   std::vector<std::string> isolated_by;
+  std::optional<k8s::CnpTier> tier;  // as for Connection
+  std::optional<CnpRuleRef> cnp;
 };
 
 // Lines netpol could not write: the writer fell behind ("queue_full") or the

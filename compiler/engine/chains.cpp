@@ -91,6 +91,9 @@ std::optional<ir::Chain> build_chain(const PodRec* p, bool ingress, std::vector<
 std::optional<ir::TierChain> build_tier(const PodRec* p, k8s::CnpTier tier, bool ingress,
                                         std::vector<SetRec*>& refs) {
   std::optional<ir::TierChain> chain;
+  // CNPs carry no annotations of their own: the subject pod's namespace opts
+  // its pods in to logging what Accept rules allow (docs/audit-log.md).
+  const bool log_accepts = p->ns->audit == k8s::AuditLevel::All;
   for (const CnpRec* cnp : p->cnps) {
     if (cnp->src.tier != tier) continue;
     const auto& rules = ingress ? cnp->ingress : cnp->egress;
@@ -106,6 +109,7 @@ std::optional<ir::TierChain> build_tier(const PodRec* p, k8s::CnpTier tier, bool
                       r.name = t.name;
                       r.rule_index = t.forms.index;
                       r.action = t.action;
+                      r.log_allowed = log_accepts && t.action == k8s::CnpAction::Accept;
                       set_match(r, peer, proto, std::move(ports), nport, refs);
                       chain->rules.push_back(std::move(r));
                     });

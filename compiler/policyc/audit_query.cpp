@@ -100,7 +100,11 @@ std::optional<AuditRecord> parse_audit_line(std::string_view line) {
   r.j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (!r.j.is_object()) return std::nullopt;
   auto v = r.j.find("schema_version");
-  if (v == r.j.end() || !v->is_number_integer() || v->get<int64_t>() != 1) return std::nullopt;
+  if (v == r.j.end() || !v->is_number_integer() || v->get<int64_t>() < kAuditSchemaMin ||
+      v->get<int64_t>() > kAuditSchemaMax) {
+    return std::nullopt;
+  }
+  r.schema = static_cast<int>(v->get<int64_t>());
   r.event = str(r.j, "event");
   auto t = parse_rfc3339_utc(str(r.j, "time"));
   if (r.event.empty() || !t) return std::nullopt;
@@ -113,6 +117,17 @@ std::optional<AuditRecord> parse_audit_line(std::string_view line) {
   return r;
 }
 
+std::string audit_tier(const AuditRecord& r) {
+  if (r.event != "connection" && r.event != "suppressed") return "";
+  if (r.schema < 2) return "NetworkPolicy";
+  return str(r.j, "tier");
+}
+
+std::string audit_cnp(const AuditRecord& r) {
+  if (r.schema < 2) return "";
+  return str(at(r.j, "cnp"), "name");
+}
+
 bool matches(const AuditRecord& r, const AuditFilter& f) {
   const json& j = r.j;
   if (f.event && r.event != *f.event) return false;
@@ -120,7 +135,13 @@ bool matches(const AuditRecord& r, const AuditFilter& f) {
   if (f.until && r.time >= *f.until) return false;
   if (r.event == "lost") {
     // Says something about every line: shown unless a filter looks at flows.
-    return !f.verdict && !f.direction && !f.ns && !f.pod && !f.policy && !f.port && !f.protocol;
+    return !f.verdict && !f.direction && !f.ns && !f.pod && !f.policy && !f.port && !f.protocol &&
+           !f.tier && !f.cnp;
+  }
+  if (f.tier && audit_tier(r) != *f.tier) return false;
+  if (f.cnp) {
+    std::string cnp = audit_cnp(r);
+    if (cnp.empty() || !full(f.cnp, cnp)) return false;
   }
   if (f.verdict && str(j, "verdict") != *f.verdict) return false;
   if (f.direction && str(j, "direction") != *f.direction) return false;
@@ -183,7 +204,15 @@ std::string table_row(const AuditRecord& r) {
     src = end_port(at(j, "src"));
     dst = end_port(at(j, "dst"));
     proto = str(j, "protocol");
-    if (j.contains("policies") && j["policies"].is_array() && !j["policies"].empty()) {
+    if (std::string cnp = audit_cnp(r); !cnp.empty()) {
+      // "Admin cnp/guardrails rule deny-db ingress[0]"
+      const json& c = at(j, "cnp");
+      policy = audit_tier(r) + " cnp/" + cnp;
+      if (std::string rule = str(c, "rule"); !rule.empty()) policy += " rule " + rule;
+      if (c.contains("index")) policy += " " + str(j, "direction") + "[" + c["index"].dump() + "]";
+    } else if (std::string tier = audit_tier(r); tier == "Admin" || tier == "Baseline") {
+      policy = tier + " (a ClusterNetworkPolicy rule the agent could not name)";
+    } else if (j.contains("policies") && j["policies"].is_array() && !j["policies"].empty()) {
       const json& rule = j.contains("rule") ? j["rule"] : json();
       policy = j["policies"][0].is_string() ? j["policies"][0].get<std::string>() : "?";
       if (rule.is_object() && rule.contains("index")) {
@@ -205,6 +234,11 @@ std::string table_row(const AuditRecord& r) {
     src = std::to_string(u64(j, "count")) + " more attempts";
     proto = "-";
     policy = "(over the log rate limit)";
+    if (std::string cnp = audit_cnp(r); !cnp.empty()) {
+      std::string rule = str(at(j, "cnp"), "rule");
+      policy = "(over the log rate limit of " + audit_tier(r) + " cnp/" + cnp +
+               (rule.empty() ? "" : " rule " + rule) + ")";
+    }
   } else if (r.event == "lost") {
     src = std::to_string(u64(j, "count")) + " lines lost";
     dst = str(j, "reason");
@@ -230,8 +264,11 @@ void AuditSummary::add(const AuditRecord& r) {
                        ")";
     ++flows_[flow];
   } else if (r.event == "suppressed") {
+    // One row per logging rule's owner: the pod chain, or the CNP of a tier's rule.
+    std::string cnp = audit_cnp(r);
     suppressed_[end_name(at(j, "pod"), false) + " " + str(j, "direction") + " (" +
-                str(j, "verdict") + ")"] += u64(j, "count");
+                str(j, "verdict") + (cnp.empty() ? "" : ", " + audit_tier(r) + " cnp/" + cnp) +
+                ")"] += u64(j, "count");
   } else if (r.event == "lost") {
     lost_ += u64(j, "count");
   }

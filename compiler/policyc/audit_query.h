@@ -1,4 +1,4 @@
-// policyc audit: reading netpol's audit log (docs/audit-log.md, schema 1) as
+// policyc audit: reading netpol's audit log (docs/audit-log.md, schemas 1 and 2) as
 // a consumer does: line by line, filtered, as a table, as JSON, or as a
 // ranking of the most frequent flows.
 //
@@ -34,17 +34,31 @@ struct AuditFilter {
   // RE2, matched against the whole name (anchored): namespace of either end,
   // pod ("name" or "ns/name") of either end, any policy in policies or isolated_by.
   std::shared_ptr<RE2> ns, pod, policy;
-  std::optional<uint16_t> port;           // destination port
+  // "Admin" | "Baseline" | "NetworkPolicy": the tier that decided (schema 1
+  // lines are all NetworkPolicy's).
+  std::optional<std::string> tier;
+  std::shared_ptr<RE2> cnp;      // RE2, anchored: the name of the deciding ClusterNetworkPolicy
+  std::optional<uint16_t> port;  // destination port
   std::optional<std::string> protocol;    // "TCP", ... (case-insensitive)
   std::optional<AuditTime> since, until;  // since <= time < until
 };
+
+// The schema versions this reader understands.
+inline constexpr int kAuditSchemaMin = 1, kAuditSchemaMax = 2;
 
 struct AuditRecord {
   std::string raw;  // the line as read, without its newline
   nlohmann::json j;
   std::string event;
   AuditTime time;
+  int schema = 0;
 };
+
+// "Admin", "Baseline" or "NetworkPolicy" for a connection or suppressed line
+// ("NetworkPolicy" for every schema 1 line); "" for others.
+std::string audit_tier(const AuditRecord& r);
+// The deciding ClusterNetworkPolicy's name; "" when none (or schema 1).
+std::string audit_cnp(const AuditRecord& r);
 
 // Parses one line; nullopt for a corrupt or foreign line.
 std::optional<AuditRecord> parse_audit_line(std::string_view line);

@@ -98,37 +98,14 @@ const ir::LocalPod* Explainer::chain_owner_of(const std::string& node, const IpA
 DirectionVerdict Explainer::evaluate(bool ingress, const k8s::Pod* local, const IpAddr& local_ip,
                                      const IpAddr& peer, const IpAddr& dst, uint8_t proto,
                                      uint16_t port) {
-  using How = DirectionVerdict::How;
   DirectionVerdict v;
   if (!local || local->host_network || local->node_name.empty()) return v;
   const ir::RuleSet& rs = rules_for(local->node_name);
-  v.rules = &rs;
   // The one evaluator (compiler/verdict.h); the agent's flow cutting uses it too.
-  const compiler::ChainVerdict c =
+  static_cast<compiler::ChainVerdict&>(v) =
       compiler::evaluate(rs, ingress, local_ip, peer, dst, proto, port);
-  v.owner = c.owner;
-  v.chain = c.chain;
-  v.rule = c.rule;
-  v.tier_rule = c.tier_rule;
-  v.passed = c.passed;
-  using CH = compiler::ChainVerdict::How;
-  switch (c.how) {
-    case CH::NotIsolated:
-      v.how = How::NotIsolated;
-      break;
-    case CH::AllowedBy:
-      v.how = How::AllowedBy;
-      break;
-    case CH::Denied:
-      v.how = How::Denied;
-      break;
-    case CH::TierAccepted:
-      v.how = How::TierAccepted;
-      break;
-    case CH::TierDenied:
-      v.how = How::TierDenied;
-      break;
-  }
+  v.enforced = true;
+  v.rules = &rs;
   return v;
 }
 
@@ -232,7 +209,7 @@ Result<Explanation> Explainer::explain(const Query& q) {
     using How = DirectionVerdict::How;
     const std::string dir = ingress ? "ingress" : "egress";
     const DirectionVerdict v = evaluate(ingress, local.pod, local.ip, peer, dst.ip, proto, q.port);
-    if (v.how == How::NotEnforced) {
+    if (!v.enforced) {
       out.lines.push_back(dir + " of " + local.label + ": not a pod netpol enforces: allowed");
       return true;
     }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "compiler/ir.h"
+#include "compiler/verdict.h"
 #include "k8s/model.h"
 #include "k8s/status.h"
 
@@ -35,29 +36,15 @@ std::optional<std::pair<uint16_t, k8s::Protocol>> parse_port(std::string_view te
 
 // One direction of a connection as the chain the kernel walks decides it:
 // the source's egress chain on its node, or the destination's ingress chain
-// on its node. Points into the Explainer's compiled rules (valid as long as
-// the Explainer lives).
-struct DirectionVerdict {
-  enum class How : uint8_t {
-    NotEnforced,  // the end is no pod netpol enforces (an address, hostNetwork, no node)
-    NotIsolated,  // no policy selects it for this direction
-    AllowedBy,    // `rule` of `chain` is the first that matches
-    Denied,       // isolated and no rule of `chain` matches
-    // ClusterNetworkPolicy: `tier_rule` decided (Admin Accept or Deny;
-    // Baseline Accept, Deny, or Pass, which ends the tier: allowed).
-    TierAccepted,
-    TierDenied,
-  };
-  How how = How::NotEnforced;
-  const ir::RuleSet* rules = nullptr;   // the node's rules (null when NotEnforced)
-  const ir::LocalPod* owner = nullptr;  // the pod whose chain the address dispatches to
-  const ir::Chain* chain = nullptr;
-  const ir::Rule* rule = nullptr;           // AllowedBy only
-  const ir::TierRule* tier_rule = nullptr;  // TierAccepted / TierDenied
-  // The Admin Pass rule that handed over to NetworkPolicy or Baseline (null: none).
-  const ir::TierRule* passed = nullptr;
-
-  bool allowed() const { return how != How::Denied && how != How::TierDenied; }
+// on its node. The compiler's verdict (compiler/verdict.h: how, owner,
+// chain, rule, tier_rule, passed), plus whether netpol enforces that end at
+// all and the rules it was read off. Points into the Explainer's compiled
+// rules (valid as long as the Explainer lives).
+struct DirectionVerdict : compiler::ChainVerdict {
+  // False: the end is no pod netpol enforces (an address, hostNetwork, no
+  // node): nothing decides, allowed (`how` stays NotIsolated).
+  bool enforced = false;
+  const ir::RuleSet* rules = nullptr;  // the node's rules (null when not enforced)
 };
 
 // "x/p ingress[2]"

@@ -4,8 +4,10 @@
 // one-line reason (docs/policyc-reports.md lists the codes). Checks that need
 // to know the cluster's pods or namespaces run only when the input holds
 // some: a directory of bare policies is linted for what the policies alone say.
-// The checks are grouped per kind of policy object, so a second kind
-// (ClusterNetworkPolicy) adds its own group next to NetworkPolicy's.
+// The checks are grouped: NetworkPolicy's (NP001-NP006, read off the
+// objects) and the ClusterNetworkPolicy tiers' (NP007, NP008), which ask the
+// one evaluator (compiler/verdict.h) about the IR of each node, per distinct
+// identity of the ends, so their answer is the kernel's.
 //
 // Pure: no I/O.
 #pragma once

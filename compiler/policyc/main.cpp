@@ -351,7 +351,7 @@ struct AuditArgs {
   bool summary = false;
   size_t top = 10;
   std::string output = "table";
-  std::string verdict, direction, event, ns, pod, policy, protocol, since, until;
+  std::string verdict, direction, event, ns, pod, policy, protocol, since, until, tier, cnp;
   int port = 0;
   bool no_rotated = false;
 };
@@ -387,10 +387,11 @@ int run_audit(AuditArgs args) {
   if (!args.direction.empty()) f.direction = args.direction;
   if (!args.event.empty()) f.event = args.event;
   if (!args.protocol.empty()) f.protocol = args.protocol;
+  if (!args.tier.empty()) f.tier = args.tier;
   if (args.port) f.port = static_cast<uint16_t>(args.port);
   for (auto [text, re, name] :
        {std::tuple{&args.ns, &f.ns, "--namespace"}, std::tuple{&args.pod, &f.pod, "--pod"},
-        std::tuple{&args.policy, &f.policy, "--policy"}}) {
+        std::tuple{&args.policy, &f.policy, "--policy"}, std::tuple{&args.cnp, &f.cnp, "--cnp"}}) {
     if (text->empty()) continue;
     *re = std::make_shared<RE2>(*text, RE2::Quiet);
     if (!(*re)->ok()) {
@@ -608,6 +609,13 @@ int run(int argc, char** argv) {
   audit->add_option("--policy", au.policy,
                     "RE2, matched against NAMESPACE/NAME of the policies "
                     "that allowed or isolate");
+  audit
+      ->add_option("--tier", au.tier,
+                   "Admin, Baseline or NetworkPolicy: the tier that decided (schema 1 lines: "
+                   "NetworkPolicy)")
+      ->check(CLI::IsMember({"Admin", "Baseline", "NetworkPolicy"}));
+  audit->add_option("--cnp", au.cnp,
+                    "RE2, matched against the NAME of the ClusterNetworkPolicy that decided");
   audit->add_option("--port", au.port, "destination port")->check(CLI::Range(1, 65535));
   audit->add_option("--protocol", au.protocol, "TCP, UDP, SCTP, ICMP, ...");
   audit->add_option("--since", au.since, "RFC 3339 time or a duration ago (15m, 2h, 7d)");

@@ -304,9 +304,8 @@ namespace {
 std::string direction_text(const DirectionVerdict& v, bool ingress, const std::string& who) {
   using How = DirectionVerdict::How;
   std::string out = std::string(ingress ? "ingress" : "egress") + " of " + who + ": ";
+  if (!v.enforced) return out + "not enforced";
   switch (v.how) {
-    case How::NotEnforced:
-      return out + "not enforced";
     case How::NotIsolated:
       return out + "not isolated";
     case How::AllowedBy:
@@ -570,7 +569,7 @@ std::vector<Flip> diff(const Matrix& before, const Matrix& after) {
                          const std::string& who) {
             if (!was || was->allowed() || !is) return;
             std::string t = direction_text(*is, ingress, who);
-            if (is->how == DirectionVerdict::How::NotIsolated) {
+            if (is->enforced && is->how == DirectionVerdict::How::NotIsolated) {
               t += was->chain ? " any more (was isolated by " + join(was->chain->policies) + ")"
                               : " any more (was: " + tier_text(*was->tier_rule) + ")";
             }

@@ -14,7 +14,9 @@ file per node. Checks, with real packets:
   - a flood of 10,000 denied attempts gives at most the rate limit's worth of
     lines, and the rest as suppressed counts (lines + suppressed = 10,000);
   - after logrotate + SIGHUP lines go to the new file;
-  - `policyc audit --summary` over the (rotated) log names the top flow.
+  - `policyc audit --summary` over the (rotated) log names the top flow;
+  - an Admin and a Baseline ClusterNetworkPolicy Deny are logged naming
+    their tier, CNP and rule, and `policyc audit --tier --cnp` selects them.
 
 Binaries from --harness/--policyc, $NETPOL_AUDIT_HARNESS/$NETPOL_POLICYC, or
 build/bin. Needs root; every namespace is nplab<pid>-... and removed on exit.
@@ -83,6 +85,27 @@ def scenario_policies() -> list[dict]:
         annotate(m.netpol("allow-c-quiet", "z", m.match(pod="c"),
                           ingress=[m.rule([m.peer(pods=m.match(pod="a"), namespaces=m.match())],
                                           [m.port(80)])]), "deny"),
+    ]
+
+
+def scenario_cnps() -> list[dict]:
+    """An Admin Deny in front of z/b (node2) and a Baseline Deny for y/c (node2,
+    which no NetworkPolicy isolates): their lines name tier, CNP and rule."""
+    def cnp(name: str, tier: str, pod: str, rule: dict) -> dict:
+        ns, name_ = pod.split("/")
+        return {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+                "metadata": {"name": name},
+                "spec": {"tier": tier, "priority": 5,
+                         "subject": {"pods": {"namespaceSelector": model.match(**{"kubernetes.io/metadata.name": ns}),
+                                              "podSelector": model.match(pod=name_)}},
+                         "ingress": [rule]}}
+    from_x_a = {"pods": {"namespaceSelector": model.match(**{"kubernetes.io/metadata.name": "x"}),
+                         "podSelector": model.match(pod="a")}}
+    return [
+        cnp("audit-guard", "Admin", "z/b", {"name": "deny-x-a-81", "action": "Deny", "from": [from_x_a],
+                                            "protocols": [{"tcp": {"destinationPort": {"number": 81}}}]}),
+        cnp("audit-baseline", "Baseline", "y/c", {"name": "deny-x", "action": "Deny", "from": [
+            {"namespaces": model.match(**{"kubernetes.io/metadata.name": "x"})}]}),
     ]
 
 
@@ -182,7 +205,7 @@ async def run_test(args) -> int:
     harnesses: dict[str, Harness] = {}
     try:
         await lab.up()
-        write_inputs(work, cluster({"z": {"netpol.io/audit": "all"}}) + scenario_policies())
+        write_inputs(work, cluster({"z": {"netpol.io/audit": "all"}}) + scenario_policies() + scenario_cnps())
         logs = {n: os.path.join(work, f"{n}.log") for n in model.NODES}
         for n in model.NODES:
             harnesses[n] = Harness(harness_exe, n, lab.topo.node_ns[n], work, logs[n])
@@ -275,6 +298,28 @@ async def run_test(args) -> int:
         check(bool(got) and all(j["verdict"] == "deny" and j["protocol"] == "TCP" for j in got)
               and {f"{j['src']['namespace']}/{j['src']['pod']}" for j in got} == {"x/a", "x/c"},
               "policyc audit filters (RE2 pod, direction, verdict, protocol) select exactly the TCP denials")
+
+        # 7. ClusterNetworkPolicy verdicts name tier, cnp/NAME and rule.
+        allowed = await probe(lab, "x/a", "z/b", port=81)
+        line, _ = await wait_for(logs["node2"], lambda j: is_conn(j, "deny", "ingress", "x/a", "z/b", 81, "TCP"), 3)
+        check(not allowed and line is not None, "x/a -> z/b tcp/81 is denied by an Admin CNP and logged")
+        if line:
+            check(line["schema_version"] == 2 and line["tier"] == "Admin"
+                  and line["cnp"] == {"name": "audit-guard", "rule": "deny-x-a-81", "index": 0}
+                  and line["policies"] == [],
+                  f"... as tier Admin, cnp audit-guard, rule deny-x-a-81: {line.get('tier')} {line.get('cnp')}")
+        allowed = await probe(lab, "x/a", "y/c")
+        line, _ = await wait_for(logs["node2"], lambda j: is_conn(j, "deny", "ingress", "x/a", "y/c", 80, "TCP"), 3)
+        check(not allowed and line is not None, "x/a -> y/c tcp/80 is denied by a Baseline CNP and logged")
+        if line:
+            check(line["tier"] == "Baseline" and line["cnp"] == {"name": "audit-baseline", "rule": "deny-x", "index": 0}
+                  and line["isolated_by"] == [],
+                  f"... as tier Baseline, cnp audit-baseline, rule deny-x: {line.get('tier')} {line.get('cnp')}")
+        out = subprocess.run([policyc, "audit", "--tier", "Admin", "--cnp", "audit-.*", "-o", "json", logs["node2"]],
+                             capture_output=True, text=True)
+        got = [json.loads(l) for l in out.stdout.splitlines()]
+        check(bool(got) and all(j["tier"] == "Admin" and j["cnp"]["name"] == "audit-guard" for j in got),
+              "policyc audit --tier Admin --cnp selects exactly the Admin CNP's lines")
     finally:
         for n, h in harnesses.items():
             print(f"     {n}: {h.stop()}", flush=True)

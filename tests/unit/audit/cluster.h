@@ -51,14 +51,66 @@ spec:
   ingress: [{from: [{namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}]}]
 )";
 
-inline k8s::Objects cluster_objects() {
-  k8s::DecodeResult d = k8s::decode_manifests(kClusterYaml, "cluster.yaml");
+// The same cluster plus ClusterNetworkPolicies: an Admin CNP "guardrails"
+// that denies y/a's TCP 5432 to every pod of x (rule 0 "deny-db"), accepts
+// DNS into y (rule 1 "accept-dns"; y logs allowed connections) and passes
+// the rest; a Baseline CNP "default-deny" denies egress from x's pods to y
+// (x's pods are not isolated for egress, so the Baseline tier decides).
+inline constexpr const char* kCnpYaml = R"(
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: guardrails}
+spec:
+  tier: Admin
+  priority: 10
+  subject: {namespaces: {}}
+  ingress:
+  - name: deny-db
+    action: Deny
+    from: [{pods: {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}, podSelector: {matchLabels: {app: api}}}}]
+    protocols: [{tcp: {destinationPort: {number: 5432}}}]
+  - name: accept-dns
+    action: Accept
+    from: [{namespaces: {}}]
+    protocols: [{udp: {destinationPort: {number: 53}}}]
+  - name: pass-rest
+    action: Pass
+    from: [{namespaces: {}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: default-deny}
+spec:
+  tier: Baseline
+  priority: 100
+  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: x}}}
+  egress:
+  - name: deny-to-y
+    action: Deny
+    to: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: y}}}]
+)";
+
+inline k8s::Objects decode_cluster(const std::string& yaml) {
+  k8s::DecodeResult d = k8s::decode_manifests(yaml, "cluster.yaml");
   k8s::complete_snapshot(d);
   return d.objects;
 }
 
+inline k8s::Objects cluster_objects() {
+  return decode_cluster(kClusterYaml);
+}
+
 inline ir::RuleSet cluster_rules(const std::string& node = "node-1") {
   return compiler::compile(cluster_objects(), node);
+}
+
+inline k8s::Objects cnp_cluster_objects() {
+  return decode_cluster(std::string(kClusterYaml) + kCnpYaml);
+}
+
+inline ir::RuleSet cnp_cluster_rules(const std::string& node = "node-1") {
+  return compiler::compile(cnp_cluster_objects(), node);
 }
 
 }  // namespace netpol::audit::testing

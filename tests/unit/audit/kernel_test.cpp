@@ -9,10 +9,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -195,6 +197,141 @@ TEST(AuditKernel, DeniedPacketsAreLoggedRateLimitedAndTheRestCounted) {
   EXPECT_LE(connections, 35u);
   EXPECT_EQ(connections + suppressed, 300u) << "logged + suppressed = every attempt";
   EXPECT_EQ(stats.nflog_lost, 0u);
+  EXPECT_EQ(stats.errors, 0u) << stats.last_error;
+}
+
+// Sends a TCP SYN from src:sport to dst:port (a non-blocking connect; a
+// drop in the output path does not fail it, TCP would retransmit).
+void tcp_syn(const char* src, uint16_t sport, const char* dst, uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(sport);
+  inet_pton(AF_INET, src, &a.sin_addr);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  sockaddr_in b{};
+  b.sin_family = AF_INET;
+  b.sin_port = htons(port);
+  inet_pton(AF_INET, dst, &b.sin_addr);
+  (void)connect(fd, reinterpret_cast<sockaddr*>(&b), sizeof b);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  close(fd);
+}
+
+// A non-blocking TCP listener on ip:port; accepted() says whether a
+// connection arrived.
+struct Listener {
+  int fd = -1;
+  Listener(const char* ip, uint16_t port) {
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd, 8);
+  }
+  ~Listener() { close(fd); }
+  bool accepted() {
+    int c = accept(fd, nullptr, nullptr);
+    if (c >= 0) close(c);
+    return c >= 0;
+  }
+};
+
+// The ClusterNetworkPolicies of cluster.h in the kernel, real packets, the
+// lines the Auditor writes: an Admin Deny and a Baseline Deny name their tier,
+// cnp/NAME and rule; an Admin Accept logs for y (netpol.io/audit: all); an
+// Admin Pass logs nothing itself, and the NetworkPolicy chain it passes to
+// logs its own deny as tier NetworkPolicy.
+TEST(AuditKernel, CnpVerdictsAreLoggedWithTheirTierCnpAndRule) {
+  const std::string log =
+      fs::temp_directory_path() / ("netpol-audit-cnp-" + std::to_string(getpid()));
+  fs::remove(log);
+  std::string problem;
+  AuditorStats stats;
+  bool admin_deny_reached = true, baseline_deny_sent = true, accept_sent = false, pass_sent = true;
+  IN_NETNS([&] {
+    // x/a, x/b, y/a (a node-2 pod, as a source only) and y/b on lo; the
+    // output hook dispatches like filter-forward: egress, then ingress.
+    sh("ip link set lo up && for a in 10.244.1.11 10.244.1.12 10.244.2.21 10.244.1.22; do ip "
+       "addr add $a/32 dev lo; done");
+    nft::Ruleset rs = nft::render(testing::cnp_cluster_rules(), nft::AuditOptions{}).ruleset;
+    rs.chains.emplace("test-output",
+                      nft::Chain{"test-output", "test only",
+                                 nft::BaseHook{nft::ChainType::Filter, nft::Hook::Output, 0,
+                                               nft::ChainPolicy::Accept}});
+    rs.append(nft::Rule{"test-output", {nft::VmapLookup{nft::Field::IpSaddr, "egress-v4"}}, ""});
+    rs.append(nft::Rule{"test-output", {nft::VmapLookup{nft::Field::IpDaddr, "ingress-v4"}}, ""});
+    auto backend = nft::NetlinkBackend::open();
+    auto tx = nft::Transaction::replace(rs);
+    if (!backend.ok() || !tx.ok()) {
+      problem = "setup: " + backend.message() + tx.message();
+      return;
+    }
+    if (Status s = backend.value()->commit(tx.value()); !s.ok()) {
+      problem = s.message();
+      return;
+    }
+    AuditorConfig c;
+    c.path = log;
+    c.node = "node-1";
+    c.counter_poll = std::chrono::milliseconds(200);
+    auto a = Auditor::start(c);
+    if (!a.ok()) {
+      problem = a.message();
+      return;
+    }
+    a.value()->update_rules(testing::cnp_cluster_rules());
+    for (const k8s::Pod& p : testing::cluster_objects().pods) a.value()->upsert_pod(p);
+    Listener db("10.244.1.12", 5432);
+    tcp_syn("10.244.2.21", 41000, "10.244.1.12", 5432);  // y/a -> x/b
+    admin_deny_reached = db.accepted();
+    baseline_deny_sent = udp("10.244.1.11", 41001, "10.244.1.22", 80);  // x/a -> y/b
+    accept_sent = udp("10.244.2.21", 41002, "10.244.1.22", 53);         // y/a -> y/b DNS
+    pass_sent = udp("10.244.2.21", 41003, "10.244.1.12", 80);           // y/a -> x/b
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    a.value()->flush();
+    stats = a.value()->stats();
+  });
+  ASSERT_TRUE(problem.empty()) << problem;
+  EXPECT_FALSE(admin_deny_reached) << "the Admin Deny must drop the SYN";
+  EXPECT_FALSE(baseline_deny_sent) << "the Baseline Deny must drop the datagram";
+  EXPECT_TRUE(accept_sent) << "the Admin Accept must let DNS through";
+  EXPECT_FALSE(pass_sent) << "Pass hands over to x's default deny";
+  std::map<uint16_t, json> by_sport;  // each attempt has its own source port
+  for (const json& j : read_json_lines(log)) {
+    if (j["event"] == "connection") by_sport[j["src"]["port"].get<uint16_t>()] = j;
+  }
+  fs::remove(log);
+  ASSERT_EQ(by_sport.size(), 4u) << "one line per attempt";
+  const json& admin = by_sport[41000];
+  EXPECT_EQ(admin["schema_version"], 2);
+  EXPECT_EQ(admin["verdict"], "deny");
+  EXPECT_EQ(admin["direction"], "ingress");
+  EXPECT_EQ(admin["protocol"], "TCP");
+  EXPECT_EQ(admin["src"]["pod"], "a");
+  EXPECT_EQ(admin["src"]["namespace"], "y");
+  EXPECT_EQ(admin["dst"]["pod"], "b");
+  EXPECT_EQ(admin["tier"], "Admin");
+  EXPECT_EQ(admin["cnp"], json({{"name", "guardrails"}, {"rule", "deny-db"}, {"index", 0}}));
+  EXPECT_EQ(admin["policies"], json::array());
+  const json& base = by_sport[41001];
+  EXPECT_EQ(base["verdict"], "deny");
+  EXPECT_EQ(base["direction"], "egress");
+  EXPECT_EQ(base["tier"], "Baseline");
+  EXPECT_EQ(base["cnp"], json({{"name", "default-deny"}, {"rule", "deny-to-y"}, {"index", 0}}));
+  EXPECT_EQ(base["dst"]["namespace"], "y");
+  const json& accept = by_sport[41002];
+  EXPECT_EQ(accept["verdict"], "allow");
+  EXPECT_EQ(accept["tier"], "Admin");
+  EXPECT_EQ(accept["cnp"]["rule"], "accept-dns");
+  const json& pass = by_sport[41003];
+  EXPECT_EQ(pass["verdict"], "deny");
+  EXPECT_EQ(pass["tier"], "NetworkPolicy");
+  EXPECT_EQ(pass["cnp"], nullptr);
+  EXPECT_EQ(pass["isolated_by"], json({"x/allow-web", "x/deny-ingress"}));
+  EXPECT_EQ(stats.pipeline.unknown_ids, 0u);
   EXPECT_EQ(stats.errors, 0u) << stats.last_error;
 }
 

@@ -29,8 +29,9 @@ struct Fixture {
   std::vector<std::string> lines;
   Pipeline pipeline{PipelineConfig{"node-1"}, [this](std::string l) { lines.push_back(l); }};
 
-  Fixture() {
-    pipeline.update_rules(testing::cluster_rules());
+  // with_cnps: the cluster plus its ClusterNetworkPolicies (cluster.h).
+  explicit Fixture(bool with_cnps = false) {
+    pipeline.update_rules(with_cnps ? testing::cnp_cluster_rules() : testing::cluster_rules());
     for (const k8s::Pod& p : testing::cluster_objects().pods) pipeline.upsert_pod(p);
   }
   void log(const std::string& prefix, std::vector<uint8_t> packet, TimePoint t) {
@@ -45,6 +46,14 @@ std::string deny(Direction d, const std::string& pod) {
 std::string allow(Direction d, const std::string& pod, const std::string& policy, uint32_t rule) {
   return nft::audit_allow_prefix(d, pod, policy, rule);
 }
+std::string tier_deny(k8s::CnpTier t, Direction d, const std::string& pod, const std::string& cnp,
+                      uint32_t rule) {
+  return nft::audit_tier_prefix(false, t, d, pod, cnp, rule);
+}
+std::string tier_allow(k8s::CnpTier t, Direction d, const std::string& pod, const std::string& cnp,
+                       uint32_t rule) {
+  return nft::audit_tier_prefix(true, t, d, pod, cnp, rule);
+}
 
 TEST(Pipeline, DeniedConnectionNamesBothPodsAndTheIsolatingPolicies) {
   Fixture f;
@@ -53,7 +62,7 @@ TEST(Pipeline, DeniedConnectionNamesBothPodsAndTheIsolatingPolicies) {
         at(0));
   ASSERT_EQ(f.lines.size(), 1u);
   json j = f.last();
-  EXPECT_EQ(j["schema_version"], 1);
+  EXPECT_EQ(j["schema_version"], 2);
   EXPECT_EQ(j["event"], "connection");
   EXPECT_EQ(j["node"], "node-1");
   EXPECT_EQ(j["verdict"], "deny");
@@ -68,6 +77,113 @@ TEST(Pipeline, DeniedConnectionNamesBothPodsAndTheIsolatingPolicies) {
   EXPECT_EQ(j["policies"], json::array());
   EXPECT_EQ(j["rule"], nullptr);
   EXPECT_EQ(j["isolated_by"], json({"x/allow-web", "x/deny-ingress"}));
+  EXPECT_EQ(j["tier"], "NetworkPolicy");
+  EXPECT_EQ(j["cnp"], nullptr);
+}
+
+TEST(Pipeline, AnAdminDenyNamesTheTierTheCnpAndTheRule) {
+  Fixture f(true);
+  f.log(tier_deny(k8s::CnpTier::Admin, Direction::Ingress, "x/b", "guardrails", 0),
+        testing::tcp4("10.244.2.21", 41000, "10.244.1.12", 5432), at(0));
+  ASSERT_EQ(f.lines.size(), 1u);
+  json j = f.last();
+  EXPECT_EQ(j["verdict"], "deny");
+  EXPECT_EQ(j["tier"], "Admin");
+  EXPECT_EQ(j["cnp"], json({{"name", "guardrails"}, {"rule", "deny-db"}, {"index", 0}}));
+  // Schema 1 fields keep their meaning: no NetworkPolicy allowed it, and
+  // x/b is still isolated by the same two policies.
+  EXPECT_EQ(j["policies"], json::array());
+  EXPECT_EQ(j["rule"], nullptr);
+  EXPECT_EQ(j["isolated_by"], json({"x/allow-web", "x/deny-ingress"}));
+  EXPECT_EQ(j["src"]["pod"], "a");
+  EXPECT_EQ(j["dst"]["pod"], "b");
+  EXPECT_EQ(f.pipeline.stats().unknown_ids, 0u);
+  // Its counters are read from the Admin chain, where the rule is.
+  EXPECT_EQ(f.pipeline.chains_to_poll(at(1)),
+            std::vector<std::string>{
+                nft::tier_chain_name(k8s::CnpTier::Admin, Direction::Ingress, "x", "b")});
+}
+
+TEST(Pipeline, ABaselineDenyAndAnAdminAcceptAreNamedToo) {
+  Fixture f(true);
+  f.log(tier_deny(k8s::CnpTier::Baseline, Direction::Egress, "x/a", "default-deny", 0),
+        testing::tcp4("10.244.1.11", 41000, "10.244.1.22", 80), at(0));
+  json j = f.last();
+  EXPECT_EQ(j["direction"], "egress");
+  EXPECT_EQ(j["tier"], "Baseline");
+  EXPECT_EQ(j["cnp"], json({{"name", "default-deny"}, {"rule", "deny-to-y"}, {"index", 0}}));
+  EXPECT_EQ(j["isolated_by"], json::array());  // no NetworkPolicy isolates x/a for egress
+  f.log(tier_allow(k8s::CnpTier::Admin, Direction::Ingress, "y/b", "guardrails", 1),
+        testing::ipv4("10.244.1.11", "10.244.1.22", 17, testing::l4_ports(5353, 53, 8)), at(1));
+  j = f.last();
+  EXPECT_EQ(j["verdict"], "allow");
+  EXPECT_EQ(j["tier"], "Admin");
+  EXPECT_EQ(j["cnp"]["rule"], "accept-dns");
+  EXPECT_EQ(j["policies"], json::array());  // no NetworkPolicy allowed it: the CNP did
+  EXPECT_EQ(j["rule"], nullptr);
+  EXPECT_EQ(j["isolated_by"], json({"y/db-from-api"}));
+}
+
+TEST(Pipeline, ACnpRuleTheRulesDoNotKnowStillNamesItsTier) {
+  Fixture f(true);
+  f.log(tier_deny(k8s::CnpTier::Admin, Direction::Ingress, "x/b", "gone", 3),
+        testing::tcp4("10.244.2.21", 41000, "10.244.1.12", 5432), at(0));
+  json j = f.last();
+  EXPECT_EQ(j["tier"], "Admin");
+  EXPECT_EQ(j["cnp"], nullptr);
+  EXPECT_EQ(f.pipeline.stats().unknown_ids, 1u);
+}
+
+// Render -> prefix -> index -> line: every logging rule of every tier chain
+// the renderer writes comes back as a line naming the CNP and rule that its
+// comment names; Pass rules never log, Deny rules always do.
+TEST(Pipeline, EveryRenderedCnpLogRuleMapsBackToItsCnpAndRule) {
+  Fixture f(true);
+  nft::Rendered r = nft::render(testing::cnp_cluster_rules());
+  size_t deny_rules = 0, deny_logs = 0, pass_rules = 0, accept_logs = 0;
+  double t = 0;
+  for (const auto& [chain, rules] : r.ruleset.rules) {
+    const bool admin = chain.rfind("admin-", 0) == 0, base = chain.rfind("baseline-", 0) == 0;
+    if (!admin && !base) continue;
+    for (const nft::Rule& rule : rules) {
+      const bool deny = rule.comment.find(": Deny (") != std::string::npos;
+      const bool accept = rule.comment.find(": Accept (") != std::string::npos;
+      deny_rules += deny;
+      pass_rules += rule.comment.find(": Pass (") != std::string::npos;
+      const nft::LogStmt* log = nullptr;
+      for (const nft::Expr& e : rule.exprs)
+        if (const auto* l = std::get_if<nft::LogStmt>(&e)) log = l;
+      if (!log) continue;
+      EXPECT_TRUE(deny || accept) << rule.comment;  // Pass never logs
+      deny_logs += deny;
+      if (accept) {
+        ++accept_logs;
+        // Only y opted in (netpol.io/audit: all on the Namespace).
+        EXPECT_NE(chain.find("-y/b"), std::string::npos) << chain;
+      }
+      EXPECT_LE(log->prefix.size(), nft::kMaxLogPrefixBytes);
+      auto id = parse_prefix(log->prefix);
+      ASSERT_TRUE(id) << log->prefix;
+      ASSERT_TRUE(id->tier) << log->prefix;
+      f.log(log->prefix, testing::tcp4("192.0.2.1", 1, "10.244.1.12", 2), at(t += 20));
+      json j = f.last();
+      EXPECT_EQ(j["verdict"], accept ? "allow" : "deny");
+      EXPECT_EQ(j["tier"], admin ? "Admin" : "Baseline") << log->prefix;
+      ASSERT_TRUE(j["cnp"].is_object()) << log->prefix;
+      std::string named = "cnp/" + j["cnp"]["name"].get<std::string>() + " rule " +
+                          j["cnp"]["rule"].get<std::string>() + ": ";
+      EXPECT_EQ(rule.comment.rfind(named, 0), 0u) << rule.comment << " vs " << named;
+      EXPECT_NE(rule.comment.find("[" + std::to_string(j["cnp"]["index"].get<int>()) + "])"),
+                std::string::npos)
+          << rule.comment;
+    }
+  }
+  EXPECT_EQ(f.pipeline.stats().unknown_ids, 0u);
+  // Every Deny match is a logging rule plus its counter rule.
+  EXPECT_GT(deny_logs, 0u);
+  EXPECT_EQ(deny_rules, 2 * deny_logs);
+  EXPECT_GT(pass_rules, 0u);
+  EXPECT_GT(accept_logs, 0u);
 }
 
 TEST(Pipeline, AllowedConnectionNamesThePolicyAndRuleThatAllowedIt) {
@@ -180,6 +296,17 @@ std::vector<std::string> golden_events() {
   std::vector<std::string> out = f.lines;
   out.push_back(format(Lost{at(3), "node-1", 17, "queue_full"}));
   out.push_back(format(Lost{at(3), "node-1", 2, "nflog_overflow"}));
+  // Schema 2: verdicts ClusterNetworkPolicies decided.
+  Fixture c(true);
+  c.log(tier_deny(k8s::CnpTier::Admin, Direction::Ingress, "x/b", "guardrails", 0),
+        testing::tcp4("10.244.2.21", 41002, "10.244.1.12", 5432), at(4));
+  c.log(tier_allow(k8s::CnpTier::Admin, Direction::Ingress, "y/b", "guardrails", 1),
+        testing::ipv4("10.244.1.11", "10.244.1.22", 17, testing::l4_ports(5353, 53, 8)), at(4.5));
+  c.log(tier_deny(k8s::CnpTier::Baseline, Direction::Egress, "x/a", "default-deny", 0),
+        testing::tcp4("10.244.1.11", 41003, "10.244.1.22", 80), at(5));
+  c.pipeline.on_counters(
+      {{tier_deny(k8s::CnpTier::Admin, Direction::Ingress, "x/b", "guardrails", 0), 310}}, at(6));
+  out.insert(out.end(), c.lines.begin(), c.lines.end());
   return out;
 }
 

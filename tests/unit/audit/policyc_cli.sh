@@ -34,9 +34,23 @@ tail -n +4 "$golden" >"$tmp/audit.log"
 cmp -s "$tmp/all" "$golden" || fail "audit -o json over FILE.1 + FILE must give back every line in order"
 grep -q "skipped 2 corrupt" "$tmp/err" || fail "corrupt lines must be counted: $(cat "$tmp/err")"
 n=$("$policyc" audit --no-rotated -o json "$tmp/audit.log" 2>/dev/null | wc -l)
-[[ $n == 6 ]] || fail "--no-rotated reads only FILE ($n lines)"
+[[ $n == 10 ]] || fail "--no-rotated reads only FILE ($n lines)"
 out=$("$policyc" audit --summary "$tmp/audit.log" 2>/dev/null)
 grep -q "9980  x/b ingress (deny)" <<<"$out" || fail "summary: $out"
+# Schema 1 and 2 logs side by side; --tier and --cnp name who decided.
+v1=$src/tests/unit/audit/format.v1.jsonl
+n=$("$policyc" audit -o json "$v1" "$golden" 2>"$tmp/err" | wc -l)
+[[ $n == 22 ]] || fail "schema 1 and 2 lines must both be read ($n of 22): $(cat "$tmp/err")"
+n=$("$policyc" audit --tier Admin --cnp guardrails -o json "$v1" "$golden" | wc -l)
+[[ $n == 3 ]] || fail "--tier Admin --cnp guardrails: $n lines, want 3"
+n=$("$policyc" audit --tier NetworkPolicy --verdict deny -o json "$v1" "$golden" | wc -l)
+[[ $n == 8 ]] || fail "--tier NetworkPolicy --verdict deny: $n lines, want 4 + 4"
+out=$("$policyc" audit --tier Baseline "$golden")
+grep -q "Baseline cnp/default-deny rule deny-to-y egress\[0\]" <<<"$out" || fail "table: $out"
+rc=0; "$policyc" audit --tier admin "$golden" >/dev/null 2>&1 || rc=$?
+[[ $rc == 2 ]] || fail "--tier takes Admin, Baseline or NetworkPolicy (rc=$rc)"
+rc=0; "$policyc" audit --cnp '(' "$golden" >/dev/null 2>&1 || rc=$?
+[[ $rc == 2 ]] || fail "a bad --cnp RE2 is a usage error (rc=$rc)"
 rc=0; "$policyc" audit --pod '(' "$tmp/audit.log" 2>"$tmp/e" || rc=$?
 [[ $rc == 2 ]] || fail "a bad RE2 is a usage error"
 rc=0; "$policyc" audit "$tmp/none.log" 2>/dev/null || rc=$?

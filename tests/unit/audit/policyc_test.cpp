@@ -87,8 +87,14 @@ TEST(Explain, BadQueriesAreErrors) {
 
 // --- audit ----------------------------------------------------------------------
 
-std::vector<AuditRecord> golden_records() {
-  std::ifstream in(std::string(NETPOL_SOURCE_DIR) + "/tests/unit/audit/format.golden.jsonl");
+// format.golden.jsonl is what the agent writes today (schema 2);
+// format.v1.jsonl the same events as schema 1 wrote them, frozen: a reader
+// must keep understanding logs written before the upgrade.
+constexpr const char* kV2 = "format.golden.jsonl";
+constexpr const char* kV1 = "format.v1.jsonl";
+
+std::vector<AuditRecord> golden_records(const char* file = kV2) {
+  std::ifstream in(std::string(NETPOL_SOURCE_DIR) + "/tests/unit/audit/" + file);
   std::vector<AuditRecord> out;
   for (std::string l; std::getline(in, l);) {
     auto r = parse_audit_line(l);
@@ -98,18 +104,23 @@ std::vector<AuditRecord> golden_records() {
   return out;
 }
 
-size_t count(const AuditFilter& f) {
+size_t count(const AuditFilter& f, const char* file = kV2) {
   size_t n = 0;
-  for (const AuditRecord& r : golden_records()) n += matches(r, f) ? 1 : 0;
+  for (const AuditRecord& r : golden_records(file)) n += matches(r, f) ? 1 : 0;
   return n;
 }
 
 TEST(AuditRead, EveryDocumentedLineParsesAndCorruptOnesDoNot) {
-  EXPECT_EQ(golden_records().size(), 9u);
+  EXPECT_EQ(golden_records().size(), 13u);
+  EXPECT_EQ(golden_records(kV1).size(), 9u);
+  EXPECT_EQ(golden_records()[0].schema, 2);
+  EXPECT_EQ(golden_records(kV1)[0].schema, 1);
   std::string good = golden_records()[0].raw;
   for (std::string bad :
        {std::string(""), std::string("garbage"), good.substr(0, good.size() / 2), std::string("[]"),
-        std::string("{\"schema_version\":2,\"event\":\"connection\",\"time\":"
+        std::string("{\"schema_version\":3,\"event\":\"connection\",\"time\":"
+                    "\"2026-01-01T00:00:00Z\"}"),
+        std::string("{\"schema_version\":0,\"event\":\"lost\",\"time\":"
                     "\"2026-01-01T00:00:00Z\"}"),
         std::string("{\"schema_version\":1,\"event\":\"connection\",\"time\":\"yesterday\"}"),
         std::string("{\"schema_version\":1,\"event\":\"connection\",\"time\":"
@@ -118,7 +129,9 @@ TEST(AuditRead, EveryDocumentedLineParsesAndCorruptOnesDoNot) {
   }
 }
 
+// The schema 1 filters on a schema 1 log: what they selected before the upgrade.
 TEST(AuditRead, FiltersSelectWhatTheyName) {
+  auto count = [](const AuditFilter& f) { return policyc::count(f, kV1); };
   AuditFilter f;
   EXPECT_EQ(count(f), 9u);
   f.verdict = "deny";
@@ -148,6 +161,44 @@ TEST(AuditRead, FiltersSelectWhatTheyName) {
   EXPECT_EQ(count(f), 4u);
 }
 
+TEST(AuditRead, TierAndCnpFiltersReadBothSchemas) {
+  AuditFilter f;
+  f.tier = "Admin";
+  EXPECT_EQ(count(f), 3u);  // the Admin deny, the logged Admin accept, its suppressed count
+  EXPECT_EQ(count(f, kV1), 0u);
+  f.verdict = "deny";
+  EXPECT_EQ(count(f), 2u);
+  f = {};
+  f.tier = "Baseline";
+  EXPECT_EQ(count(f), 1u);
+  f.direction = "ingress";
+  EXPECT_EQ(count(f), 0u);  // the Baseline deny is x/a's egress
+  f = {};
+  // Every schema 1 verdict is a NetworkPolicy's; "lost" lines name no tier.
+  f.tier = "NetworkPolicy";
+  EXPECT_EQ(count(f), 7u);
+  EXPECT_EQ(count(f, kV1), 7u);
+  f = {};
+  f.cnp = std::make_shared<RE2>("guardrails");
+  EXPECT_EQ(count(f), 3u);
+  EXPECT_EQ(count(f, kV1), 0u);
+  f.verdict = "allow";
+  EXPECT_EQ(count(f), 1u);
+  f = {};
+  f.cnp = std::make_shared<RE2>("guard");  // anchored, like --policy
+  EXPECT_EQ(count(f), 0u);
+  f.cnp = std::make_shared<RE2>("default-.*");
+  EXPECT_EQ(count(f), 1u);
+  // The schema 1 filters see the same schema 1 fields in a schema 2 log.
+  f = {};
+  f.policy = std::make_shared<RE2>("x/allow-web");
+  f.verdict = "allow";
+  EXPECT_EQ(count(f), count(f, kV1));
+  f = {};
+  f.verdict = "deny";
+  EXPECT_EQ(count(f), count(f, kV1) + 3);  // + the Admin, Baseline deny and the Admin suppressed
+}
+
 TEST(AuditRead, SummaryRanksFlowsMostFrequentFirst) {
   AuditSummary s;
   auto recs = golden_records();
@@ -160,7 +211,8 @@ TEST(AuditRead, SummaryRanksFlowsMostFrequentFirst) {
   std::getline(lines, first);
   EXPECT_NE(first.find("2001:db8::7 -> x/a:53/UDP (deny, ingress)"), std::string::npos) << out;
   EXPECT_NE(first.find("4"), std::string::npos);
-  EXPECT_NE(out.find("9980  x/b ingress (deny)"), std::string::npos) << out;
+  EXPECT_NE(out.find("9980  x/b ingress (deny)\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("310  x/b ingress (deny, Admin cnp/guardrails)\n"), std::string::npos) << out;
   EXPECT_NE(out.find("lost lines: 19"), std::string::npos);
 }
 
@@ -181,6 +233,19 @@ TEST(AuditRead, TableRowsShowBothEndsAndTheDecidingPolicy) {
             std::string::npos);
   EXPECT_NE(table_row(recs[1]).find("x/allow-web ingress[0]"), std::string::npos);
   EXPECT_NE(table_row(recs[3]).find("[2001:db8::7]:5353"), std::string::npos);
+  EXPECT_NE(table_row(recs[9]).find("Admin cnp/guardrails rule deny-db ingress[0]"),
+            std::string::npos)
+      << table_row(recs[9]);
+  EXPECT_NE(table_row(recs[11]).find("Baseline cnp/default-deny rule deny-to-y egress[0]"),
+            std::string::npos)
+      << table_row(recs[11]);
+  EXPECT_NE(
+      table_row(recs[12]).find("(over the log rate limit of Admin cnp/guardrails rule deny-db)"),
+      std::string::npos)
+      << table_row(recs[12]);
+  // A schema 1 line reads as it did.
+  auto v1 = golden_records(kV1);
+  EXPECT_EQ(table_row(v1[1]), table_row(recs[1]));
 }
 
 }  // namespace
@@ -193,7 +258,11 @@ namespace {
 // type, and every line cut at every length: the reader skips or shows such
 // lines, it never throws.
 TEST(AuditRead, TypeConfusedAndTruncatedLinesNeverThrow) {
-  std::ifstream in(std::string(NETPOL_SOURCE_DIR) + "/tests/unit/audit/format.golden.jsonl");
+  std::stringstream in;
+  for (const char* file : {"format.golden.jsonl", "format.v1.jsonl"}) {
+    std::ifstream f(std::string(NETPOL_SOURCE_DIR) + "/tests/unit/audit/" + file);
+    in << f.rdbuf();
+  }
   std::vector<nlohmann::json> variants = {
       nullptr, 1, -1, 1.5, "x", nlohmann::json::array(), nlohmann::json::object(), true};
   AuditFilter all;
@@ -202,6 +271,8 @@ TEST(AuditRead, TypeConfusedAndTruncatedLinesNeverThrow) {
   all.policy = std::make_shared<RE2>(".*");
   all.port = 80;
   all.protocol = "TCP";
+  all.tier = "Admin";
+  all.cnp = std::make_shared<RE2>(".*");
   size_t tried = 0;
   auto exercise = [&](const std::string& line) {
     ++tried;

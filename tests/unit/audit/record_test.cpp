@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "compiler/hash.h"
 #include "nft/render.h"
 #include "tests/unit/audit/packets.h"
 
@@ -107,11 +108,42 @@ TEST(Prefix, WhatTheRendererWritesParsesBack) {
             49u);
 }
 
+TEST(Prefix, ClusterNetworkPolicyRulesParseBackWithTheirTier) {
+  auto admin = parse_prefix(
+      nft::audit_tier_prefix(false, k8s::CnpTier::Admin, nft::Direction::Ingress, "x/a", "g", 7));
+  ASSERT_TRUE(admin);
+  EXPECT_EQ(admin->verdict, Verdict::Deny);
+  EXPECT_EQ(admin->tier, k8s::CnpTier::Admin);
+  EXPECT_EQ(admin->cnp_hash, short_hash("cnp/g"));
+  EXPECT_EQ(admin->pod_hash, short_hash("x/a"));
+  EXPECT_EQ(admin->rule_index, 7u);
+  auto base = parse_prefix(
+      nft::audit_tier_prefix(true, k8s::CnpTier::Baseline, nft::Direction::Egress, "x/a", "g", 0));
+  ASSERT_TRUE(base);
+  EXPECT_EQ(base->verdict, Verdict::Allow);
+  EXPECT_EQ(base->direction, nft::Direction::Egress);
+  EXPECT_EQ(base->tier, k8s::CnpTier::Baseline);
+  // A NetworkPolicy prefix has no tier.
+  EXPECT_FALSE(parse_prefix(nft::audit_deny_prefix(nft::Direction::Egress, "x/a"))->tier);
+  EXPECT_FALSE(
+      parse_prefix(nft::audit_allow_prefix(nft::Direction::Egress, "x/a", "x/p", 1))->tier);
+  // The longest: a 253-byte pod key and CNP name still give 8-character hashes.
+  std::string longest =
+      nft::audit_tier_prefix(true, k8s::CnpTier::Baseline, nft::Direction::Ingress,
+                             std::string(253, 'n'), std::string(253, 'c'), 4294967295u);
+  EXPECT_EQ(longest.size(), 58u);
+  EXPECT_TRUE(parse_prefix(longest));
+}
+
 TEST(Prefix, OtherPrefixesAreNotOurs) {
   for (const char* p :
        {"", "netpol", "netpol deny", "netpol deny sideways ABCDEFGH", "netpol deny ingress ABC",
         "netpol allow ingress ABCDEFGH ABCDEFGH", "netpol allow ingress ABCDEFGH ABCDEFGH x1",
-        "calico deny ingress ABCDEFGH", "netpol deny ingress ABCDEFGH extra"}) {
+        "calico deny ingress ABCDEFGH", "netpol deny ingress ABCDEFGH extra",
+        "netpol deny ingress ABCDEFGH tenant ABCDEFGH 0",
+        "netpol deny ingress ABCDEFGH admin ABC 0", "netpol allow ingress ABCDEFGH admin ABCDEFGH",
+        "netpol deny ingress ABCDEFGH admin ABCDEFGH -1",
+        "netpol deny ingress ABCDEFGH admin ABCDEFGH "}) {
     EXPECT_FALSE(parse_prefix(p)) << p;
   }
 }
