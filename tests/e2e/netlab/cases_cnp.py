@@ -174,8 +174,9 @@ def _upstream() -> list[Case]:
     gress = _sctp_gress()
     # SCTP cannot be probed: the rules must carry its match, in each direction
     # (Deny of rule 2, Accept, i.e. return to the next tier's end, of rule 3).
-    # policyc writes "meta l4proto sctp th dport", `nft list` shows "sctp dport".
-    sctp_rules = [rf"sctp (th )?dport 9003 {verdict} .*Baseline {d}\[{i}\]"
+    # policyc writes "meta l4proto sctp th dport", `nft list` shows "sctp dport";
+    # logging Deny rules carry counter/limit/log statements before the verdict.
+    sctp_rules = [rf"sctp (th )?dport 9003 (.* )?{verdict} comment .*Baseline {d}\[{i}\]"
                   for d in ("ingress", "egress") for verdict, i in (("drop", 2), ("return", 3))]
     add("baseline-gress-both-directions",
         "CNPBaselineTierGressRules: ingress and egress of one policy, across protocols, rule order",
