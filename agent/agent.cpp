@@ -30,7 +30,7 @@ double rss_bytes() {
 template <typename Inf>
 uint64_t progress_sum(const Inf& inf) {
   const auto s = inf.stats();
-  return s.lists + s.list_pages + s.watches + s.errors + s.events;
+  return s.lists + s.list_pages + s.watches + s.errors + s.events + s.absent_lists;
 }
 
 // A counter that mirrors a total kept elsewhere (informer stats).
@@ -73,6 +73,16 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
       api_errors_(registry_.counter("netpol_api_errors_total",
                                     "Failed list or watch requests to the API server, by kind",
                                     {"kind"})),
+      api_absent_(registry_.counter(
+          "netpol_api_absent_total",
+          "Lists answered 404 because the API server does not serve the resource (the "
+          "ClusterNetworkPolicy CRD is not installed), by kind",
+          {"kind"})),
+      cnp_available_(registry_
+                         .gauge("netpol_cnp_api_available",
+                                "1 while ClusterNetworkPolicies are listed and enforced; 0 while "
+                                "their API is not served (CRD absent) or not listed yet")
+                         .with()),
       rss_(
           registry_.gauge("process_resident_memory_bytes", "Resident memory size in bytes").with()),
       start_time_(registry_
@@ -82,6 +92,7 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
   if (cfg_.watch_stall.count() == 0) {
     cfg_.watch_stall = std::chrono::seconds(2 * cfg_.watch_timeout_seconds + 60);
   }
+  core_.set_anti_spoofing(cfg_.anti_spoofing);
   start_time_.set(
       std::chrono::duration<double>(cfg_.sync.clock->wall_now().time_since_epoch()).count());
   k8s::api::InformerOptions io;
@@ -95,6 +106,14 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
       std::make_unique<k8s::api::PodInformer>(client, handlers<k8s::Pod>(ResourceKind::Pod), io);
   policies_ = std::make_unique<k8s::api::NetworkPolicyInformer>(
       client, handlers<k8s::NetworkPolicy>(ResourceKind::NetworkPolicy), io);
+  nodes_ =
+      std::make_unique<k8s::api::NodeInformer>(client, handlers<k8s::Node>(ResourceKind::Node), io);
+  io.absent_recheck = cfg_.cnp_recheck;
+  cluster_policies_ = std::make_unique<k8s::api::ClusterNetworkPolicyInformer>(
+      client, handlers<k8s::ClusterNetworkPolicy>(ResourceKind::ClusterNetworkPolicy), io);
+  // The first sync waits for the first answer of these two, not for success.
+  core_.wait_for(ResourceKind::ClusterNetworkPolicy);
+  core_.wait_for(ResourceKind::Node);
   registry_.add_collector([this] { collect(); });
   if (!cfg_.cni_socket.empty()) {
     BindingsHooks hooks;
@@ -175,7 +194,19 @@ k8s::api::Handlers<T> Agent::handlers(ResourceKind kind) {
     }
     loop_.enqueue(Event{Event::Op::Remove, kind, obj, {}});
   };
-  h.on_synced = [this, kind] { loop_.enqueue(Event{Event::Op::Synced, kind, {}, {}}); };
+  // The optional kinds: the first sync waits for their first answer only.
+  std::atomic<bool>* answered = kind == ResourceKind::ClusterNetworkPolicy ? &cnp_answered_
+                                : kind == ResourceKind::Node               ? &nodes_answered_
+                                                                           : nullptr;
+  h.on_synced = [this, kind, answered] {
+    if (answered) answered->store(true);
+    loop_.enqueue(Event{Event::Op::Synced, kind, {}, {}});
+  };
+  if (answered) {
+    h.on_list_error = [this, kind, answered](const Status&) {
+      if (!answered->exchange(true)) loop_.enqueue(Event{Event::Op::Unavailable, kind, {}, {}});
+    };
+  }
   return h;
 }
 
@@ -189,6 +220,10 @@ void Agent::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
 
 void Agent::set_commit_hook(Enforcer::CommitHook fn) {
   core_.set_commit_hook(std::move(fn));
+}
+
+void Agent::enqueue(Event ev) {
+  loop_.enqueue(std::move(ev));
 }
 
 void Agent::start() {
@@ -205,6 +240,8 @@ void Agent::start() {
   namespaces_->start();
   pods_->start();
   policies_->start();
+  nodes_->start();
+  cluster_policies_->start();
   if (bindings_ && !cni_) {
     cni::ServerOptions so;
     so.path = cfg_.cni_socket;
@@ -226,6 +263,8 @@ void Agent::stop() {
   namespaces_->stop();
   pods_->stop();
   policies_->stop();
+  cluster_policies_->stop();
+  nodes_->stop();
   dispatcher_->flush();
   loop_.stop();
 }
@@ -243,6 +282,12 @@ std::optional<uint64_t> Agent::barrier() {
     if (!v) return std::nullopt;
     lo = std::min(lo, *v);
   }
+  // An optional kind counts once it has a position: not served (CRD absent)
+  // or never listed (RBAC), it has no events to wait for.
+  for (const k8s::api::InformerStats& s : {cluster_policies_->stats(), nodes_->stats()}) {
+    if (s.absent) continue;
+    if (auto v = parse_rv(s.resource_version)) lo = std::min(lo, *v);
+  }
   dispatcher_->flush();
   return lo;
 }
@@ -251,6 +296,8 @@ void Agent::collect() {
   objects_.with({"namespace"}).set(static_cast<double>(namespaces_->size()));
   objects_.with({"pod"}).set(static_cast<double>(pods_->size()));
   objects_.with({"networkpolicy"}).set(static_cast<double>(policies_->size()));
+  objects_.with({"clusternetworkpolicy"}).set(static_cast<double>(cluster_policies_->size()));
+  objects_.with({"node"}).set(static_cast<double>(nodes_->size()));
   auto mirror = [&](const char* kind, const k8s::api::InformerStats& s) {
     catch_up(watch_restarts_.with({kind}), s.watches > 0 ? s.watches - 1 : 0);
     catch_up(relists_.with({kind}), s.relists);
@@ -259,6 +306,11 @@ void Agent::collect() {
   mirror("namespace", namespaces_->stats());
   mirror("pod", pods_->stats());
   mirror("networkpolicy", policies_->stats());
+  const auto cnp = cluster_policies_->stats();
+  mirror("clusternetworkpolicy", cnp);
+  mirror("node", nodes_->stats());
+  catch_up(api_absent_.with({"clusternetworkpolicy"}), cnp.absent_lists);
+  cnp_available_.set(cnp.lists > 0 && !cnp.absent ? 1 : 0);
   rss_.set(rss_bytes());
 }
 
@@ -272,11 +324,13 @@ Health Agent::healthz() {
                            std::chrono::duration_cast<std::chrono::seconds>(now - since).count()) +
                        "s"};
   }
-  const uint64_t sums[3] = {progress_sum(*namespaces_), progress_sum(*pods_),
-                            progress_sum(*policies_)};
-  const char* names[3] = {"namespaces", "pods", "networkpolicies"};
+  const uint64_t sums[5] = {progress_sum(*namespaces_), progress_sum(*pods_),
+                            progress_sum(*policies_), progress_sum(*cluster_policies_),
+                            progress_sum(*nodes_)};
+  const char* names[5] = {"namespaces", "pods", "networkpolicies", "clusternetworkpolicies",
+                          "nodes"};
   MutexLock lock(health_mu_);
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 5; ++i) {
     if (sums[i] != progress_[i].sum) {
       progress_[i] = {sums[i], now};
     } else if (now - progress_[i].since > cfg_.watch_stall) {
@@ -296,6 +350,8 @@ Health Agent::readyz() const {
   if (!namespaces_->has_synced()) waiting += " namespaces";
   if (!pods_->has_synced()) waiting += " pods";
   if (!policies_->has_synced()) waiting += " networkpolicies";
+  if (!cnp_answered_.load()) waiting += " clusternetworkpolicies";
+  if (!nodes_answered_.load()) waiting += " nodes";
   if (!waiting.empty()) return {false, "waiting for the first list of" + waiting};
   return {false, "first sync not applied yet"};
 }
@@ -322,5 +378,7 @@ HttpResponse Agent::serve(const std::string& method, const std::string& path) {
 template k8s::api::Handlers<k8s::Namespace> Agent::handlers(ResourceKind);
 template k8s::api::Handlers<k8s::Pod> Agent::handlers(ResourceKind);
 template k8s::api::Handlers<k8s::NetworkPolicy> Agent::handlers(ResourceKind);
+template k8s::api::Handlers<k8s::ClusterNetworkPolicy> Agent::handlers(ResourceKind);
+template k8s::api::Handlers<k8s::Node> Agent::handlers(ResourceKind);
 
 }  // namespace netpol::agent

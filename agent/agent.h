@@ -1,6 +1,11 @@
-// The agent: informers for Namespaces, Pods and NetworkPolicies feeding a
-// SyncThread that programs one table through a Kernel, plus what /healthz,
-// /readyz and /metrics answer.
+// The agent: informers for Namespaces, Pods, NetworkPolicies,
+// ClusterNetworkPolicies and Nodes feeding a SyncThread that programs one
+// table through a Kernel, plus what /healthz, /readyz and /metrics answer.
+//
+// ClusterNetworkPolicies and Nodes are optional: while the CNP CRD is not
+// installed (404) the agent enforces NetworkPolicies only and lists CNPs
+// again every `cnp_recheck`; while Nodes cannot be listed (403) `nodes` peers
+// fail closed. Neither holds up readiness (docs/agent.md).
 //
 // The API client and the kernel come in through interfaces (ApiClient,
 // nft::Kernel), so unit tests run the whole agent against the in-process fake
@@ -12,6 +17,7 @@
 // the agent restarts. Never throws.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -35,7 +41,7 @@ namespace netpol::agent {
 // gives up on a stalled watch or sync thread. Plain values; no I/O.
 struct AgentConfig {
   std::string node_name;
-  SyncThreadOptions sync;             // its clock (default: real time) is the agent's
+  SyncThreadOptions sync;           // its clock (default: real time) is the agent's
   int page_size = 500;              // informer list page size
   int watch_timeout_seconds = 300;  // watches end after [t, 2t) and are re-made
   // /healthz fails when an informer made no progress at all (no event, no
@@ -47,6 +53,12 @@ struct AgentConfig {
   // netpol-cni's socket (docs/cni.md); "": none. Its bindings are kept in
   // bindings_state_path(cni_socket) across restarts.
   std::string cni_socket;
+  // Anti-spoofing guards (docs/spoofing.md; the flag --anti-spoofing, on by
+  // default, sets it in main.cpp). The links arrive through enqueue().
+  bool anti_spoofing = false;
+  // While the ClusterNetworkPolicy API answers 404 (CRD not installed), list
+  // it again this often (--cnp-recheck-interval).
+  std::chrono::milliseconds cnp_recheck{30'000};
 };
 
 // A probe's answer: ok, or why not (the text the probe's body carries).
@@ -75,6 +87,9 @@ class Agent {
   // of the cluster the agent learns about (removed: it was deleted). The audit
   // log uses it to name remote pods.
   void add_pod_listener(std::function<void(const k8s::Pod&, bool removed)> fn);
+
+  // Any thread: hands an event to the sync thread (LinkWatcher's views).
+  void enqueue(Event ev);
 
   // Restores the netpol-cni bindings (before the first sync), starts the
   // sync thread, the informers and the CNI socket server.
@@ -116,6 +131,11 @@ class Agent {
   std::unique_ptr<k8s::api::NamespaceInformer> namespaces_;
   std::unique_ptr<k8s::api::PodInformer> pods_;
   std::unique_ptr<k8s::api::NetworkPolicyInformer> policies_;
+  std::unique_ptr<k8s::api::ClusterNetworkPolicyInformer> cluster_policies_;
+  std::unique_ptr<k8s::api::NodeInformer> nodes_;
+  // The optional kinds' first list answered (synced or failed), by kind.
+  std::atomic<bool> cnp_answered_{false};
+  std::atomic<bool> nodes_answered_{false};
   SteadyTime started_{};
   std::unique_ptr<Bindings> bindings_;
   std::unique_ptr<cni::Server> cni_;
@@ -126,12 +146,14 @@ class Agent {
     SteadyTime since{};
   };
   Mutex health_mu_;
-  Progress progress_[3] GUARDED_BY(health_mu_);
+  Progress progress_[5] GUARDED_BY(health_mu_);
 
   Family<Gauge>& objects_;
   Family<Counter>& watch_restarts_;
   Family<Counter>& relists_;
   Family<Counter>& api_errors_;
+  Family<Counter>& api_absent_;
+  Gauge& cnp_available_;
   Gauge& rss_;
   Gauge& start_time_;
 };

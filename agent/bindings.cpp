@@ -102,7 +102,7 @@ Bindings::Bindings(BindingsConfig config, BindingsHooks hooks, std::shared_ptr<C
 }
 
 PodBinding Bindings::pod_binding(const Entry& e) {
-  return PodBinding{e.ns, e.name, e.uid, e.ips};
+  return PodBinding{e.ns, e.name, e.uid, e.ips, e.host_interface};
 }
 
 size_t Bindings::size() const {

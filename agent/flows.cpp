@@ -6,16 +6,32 @@ namespace netpol::agent {
 
 namespace {
 
+// Whether any rule of the pod (NetworkPolicy chains or ClusterNetworkPolicy
+// tiers) can deny: a pod with none of them denies nothing.
 bool has_chain(const ir::LocalPod& p) {
-  return p.ingress.has_value() || p.egress.has_value();
+  return p.dispatches(true) || p.dispatches(false);
 }
 
-bool reads(const ir::Chain& c, const std::set<std::string>& sets) {
-  for (const ir::Rule& r : c.rules) {
+template <typename R>
+bool reads_rules(const std::vector<R>& rules, const std::set<std::string>& sets) {
+  for (const R& r : rules) {
     if ((r.peer.kind == ir::PeerMatch::Kind::Set && sets.count(r.peer.set)) ||
         (!r.named_port_set.empty() && sets.count(r.named_port_set))) {
       return true;
     }
+  }
+  return false;
+}
+
+// `shrunk`: sets that lost members (an allow reading them may allow less);
+// `changed`: every set that changed (a Deny or Pass of a tier reading a set
+// that grew may deny more). Tier rules are checked against `changed`.
+bool reads(const ir::LocalPod& p, const std::set<std::string>& shrunk,
+           const std::set<std::string>& changed) {
+  for (bool in : {true, false}) {
+    if (p.chain(in) && reads_rules(p.chain(in)->rules, shrunk)) return true;
+    if (p.admin(in) && reads_rules(p.admin(in)->rules, changed)) return true;
+    if (p.baseline(in) && reads_rules(p.baseline(in)->rules, changed)) return true;
   }
   return false;
 }
@@ -34,16 +50,14 @@ std::set<IpAddr> touched_addresses(const ir::RuleSet& rules, const ir::Delta& de
     if (!pd.after || !has_chain(*pd.after)) continue;
     add_ips(out, *pd.after);
   }
-  std::set<std::string> shrunk;
+  std::set<std::string> shrunk, changed;
   for (const ir::SetDelta& sd : delta.sets) {
     if (sd.removed || !sd.del.empty() || sd.created) shrunk.insert(sd.name);
+    changed.insert(sd.name);
   }
-  if (!shrunk.empty()) {
+  if (!changed.empty()) {
     for (const auto& [_, pod] : rules.pods) {
-      if ((pod.ingress && reads(*pod.ingress, shrunk)) ||
-          (pod.egress && reads(*pod.egress, shrunk))) {
-        add_ips(out, pod);
-      }
+      if (reads(pod, shrunk, changed)) add_ips(out, pod);
     }
   }
   return out;

@@ -4,9 +4,12 @@
 // (docs/flows.md says why deletion, and what the next packet meets).
 //
 // Which entries: those whose original source or destination is an address
-// the delta touches in a way that may deny something (a pod whose chains or
-// addresses changed, a pod whose chain reads a set that lost elements or went
-// away); a set that only grew, a new pod without chains: nothing to look at.
+// the delta touches in a way that may deny something (a pod whose chains,
+// ClusterNetworkPolicy tier chains or addresses changed, a pod whose chain
+// reads a set that lost elements or went away, a pod whose tier chain reads
+// a set that changed at all: a Deny peer set that grew denies more); a set
+// only NetworkPolicy chains read that only grew, a pod without any chain:
+// nothing to look at.
 // Each entry is judged by compiler::node_allows() (the evaluator `policyc
 // explain` answers with), the egress chain of its source and the ingress
 // chain of its destination on this node; entries sent by the host itself

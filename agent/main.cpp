@@ -15,11 +15,13 @@
 #include "agent/audit/auditor.h"
 #include "agent/flows.h"
 #include "agent/http.h"
+#include "agent/linkwatch.h"
 #include "agent/log.h"
 #include "agent/options.h"
 #include "k8s/api/client.h"
 #include "k8s/api/config.h"
 #include "nft/conntrack_nl.h"
+#include "nft/links_nl.h"
 #include "nft/netlink.h"
 #include "nft/render.h"
 #include "nft/transaction.h"
@@ -36,18 +38,28 @@ int cleanup(Logger& log) {
               {{"error", backend.message()}});
     return 1;
   }
-  // "add" first so the delete succeeds whether or not the table exists.
-  nft::Transaction tx(nft::TableFamily::Inet, nft::kTableName);
-  const nft::Table table{nft::TableFamily::Inet, nft::kTableName, {}};
-  tx.append(nft::Verb::Add, table);
-  tx.append(nft::Verb::Delete, table);
-  nft::Status s = tx.status();
-  if (s.ok()) s = backend.value()->commit(tx);
-  if (!s.ok()) {
-    log.error("cleanup failed: table inet netpol not deleted", {{"error", s.message()}});
-    return 1;
+  // "add" first so the delete succeeds whether or not the table exists. The
+  // bridge table holds only the anti-spoofing guard: a kernel without the
+  // bridge family cannot have one, and that is not a failure.
+  for (nft::TableFamily family : {nft::TableFamily::Inet, nft::TableFamily::Bridge}) {
+    const std::string what = std::string("table ") + nft::to_string(family) + " netpol";
+    nft::Transaction tx(family, nft::kTableName);
+    const nft::Table table{family, nft::kTableName, {}};
+    tx.append(nft::Verb::Add, table);
+    tx.append(nft::Verb::Delete, table);
+    nft::Status s = tx.status();
+    if (s.ok()) s = backend.value()->commit(tx);
+    if (!s.ok() && family == nft::TableFamily::Inet) {
+      log.error("cleanup failed: " + what + " not deleted", {{"error", s.message()}});
+      return 1;
+    }
+    if (!s.ok()) {
+      log.warn("cleanup: " + what + " not deleted", {{"error", s.message()}});
+      continue;
+    }
+    log.info("cleanup: " + what + " deleted");
   }
-  log.info("cleanup: table inet netpol deleted; this node no longer enforces NetworkPolicy");
+  log.info("cleanup done; this node no longer enforces NetworkPolicy");
   return 0;
 }
 
@@ -102,7 +114,23 @@ int main(int argc, char** argv) {
   ac.sync.drift_read_back_every = o.drift_read_back_every;
   ac.audit = nft::AuditOptions{o.audit_nflog_group, o.audit_rate, o.audit_burst};
   ac.cni_socket = o.cni_socket;
+  ac.anti_spoofing = o.anti_spoofing;
+  ac.cnp_recheck = o.cnp_recheck_interval;
   agent::Agent agent(client.value(), *backend.value(), ac, log);
+
+  // Anti-spoofing bindings of pods netpol-cni did not bind follow the links
+  // (docs/spoofing.md); the watcher reads once before the first sync.
+  std::unique_ptr<agent::LinkWatcher> links;
+  if (o.anti_spoofing) {
+    auto nl = nft::NlLinks::open();
+    if (!nl.ok()) {
+      log.error("cannot open rtnetlink (--anti-spoofing=false runs without)",
+                {{"error", nl.status().str()}});
+      return 1;
+    }
+    links = std::make_unique<agent::LinkWatcher>(
+        std::move(nl).value(), [&agent](agent::Event ev) { agent.enqueue(std::move(ev)); }, &log);
+  }
 
   // Open connections a change denies are cut on the sync thread right after
   // the commit (agent/flows.h, docs/flows.md).
@@ -151,8 +179,17 @@ int main(int argc, char** argv) {
         agent.metrics().gauge("netpol_audit_lines", "Audit log lines written, by kind", {"kind"});
     auto& lost = agent.metrics().gauge("netpol_audit_lines_dropped",
                                        "Audit lines dropped because the writer fell behind");
-    agent.metrics().add_collector([a, &lines, &lost] {
+    auto& spoofed = agent.metrics()
+                        .counter("netpol_spoofed_packets_total",
+                                 "Packets the anti-spoofing guard dropped and logged (a source "
+                                 "not bound to the pod interface it came from; under the audit "
+                                 "log rate limit)")
+                        .with();
+    agent.metrics().add_collector([a, &lines, &lost, &spoofed] {
       const audit::AuditorStats s = a->stats();
+      if (const double d = static_cast<double>(s.pipeline.spoofed) - spoofed.value(); d > 0) {
+        spoofed.inc(d);
+      }
       lines.with({"connection"}).set(static_cast<double>(s.pipeline.connections));
       lines.with({"suppressed"}).set(static_cast<double>(s.pipeline.suppressed));
       lost.with().set(static_cast<double>(s.writer.lines_dropped));
@@ -184,6 +221,7 @@ int main(int argc, char** argv) {
         {{"server", server}, {"config", config.value().source}, {"error", version.status().str()}});
   }
 
+  if (links) links->start();
   agent.start();
   if (!o.cni_socket.empty() && !agent.cni_serving()) {
     // Pods would fail to start (netpol-cni fails closed); say so and stop.
@@ -202,6 +240,7 @@ int main(int argc, char** argv) {
   }
   log.info("stopping; table inet netpol stays in force", {{"signal", sig}});
   http.reset();
+  links.reset();
   agent.stop();
   auditor.reset();  // writes what is queued
   log.info("stopped");

@@ -51,13 +51,15 @@ std::variant<Options, ParseExit> parse_options(
   }
   Options o;
   std::string log_level = "info", log_format = "logfmt";
-  std::string quiet = "250us", burst_quiet = "2ms", max_delay = "20ms", drift = "60s";
+  std::string quiet = "250us", burst_quiet = "2ms", max_delay = "20ms", drift = "60s",
+              cnp_recheck = "30s";
   bool version = false;
 
   CLI::App app{
-      "netpol-agent: enforces Kubernetes NetworkPolicy on this node with nftables.\n"
-      "Watches Namespaces, Pods and NetworkPolicies, compiles the rules for the pods\n"
-      "on --node-name and keeps the table `inet netpol` in step, one netlink\n"
+      "netpol-agent: enforces Kubernetes NetworkPolicy and ClusterNetworkPolicy on this\n"
+      "node with nftables. Watches Namespaces, Pods, NetworkPolicies,\n"
+      "ClusterNetworkPolicies and Nodes, compiles the rules for the pods on\n"
+      "--node-name and keeps the table `inet netpol` in step, one netlink\n"
       "transaction per burst of changes. The table stays when the agent exits.",
       "netpol-agent"};
   app.add_option("--kubeconfig", o.kubeconfig,
@@ -121,8 +123,18 @@ std::variant<Options, ParseExit> parse_options(
                  "conntrack entries so their next packet is dropped (docs/flows.md); false: "
                  "they keep flowing until they end")
       ->capture_default_str();
+  app.add_option("--anti-spoofing", o.anti_spoofing,
+                 "drop (count, audit-log as reason spoofed) packets from a local pod's interface "
+                 "whose source is not one of that pod's addresses (docs/spoofing.md); false: "
+                 "no guard")
+      ->capture_default_str();
+  app.add_option("--cnp-recheck-interval", cnp_recheck,
+                 "while the ClusterNetworkPolicy CRD is not installed (the API answers 404), "
+                 "enforce NetworkPolicies only and list ClusterNetworkPolicies again this often")
+      ->capture_default_str();
   app.add_flag("--cleanup", o.cleanup,
-               "delete the table inet netpol (stops enforcing on this node) and exit");
+               "delete the tables inet netpol and bridge netpol (stops enforcing on this node) "
+               "and exit");
   app.add_flag("--version", version, "print the version and exit");
 
   std::vector<std::string> args;
@@ -171,6 +183,11 @@ std::variant<Options, ParseExit> parse_options(
     return bad("--drift-check-interval " + drift + ": want a duration of at least 100ms");
   }
   o.drift_check_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*dr);
+  auto cr = parse_duration(cnp_recheck);
+  if (!cr || *cr < std::chrono::milliseconds(100)) {
+    return bad("--cnp-recheck-interval " + cnp_recheck + ": want a duration of at least 100ms");
+  }
+  o.cnp_recheck_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*cr);
   if (o.batch_max_events == 0) return bad("--batch-max-events must be at least 1");
   if (o.drift_read_back_every == 0) return bad("--drift-read-back-every must be at least 1");
   if (o.metrics_addr == "off") o.metrics_addr.clear();

@@ -46,6 +46,12 @@ struct Options {
   // Delete the conntrack entries of open connections a change denies
   // (docs/flows.md); false: they keep flowing until they end.
   bool cut_flows = true;
+  // Drop packets from a bound pod interface whose source is not one of the
+  // pod's addresses (docs/spoofing.md); false: no guard (and none is left).
+  bool anti_spoofing = true;
+  // While the ClusterNetworkPolicy API answers 404 (CRD not installed), list
+  // it again this often; it is enforced from the first list that works.
+  std::chrono::milliseconds cnp_recheck_interval{30'000};
 };
 
 // What main() should do after parsing.

@@ -13,6 +13,10 @@ const char* to_string(ResourceKind k) {
       return "pod";
     case ResourceKind::NetworkPolicy:
       return "networkpolicy";
+    case ResourceKind::ClusterNetworkPolicy:
+      return "clusternetworkpolicy";
+    case ResourceKind::Node:
+      return "node";
   }
   return "pod";
 }
@@ -69,7 +73,11 @@ SyncMetrics::SyncMetrics(Registry& r)
           r.gauge("netpol_synced_resource_version",
                   "Every API change up to this resourceVersion is enforced in the kernel "
                   "(numeric resourceVersions only; 0 until known)")
-              .with()) {
+              .with()),
+      spoof_bindings(r.gauge("netpol_spoof_guard_bindings",
+                             "Anti-spoofing (interface, address) pairs enforced, by table "
+                             "(inet: routed pod interfaces, bridge: bridge ports)",
+                             {"table"})) {
   for (const char* result : {"unchanged", "clean", "repaired", "failed"})
     drift_checks.with({result});
 }
@@ -80,7 +88,8 @@ Enforcer::Enforcer(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, 
       table_(kernel, audit),
       m_(metrics),
       log_(log),
-      clock_(clock ? std::move(clock) : make_real_clock()) {}
+      clock_(clock ? std::move(clock) : make_real_clock()),
+      bridge_(kernel, audit) {}
 
 void Enforcer::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) {
   listeners_.push_back(std::move(fn));
@@ -96,9 +105,24 @@ void Enforcer::feed(Event&& ev) {
     stamps_.push_back(ev.received);
     return;
   }
-  if (ev.op == Event::Op::Synced) {
-    synced_mask_ |= 1u << static_cast<unsigned>(ev.kind);
+  if (ev.op == Event::Op::Links) {
+    if (ev.links) links_ = std::move(*ev.links);
+    return;
+  }
+  if (ev.op == Event::Op::Synced || ev.op == Event::Op::Unavailable) {
+    answered_mask_ |= bit(ev.kind);
+    if (ev.op == Event::Op::Unavailable) {
+      if (ev.kind == ResourceKind::Node && !nodes_known_ && log_) {
+        log_->warn(
+            "cannot list nodes: nodes peers of ClusterNetworkPolicies fail closed (Accept rules "
+            "do not match them, Deny and Pass rules match every destination) until they can be "
+            "listed",
+            {{"kind", to_string(ev.kind)}});
+      }
+      return;
+    }
     if (log_) log_->info("informer synced", {{"kind", to_string(ev.kind)}});
+    if (ev.kind == ResourceKind::Node && !nodes_known_) nodes_listed(ev.received);
     return;
   }
   if (m_) m_->events.with({to_string(ev.kind), remove ? "delete" : "upsert"}).inc();
@@ -119,6 +143,15 @@ void Enforcer::feed(Event&& ev) {
     d = remove ? compiler_.remove_pod(pod->ns, pod->name) : upsert_pod(*pod);
   } else if (auto* np = std::get_if<k8s::NetworkPolicy>(&ev.object)) {
     d = remove ? compiler_.remove_policy(np->ns, np->name) : compiler_.upsert_policy(*np);
+  } else if (auto* cnp = std::get_if<k8s::ClusterNetworkPolicy>(&ev.object)) {
+    if (remove) {
+      node_cnps_.erase(cnp->name);
+      d = compiler_.remove_cluster_policy(cnp->name);
+    } else {
+      d = upsert_cnp(*cnp);
+    }
+  } else if (auto* node = std::get_if<k8s::Node>(&ev.object)) {
+    d = remove ? compiler_.remove_node(node->name) : compiler_.upsert_node(*node);
   }
   if (d.empty()) return;
   // Before the first sync everything goes out in one full reconcile anyway.
@@ -127,11 +160,74 @@ void Enforcer::feed(Event&& ev) {
   stamps_.push_back(ev.received);
 }
 
+bool Enforcer::update_guards() {
+  nft::PortBindings routed, bridged;
+  if (anti_spoofing_) {
+    std::set<IpAddr> claimed;
+    auto put = [&](const std::string& ifc, const IpAddr& ip) {
+      (links_.bridge_ports.count(ifc) ? bridged : routed).insert(nft::PortBinding{ifc, ip});
+      claimed.insert(ip);
+    };
+    // netpol-cni's bindings first: they are authoritative (the runtime said
+    // which interface the pod got), and arrive before the API has the IPs.
+    for (const auto& [_, b] : bound_) {
+      if (b.binding.interface.empty()) continue;
+      for (const IpAddr& ip : b.binding.ips) put(b.binding.interface, ip);
+      const bool same = b.api && (b.binding.uid.empty() || b.api->uid == b.binding.uid);
+      if (same) {
+        for (const IpAddr& ip : b.api->ips) put(b.binding.interface, ip);
+      }
+    }
+    // Then what the links place behind an interface, for local pod addresses
+    // nobody bound (pods started before the agent, or without netpol-cni).
+    std::set<IpAddr> local;
+    for (const auto& [_, pod] : rules().pods) local.insert(pod.ips.begin(), pod.ips.end());
+    for (const nft::LinkBinding& lb : links_.bindings) {
+      if (local.count(lb.ip) && !claimed.count(lb.ip)) put(lb.interface, lb.ip);
+    }
+  }
+  const bool changed = routed != routed_ || bridged != bridged_;
+  if (bridged != bridged_) bridge_dirty_ = true;
+  routed_ = std::move(routed);
+  bridged_ = std::move(bridged);
+  table_.set_guard(anti_spoofing_ ? std::optional<nft::PortBindings>(routed_) : std::nullopt);
+  return changed;
+}
+
+nft::Status Enforcer::sync_bridge(bool force) {
+  // Off: a guard left by an earlier run goes once; nothing to keep in step.
+  if (!anti_spoofing_ && bridge_removed_) return {};
+  if (!force && !bridge_dirty_ && !bridge_.needs_full()) return {};
+  // A full reconcile (first sync, retry, drift check) reads the table back.
+  if (force) bridge_.forget();
+  nft::Status s = anti_spoofing_ ? bridge_.sync(bridged_) : bridge_.remove();
+  if (s.ok() && !anti_spoofing_) bridge_removed_ = true;
+  if (!s.ok()) {
+    if (m_) m_->apply_errors.inc();
+    // Retried on the next flush; logged once per distinct error. The inet
+    // table (policy and routed guard) does not wait for it.
+    if (log_ && s.message() != bridge_error_) {
+      log_->error(anti_spoofing_ ? "cannot program table bridge netpol (anti-spoofing of bridged "
+                                   "pods); retrying"
+                                 : "cannot delete table bridge netpol",
+                  {{"error", s.message()}});
+    }
+    bridge_error_ = s.message();
+    return s;
+  }
+  bridge_error_.clear();
+  bridge_dirty_ = false;
+  if (m_) m_->spoof_bindings.with({"bridge"}).set(static_cast<double>(bridged_.size()));
+  return {};
+}
+
 nft::Status Enforcer::flush() {
   if (!synced()) return {};
+  const bool guards_changed = update_guards();
   if (needs_full() || batch_.broken()) return full(false);
-  if (batch_.empty()) {
+  if (batch_.empty() && !guards_changed) {
     stamps_.clear();  // the batch's changes cancelled out: nothing to enforce
+    (void)sync_bridge(false);
     notify_applied();
     return {};
   }
@@ -147,6 +243,9 @@ nft::Status Enforcer::flush() {
     last_error_ = s.message();
     return s;
   }
+  // The bridge table is a separate transaction: bound bridge ports are
+  // guarded right after the pod's chains are (before netpol-cni's answer).
+  (void)sync_bridge(false);
   const SteadyTime oldest = oldest_stamp();
   applied(false, secs);
   if (commit_hook_) commit_hook_(rules(), &delta, oldest);
@@ -182,8 +281,10 @@ nft::Result<bool> Enforcer::check_drift(bool read_back) {
 
 nft::Status Enforcer::full(bool drift) {
   batch_.clear();  // the reconcile covers everything fed so far
+  update_guards();
   const SteadyTime t0 = clock_->now();
   nft::Status s = table_.full(rules());
+  if (s.ok()) (void)sync_bridge(true);
   const double secs = std::chrono::duration<double>(clock_->now() - t0).count();
   if (m_) m_->full_syncs.inc();
   if (!s.ok()) {
@@ -222,6 +323,7 @@ void Enforcer::applied(bool full, double seconds) {
       m_->event_latency.observe(std::chrono::duration<double>(ack - t).count());
     }
     m_->local_pods.set(static_cast<double>(rules().pods.size()));
+    m_->spoof_bindings.with({"inet"}).set(static_cast<double>(routed_.size()));
     if (const auto& mirror = table_.mirror()) {
       size_t elements = 0;
       for (const auto& [_, set] : mirror->sets) elements += set.elements.size();
@@ -259,6 +361,54 @@ ir::Delta Enforcer::upsert_pod(const k8s::Pod& pod) {
   k8s::Pod bound = pod;
   bound.ips = bd.ips;
   return compiler_.upsert_pod(bound);
+}
+
+namespace {
+
+bool has_node_peer(const std::vector<k8s::CnpRule>& rules) {
+  for (const auto& r : rules) {
+    for (const auto& p : r.peers) {
+      if (p.kind == k8s::CnpPeer::Kind::Nodes) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+ir::Delta Enforcer::upsert_cnp(const k8s::ClusterNetworkPolicy& cnp) {
+  if (nodes_known_ || !has_node_peer(cnp.egress)) {
+    node_cnps_.erase(cnp.name);
+    return compiler_.upsert_cluster_policy(cnp);
+  }
+  node_cnps_.insert_or_assign(cnp.name, cnp);
+  // Without the Node objects a `nodes` peer cannot be evaluated: compile it
+  // as a peer of a field this version does not know, which the compiler
+  // fails closed (docs/semantics.md, "Unknown peers").
+  k8s::ClusterNetworkPolicy blind = cnp;
+  for (auto& rule : blind.egress) {
+    for (auto& peer : rule.peers) {
+      if (peer.kind != k8s::CnpPeer::Kind::Nodes) continue;
+      peer = k8s::CnpPeer{};
+      peer.kind = k8s::CnpPeer::Kind::Unknown;
+      peer.unknown_field = "nodes";
+    }
+  }
+  return compiler_.upsert_cluster_policy(blind);
+}
+
+void Enforcer::nodes_listed(SteadyTime received) {
+  nodes_known_ = true;
+  std::vector<std::string> names;
+  for (const auto& [name, _] : node_cnps_) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    ir::Delta d = compiler_.upsert_cluster_policy(node_cnps_.at(name));
+    if (d.empty() || !ready_) continue;
+    batch_.add(std::move(d));
+    stamps_.push_back(received);
+  }
+  node_cnps_.clear();
 }
 
 ir::Delta Enforcer::feed_binding(Event& ev) {

@@ -15,7 +15,9 @@
 // failed apply as a full resync with exponential backoff, and reads the table
 // back every `drift_interval` to repair it if someone changed it.
 //
-// Nothing is programmed until all three informers reported synced; the first
+// Nothing is programmed until the Namespace, Pod and NetworkPolicy informers
+// reported synced, and every optional kind the Enforcer was told to wait for
+// (ClusterNetworkPolicy, Node) either synced or failed its first list; the first
 // apply is a full reconcile (read back, one transaction), so a table left by
 // a previous run stays in force until it is replaced atomically. The table is
 // never deleted here. Never throws.
@@ -28,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -45,12 +48,19 @@
 #include "k8s/thread_annotations.h"
 #include "nft/kernel.h"
 #include "nft/kernel_table.h"
+#include "nft/links.h"
+#include "nft/spoof.h"
 
 namespace netpol::agent {
 
 // Which informer an event came from.
-enum class ResourceKind : uint8_t { Namespace, Pod, NetworkPolicy };
-const char* to_string(ResourceKind k);  // "namespace", "pod", "networkpolicy"
+enum class ResourceKind : uint8_t { Namespace, Pod, NetworkPolicy, ClusterNetworkPolicy, Node };
+// "namespace", "pod", "networkpolicy", "clusternetworkpolicy", "node"
+const char* to_string(ResourceKind k);
+
+// What an informer event carries (empty for Synced, Unavailable, bindings).
+using EventObject = std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy,
+                                 k8s::ClusterNetworkPolicy, k8s::Node>;
 
 // A netpol-cni binding as the sync thread enforces it (agent/bindings.h):
 // the pod of this UID (any UID when empty) is compiled with these IPs until
@@ -58,24 +68,36 @@ const char* to_string(ResourceKind k);  // "namespace", "pod", "networkpolicy"
 struct PodBinding {
   std::string ns, name, uid;
   std::vector<IpAddr> ips;
+  std::string interface;  // host-side interface (prevResult); "" if not known
   std::string key() const { return ns + "/" + name; }
 };
 
-// One informer notification, stamped when it was received, or a binding
-// (Bind, Unbind) from netpol-cni.
+// What the node's links say (agent/linkwatch.h): where local addresses live
+// and which interfaces are bridge ports (anti-spoofing, docs/spoofing.md).
+struct LinksView {
+  std::vector<nft::LinkBinding> bindings;
+  std::set<std::string> bridge_ports;
+  friend bool operator==(const LinksView&, const LinksView&) = default;
+};
+
+// One informer notification, stamped when it was received, a binding
+// (Bind, Unbind) from netpol-cni, or a new view of the links (Links).
+// Unavailable: the first list of an optional kind failed (a CRD not
+// installed, RBAC refusing Nodes); the first sync stops waiting for it.
 struct Event {
-  enum class Op : uint8_t { Upsert, Remove, Synced, Bind, Unbind };
+  enum class Op : uint8_t { Upsert, Remove, Synced, Bind, Unbind, Links, Unavailable };
   Op op = Op::Upsert;
   ResourceKind kind = ResourceKind::Pod;
   // The object (for Remove: its last known state); empty for Synced. Bind:
   // the pod as the binder read it from the API (empty when not known).
-  std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> object;
+  EventObject object;
   SteadyTime received{};
   std::optional<PodBinding> binding{};  // Bind, Unbind
   // Called on the sync thread once everything fed up to this event is in the
   // kernel (after the apply that committed it). May never be called (the
   // loop stopped, applies keep failing): waiters bound their own wait.
   std::function<void()> on_applied{};
+  std::optional<LinksView> links{};  // Links
 };
 
 // The metrics the sync loop keeps (registered in the registry given).
@@ -101,6 +123,7 @@ struct SyncMetrics {
   Gauge& queue;         // events waiting for the sync thread
   Gauge& ready;         // 1 once the first sync was applied
   Gauge& synced_resource_version;
+  Family<Gauge>& spoof_bindings;  // {table}: inet, bridge
 };
 
 // Everything the sync thread does, one call at a time. Not thread-safe.
@@ -124,7 +147,16 @@ class Enforcer {
   // since, by anyone, so nothing can differ).
   nft::Result<bool> check_drift(bool read_back = true);
 
-  bool synced() const { return synced_mask_ == 7; }
+  // Before the first flush: the first sync also waits until `kind` synced or
+  // reported Unavailable (the Namespace, Pod and NetworkPolicy kinds are
+  // always waited for, and must sync).
+  void wait_for(ResourceKind kind) { required_mask_ |= bit(kind); }
+  bool synced() const { return (answered_mask_ & required_mask_) == required_mask_; }
+  // Whether the Node informer has listed: until then `nodes` peers of
+  // ClusterNetworkPolicies are peers the agent cannot evaluate, compiled by
+  // the API's fail-closed rule (an Accept rule does not match them, a Deny or
+  // Pass rule matches everything).
+  bool nodes_known() const { return nodes_known_; }
   bool ready() const { return ready_; }
   bool needs_full() const { return !ready_ || table_.needs_full(); }
   const ir::RuleSet& rules() const { return compiler_.rules(); }
@@ -144,12 +176,27 @@ class Enforcer {
   // their pod to appear).
   size_t bindings() const { return bound_.size(); }
 
+  // Anti-spoofing (docs/spoofing.md): call before the first flush. On, every
+  // apply also programs the guard of `inet netpol` (routed pod interfaces)
+  // and `table bridge netpol` (bridge ports) from the netpol-cni bindings
+  // and the links; off, the first sync removes a guard left by an earlier run.
+  void set_anti_spoofing(bool on) { anti_spoofing_ = on; }
+  // The (interface, address) pairs the guards hold now (routed, bridged).
+  const nft::PortBindings& routed_guard() const { return routed_; }
+  const nft::PortBindings& bridged_guard() const { return bridged_; }
+
  private:
   nft::Status full(bool drift);
   void applied(bool full, double seconds);
   ir::Delta feed_binding(Event& ev);
+  // The guards the bindings and links ask for now; true if they changed.
+  bool update_guards();
+  nft::Status sync_bridge(bool force);
   ir::Delta upsert_pod(const k8s::Pod& pod);
+  ir::Delta upsert_cnp(const k8s::ClusterNetworkPolicy& cnp);
+  void nodes_listed(SteadyTime received);
   void notify_applied();
+  static unsigned bit(ResourceKind k) { return 1u << static_cast<unsigned>(k); }
 
   compiler::Compiler compiler_;
   nft::KernelTable table_;
@@ -158,7 +205,13 @@ class Enforcer {
   Logger* log_;
   std::shared_ptr<Clock> clock_;
   std::vector<SteadyTime> stamps_;  // events since the last apply that changed the IR
-  unsigned synced_mask_ = 0;
+  unsigned answered_mask_ = 0;      // kinds that synced or reported Unavailable
+  unsigned required_mask_ =
+      bit(ResourceKind::Namespace) | bit(ResourceKind::Pod) | bit(ResourceKind::NetworkPolicy);
+  bool nodes_known_ = false;
+  // CNPs with `nodes` peers as the API has them, while !nodes_known_ (they
+  // are compiled with those peers unknown until the Nodes are listed).
+  std::unordered_map<std::string, k8s::ClusterNetworkPolicy> node_cnps_;
   bool ready_ = false;
   std::string last_error_;  // logged once until it changes or an apply succeeds
   std::vector<std::function<void(const ir::RuleSet&)>> listeners_;
@@ -171,6 +224,13 @@ class Enforcer {
   };
   std::unordered_map<std::string, Bound> bound_;
   std::vector<std::function<void()>> on_applied_;  // Event::on_applied fed since the last apply
+  bool anti_spoofing_ = false;
+  LinksView links_;
+  nft::PortBindings routed_, bridged_;
+  nft::BridgeGuard bridge_;
+  bool bridge_dirty_ = true;
+  bool bridge_removed_ = false;  // anti-spoofing off: the bridge table is gone
+  std::string bridge_error_;     // last failure of the bridge table, logged once
 };
 
 // Timing of the sync thread: batching, drift checks, retries (agent/schedule.h

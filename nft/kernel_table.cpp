@@ -61,6 +61,7 @@ Status KernelTable::full(const ir::RuleSet& rules) {
   mirror_.reset();
   generation_.reset();
   Ruleset desired = render(rules, audit_).ruleset;
+  if (guard_) add_guard(desired, *guard_, audit_);
   // Read before the read-back: a commit by anyone after it makes the
   // generation check in commit() fail, never pass wrongly.
   const std::optional<uint32_t> base = generation_of(kernel_);
@@ -94,6 +95,7 @@ Status KernelTable::update(const ir::RuleSet& after, const ir::Delta& delta) {
   const std::optional<uint32_t> base = generation_;
   auto tx = plan(std::move(current), after, delta, audit_);
   if (!tx.ok()) return full(after);  // the mirror did not fit the change
+  if (guard_ && !append_guard_changes(tx.value(), *guard_).ok()) return full(after);
   ++stats_.incremental;
   return commit(std::move(tx).value(), base);
 }

@@ -18,6 +18,7 @@
 #include "nft/kernel.h"
 #include "nft/objects.h"
 #include "nft/render.h"
+#include "nft/spoof.h"
 #include "nft/status.h"
 
 namespace netpol::nft {
@@ -53,6 +54,13 @@ class KernelTable {
   // in between, a failure, a Kernel without generations).
   bool unchanged_since_sync();
 
+  // The anti-spoofing guard of the table (nft/spoof.h) and the bindings it
+  // holds; nullopt (the default): no guard, and a reconcile removes one left
+  // by an earlier run. Takes effect with the next full() or update(), in the
+  // same transaction as the IR change.
+  void set_guard(std::optional<PortBindings> guard) { guard_ = std::move(guard); }
+  const std::optional<PortBindings>& guard() const { return guard_; }
+
   bool needs_full() const { return !mirror_.has_value(); }
   const std::optional<Ruleset>& mirror() const { return mirror_; }
   const KernelTableStats& stats() const { return stats_; }
@@ -64,6 +72,7 @@ class KernelTable {
 
   Kernel& kernel_;
   AuditOptions audit_;
+  std::optional<PortBindings> guard_;
   std::optional<Ruleset> mirror_;
   std::optional<uint32_t> generation_;  // the kernel's generation when it equalled mirror_
   KernelTableStats stats_;

@@ -22,10 +22,12 @@ inline constexpr uint32_t kTypeIpv4Addr = 7;
 inline constexpr uint32_t kTypeIpv6Addr = 8;
 inline constexpr uint32_t kTypeInetProto = 12;
 inline constexpr uint32_t kTypeInetService = 13;
+inline constexpr uint32_t kTypeIfName = 41;
 inline constexpr uint32_t kTypeBits = 6;
 
 // nft's enum byteorder, kept in set user data so `nft list` prints keys right.
 inline constexpr uint32_t kByteorderInvalid = 0;
+inline constexpr uint32_t kByteorderHostEndian = 1;
 inline constexpr uint32_t kByteorderBigEndian = 2;
 
 // Ids nft records in an anonymous set's "typeof" user data for `th dport`
@@ -41,6 +43,10 @@ inline constexpr uint32_t kTransportHeader = 2;
 // nfproto values the `meta nfproto` dependency compares with.
 inline constexpr uint8_t kNfprotoIpv4 = 2;
 inline constexpr uint8_t kNfprotoIpv6 = 10;
+// What stands in for `meta nfproto` in a bridge table, where nfproto is always
+// NFPROTO_BRIDGE: `meta protocol` (the frame's ethertype, network byte order).
+inline constexpr uint16_t kEthertypeIpv4 = 0x0800;
+inline constexpr uint16_t kEthertypeIpv6 = 0x86dd;
 
 // RTN_LOCAL: what `fib saddr type` yields for an address of this host.
 inline constexpr uint32_t kRtnLocal = 2;
@@ -55,6 +61,8 @@ inline uint32_t type_id(KeyType t) {
       return kTypeInetProto;
     case KeyType::InetService:
       return kTypeInetService;
+    case KeyType::IfName:
+      return kTypeIfName;
   }
   return 0;
 }
@@ -69,6 +77,8 @@ inline std::optional<KeyType> key_type_of(uint32_t id) {
       return KeyType::InetProto;
     case kTypeInetService:
       return KeyType::InetService;
+    case kTypeIfName:
+      return KeyType::IfName;
     default:
       return std::nullopt;
   }
@@ -104,6 +114,8 @@ inline uint32_t part_len(KeyType t) {
       return 1;
     case KeyType::InetService:
       return 2;
+    case KeyType::IfName:
+      return 16;  // IFNAMSIZ
   }
   return 0;
 }
@@ -132,6 +144,7 @@ inline KeyType type_of(const Value& v) {
     return ip->is_v4() ? KeyType::Ipv4Addr : KeyType::Ipv6Addr;
   }
   if (std::holds_alternative<Proto>(v)) return KeyType::InetProto;
+  if (std::holds_alternative<IfName>(v)) return KeyType::IfName;
   return KeyType::InetService;
 }
 
@@ -142,6 +155,10 @@ inline void put_value(Key& k, const Value& v, bool concat) {
     for (uint32_t i = 0; i < part_len(t); ++i) p[i] = ip->bytes[i];
   } else if (const auto* proto = std::get_if<Proto>(&v)) {
     p[0] = proto->num;
+  } else if (const auto* n = std::get_if<IfName>(&v)) {
+    for (size_t i = 0; i < n->name.size() && i < part_len(t) - 1; ++i) {
+      p[i] = static_cast<uint8_t>(n->name[i]);
+    }
   } else {
     const uint16_t port = std::get<Port>(v).num;
     p[0] = static_cast<uint8_t>(port >> 8);
@@ -208,6 +225,12 @@ inline std::optional<std::vector<Value>> decode_key(const std::vector<KeyType>& 
       case KeyType::InetService:
         out.emplace_back(Port{static_cast<uint16_t>((p[0] << 8) | p[1])});
         break;
+      case KeyType::IfName: {
+        size_t n = 0;
+        while (n < part_len(t) && p[n] != 0) ++n;
+        out.emplace_back(IfName{std::string(reinterpret_cast<const char*>(p), n)});
+        break;
+      }
     }
     off += padded_len(t, concat);
   }
@@ -224,6 +247,8 @@ struct Load {
   uint8_t nfproto = 0;  // family the field needs (`meta nfproto` dependency), 0: any
 };
 
+inline constexpr uint32_t kMetaProtocol = 1;  // NFT_META_PROTOCOL
+inline constexpr uint32_t kMetaIifname = 6;   // NFT_META_IIFNAME
 inline constexpr uint32_t kMetaNfproto = 15;  // NFT_META_NFPROTO
 inline constexpr uint32_t kMetaL4proto = 16;  // NFT_META_L4PROTO
 
@@ -241,13 +266,15 @@ inline Load load_of(Field f) {
       return {true, kMetaL4proto, 0, 0, 1, 0};
     case Field::ThDport:
       return {false, 0, kTransportHeader, 2, 2, 0};
+    case Field::IifName:
+      return {true, kMetaIifname, 0, 0, 16, 0};
   }
   return {};
 }
 
 inline std::optional<Field> field_of(const Load& l) {
   for (Field f : {Field::IpSaddr, Field::IpDaddr, Field::Ip6Saddr, Field::Ip6Daddr,
-                  Field::MetaL4Proto, Field::ThDport}) {
+                  Field::MetaL4Proto, Field::ThDport, Field::IifName}) {
     Load w = load_of(f);
     if (w.meta != l.meta) continue;
     if (l.meta ? w.meta_key == l.meta_key

@@ -186,6 +186,8 @@ class RuleParser {
     }
     // meta nfproto dependency, then an address-keyed lookup.
     if (x.is("meta") && x.get(NFTNL_EXPR_META_KEY) == wire::kMetaNfproto) return keyed(true);
+    // ... or its bridge-table form, `meta protocol ip|ip6`.
+    if (x.is("meta") && x.get(NFTNL_EXPR_META_KEY) == wire::kMetaProtocol) return keyed(true);
     // meta l4proto P (a comparison, not the start of a key).
     if (x.is("meta") && x.get(NFTNL_EXPR_META_KEY) == wire::kMetaL4proto && at(1) &&
         at(1)->is("cmp")) {
@@ -297,10 +299,21 @@ class RuleParser {
     std::optional<uint8_t> family;
     if (dependency) {
       auto d = cmp_data(at(1), NFT_CMP_EQ);
-      if (xs_[i_].get(NFTNL_EXPR_META_DREG) != NFT_REG_1 || !d || d->size() != 1) {
-        return std::nullopt;
+      if (xs_[i_].get(NFTNL_EXPR_META_DREG) != NFT_REG_1 || !d) return std::nullopt;
+      if (xs_[i_].get(NFTNL_EXPR_META_KEY) == wire::kMetaProtocol) {
+        if (d->size() != 2) return std::nullopt;
+        const uint16_t type = static_cast<uint16_t>(((*d)[0] << 8) | (*d)[1]);
+        if (type == wire::kEthertypeIpv4) {
+          family = wire::kNfprotoIpv4;
+        } else if (type == wire::kEthertypeIpv6) {
+          family = wire::kNfprotoIpv6;
+        } else {
+          return std::nullopt;
+        }
+      } else {
+        if (d->size() != 1) return std::nullopt;
+        family = (*d)[0];
       }
-      family = (*d)[0];
       i_ += 2;
     }
     std::vector<Field> fields;
@@ -318,10 +331,12 @@ class RuleParser {
       ++i_;
     }
     const Raw* lk = at(0);
+    const uint32_t flags = lk ? lk->get(NFTNL_EXPR_LOOKUP_FLAGS).value_or(0) : 0;
     if (fields.empty() || !lk || lk->get(NFTNL_EXPR_LOOKUP_SREG) != NFT_REG_1 ||
-        lk->get(NFTNL_EXPR_LOOKUP_FLAGS).value_or(0) != 0) {
+        (flags & ~static_cast<uint32_t>(NFT_LOOKUP_F_INV)) != 0) {
       return std::nullopt;
     }
+    const bool negate = (flags & NFT_LOOKUP_F_INV) != 0;
     // Registers exactly as nft (and netlink.cpp) lay a key out.
     uint32_t slot = 0;
     for (size_t k = 0; k < fields.size(); ++k) {
@@ -346,14 +361,16 @@ class RuleParser {
     ++i_;
     auto dreg = lk->get(NFTNL_EXPR_LOOKUP_DREG);
     if (dreg) {
-      if (*dreg != NFT_REG_VERDICT || fields.size() != 1) return std::nullopt;
+      if (*dreg != NFT_REG_VERDICT || fields.size() != 1 || negate) return std::nullopt;
       return VmapLookup{fields[0], set->second};
     }
     if (auto a = anon_.find(set->second); a != anon_.end()) {
-      if (fields != std::vector<Field>{Field::ThDport} || !a->second.valid) return std::nullopt;
+      if (fields != std::vector<Field>{Field::ThDport} || !a->second.valid || negate) {
+        return std::nullopt;
+      }
       return DportMatch{a->second.ports};
     }
-    return SetMatch{fields, set->second};
+    return SetMatch{fields, set->second, negate};
   }
 
   const std::vector<Raw>& xs_;

@@ -37,6 +37,8 @@ uint16_t nfproto(TableFamily f) {
   switch (f) {
     case TableFamily::Inet:
       return NFPROTO_INET;
+    case TableFamily::Bridge:
+      return NFPROTO_BRIDGE;
   }
   return NFPROTO_UNSPEC;
 }
@@ -317,7 +319,9 @@ class Encoder {
     // order for maps, then the comment.
     Ptr<nftnl_udata_buf> ud(nftnl_udata_buf_alloc(kUdataMax));
     nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_KEYBYTEORDER,
-                        concat ? wire::kByteorderInvalid : wire::kByteorderBigEndian);
+                        concat                        ? wire::kByteorderInvalid
+                        : s.key[0] == KeyType::IfName ? wire::kByteorderHostEndian
+                                                      : wire::kByteorderBigEndian);
     if (s.is_map()) nftnl_udata_put_u32(ud.get(), NFTNL_UDATA_SET_DATABYTEORDER, 0);
     if (concat) {
       constexpr uint32_t kExprConcat = 13;
@@ -488,8 +492,16 @@ class Encoder {
     for (Field f : fields) {
       const uint8_t p = wire::load_of(f).nfproto;
       if (p == 0 || p == rule_nfproto_) continue;
-      push(r, meta(wire::kMetaNfproto, NFT_REG_1));
-      push(r, cmp(NFT_REG_1, NFT_CMP_EQ, &p, sizeof p));
+      if (family_ == NFPROTO_BRIDGE) {
+        // nfproto is NFPROTO_BRIDGE for every frame: test the ethertype.
+        const uint16_t type = p == wire::kNfprotoIpv4 ? wire::kEthertypeIpv4 : wire::kEthertypeIpv6;
+        const uint8_t be[2] = {static_cast<uint8_t>(type >> 8), static_cast<uint8_t>(type & 0xff)};
+        push(r, meta(wire::kMetaProtocol, NFT_REG_1));
+        push(r, cmp(NFT_REG_1, NFT_CMP_EQ, be, sizeof be));
+      } else {
+        push(r, meta(wire::kMetaNfproto, NFT_REG_1));
+        push(r, cmp(NFT_REG_1, NFT_CMP_EQ, &p, sizeof p));
+      }
       rule_nfproto_ = p;
       return;
     }
@@ -626,7 +638,9 @@ class Encoder {
   Status add(nftnl_rule* r, const SetMatch& m) {
     if (m.key.empty()) return Error{"netlink: set match without a key"};
     load_key(r, m.key);
-    push(r, lookup(NFT_REG_1, m.set, id_of(m.set), std::nullopt));
+    nftnl_expr* e = lookup(NFT_REG_1, m.set, id_of(m.set), std::nullopt);
+    if (m.negate) nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+    push(r, e);
     return {};
   }
 

@@ -70,6 +70,8 @@ KeyType key_type(Field f) {
       return KeyType::InetProto;
     case Field::ThDport:
       return KeyType::InetService;
+    case Field::IifName:
+      return KeyType::IfName;
   }
   return KeyType::InetService;
 }
@@ -89,6 +91,8 @@ const char* to_string(TableFamily f) {
   switch (f) {
     case TableFamily::Inet:
       return "inet";
+    case TableFamily::Bridge:
+      return "bridge";
   }
   return "?";
 }
@@ -119,6 +123,8 @@ const char* to_string(KeyType t) {
       return "inet_proto";
     case KeyType::InetService:
       return "inet_service";
+    case KeyType::IfName:
+      return "ifname";
   }
   return "?";
 }
@@ -137,6 +143,8 @@ const char* to_string(Field f) {
       return "meta l4proto";
     case Field::ThDport:
       return "th dport";
+    case Field::IifName:
+      return "iifname";
   }
   return "?";
 }

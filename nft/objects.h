@@ -41,7 +41,9 @@ std::string clean_comment(std::string_view text);
 // limit: [A-Za-z_.] first, then [A-Za-z0-9_./-], at most kMaxNameBytes.
 bool valid_name(std::string_view name);
 
-enum class TableFamily : uint8_t { Inet };
+// Inet: the policy table. Bridge: the anti-spoofing table of bridged pod
+// networks (docs/spoofing.md), where only the bridge family sees the port.
+enum class TableFamily : uint8_t { Inet, Bridge };
 
 struct Table {
   TableFamily family = TableFamily::Inet;
@@ -90,7 +92,7 @@ inline constexpr int kListingRanks = 4;
 int listing_rank(const Chain& c);
 
 // Data types of set keys (one per part of a concatenation).
-enum class KeyType : uint8_t { Ipv4Addr, Ipv6Addr, InetProto, InetService };
+enum class KeyType : uint8_t { Ipv4Addr, Ipv6Addr, InetProto, InetService, IfName };
 // Data type of map values; netpol only uses verdict maps.
 enum class DataType : uint8_t { Verdict };
 
@@ -105,7 +107,15 @@ struct Port {
   friend auto operator<=>(const Port&, const Port&) = default;
   friend bool operator==(const Port&, const Port&) = default;
 };
-using Value = std::variant<IpAddr, Proto, Port>;
+// An interface name (nft's ifname: IFNAMSIZ bytes, NUL padded).
+struct IfName {
+  std::string name;
+  friend auto operator<=>(const IfName&, const IfName&) = default;
+  friend bool operator==(const IfName&, const IfName&) = default;
+};
+// Longest interface name the kernel allows (IFNAMSIZ - 1).
+inline constexpr size_t kMaxIfNameBytes = 15;
+using Value = std::variant<IpAddr, Proto, Port, IfName>;
 
 struct Verdict {
   enum class Kind : uint8_t { Accept, Drop, Return, Continue, Jump, Goto };
@@ -162,6 +172,7 @@ enum class Field : uint8_t {
   Ip6Daddr,     // ip6 daddr
   MetaL4Proto,  // meta l4proto  (inet_proto)
   ThDport,      // th dport      (inet_service; any transport with ports)
+  IifName,      // iifname       (ifname; in a bridge table: the bridge port)
 };
 KeyType key_type(Field f);
 
@@ -211,10 +222,12 @@ struct DportMatch {
   friend bool operator==(const DportMatch&, const DportMatch&) = default;
 };
 
-// F1 . F2 ... @set: the (concatenated) fields are an element of a named set.
+// F1 . F2 ... @set: the (concatenated) fields are an element of a named set
+// (`F != @set` when `negate`: they are not).
 struct SetMatch {
   std::vector<Field> key;
   std::string set;
+  bool negate = false;
   friend auto operator<=>(const SetMatch&, const SetMatch&) = default;
   friend bool operator==(const SetMatch&, const SetMatch&) = default;
 };
@@ -293,7 +306,7 @@ struct Ruleset {
 };
 
 // Names for messages and script text.
-const char* to_string(TableFamily f);  // "inet"
+const char* to_string(TableFamily f);  // "inet", "bridge"
 const char* to_string(Hook h);         // "forward"
 const char* to_string(KeyType t);      // "ipv4_addr"
 const char* to_string(Field f);        // "ip saddr"

@@ -69,6 +69,8 @@ uint16_t nfproto(TableFamily f) {
   switch (f) {
     case TableFamily::Inet:
       return NFPROTO_INET;
+    case TableFamily::Bridge:
+      return NFPROTO_BRIDGE;
   }
   return NFPROTO_UNSPEC;
 }

@@ -33,6 +33,7 @@ std::string proto_text(uint8_t proto) {
 std::string value_text(const Value& v) {
   if (const auto* ip = std::get_if<IpAddr>(&v)) return ip->str();
   if (const auto* p = std::get_if<Proto>(&v)) return proto_text(p->num);
+  if (const auto* n = std::get_if<IfName>(&v)) return "\"" + n->name + "\"";
   return std::to_string(std::get<Port>(v).num);
 }
 
@@ -97,7 +98,7 @@ std::string expr_text(const Expr& x) {
             if (i) out += " . ";
             out += to_string(e.key[i]);
           }
-          return out + " @" + e.set;
+          return out + (e.negate ? " != @" : " @") + e.set;
         } else if constexpr (std::is_same_v<T, VmapLookup>) {
           return std::string(to_string(e.key)) + " vmap @" + e.map;
         } else if constexpr (std::is_same_v<T, LimitMatch>) {

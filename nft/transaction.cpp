@@ -53,6 +53,9 @@ bool value_fits(const Value& v, KeyType t) {
       return std::holds_alternative<Proto>(v);
     case KeyType::InetService:
       return std::holds_alternative<Port>(v);
+    case KeyType::IfName:
+      return std::holds_alternative<IfName>(v) && !std::get<IfName>(v).name.empty() &&
+             std::get<IfName>(v).name.size() <= kMaxIfNameBytes;
   }
   return false;
 }

@@ -76,7 +76,9 @@ void Pipeline::on_record(const LogRecord& record, TimePoint now) {
     ++stats_.decode_errors;
     return;
   }
-  std::optional<Attribution> who = index_.lookup(*id);
+  if (id->spoofed) ++stats_.spoofed;
+  std::optional<Attribution> who;
+  if (!id->spoofed) who = index_.lookup(*id);
   if (who) hot_[who->chain] = now;
 
   // Forget old attempts now and then (and everything if a flood of distinct
@@ -105,6 +107,13 @@ void Pipeline::on_record(const LogRecord& record, TimePoint now) {
   };
   c.src = endpoint(packet->src, port(packet->sport));
   c.dst = endpoint(packet->dst, port(packet->dport));
+  if (id->spoofed) {
+    // The source address is forged: naming the pod that owns it would blame
+    // the victim. The line keeps the address only.
+    c.src.ns.clear();
+    c.src.pod.clear();
+    c.reason = "spoofed";
+  }
   c.icmp_type = packet->icmp_type;
   c.icmp_code = packet->icmp_code;
   if (who) {
@@ -113,7 +122,7 @@ void Pipeline::on_record(const LogRecord& record, TimePoint now) {
     // The chain's own pod is known even when its address is not (any more).
     Endpoint& local = id->direction == nft::Direction::Ingress ? c.dst : c.src;
     if (local.pod.empty()) std::tie(local.ns, local.pod) = split_key(who->pod);
-  } else {
+  } else if (!id->spoofed) {
     ++stats_.unknown_ids;
   }
   ++stats_.connections;

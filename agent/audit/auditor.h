@@ -45,6 +45,7 @@ struct PipelineStats {
   uint64_t repeats = 0;        // the same attempt again within the dedupe window
   uint64_t connections = 0;    // "connection" lines produced
   uint64_t suppressed = 0;     // attempts reported in "suppressed" lines
+  uint64_t spoofed = 0;        // packets the anti-spoofing guard logged (before dedupe)
 };
 
 struct PipelineConfig {

@@ -260,6 +260,14 @@ std::optional<LogId> parse_prefix(std::string_view prefix) {
     words.push_back(prefix.substr(pos, sp - pos));
     pos = sp + 1;
   }
+  if (words.size() == 2 && words[0] == nft::kAuditPrefixTag && words[1] == "spoofed") {
+    // The sender's egress: its packet never reached a policy.
+    LogId id;
+    id.verdict = Verdict::Deny;
+    id.direction = nft::Direction::Egress;
+    id.spoofed = true;
+    return id;
+  }
   if (words.size() < 4 || words[0] != nft::kAuditPrefixTag) return std::nullopt;
   LogId id;
   // "netpol VERDICT DIR POD TIER CNP N": a ClusterNetworkPolicy rule.
@@ -311,6 +319,7 @@ std::string format(const Connection& c) {
   append_endpoint(json_key(out, "src"), c.src);
   append_endpoint(json_key(out, "dst"), c.dst);
   append_attribution(out, c.policies, c.rule_index, c.isolated_by);
+  if (!c.reason.empty()) json_key(out, "reason") += json_string(c.reason);
   json_key(out, "icmp");
   if (c.icmp_type) {
     out += "{\"type\":";
@@ -321,7 +330,11 @@ std::string format(const Connection& c) {
   } else {
     out += "null";
   }
-  append_decider(out, c.tier, c.cnp);
+  if (c.reason.empty()) {
+    append_decider(out, c.tier, c.cnp);
+  } else {
+    out += ",\"tier\":null,\"cnp\":null";  // no policy decided (anti-spoofing)
+  }
   out += "}\n";
   return out;
 }

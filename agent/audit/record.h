@@ -63,6 +63,9 @@ struct LogId {
   // short_hash("cnp/NAME"); nullopt: a NetworkPolicy chain did.
   std::optional<k8s::CnpTier> tier;
   std::string cnp_hash;
+  // The anti-spoofing guard's prefix (nft::kSpoofedPrefix): a deny whose
+  // source is not bound to the interface it came from (pod_hash empty).
+  bool spoofed = false;
 
   friend bool operator==(const LogId&, const LogId&) = default;
 };
@@ -107,6 +110,9 @@ struct Connection {
   // The chain's pod (the destination for ingress, the source for egress), for
   // when the packet's address no longer maps to it (the pod went away).
   std::string chain_pod;  // "ns/name"; empty when the id was not known
+  // Why, when the verdict is not a policy's: "spoofed" (anti-spoofing); ""
+  // for policy verdicts (the key is then left out of the line).
+  std::string reason;
 };
 
 // Connection attempts a logging rule did not log because its rate limit was

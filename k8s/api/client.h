@@ -1,5 +1,5 @@
 // The Kubernetes API client: paginated lists and streaming watches of the
-// three resources netpol needs, over HTTP or HTTPS (cpprestsdk behind a pimpl).
+// resources netpol needs, over HTTP or HTTPS (cpprestsdk behind a pimpl).
 //
 // ApiClient is the interface the informers use, so a test can put a scripted
 // fake behind it. The HTTP implementation hands back each object as its JSON
@@ -37,6 +37,11 @@ inline constexpr ResourceRef kPods{"/api/v1", "pods", "Pod", "v1", true};
 inline constexpr ResourceRef kNamespaces{"/api/v1", "namespaces", "Namespace", "v1", false};
 inline constexpr ResourceRef kNetworkPolicies{"/apis/networking.k8s.io/v1", "networkpolicies",
                                               "NetworkPolicy", "networking.k8s.io/v1", true};
+// A CRD (kubernetes-sigs/network-policy-api): 404 while it is not installed.
+inline constexpr ResourceRef kClusterNetworkPolicies{
+    "/apis/policy.networking.k8s.io/v1alpha2", "clusternetworkpolicies", "ClusterNetworkPolicy",
+    "policy.networking.k8s.io/v1alpha2", false};
+inline constexpr ResourceRef kNodes{"/api/v1", "nodes", "Node", "v1", false};
 
 // Cancels blocking calls from another thread. A cancelled Canceller stays
 // cancelled; calls given one fail at once with Code::Cancelled.

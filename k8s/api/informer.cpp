@@ -34,6 +34,19 @@ struct Traits<NetworkPolicy> {
   static std::string key(const NetworkPolicy& p) { return p.key(); }
 };
 
+template <>
+struct Traits<ClusterNetworkPolicy> {
+  static const ResourceRef& res() { return kClusterNetworkPolicies; }
+  static std::vector<ClusterNetworkPolicy>& items(Objects& o) { return o.cluster_policies; }
+  static std::string key(const ClusterNetworkPolicy& p) { return p.name; }
+};
+template <>
+struct Traits<Node> {
+  static const ResourceRef& res() { return kNodes; }
+  static std::vector<Node>& items(Objects& o) { return o.nodes; }
+  static std::string key(const Node& n) { return n.name; }
+};
+
 // metadata.<field> of a raw object, without a full parse (for objects that failed to decode).
 std::string raw_meta(std::string_view object, std::string_view field) {
   const auto meta = json::member(object, "metadata");
@@ -226,6 +239,35 @@ void Informer<T>::note_ok() {
   if (log) opts_.log(std::string("informer ") + Traits<T>::res().plural + ": recovered");
 }
 
+template <typename T>
+void Informer<T>::note_absent(const Status& st) {
+  const std::string msg = std::string("informer ") + Traits<T>::res().plural + ": not served (" +
+                          st.str() + "); running without it, listing again every " +
+                          std::to_string(opts_.absent_recheck.count()) + "ms";
+  bool log = false;
+  {
+    MutexLock lock(mu_);
+    ++stats_.absent_lists;
+    stats_.absent = true;
+    stats_.last_error.clear();
+    stats_.resource_version.clear();
+    if (msg != reported_) {
+      reported_ = msg;
+      log = true;
+    }
+    // Not served means none exist (deleting a CRD deletes its objects):
+    // the store follows, as a relist that found nothing would.
+    relisting_ = true;
+    std::vector<Ptr> gone(store_.begin(), store_.end());
+    std::sort(gone.begin(), gone.end(), [](const Ptr& a, const Ptr& b) { return a->uid < b->uid; });
+    for (const auto& old : gone) post_delete(old);
+    store_.clear();
+    relisting_ = false;
+    if (handlers_.on_list_error) dispatcher_->post([this, st] { handlers_.on_list_error(st); });
+  }
+  if (log) opts_.log(msg);
+}
+
 // Called with mu_ held, like the other post_* helpers: posting under the lock
 // keeps the dispatcher's order equal to the store's order.
 template <typename T>
@@ -363,6 +405,7 @@ Status Informer<T>::list_and_reconcile() {
   store_.swap(fresh);
   relisting_ = false;
   ++stats_.lists;
+  stats_.absent = false;
   stats_.resource_version = rv;
   if (first) {
     dispatcher_->post([this] {
@@ -433,7 +476,16 @@ void Informer<T>::run() {
       Status st = list_and_reconcile();
       if (stopping_) break;
       if (!st.ok()) {
+        if (st.code() == Code::NotFound && opts_.absent_recheck.count() > 0) {
+          note_absent(st);
+          backoff.reset();
+          if (!opts_.clock->sleep_for(opts_.absent_recheck)) break;
+          continue;
+        }
         note_error(st);
+        if (handlers_.on_list_error) {
+          dispatcher_->post([this, st] { handlers_.on_list_error(st); });
+        }
         if (!opts_.clock->sleep_for(backoff.next())) break;
         continue;
       }
@@ -492,6 +544,9 @@ void Informer<T>::run() {
       continue;
     }
     note_error(st);
+    // The resource went away under the watch (a CRD deleted): the list says
+    // whether it is absent now.
+    if (st.code() == Code::NotFound && opts_.absent_recheck.count() > 0) need_list = true;
     // A watch that was delivering events broke: reconnect at once. One that
     // failed outright backs off, so a dead or refusing server is not hammered.
     if (got > 0) {
@@ -505,5 +560,7 @@ void Informer<T>::run() {
 template class Informer<Pod>;
 template class Informer<Namespace>;
 template class Informer<NetworkPolicy>;
+template class Informer<ClusterNetworkPolicy>;
+template class Informer<Node>;
 
 }  // namespace netpol::k8s::api

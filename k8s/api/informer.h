@@ -13,6 +13,12 @@
 // informer never throws, never stops on its own because of API errors (it
 // retries with exponential backoff and jitter), and never blocks on a slow
 // handler: events queue up in the dispatcher instead.
+//
+// A resource the server may not serve (a CRD that is not installed) can be
+// marked optional (InformerOptions::absent_recheck): a 404 on its list then
+// means "there are none": the store empties (synthesised deletes), the
+// informer says so once in the log and in its stats, and lists again every
+// absent_recheck until the resource is served, without backoff growing.
 #pragma once
 
 #include <chrono>
@@ -104,6 +110,9 @@ struct Handlers {
   std::function<void(const T&)> on_delete;  // the last state we knew
   // After the handlers of the first complete list ran (once).
   std::function<void()> on_synced;
+  // After each failed list, with why (NotFound: the resource is not served).
+  // Lets a consumer stop waiting for a resource it can do without.
+  std::function<void(const Status&)> on_list_error;
 };
 
 // How an informer lists, watches, retries, logs and dispatches. Every field
@@ -121,6 +130,10 @@ struct InformerOptions {
   std::function<double()> random;               // [0, 1); default: seeded std::mt19937_64
   std::function<void(const std::string&)> log;  // default: stderr
   std::shared_ptr<Dispatcher> dispatcher;       // default: a private one
+  // Non-zero: the resource may be absent (a CRD). A list answered 404 empties
+  // the store and the next list comes after this long (not backoff); a watch
+  // answered 404 lists again. Zero: a 404 is an error like any other.
+  std::chrono::milliseconds absent_recheck{0};
 };
 
 // Counters for metrics and readiness; a copy, never a live view.
@@ -137,9 +150,13 @@ struct InformerStats {
   uint64_t synthesized = 0;                      // of those, made up by a relist
   std::string resource_version;                  // where the next watch starts
   std::string last_error;                        // empty once a request succeeds again
+  // absent_recheck only: lists answered 404, and whether the last list was one.
+  uint64_t absent_lists = 0;
+  bool absent = false;
 };
 
-// Mirrors one resource (Pod, Namespace or NetworkPolicy) into a UID-keyed
+// Mirrors one resource (Pod, Namespace, NetworkPolicy, ClusterNetworkPolicy
+// or Node) into a UID-keyed
 // store and reports changes to its handlers. Never throws, never gives up.
 template <typename T>
 class Informer {
@@ -177,6 +194,7 @@ class Informer {
   std::optional<T> decode(const std::string& text, const char* how, bool report);
   void note_error(const Status& st);
   void note_ok();
+  void note_absent(const Status& st);
   void post_add(Ptr obj) REQUIRES(mu_);
   void post_update(Ptr old_obj, Ptr new_obj) REQUIRES(mu_);
   void post_delete(Ptr obj) REQUIRES(mu_);
@@ -222,9 +240,13 @@ class Informer {
 using PodInformer = Informer<Pod>;
 using NamespaceInformer = Informer<Namespace>;
 using NetworkPolicyInformer = Informer<NetworkPolicy>;
+using ClusterNetworkPolicyInformer = Informer<ClusterNetworkPolicy>;
+using NodeInformer = Informer<Node>;
 
 extern template class Informer<Pod>;
 extern template class Informer<Namespace>;
 extern template class Informer<NetworkPolicy>;
+extern template class Informer<ClusterNetworkPolicy>;
+extern template class Informer<Node>;
 
 }  // namespace netpol::k8s::api

@@ -7,7 +7,9 @@
 // (VmRSS after ready and after the stream, VmHWM peak), and the event->kernel
 // latency (netpol_event_to_kernel_seconds, the agent's own histogram: event
 // received -> netlink ACK) for a stream of pod creations, label changes and
-// policy changes written to the API server one at a time, as p50/p99 the way
+// policy changes (and, with --cnps N, ClusterNetworkPolicy changes: N CNPs of
+// 25 rules are loaded first, so every change runs under them) written to the
+// API server one at a time, as p50/p99 the way
 // Prometheus' histogram_quantile interpolates them, plus the exact share of
 // events at or under 5 ms (a bucket bound). Targets (issue 5): p99 <= 5 ms,
 // RSS <= 1 KiB per cluster pod + 50 MB. Needs root. Never asserts on numbers.
@@ -129,7 +131,7 @@ double proc_kib(pid_t pid, const char* field) {
 void usage() {
   std::fprintf(stderr,
                "usage: netpol-bench-agent --agent PATH [--pods N] [--namespaces N] [--policies N]\n"
-               "       [--local-pods N] [--changes N] [--gap-ms N]\n");
+               "       [--local-pods N] [--changes N] [--gap-ms N] [--cnps N]\n");
   std::exit(2);
 }
 
@@ -138,14 +140,15 @@ void usage() {
 int main(int argc, char** argv) {
   bench::Params p;
   std::string agent_bin;
-  size_t changes = 300, gap_ms = 20;
+  size_t changes = 300, gap_ms = 20, cnps = 0;
   for (int i = 1; i < argc; ++i) {
     if (bench::parse_size_flag(i, argc, argv, "--pods", p.pods) ||
         bench::parse_size_flag(i, argc, argv, "--namespaces", p.namespaces) ||
         bench::parse_size_flag(i, argc, argv, "--policies", p.policies) ||
         bench::parse_size_flag(i, argc, argv, "--local-pods", p.local_pods) ||
         bench::parse_size_flag(i, argc, argv, "--changes", changes) ||
-        bench::parse_size_flag(i, argc, argv, "--gap-ms", gap_ms)) {
+        bench::parse_size_flag(i, argc, argv, "--gap-ms", gap_ms) ||
+        bench::parse_size_flag(i, argc, argv, "--cnps", cnps)) {
       continue;
     }
     if (std::strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
@@ -188,12 +191,22 @@ int main(int argc, char** argv) {
     server->create(Kind::Pod, pod.ns, testsupport::manifest(pod));
   for (const auto& np : cluster.policies)
     server->create(Kind::NetworkPolicy, np.ns, testsupport::manifest(np));
+  size_t cnp_refused = 0;
+  for (size_t i = 0; i < cnps; ++i) {
+    auto r =
+        server->create(Kind::ClusterNetworkPolicy, "", testsupport::manifest(bench::make_cnp(i)));
+    if (!r.ok() && cnp_refused++ == 0) std::fprintf(stderr, "%s\n", r.body.dump().c_str());
+  }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf(
-      "cluster: %zu pods, %zu namespaces, %zu policies, %zu local pods; loaded into the "
-      "fake API server in %.1f s\n",
-      cluster.pods.size(), cluster.namespaces.size(), cluster.policies.size(), p.local_pods,
+      "cluster: %zu pods, %zu namespaces, %zu policies, %zu local pods, %zu CNPs of 25 rules; "
+      "loaded into the fake API server in %.1f s\n",
+      cluster.pods.size(), cluster.namespaces.size(), cluster.policies.size(), p.local_pods, cnps,
       gen.wall() / 1e3);
+  if (cnp_refused) {
+    std::fprintf(stderr, "fake API server refused %zu CNPs\n", cnp_refused);
+    return 1;
+  }
 
   char kubeconfig[] = "/tmp/netpol-bench-agent-XXXXXX";
   const int kfd = ::mkstemp(kubeconfig);
@@ -269,9 +282,10 @@ int main(int argc, char** argv) {
       "stream (%zu ms apart; latency = the agent's histogram, quantiles interpolated "
       "like histogram_quantile):\n",
       gap_ms);
-  const size_t per_kind = std::max<size_t>(changes / 3, 1);
+  const int kinds = cnps > 0 ? 4 : 3;
+  const size_t per_kind = std::max<size_t>(changes / static_cast<size_t>(kinds), 1);
   std::map<std::string, double> m_prev = m0, m1 = m0;
-  for (int kind = 0; kind < 3; ++kind) {
+  for (int kind = 0; kind < kinds; ++kind) {
     for (size_t k = 0; k < per_kind; ++k) {
       if (kind == 0) {  // a new pod; every other one on this node
         // Index past the cluster: a fresh name and address; put it in an
@@ -286,16 +300,20 @@ int main(int argc, char** argv) {
         k8s::Pod pod = bench::make_pod(p, i, 1 + k);
         server->merge_patch(Kind::Pod, pod.ns, pod.name,
                             json{{"metadata", {{"labels", pod.labels}}}});
-      } else {  // a policy's spec
+      } else if (kind == 2) {  // a policy's spec
         const size_t i = (k * 104729) % p.policies;
         json np = testsupport::manifest(bench::make_policy(p, i, 1 + k));
         server->update(Kind::NetworkPolicy, np["metadata"]["namespace"], np["metadata"]["name"],
                        np);
+      } else {  // a CNP's priority and every rule's action
+        const size_t i = k % cnps;
+        json c = testsupport::manifest(bench::make_cnp(i, 1 + k / cnps));
+        server->update(Kind::ClusterNetworkPolicy, "", c["metadata"]["name"], c);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
     }
     m1 = synced_metrics();
-    const char* names[] = {"pod creations", "label changes", "policy changes"};
+    const char* names[] = {"pod creations", "label changes", "policy changes", "CNP changes"};
     report(names[kind], per_kind,
            minus(histogram(m1, "netpol_event_to_kernel_seconds"),
                  histogram(m_prev, "netpol_event_to_kernel_seconds")),
@@ -303,7 +321,7 @@ int main(int argc, char** argv) {
                  histogram(m_prev, "netpol_sync_duration_seconds", "mode=\"incremental\"")));
     m_prev = m1;
   }
-  report("all", per_kind * 3,
+  report("all", per_kind * static_cast<size_t>(kinds),
          minus(histogram(m1, "netpol_event_to_kernel_seconds"),
                histogram(m0, "netpol_event_to_kernel_seconds")),
          minus(histogram(m1, "netpol_sync_duration_seconds", "mode=\"incremental\""),

@@ -5,7 +5,8 @@
 //   netpol-bench-compile [--pods N] [--namespaces N] [--policies N]
 //                        [--local-pods N] [--changes N] [--cnps N]
 // --cnps N adds N ClusterNetworkPolicies of 25 rules each (both tiers, team
-// subjects, namespace/pod/network peers, ports).
+// subjects, namespace/pod peers in ingress, network peers in egress, ports;
+// bench::make_cnp).
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -27,49 +28,6 @@ using namespace netpol;
 using namespace netpol::bench;
 
 namespace {
-
-// ClusterNetworkPolicy `i` of 25 ingress rules: Admin for even i, Baseline
-// for odd; subjects one team's namespaces; peers rotate through namespaces
-// (env), pods in a team, and networks; every third rule names TCP ports.
-k8s::ClusterNetworkPolicy make_cnp(size_t i) {
-  k8s::ClusterNetworkPolicy c;
-  c.name = "cnp-" + std::to_string(i);
-  c.tier = i % 2 ? k8s::CnpTier::Baseline : k8s::CnpTier::Admin;
-  c.priority = static_cast<int32_t>(i % 1000);
-  c.subject.kind = k8s::CnpSubject::Kind::Namespaces;
-  c.subject.namespaces.match_labels = {{"team", "t" + std::to_string(i % 20)}};
-  const char* envs[] = {"dev", "staging", "prod"};
-  for (size_t r = 0; r < k8s::kCnpMaxRules; ++r) {
-    k8s::CnpRule rule;
-    rule.name = "r" + std::to_string(r);
-    rule.action = static_cast<k8s::CnpAction>((i + r) % 3);
-    k8s::CnpPeer peer;
-    switch (r % 3) {
-      case 0:
-        peer.kind = k8s::CnpPeer::Kind::Namespaces;
-        peer.namespaces.match_labels = {{"env", envs[r % 3]}};
-        break;
-      case 1:
-        peer.kind = k8s::CnpPeer::Kind::Pods;
-        peer.namespaces.match_labels = {{"team", "t" + std::to_string((i + r) % 20)}};
-        break;
-      default:
-        peer.kind = k8s::CnpPeer::Kind::Networks;
-        peer.networks = {*Cidr::parse("10." + std::to_string(r) + ".0.0/16")};
-        break;
-    }
-    rule.peers.push_back(std::move(peer));
-    if (r % 3 == 0) {
-      k8s::CnpPort port;
-      port.protocol = k8s::Protocol::TCP;
-      port.port = static_cast<uint16_t>(8000 + r);
-      port.end_port = port.port;
-      rule.ports.push_back(port);
-    }
-    c.ingress.push_back(std::move(rule));
-  }
-  return c;
-}
 
 struct Stats {
   const char* what;
@@ -150,8 +108,9 @@ int main(int argc, char** argv) {
 
   std::mt19937_64 rng(42);
   Stats label{"pod label change", {}}, local_label{"local pod label change", {}},
-      policy{"policy change", {}}, add{"pod add", {}}, del{"pod delete", {}};
-  size_t next_pod = p.pods, delta_items = 0;
+      policy{"policy change", {}}, add{"pod add", {}}, del{"pod delete", {}},
+      cnp_change{"CNP change (--cnps)", {}};
+  size_t next_pod = p.pods, delta_items = 0, cnp_sets = 0, cnp_elements = 0, cnp_pods = 0;
   auto timed = [](Stats& s, auto&& fn) {
     Timer tt;
     fn();
@@ -168,11 +127,30 @@ int main(int argc, char** argv) {
     k8s::Pod fresh = make_pod(p, next_pod++, gen);
     timed(add, [&] { c.upsert_pod(fresh); });
     timed(del, [&] { c.remove_pod(fresh.ns, fresh.name); });
+    if (cnps > 0) {
+      // Priority and every rule's action of one CNP (what netpol-bench-agent writes).
+      k8s::ClusterNetworkPolicy changed = make_cnp(gen % cnps, gen);
+      ir::Delta d;
+      timed(cnp_change, [&] { d = c.upsert_cluster_policy(changed); });
+      cnp_pods += d.pods.size();
+      cnp_sets += d.sets.size();
+      for (const auto& sd : d.sets) {
+        cnp_elements +=
+            sd.add.size() + sd.del.size() + (sd.created ? sd.created->elements.size() : 0);
+      }
+    }
   }
   std::printf(
       "incremental, %zu changes each, thread-CPU ms (baseline: full compile %.1f ms CPU):\n",
       changes, full_cpu);
   for (auto* s : {&label, &local_label, &policy, &add, &del}) print_stats(*s, full_cpu);
+  if (cnps > 0) {
+    print_stats(cnp_change, full_cpu);
+    std::printf("(per CNP change: %.1f local pods, %.1f sets, %.0f set elements in the delta)\n",
+                static_cast<double>(cnp_pods) / static_cast<double>(changes),
+                static_cast<double>(cnp_sets) / static_cast<double>(changes),
+                static_cast<double>(cnp_elements) / static_cast<double>(changes));
+  }
   std::printf("(delta items seen: %zu)\n", delta_items);
   return 0;
 }

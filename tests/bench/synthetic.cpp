@@ -119,6 +119,53 @@ k8s::NetworkPolicy make_policy(const Params& p, size_t i, size_t generation) {
   return pol;
 }
 
+namespace {
+bool peer_is_network(const k8s::CnpRule& r) {
+  return r.peers.front().kind == k8s::CnpPeer::Kind::Networks;
+}
+}  // namespace
+
+k8s::ClusterNetworkPolicy make_cnp(size_t i, size_t generation) {
+  k8s::ClusterNetworkPolicy c;
+  c.name = "cnp-" + std::to_string(i);
+  c.tier = i % 2 ? k8s::CnpTier::Baseline : k8s::CnpTier::Admin;
+  c.priority = static_cast<int32_t>((i + 7 * generation) % 1000);
+  c.subject.kind = k8s::CnpSubject::Kind::Namespaces;
+  c.subject.namespaces.match_labels = {{"team", "t" + std::to_string(i % 20)}};
+  const char* envs[] = {"dev", "staging", "prod"};
+  for (size_t r = 0; r < k8s::kCnpMaxRules; ++r) {
+    k8s::CnpRule rule;
+    rule.name = "r" + std::to_string(r);
+    rule.action = static_cast<k8s::CnpAction>((i + r + generation) % 3);
+    k8s::CnpPeer peer;
+    switch (r % 3) {
+      case 0:
+        peer.kind = k8s::CnpPeer::Kind::Namespaces;
+        peer.namespaces.match_labels = {{"env", envs[r % 3]}};
+        break;
+      case 1:
+        peer.kind = k8s::CnpPeer::Kind::Pods;
+        peer.namespaces.match_labels = {{"team", "t" + std::to_string((i + r) % 20)}};
+        break;
+      default:
+        peer.kind = k8s::CnpPeer::Kind::Networks;
+        peer.networks = {*Cidr::parse("10." + std::to_string(r) + ".0.0/16")};
+        break;
+    }
+    rule.peers.push_back(std::move(peer));
+    if (r % 3 == 0) {
+      k8s::CnpPort port;
+      port.protocol = k8s::Protocol::TCP;
+      port.port = static_cast<uint16_t>(8000 + r);
+      port.end_port = port.port;
+      rule.ports.push_back(port);
+    }
+    // networks peers are egress-only (the API refuses them in ingress).
+    (peer_is_network(rule) ? c.egress : c.ingress).push_back(std::move(rule));
+  }
+  return c;
+}
+
 k8s::Objects make_cluster(const Params& p) {
   k8s::Objects o;
   o.namespaces.reserve(p.namespaces);

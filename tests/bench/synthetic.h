@@ -26,4 +26,12 @@ k8s::Objects make_cluster(const Params& p);
 k8s::Pod make_pod(const Params& p, size_t i, size_t generation = 0);
 k8s::NetworkPolicy make_policy(const Params& p, size_t i, size_t generation = 0);
 
+// ClusterNetworkPolicy `i` of 25 rules (not part of make_cluster): Admin for
+// even i, Baseline for odd; subjects one team's namespaces; peers rotate
+// through namespaces (env), pods in a team (17 ingress rules) and networks
+// (8 egress rules: the API allows networks peers in egress only); every
+// third rule names a TCP port. `generation` shifts its priority and every rule's
+// action, for change benchmarks.
+k8s::ClusterNetworkPolicy make_cnp(size_t i, size_t generation = 0);
+
 }  // namespace netpol::bench

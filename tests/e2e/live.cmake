@@ -24,14 +24,18 @@ if(TARGET netpol-agent)
   endforeach()
   add_test(NAME e2e-live-scenarios
            COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology routed)
-  # netpol-cni (issue 10): a new pod's first packets, with and without the
-  # plugin in the conflist, SIGKILL of the agent between ADD and the API status.
-  add_test(NAME e2e-live-cni
-           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology both
-                   --scenario cni-first-packet)
+  # e2e-live-scenarios runs every scenario on the routed network; the lifecycle
+  # ones run again on the bridged network here: netpol-cni (a new pod's first
+  # packets with and without the plugin, SIGKILL of the agent between ADD and
+  # the API status), flows cut across a tightening, anti-spoofing (each with
+  # its protection switched off too).
+  add_test(NAME e2e-live-bridged-lifecycle
+           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology bridged
+                   --scenario cni-first-packet --scenario flows-cut --scenario flows-cut-off
+                   --scenario spoof --scenario spoof-off)
   # ClusterNetworkPolicy suite (issue 11): both topologies in one test.
   add_test(NAME e2e-live-cnp
            COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} run --suite cnp --topology both)
-  set_tests_properties(e2e-live-scenarios e2e-live-cni e2e-live-cnp PROPERTIES
+  set_tests_properties(e2e-live-scenarios e2e-live-bridged-lifecycle e2e-live-cnp PROPERTIES
                        LABELS e2e RUN_SERIAL TRUE TIMEOUT 400 ENVIRONMENT "${NETPOL_LIVE_ENV}")
 endif()

@@ -27,7 +27,8 @@ class FakeKernel : public nft::Kernel {
       ++refused;
       return tx.status();
     }
-    std::optional<nft::Ruleset> next = table;
+    std::optional<nft::Ruleset>& target = of(tx.family());
+    std::optional<nft::Ruleset> next = target;
     const nft::Table id{tx.family(), tx.table(), {}};
     for (size_t i = 0; i < tx.ops().size(); ++i) {
       if (fail_op && *fail_op == i) {
@@ -40,7 +41,7 @@ class FakeKernel : public nft::Kernel {
         return nft::Error{"fake kernel: " + s.message()};
       }
     }
-    table = std::move(next);  // commit
+    target = std::move(next);  // commit
     ++gen;
     return {};
   }
@@ -54,13 +55,19 @@ class FakeKernel : public nft::Kernel {
   // Another writer committed something (to our table or any other).
   void external_commit() { ++gen; }
 
-  nft::Result<std::optional<nft::Ruleset>> read(nft::TableFamily, const std::string&) override {
+  nft::Result<std::optional<nft::Ruleset>> read(nft::TableFamily family,
+                                                const std::string&) override {
     ++reads;
-    return table;
+    return of(family);
   }
 
-  std::optional<nft::Ruleset> table;
-  std::optional<size_t> fail_op;  // refuse this op index of the next apply
+  std::optional<nft::Ruleset>& of(nft::TableFamily family) {
+    return family == nft::TableFamily::Bridge ? bridge : table;
+  }
+
+  std::optional<nft::Ruleset> table;   // inet netpol
+  std::optional<nft::Ruleset> bridge;  // bridge netpol (the anti-spoofing guard)
+  std::optional<size_t> fail_op;       // refuse this op index of the next apply
   size_t applies = 0, refused = 0, reads = 0, last_ops = 0, generation_reads = 0;
   uint32_t gen = 7;
   bool has_generation = true;

@@ -1,5 +1,7 @@
 #include "tests/support/manifests.h"
 
+#include <cctype>
+
 namespace netpol::testsupport {
 
 namespace {
@@ -29,6 +31,55 @@ json rule_json(const k8s::PolicyRule& r, const char* peers_key) {
     ports.push_back(pj);
   }
   if (!ports.empty()) out["ports"] = ports;
+  return out;
+}
+
+json namespaced_pod_json(const k8s::LabelSelector& namespaces, const k8s::LabelSelector& pods) {
+  return json{{"namespaceSelector", selector_json(namespaces)},
+              {"podSelector", selector_json(pods)}};
+}
+
+json cnp_rule_json(const k8s::CnpRule& r, const char* peers_key) {
+  json out{{"action", k8s::to_string(r.action)}};
+  if (!r.name.empty()) out["name"] = r.name;
+  json peers = json::array();
+  for (const auto& p : r.peers) {
+    switch (p.kind) {
+      case k8s::CnpPeer::Kind::Namespaces:
+        peers.push_back(json{{"namespaces", selector_json(p.namespaces)}});
+        break;
+      case k8s::CnpPeer::Kind::Pods:
+        peers.push_back(json{{"pods", namespaced_pod_json(p.namespaces, p.pods)}});
+        break;
+      case k8s::CnpPeer::Kind::Nodes:
+        peers.push_back(json{{"nodes", selector_json(p.nodes)}});
+        break;
+      case k8s::CnpPeer::Kind::Networks: {
+        json nets = json::array();
+        for (const auto& c : p.networks) nets.push_back(c.str());
+        peers.push_back(json{{"networks", nets}});
+        break;
+      }
+      case k8s::CnpPeer::Kind::Unknown:
+        peers.push_back(json{{p.unknown_field, json::object()}});
+        break;
+    }
+  }
+  out[peers_key] = peers;
+  json protocols = json::array();
+  for (const auto& port : r.ports) {
+    if (port.named()) {
+      protocols.push_back(json{{"destinationNamedPort", port.named_port}});
+      continue;
+    }
+    json dest = port.end_port > port.port
+                    ? json{{"range", {{"start", port.port}, {"end", port.end_port}}}}
+                    : json{{"number", port.port}};
+    std::string proto = k8s::to_string(*port.protocol);
+    for (auto& ch : proto) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    protocols.push_back(json{{proto, {{"destinationPort", dest}}}});
+  }
+  if (!protocols.empty()) out["protocols"] = protocols;
   return out;
 }
 
@@ -100,6 +151,39 @@ json manifest(const k8s::NetworkPolicy& np) {
               {"kind", "NetworkPolicy"},
               {"metadata", {{"namespace", np.ns}, {"name", np.name}}},
               {"spec", spec}};
+}
+
+json manifest(const k8s::ClusterNetworkPolicy& c) {
+  json subject = c.subject.kind == k8s::CnpSubject::Kind::Namespaces
+                     ? json{{"namespaces", selector_json(c.subject.namespaces)}}
+                     : json{{"pods", namespaced_pod_json(c.subject.namespaces, c.subject.pods)}};
+  json spec{{"tier", k8s::to_string(c.tier)}, {"priority", c.priority}, {"subject", subject}};
+  if (!c.ingress.empty()) {
+    spec["ingress"] = json::array();
+    for (const auto& r : c.ingress) spec["ingress"].push_back(cnp_rule_json(r, "from"));
+  }
+  if (!c.egress.empty()) {
+    spec["egress"] = json::array();
+    for (const auto& r : c.egress) spec["egress"].push_back(cnp_rule_json(r, "to"));
+  }
+  json meta{{"name", c.name}};
+  if (!c.labels.empty()) meta["labels"] = c.labels;
+  return json{{"apiVersion", "policy.networking.k8s.io/v1alpha2"},
+              {"kind", "ClusterNetworkPolicy"},
+              {"metadata", meta},
+              {"spec", spec}};
+}
+
+json manifest(const k8s::Node& n) {
+  json addresses = json::array();
+  for (const auto& a : n.addresses)
+    addresses.push_back(json{{"type", "InternalIP"}, {"address", a.str()}});
+  json meta{{"name", n.name}};
+  if (!n.labels.empty()) meta["labels"] = n.labels;
+  return json{{"apiVersion", "v1"},
+              {"kind", "Node"},
+              {"metadata", meta},
+              {"status", {{"addresses", addresses}}}};
 }
 
 json ns_json(const std::string& name, json labels) {

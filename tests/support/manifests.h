@@ -20,6 +20,8 @@ json manifest(const k8s::Namespace& ns);
 // Pending or an IP.
 json manifest(const k8s::Pod& pod);
 json manifest(const k8s::NetworkPolicy& np);
+json manifest(const k8s::ClusterNetworkPolicy& cnp);  // policy.networking.k8s.io/v1alpha2
+json manifest(const k8s::Node& node);                 // status.addresses as InternalIP
 json selector_json(const k8s::LabelSelector& s);
 
 json ns_json(const std::string& name, json labels = json::object());

@@ -468,3 +468,7 @@ SCENARIOS = {
 from .live_flows import SCENARIOS as _FLOWS  # noqa: E402  (flows-cut, flows-cut-off)
 
 SCENARIOS.update(_FLOWS)
+
+from .live_spoof import SCENARIOS as _SPOOF  # noqa: E402  (spoof, spoof-off)
+
+SCENARIOS.update(_SPOOF)

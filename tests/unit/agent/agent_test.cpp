@@ -17,6 +17,7 @@
 #include "tests/support/eventually.h"
 #include "tests/support/fake_kernel.h"
 #include "tests/support/manifests.h"
+#include "tests/unit/agent/agent_fixture.h"
 #include "tests/unit/agent/promparse.h"
 
 namespace netpol::agent {
@@ -26,80 +27,6 @@ using namespace testing;
 using namespace testsupport;
 using fakeapi::Kind;
 using std::chrono::milliseconds;
-
-// The fake kernel behind a lock: the sync thread writes, the test reads.
-class LockedKernel : public nft::Kernel {
- public:
-  nft::Status commit(const nft::Transaction& tx) override {
-    std::lock_guard lock(mu_);
-    return inner_.commit(tx);
-  }
-  nft::Result<std::optional<nft::Ruleset>> read(nft::TableFamily f, const std::string& n) override {
-    std::lock_guard lock(mu_);
-    return inner_.read(f, n);
-  }
-  std::optional<nft::Ruleset> table() {
-    std::lock_guard lock(mu_);
-    return inner_.table;
-  }
-
- private:
-  std::mutex mu_;
-  testsupport::FakeKernel inner_;
-};
-
-bool wait_until(const std::function<bool()>& pred, milliseconds limit = milliseconds(15000)) {
-  return eventually(pred, limit);
-}
-
-struct AgentFixture : ::testing::Test {
-  void SetUp() override {
-    fakeapi::Options o;
-    o.keep_pod_status = true;
-    o.bookmark_interval = milliseconds(50);
-    std::string err;
-    server = fakeapi::Server::start(o, &err);
-    ASSERT_TRUE(server) << err;
-    k8s::api::ClientConfig cfg;
-    cfg.server = server->url();
-    auto c = k8s::api::make_http_client(cfg);
-    ASSERT_TRUE(c.ok()) << c.status().str();
-    client = c.value();
-  }
-  void TearDown() override {
-    agent.reset();
-    if (server) server->stop();
-  }
-  void start_agent(const std::string& node = "node1",
-                   std::chrono::seconds watch_stall = std::chrono::seconds(0)) {
-    AgentConfig cfg;
-    cfg.node_name = node;
-    cfg.watch_stall = watch_stall;
-    cfg.sync.tick = milliseconds(10);
-    agent = std::make_unique<Agent>(client, kernel, cfg, log);
-    agent->start();
-  }
-  // Waits until the agent enforces everything the server holds now.
-  bool caught_up() {
-    const uint64_t rv = server->resource_version();
-    return wait_until([&] { return agent->synced_resource_version() >= rv; });
-  }
-  Exposition scrape() {
-    HttpResponse r = agent->serve("GET", "/metrics");
-    EXPECT_EQ(r.status, 200);
-    EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
-    std::string err;
-    auto e = parse_exposition(r.body, &err);
-    EXPECT_TRUE(e) << err << "\n" << r.body;
-    return e ? *e : Exposition{};
-  }
-
-  std::unique_ptr<fakeapi::Server> server;
-  std::shared_ptr<k8s::api::ApiClient> client;
-  LockedKernel kernel;
-  Logger log{LogLevel::Warn};
-  std::unique_ptr<Agent> agent;
-};
 
 // The IR the agent should enforce, compiled independently from the same objects.
 ir::RuleSet compile_same(const std::vector<k8s::Namespace>& nss, const std::vector<k8s::Pod>& pods,

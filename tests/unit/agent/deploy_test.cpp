@@ -2,7 +2,8 @@
 // a DaemonSet with hostNetwork, NET_ADMIN, NODE_NAME from the downward API,
 // tolerations for every node, probes on /healthz and /readyz at the port the
 // agent serves, resource requests; a ServiceAccount; a ClusterRole with
-// get/list/watch on pods, namespaces and networkpolicies, bound to it.
+// get/list/watch on pods, namespaces, nodes, networkpolicies and
+// clusternetworkpolicies, bound to it.
 // kubectl's own reading of the same files (client-side dry run against the
 // fake API server) is IntegrationKubectl.DeployManifestsPassAClientSideDryRun.
 #include <gtest/gtest.h>
@@ -127,7 +128,7 @@ TEST(Deploy, InitContainerInstallsNetpolCniForTheAgentsSocket) {
   EXPECT_EQ(host_path_of(agent, dir), dir) << "the runtime on the host reaches the same path";
 }
 
-TEST(Deploy, RbacGrantsReadOnlyAccessToTheThreeResources) {
+TEST(Deploy, RbacGrantsReadOnlyAccessToTheResourcesTheInformersWatch) {
   const auto docs = load("rbac.yaml");
   const auto sa = find(docs, "ServiceAccount");
   const auto role = find(docs, "ClusterRole");
@@ -146,8 +147,10 @@ TEST(Deploy, RbacGrantsReadOnlyAccessToTheThreeResources) {
   const std::set<std::string> read = {"get", "list", "watch"};
   EXPECT_EQ(verbs["/pods"], read);
   EXPECT_EQ(verbs["/namespaces"], read);
+  EXPECT_EQ(verbs["/nodes"], read);
   EXPECT_EQ(verbs["networking.k8s.io/networkpolicies"], read);
-  EXPECT_EQ(verbs.size(), 3u) << "nothing beyond what the informers need";
+  EXPECT_EQ(verbs["policy.networking.k8s.io/clusternetworkpolicies"], read);
+  EXPECT_EQ(verbs.size(), 5u) << "nothing beyond what the informers need";
   EXPECT_EQ(binding["roleRef"]["name"].as<std::string>(),
             role["metadata"]["name"].as<std::string>());
   ASSERT_EQ(binding["subjects"].size(), 1u);

@@ -209,7 +209,7 @@ TEST(FlowsThroughSync, CommitHookCutsAfterTheIncrementalCommit) {
     ++hooks;
     cutter.after_commit(rules, d, since);
   });
-  using Obj = std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy>;
+  using Obj = EventObject;
   auto up = [&](ResourceKind k, Obj o) {
     core.feed(Event{Event::Op::Upsert, k, std::move(o), clock->now()});
   };
@@ -232,6 +232,49 @@ TEST(FlowsThroughSync, CommitHookCutsAfterTheIncrementalCommit) {
   ASSERT_TRUE(e) << err;
   EXPECT_EQ(e->value("netpol_flows_cut_total"), 1);
   EXPECT_NEAR(e->value("netpol_flow_cut_seconds_sum").value_or(-1), 0.030, 1e-6);
+}
+
+// A ClusterNetworkPolicy Deny on a pod no NetworkPolicy isolates: its tier
+// chain is the only thing denying, and the open connection is cut too.
+TEST(FlowsThroughSync, AnAdminDenyOnAPodWithoutNetworkPoliciesCutsItsFlows) {
+  Registry registry;
+  SyncMetrics metrics{registry};
+  FakeKernel kernel;
+  auto clock = std::make_shared<ManualClock>();
+  Enforcer core{kernel, "n1", &metrics, nullptr, clock};
+  FakeConntrack ct;
+  FlowCutter cutter{ct, registry, nullptr, clock};
+  core.set_commit_hook([&](const ir::RuleSet& rules, const ir::Delta* d, SteadyTime since) {
+    cutter.after_commit(rules, d, since);
+  });
+  auto up = [&](ResourceKind k, EventObject o) {
+    core.feed(Event{Event::Op::Upsert, k, std::move(o), clock->now()});
+  };
+  up(ResourceKind::Namespace, ns("x"));
+  up(ResourceKind::Pod, pod("x", "web", "n1", {"10.0.0.2"}, {{"app", "web"}}));
+  up(ResourceKind::Pod, pod("x", "other", "n1", {"10.0.0.4"}, {{"role", "other"}}));
+  for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy})
+    core.feed(Event{Event::Op::Synced, k, {}, {}});
+  ASSERT_TRUE(core.flush().ok());
+  ct.table = {flow(IPPROTO_TCP, "10.0.0.4", 40001, "10.0.0.2", 80),
+              flow(IPPROTO_TCP, "10.0.0.2", 40002, "10.0.0.4", 80)};
+
+  k8s::ClusterNetworkPolicy deny;
+  deny.name = "guard";
+  deny.subject.kind = k8s::CnpSubject::Kind::Pods;
+  deny.subject.pods = sel({{"app", "web"}});
+  k8s::CnpRule rule;
+  rule.action = k8s::CnpAction::Deny;
+  k8s::CnpPeer from;
+  from.kind = k8s::CnpPeer::Kind::Pods;
+  from.pods = sel({{"role", "other"}});
+  rule.peers = {from};
+  deny.ingress = {rule};
+  up(ResourceKind::ClusterNetworkPolicy, deny);
+  ASSERT_TRUE(core.flush().ok());
+  ASSERT_FALSE(core.rules().pods.at("x/web").ingress) << "no NetworkPolicy isolates web";
+  EXPECT_FALSE(ct.has("tcp 10.0.0.4:40001 -> 10.0.0.2:80")) << "denied by the Admin tier";
+  EXPECT_TRUE(ct.has("tcp 10.0.0.2:40002 -> 10.0.0.4:80")) << "web's egress is not touched";
 }
 
 TEST(FlowsFlag, OnByDefaultAndSwitchedOffByCutFlowsFalse) {

@@ -32,6 +32,7 @@ TEST(Options, DefaultsAndNodeNameFromTheEnvironment) {
   EXPECT_EQ(o.batch_burst_quiet, std::chrono::milliseconds(2));
   EXPECT_EQ(o.drift_check_interval, std::chrono::seconds(60));
   EXPECT_EQ(o.drift_read_back_every, 10u);
+  EXPECT_EQ(o.cnp_recheck_interval, std::chrono::seconds(30));
   // The same logging rules policyc compile prints by default.
   const nft::AuditOptions rendered;
   EXPECT_EQ(o.audit_nflog_group, rendered.group);
@@ -68,7 +69,9 @@ TEST(Options, FlagsOverrideDefaults) {
                   "--audit-burst",
                   "5",
                   "--batch-max-events",
-                  "77"});
+                  "77",
+                  "--cnp-recheck-interval",
+                  "5s"});
   ASSERT_TRUE(std::holds_alternative<Options>(r)) << std::get<ParseExit>(r).err;
   const Options& o = std::get<Options>(r);
   EXPECT_EQ(o.node_name, "n1");
@@ -85,6 +88,7 @@ TEST(Options, FlagsOverrideDefaults) {
   EXPECT_EQ(o.audit_rate, 50u);
   EXPECT_EQ(o.audit_burst, 5u);
   EXPECT_EQ(o.batch_max_events, 77u);
+  EXPECT_EQ(o.cnp_recheck_interval, std::chrono::seconds(5));
   auto off = parse({"--node-name", "n1", "--metrics-addr", "off"});
   EXPECT_EQ(std::get<Options>(off).metrics_addr, "");
 }
@@ -101,6 +105,8 @@ TEST(Options, BadInputGivesAClearMessageAndExitTwo) {
       {{"--node-name", "n", "--batch-max-delay", "soon"}, "--batch-max-delay soon"},
       {{"--node-name", "n", "--drift-check-interval", "1ms"}, "at least 100ms"},
       {{"--node-name", "n", "--batch-max-events", "0"}, "at least 1"},
+      {{"--node-name", "n", "--cnp-recheck-interval", "10ms"},
+       "--cnp-recheck-interval 10ms: want a duration of at least 100ms"},
       {{"--node-name", "n", "--drift-read-back-every", "0"}, "at least 1"},
       {{"--node-name", "n", "--audit-rate", "0"}, "--audit-rate"},
       {{"--node-name", "n", "--audit-nflog-group", "65536"}, "--audit-nflog-group"},
@@ -120,8 +126,8 @@ TEST(Options, HelpListsTheFlagsAndCleanupNeedsNoNode) {
   ASSERT_TRUE(std::holds_alternative<ParseExit>(r));
   const ParseExit& e = std::get<ParseExit>(r);
   EXPECT_EQ(e.code, 0);
-  for (const char* flag :
-       {"--kubeconfig", "--node-name", "--metrics-addr", "--cni-socket", "--cleanup"}) {
+  for (const char* flag : {"--kubeconfig", "--node-name", "--metrics-addr", "--cni-socket",
+                           "--cnp-recheck-interval", "--cleanup"}) {
     EXPECT_NE(e.out.find(flag), std::string::npos) << flag;
   }
   auto c = parse({"--cleanup"});

@@ -23,14 +23,10 @@ using namespace testing;
 using namespace testsupport;
 using std::chrono::milliseconds;
 
-Event upsert(ResourceKind kind,
-             std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj,
-             SteadyTime t = {}) {
+Event upsert(ResourceKind kind, EventObject obj, SteadyTime t = {}) {
   return Event{Event::Op::Upsert, kind, std::move(obj), t};
 }
-Event remove(ResourceKind kind,
-             std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj,
-             SteadyTime t = {}) {
+Event remove(ResourceKind kind, EventObject obj, SteadyTime t = {}) {
   return Event{Event::Op::Remove, kind, std::move(obj), t};
 }
 Event synced(ResourceKind kind) {
@@ -84,6 +80,45 @@ TEST_F(Fixture, ProgramsNothingUntilEveryInformerSynced) {
   EXPECT_EQ(*kernel.table, want());
   EXPECT_EQ(core.rules().pods.size(), 1u) << "only x/a runs on node1";
   EXPECT_EQ(scrape().value("netpol_ready"), 1);
+}
+
+// The optional kinds: the first sync waits for their first answer, and a
+// failed first list (Unavailable) is an answer. The CNP fed before then is
+// in the first sync; a CNP change afterwards is one incremental transaction.
+TEST_F(Fixture, FirstSyncWaitsForTheOptionalKindsFirstAnswerNotTheirSuccess) {
+  core.wait_for(ResourceKind::ClusterNetworkPolicy);
+  core.wait_for(ResourceKind::Node);
+  feed_cluster();
+  k8s::ClusterNetworkPolicy deny;
+  deny.name = "deny-b";
+  deny.subject.namespaces = sel({});
+  k8s::CnpRule rule;
+  rule.name = "from-b";
+  rule.action = k8s::CnpAction::Deny;
+  k8s::CnpPeer from_b;
+  from_b.kind = k8s::CnpPeer::Kind::Pods;
+  from_b.pods = sel({{"app", "b"}});
+  rule.peers = {from_b};
+  deny.ingress = {rule};
+  core.feed(upsert(ResourceKind::ClusterNetworkPolicy, deny));
+  sync_all();
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_EQ(kernel.applies, 0u) << "the CNP and Node informers have not answered yet";
+  core.feed(synced(ResourceKind::ClusterNetworkPolicy));
+  core.feed(Event{Event::Op::Unavailable, ResourceKind::Node, {}, {}});  // e.g. a 403
+  ASSERT_TRUE(core.flush().ok());
+  ASSERT_TRUE(core.ready());
+  EXPECT_FALSE(core.nodes_known());
+  EXPECT_EQ(*kernel.table, want());
+  ASSERT_EQ(core.rules().pods.size(), 1u);
+  EXPECT_TRUE(core.rules().pods.at("x/a").admin_ingress) << "x/a is a subject of deny-b";
+  deny.priority = 7;
+  core.feed(upsert(ResourceKind::ClusterNetworkPolicy, deny));
+  core.feed(remove(ResourceKind::ClusterNetworkPolicy, deny));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_FALSE(core.rules().pods.at("x/a").admin_ingress);
+  EXPECT_EQ(*kernel.table, want());
+  EXPECT_EQ(kernel.applies, 2u) << "the first sync, then one incremental transaction";
 }
 
 TEST_F(Fixture, TableOfAPreviousRunStaysUntilOneTransactionReplacesIt) {
@@ -301,8 +336,7 @@ struct LoopRig {
       clock->advance((next && *next < end ? *next : end) - clock->now());
     }
   }
-  void upsert(ResourceKind kind,
-              std::variant<std::monostate, k8s::Namespace, k8s::Pod, k8s::NetworkPolicy> obj) {
+  void upsert(ResourceKind kind, EventObject obj) {
     loop->enqueue(Event{Event::Op::Upsert, kind, std::move(obj), {}});
   }
   void all_synced() {
@@ -430,6 +464,104 @@ TEST(SyncThread, WatermarkMovesOnlyOnceEverythingBeforeItIsApplied) {
   }
   ASSERT_TRUE(r.run_until([&] { return r.loop->synced_resource_version() == 50; }));
   r.loop->stop();
+}
+
+}  // namespace
+}  // namespace netpol::agent
+
+// --- anti-spoofing (docs/spoofing.md) -------------------------------------------
+
+namespace netpol::agent {
+namespace {
+
+IpAddr addr(const char* s) {
+  return *IpAddr::parse(s);
+}
+
+Event links_event(LinksView v) {
+  Event ev;
+  ev.op = Event::Op::Links;
+  ev.links = std::move(v);
+  return ev;
+}
+
+std::set<nft::Element> bound_in(const std::optional<nft::Ruleset>& t, const char* set) {
+  if (!t || !t->sets.count(set)) return {};
+  return t->sets.at(set).elements;
+}
+nft::Element el(const char* ip, const char* ifc) {
+  return nft::Element{{addr(ip), nft::IfName{ifc}}, {}, std::nullopt};
+}
+
+TEST_F(Fixture, AntiSpoofingGuardsLinkedAndBoundInterfaces) {
+  core.set_anti_spoofing(true);
+  feed_cluster();
+  sync_all();
+  // The route to local pod x/a names its veth; 10.0.2.1 is a pod of node2 and
+  // 10.0.9.9 no pod at all: the links do not bind them.
+  LinksView view;
+  view.bindings = {{"cali-a", addr("10.0.1.1"), false},
+                   {"cali-z", addr("10.0.2.1"), false},
+                   {"cali-q", addr("10.0.9.9"), false}};
+  core.feed(links_event(view));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_EQ(core.routed_guard(), (nft::PortBindings{{"cali-a", addr("10.0.1.1")}}));
+  EXPECT_EQ(bound_in(kernel.table, "spoof-bound-v4"),
+            (std::set<nft::Element>{el("10.0.1.1", "cali-a")}));
+  ASSERT_TRUE(kernel.bridge.has_value());  // created with the inet guard, empty
+  EXPECT_TRUE(bound_in(kernel.bridge, "spoof-bound-v4").empty());
+
+  // netpol-cni binds a new pod x/c (Pending, no IP in the API) behind bridge
+  // port veth-c: its address goes to the bridge table in the flush that
+  // commits its chains, before netpol-cni is answered.
+  view.bridge_ports = {"veth-c"};
+  core.feed(links_event(view));
+  k8s::Pod c = pod("x", "c", "node1", {}, {{"app", "c"}});
+  c.phase = k8s::PodPhase::Pending;
+  bool applied = false;
+  Event bind{Event::Op::Bind,
+             ResourceKind::Pod,
+             c,
+             {},
+             PodBinding{"x", "c", "", {addr("10.0.1.3")}, "veth-c"},
+             [&] { applied = true; }};
+  core.feed(std::move(bind));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(applied);
+  EXPECT_EQ(bound_in(kernel.bridge, "spoof-bound-v4"),
+            (std::set<nft::Element>{el("10.0.1.3", "veth-c")}));
+  EXPECT_EQ(bound_in(kernel.table, "spoof-bound-v4"),
+            (std::set<nft::Element>{el("10.0.1.1", "cali-a")}));
+
+  // The binding goes: so does its guard element; the rules stay.
+  const auto rules_before = kernel.bridge->rules;
+  core.feed(Event{Event::Op::Unbind,
+                  ResourceKind::Pod,
+                  {},
+                  {},
+                  PodBinding{"x", "c", "", {addr("10.0.1.3")}, "veth-c"}});
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(bound_in(kernel.bridge, "spoof-bound-v4").empty());
+  EXPECT_TRUE(kernel.bridge->rules == rules_before);
+
+  // A drift check finds both tables as they should be.
+  auto drift = core.check_drift(true);
+  ASSERT_TRUE(drift.ok());
+  EXPECT_FALSE(drift.value());
+}
+
+TEST_F(Fixture, AntiSpoofingOffProgramsNoGuardAndRemovesOne) {
+  // A guard left by an earlier run with the flag on.
+  kernel.bridge = nft::render_bridge_guard({{"veth-c", addr("10.0.1.3")}}, {});
+  feed_cluster();
+  sync_all();
+  core.feed(links_event(LinksView{{{"cali-a", addr("10.0.1.1"), false}}, {}}));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(core.routed_guard().empty());
+  ASSERT_TRUE(kernel.table.has_value());
+  EXPECT_FALSE(kernel.table->chains.count(nft::kGuardChain));
+  EXPECT_TRUE(*kernel.table == want());
+  EXPECT_FALSE(kernel.bridge.has_value());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "agent/audit/auditor.h"
 #include "k8s/rfc3339.h"
 #include "nft/render.h"
+#include "nft/spoof.h"
 #include "tests/unit/audit/cluster.h"
 #include "tests/unit/audit/packets.h"
 
@@ -184,6 +185,32 @@ TEST(Pipeline, EveryRenderedCnpLogRuleMapsBackToItsCnpAndRule) {
   EXPECT_EQ(deny_rules, 2 * deny_logs);
   EXPECT_GT(pass_rules, 0u);
   EXPECT_GT(accept_logs, 0u);
+}
+
+TEST(Pipeline, ASpoofedPacketIsADenyWithReasonSpoofedBlamingNoPod) {
+  Fixture f;
+  // 10.244.1.11 is x/a's: the sender forged it, so the line must not name x/a.
+  f.log(nft::kSpoofedPrefix, testing::tcp4("10.244.1.11", 41000, "10.244.1.12", 80), at(0));
+  ASSERT_EQ(f.lines.size(), 1u);
+  json j = f.last();
+  EXPECT_EQ(j["schema_version"], 2);
+  EXPECT_EQ(j["tier"], nullptr);  // no policy decided
+  EXPECT_EQ(j["cnp"], nullptr);
+  EXPECT_EQ(j["verdict"], "deny");
+  EXPECT_EQ(j["direction"], "egress");
+  EXPECT_EQ(j["reason"], "spoofed");
+  EXPECT_EQ(j["src"]["ip"], "10.244.1.11");
+  EXPECT_EQ(j["src"]["pod"], nullptr);
+  EXPECT_EQ(j["src"]["kind"], "external");
+  EXPECT_EQ(j["dst"]["pod"], "b");
+  EXPECT_EQ(j["policies"], json::array());
+  EXPECT_EQ(j["isolated_by"], json::array());
+  EXPECT_EQ(f.pipeline.stats().spoofed, 1u);
+  EXPECT_EQ(f.pipeline.stats().unknown_ids, 0u);
+  // Policy verdicts carry no reason.
+  f.log(deny(Direction::Ingress, "x/b"), testing::tcp4("10.244.2.21", 41000, "10.244.1.12", 80),
+        at(1));
+  EXPECT_FALSE(f.last().contains("reason"));
 }
 
 TEST(Pipeline, AllowedConnectionNamesThePolicyAndRuleThatAllowedIt) {

@@ -305,6 +305,87 @@ TEST(Informer, UnauthorizedIsLoggedOnceWhileRetrying) {
   EXPECT_NE(logs[0].find("401"), std::string::npos);
 }
 
+// A resource the server does not serve (the ClusterNetworkPolicy CRD not
+// installed): with absent_recheck, a 404 is "none exist", logged once and
+// listed again at that fixed interval; the CRD installed, it is picked up;
+// the CRD deleted, its objects go and the informer re-checks again. Without
+// absent_recheck the same 404 is an error with growing backoff.
+TEST(Informer, AbsentResourceIsReCheckedAtItsIntervalAndPickedUpWhenServed) {
+  fakeapi::Options fo;
+  fo.install_cnp_crd = false;
+  auto s = start_fake(fo);
+  auto clock = std::make_shared<FakeClock>();
+  std::vector<std::string> logs;
+  std::mutex mu;
+  auto opts = quiet(clock);
+  opts.absent_recheck = std::chrono::milliseconds(30'000);
+  opts.log = [&](const std::string& l) {
+    std::lock_guard lock(mu);
+    logs.push_back(l);
+  };
+  Recorder rec;
+  auto h = rec.handlers<ClusterNetworkPolicy>([](const ClusterNetworkPolicy& c) { return c.name; });
+  std::atomic<int> not_found{0};
+  h.on_list_error = [&](const Status& st) {
+    if (st.code() == Code::NotFound) ++not_found;
+  };
+  ClusterNetworkPolicyInformer inf(client_for(s->url()), h, opts);
+  inf.start();
+  ASSERT_TRUE(clock->wait_sleeps(4));
+  clock->gate(true);  // hold it in its sleep while the CRD is installed
+  for (auto d : clock->sleeps()) EXPECT_EQ(d.count(), 30'000) << "a fixed interval, no backoff";
+  auto st = inf.stats();
+  EXPECT_TRUE(st.absent);
+  EXPECT_GE(st.absent_lists, 4u);
+  EXPECT_EQ(st.errors, 0u);
+  EXPECT_FALSE(inf.has_synced());
+  EXPECT_TRUE(eventually([&] { return not_found.load() >= 4; }));
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(logs.size(), 1u) << ::testing::PrintToString(logs);
+    EXPECT_NE(logs[0].find("not served"), std::string::npos) << logs[0];
+  }
+
+  ASSERT_TRUE(s->create(Kind::CustomResourceDefinition, "", fakeapi::cnp_crd_object()).ok());
+  ASSERT_TRUE(s->create(Kind::ClusterNetworkPolicy, "", json::parse(R"({"metadata":{"name":"guard"},
+      "spec":{"tier":"Admin","priority":1,"subject":{"namespaces":{}},
+      "ingress":[{"action":"Deny","from":[{"namespaces":{}}]}]}})"))
+                  .ok());
+  clock->gate(false);
+  ASSERT_TRUE(inf.wait_for_sync(std::chrono::seconds(10)));
+  EXPECT_EQ(rec.lines(), (std::vector<std::string>{"add guard", "synced"}));
+  EXPECT_FALSE(inf.stats().absent);
+  ASSERT_EQ(inf.snapshot().size(), 1u);
+  EXPECT_EQ(inf.snapshot()[0].tier, CnpTier::Admin);
+
+  // The CRD deleted: its objects are deleted (watch events); the watch,
+  // re-made, answers 404 and the list says the resource is absent again.
+  rec.clear();
+  ASSERT_TRUE(eventually([&] { return s->stats().watches >= 1; }));
+  ASSERT_TRUE(s->remove(Kind::CustomResourceDefinition, "", fakeapi::kCnpCrdName).ok());
+  ASSERT_TRUE(rec.wait_for("delete guard"));
+  s->drop_watches();
+  ASSERT_TRUE(eventually([&] { return inf.stats().absent; }));
+  EXPECT_EQ(inf.size(), 0u);
+  EXPECT_EQ(rec.lines(), (std::vector<std::string>{"delete guard"}));
+  inf.stop();
+
+  // Not marked optional: the same 404 is an error, retried with backoff.
+  auto clock2 = std::make_shared<FakeClock>();
+  auto plain = quiet(clock2);
+  plain.backoff = {std::chrono::milliseconds(100), std::chrono::milliseconds(10'000), 2.0, 0.0};
+  ClusterNetworkPolicyInformer strict(client_for(s->url()), {}, plain);
+  strict.start();
+  ASSERT_TRUE(clock2->wait_sleeps(3));
+  strict.stop();
+  std::vector<int64_t> ms;
+  for (auto d : clock2->sleeps()) ms.push_back(d.count());
+  EXPECT_EQ(std::vector<int64_t>(ms.begin(), ms.begin() + 3),
+            (std::vector<int64_t>{100, 200, 400}));
+  EXPECT_FALSE(strict.stats().absent);
+  EXPECT_GE(strict.stats().errors, 3u);
+}
+
 TEST(Informer, SharedDispatcherRunsEveryHandlerOnOneThread) {
   auto s = start_fake();
   auto dispatcher = std::make_shared<Dispatcher>();
