@@ -2,8 +2,8 @@
 """The netpol lab: two nodes and nine pods as network namespaces, real probes.
 
   lab.py selftest [--topology T]                 lab sanity with hand-written nft rules
-  lab.py run --suite upstream|recipes [--topology T] [--case NAME ...] [-v] [--dump DIR] [--explain]
-  lab.py demo --policyc PATH [--topology T]      recipes one by one, with matrices
+  lab.py run --suite upstream|recipes|cnp [--topology T] [--case NAME ...] [-v] [--dump DIR] [--explain]
+  lab.py demo --policyc PATH [--topology T]      recipes one by one (and a CNP one), with matrices
   lab.py list [--suite S]                        the cases and what they check
   lab.py check-tables                            cross-check the case tables (no root)
   lab.py up [--topology T]                       build a lab and wait (manual poking)
@@ -25,17 +25,20 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from netlab import cases_recipes, cases_upstream, model, netns, oracle, selftest  # noqa: E402
+from netlab import cases_cnp, cases_recipes, cases_upstream, model, netns, oracle, selftest  # noqa: E402
 from netlab.reach import LEGEND  # noqa: E402
 from netlab.runner import Lab  # noqa: E402
 from netlab.topology import TOPOLOGIES  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The ClusterNetworkPolicy recipe the demos end with (policies/cnp/).
+DEMO_CNP = "cnp-baseline-default-deny"
 
 SUITES = {
     "selftest": selftest.cases,
     "upstream": cases_upstream.cases,
     "recipes": cases_recipes.cases,
+    "cnp": cases_cnp.cases,
 }
 
 
@@ -90,12 +93,17 @@ async def _run_suite(args, registry, factory, suite: str) -> int:
 
 
 def _policy_names(path: str) -> list[str]:
-    """namespace/name of each document in a recipe file (display only; no YAML parser)."""
+    """namespace/name (cnp/NAME for a ClusterNetworkPolicy) of each document in a
+    recipe file (display only; no YAML parser)."""
     names = []
     with open(path) as f:
         for doc in f.read().split("\n---"):
             meta = dict(re.findall(r"^  (name|namespace): *(\S+)", doc, re.M))
-            if "name" in meta:
+            if "name" not in meta:
+                continue
+            if re.search(r"^kind: *ClusterNetworkPolicy\b", doc, re.M):
+                names.append(f"cnp/{meta['name']}")
+            else:
                 names.append(f"{meta.get('namespace', 'default')}/{meta['name']}")
     return names
 
@@ -105,7 +113,7 @@ async def _demo(args, registry, factory) -> int:
     if not os.access(policyc, os.X_OK):
         print(f"lab.py: policyc not found or not executable: {policyc}", file=sys.stderr)
         return 2
-    cases = cases_recipes.cases()
+    cases = cases_recipes.cases() + [c for c in cases_cnp.recipes() if c.name == DEMO_CNP]
     failed = []
     for kind in _topologies(args.topology):
         lab = Lab(kind, registry, factory, policyc, args.timeout, verbose=True)
@@ -116,6 +124,9 @@ async def _demo(args, registry, factory) -> int:
                 print(f"\n=== recipe {case.name}: {case.about}")
                 for f in case.phases[0].files:
                     print(f"    file {os.path.relpath(f, REPO)}: {', '.join(_policy_names(f))}")
+                for i, phase in enumerate(case.phases, 1):
+                    if len(case.phases) > 1:
+                        print(f"    step {i}: {phase.title}")
                 if not await lab.run_case(case, show=True):
                     failed.append(case.name)
         finally:
@@ -176,11 +187,11 @@ def _check_tables() -> int:
     except ImportError:
         load = None
     problems, checked = [], 0
-    for suite in ("upstream", "recipes"):
-        if suite == "recipes" and load is None:
-            print("check-tables: recipes not cross-checked (python3-yaml not installed)")
-            continue
+    for suite in ("upstream", "recipes", "cnp"):
         for case in SUITES[suite]():
+            if load is None and any(p.files for p in case.phases):
+                print(f"check-tables: {suite}/{case.name} not cross-checked (python3-yaml not installed)")
+                continue
             problems += oracle.check_case(case, load)
             checked += 1
     for p in problems:
@@ -204,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     common(sub.add_parser("selftest", help="lab sanity with hand-written nft rules"))
     p = sub.add_parser("run", help="run a case suite against policyc")
     common(p)
-    p.add_argument("--suite", required=True, choices=("upstream", "recipes"))
+    p.add_argument("--suite", required=True, choices=("upstream", "recipes", "cnp"))
     p.add_argument("--case", action="append", help="run only this case (repeatable)")
     p.add_argument("--dump", metavar="DIR",
                    help="keep every phase's policyc inputs and nft scripts under DIR/<topology>/<case>/")

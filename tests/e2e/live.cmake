@@ -33,7 +33,9 @@ if(TARGET netpol-agent)
            COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} scenarios --topology bridged
                    --scenario cni-first-packet --scenario flows-cut --scenario flows-cut-off
                    --scenario spoof --scenario spoof-off)
-  set_tests_properties(e2e-live-scenarios e2e-live-bridged-lifecycle PROPERTIES LABELS e2e
-                       RUN_SERIAL TRUE TIMEOUT 400
-                       ENVIRONMENT "${NETPOL_LIVE_ENV}")
+  # ClusterNetworkPolicy suite (issue 11): both topologies in one test.
+  add_test(NAME e2e-live-cnp
+           COMMAND ${Python3_EXECUTABLE} ${NETPOL_LIVE} run --suite cnp --topology both)
+  set_tests_properties(e2e-live-scenarios e2e-live-bridged-lifecycle e2e-live-cnp PROPERTIES
+                       LABELS e2e RUN_SERIAL TRUE TIMEOUT 400 ENVIRONMENT "${NETPOL_LIVE_ENV}")
 endif()

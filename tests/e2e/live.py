@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The lab, live: fake API server + one netpol-agent per node, driven by kubectl.
 
-  live.py run --suite upstream|recipes [--topology T] [--case NAME ...] [-v]
+  live.py run --suite upstream|recipes|cnp [--topology T] [--case NAME ...] [-v]
   live.py scenarios [--topology T] [--scenario NAME ...]
-  live.py demo [--topology T]          recipes one by one: matrix + measured latency
+  live.py demo [--topology T]          recipes one by one (and one ClusterNetworkPolicy
+                                       recipe): matrix + measured latency
 
 Same lab as lab.py (docs/lab.md), but no policyc: each phase is written to the
 API server with kubectl, the agents compile and program it through netlink,
@@ -26,14 +27,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lab  # noqa: E402
-from netlab import cases_recipes, cases_upstream, netns  # noqa: E402
+from netlab import cases_cnp, cases_recipes, cases_upstream, netns  # noqa: E402
 from netlab.live import LiveLab  # noqa: E402
 from netlab.live_scenarios import SCENARIOS  # noqa: E402
 from netlab.reach import LEGEND  # noqa: E402
 from netlab.topology import TOPOLOGIES  # noqa: E402
 
 REPO = lab.REPO
-SUITES = {"upstream": cases_upstream.cases, "recipes": cases_recipes.cases}
+SUITES = {"upstream": cases_upstream.cases, "recipes": cases_recipes.cases, "cnp": cases_cnp.cases}
+DEMO_CNP = lab.DEMO_CNP
 
 
 def _bin(arg: str | None, env: str, default: str) -> str:
@@ -99,7 +101,7 @@ async def _scenarios(args, registry, factory) -> int:
 
 
 async def _demo(args, registry, factory) -> int:
-    cases = cases_recipes.cases()
+    cases = cases_recipes.cases() + [c for c in cases_cnp.recipes() if c.name == DEMO_CNP]
     failed = []
     live = _make_lab(args, args.topology, registry, factory, verbose=True)
     live.show_latency = True
@@ -113,6 +115,9 @@ async def _demo(args, registry, factory) -> int:
             for f in case.phases[0].files:
                 names = ", ".join(n.replace('"', "") for n in lab._policy_names(f))
                 print(f"    kubectl create -f {os.path.relpath(f, REPO)}   ({names})")
+            for i, phase in enumerate(case.phases, 1):
+                if len(case.phases) > 1:
+                    print(f"    step {i}: {phase.title}")
             if not await live.run_case(case, show=True):
                 failed.append(case.name)
                 live.keep = True

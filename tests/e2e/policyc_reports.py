@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """policyc matrix and diff against the lab's expectations, offline.
 
-For every step (phase) of every e2e case (upstream and recipes), the lab's
+For every step (phase) of every e2e case (upstream, recipes and cnp), the lab's
 model writes the manifests the lab would compile (no network namespaces),
 and, over IPv4 and over IPv6 (--family; the lab probes both):
   - `policyc matrix -o json` over the phase's probes must equal the case's
@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from netlab import cases_recipes, cases_upstream, model, report  # noqa: E402
+from netlab import cases_cnp, cases_recipes, cases_upstream, model, report  # noqa: E402
 
 
 def write_phase(phase, where: str) -> list[str]:
@@ -67,7 +67,8 @@ def main() -> int:
     t0 = time.monotonic()
     problems: list[str] = []
     phases = diffs = cells = 0
-    cases = [("upstream", c) for c in cases_upstream.cases()] + [("recipes", c) for c in cases_recipes.cases()]
+    cases = ([("upstream", c) for c in cases_upstream.cases()] + [("recipes", c) for c in cases_recipes.cases()]
+             + [("cnp", c) for c in cases_cnp.cases()])
     with tempfile.TemporaryDirectory(prefix="policyc-reports-") as tmp:
         for suite, case in cases:
             prev = None  # (files args, {probe: expect})

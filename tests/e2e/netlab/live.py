@@ -87,7 +87,7 @@ class Applied:
 
     ns_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     pod_labels: dict[str, dict[str, str]] = field(default_factory=dict)
-    policies: dict[str, dict] = field(default_factory=dict)  # "ns/name" -> object
+    policies: dict[str, dict] = field(default_factory=dict)  # "ns/name" or "cnp/NAME" -> object
     files: list[str] = field(default_factory=list)
 
 
@@ -108,6 +108,7 @@ class LiveLab(Lab):
         self.api: subprocess.Popen | None = None
         self.agents: dict[str, AgentProc] = {}
         self.applied = Applied()
+        self.had_cnps = False  # the API server may hold ClusterNetworkPolicies
         self.last_wait_s = 0.0
         self.last_enforced = ""
         self.show_latency = False
@@ -120,7 +121,7 @@ class LiveLab(Lab):
         self.topo = await asyncio.to_thread(topology.build, self.kind, self.registry)
         for attempt in range(50):
             try:
-                await self.servers.start(self.topo.pod_ns)
+                await self.servers.start(self.topo.pod_ns, self.node_addrs())
                 break
             except OSError as e:
                 # On a loaded machine a fresh IPv6 address can take a moment
@@ -161,7 +162,7 @@ class LiveLab(Lab):
         self._write_kubeconfigs()
         cluster = os.path.join(self.work, "cluster.yaml")
         with open(cluster, "w") as f:
-            f.write(model.as_yaml(model.cluster_objects()))
+            f.write(model.as_yaml(model.cluster_objects() + self.node_objects()))
         await self.kubectl("create", "-f", cluster)
         self.applied = Applied(ns_labels={ns: {} for ns in model.NAMESPACES},
                                pod_labels={p: {} for p in model.PODS})
@@ -397,13 +398,17 @@ class LiveLab(Lab):
                 ns, name = pod.split("/")
                 await self.kubectl("label", "pod", "-n", ns, name, "--overwrite", *args)
                 cur.pod_labels[pod] = dict(want)
-        want_pols = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in phase.policies}
+        # NetworkPolicies by namespace/name, ClusterNetworkPolicies by cnp/NAME.
+        want_pols = {model.policy_key(p): p for p in phase.policies}
         gone: dict[str, list[str]] = {}
         for key in sorted(set(cur.policies) - set(want_pols)):
             ns, name = key.split("/")
             gone.setdefault(ns, []).append(name)
         for ns, names in gone.items():
-            await self.kubectl("delete", "networkpolicy", "-n", ns, *names)
+            if ns == "cnp":
+                await self.kubectl("delete", "clusternetworkpolicy", *names)
+            else:
+                await self.kubectl("delete", "networkpolicy", "-n", ns, *names)
         for f in [f for f in cur.files if f not in phase.files]:
             await self.kubectl("delete", "-f", f)
             cur.files.remove(f)
@@ -417,6 +422,23 @@ class LiveLab(Lab):
         for f in [f for f in phase.files if f not in cur.files]:
             await self.kubectl("create", "-f", f)
             cur.files.append(f)
+        await self.check_cnps(phase)
+
+    async def check_cnps(self, phase: Phase) -> None:
+        """The API server holds exactly the phase's ClusterNetworkPolicies (tables'
+        and recipe files'), as `kubectl get cnp` lists them."""
+        want = sorted({p["metadata"]["name"] for p in phase.policies if p["kind"] == "ClusterNetworkPolicy"}
+                      | {n for f in phase.files for n in _cnp_names(f)})
+        if not want and not self.had_cnps:
+            return
+        self.had_cnps = bool(want)
+        out = await self.kubectl("get", "cnp", "-o", "name")
+        got = sorted(line.rpartition("/")[2] for line in out.split())
+        if got != want:
+            raise LabError(f"kubectl get cnp lists {got}, the phase has {want}")
+        if self.verbose and want:
+            print("    kubectl get cnp:\n" + "\n".join("      " + line for line in
+                                                     (await self.kubectl("get", "cnp")).splitlines()))
 
     async def latency_snapshot(self) -> dict[str, dict[str, float]]:
         return {node: await self.metrics(node) for node in model.NODES}
@@ -479,6 +501,14 @@ def _label_args(have: dict[str, str], want: dict[str, str]) -> list[str]:
     args = [f"{k}={v}" for k, v in sorted(want.items()) if have.get(k) != v]
     args += [f"{k}-" for k in sorted(have) if k not in want]
     return args
+
+
+def _cnp_names(path: str) -> list[str]:
+    """Names of the ClusterNetworkPolicies in a recipe file (no YAML parser)."""
+    with open(path) as f:
+        docs = f.read().split("\n---")
+    return [m.group(1) for d in docs if re.search(r"^kind: *ClusterNetworkPolicy\b", d, re.M)
+            for m in [re.search(r"^  name: *(\S+)", d, re.M)] if m]
 
 
 def _no_uid(objs: list[dict]) -> list[dict]:

@@ -111,6 +111,20 @@ def cluster_objects(
     return objs
 
 
+def node_object(node: str, addresses: list[str]) -> dict:
+    """A Node (v1) with its InternalIP addresses (`nodes` peers of CNPs select
+    Nodes by label and match their addresses); labelled node=<name> and
+    kubernetes.io/hostname=<name>. The addresses depend on the topology
+    (topology.Topology.node_addr), so the runner adds them, not cluster_objects()."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": node, "uid": f"lab-node-{node}",
+                     "labels": {"node": node, "kubernetes.io/hostname": node}},
+        "status": {"addresses": [{"type": "InternalIP", "address": a} for a in addresses]},
+    }
+
+
 _PLAIN_KEY = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*")
 
 
@@ -242,3 +256,72 @@ def netpol(
         "metadata": {"namespace": ns, "name": name, "uid": f"lab-np-{ns}-{name}"},
         "spec": spec,
     }
+
+
+# --- ClusterNetworkPolicy builders (policy.networking.k8s.io/v1alpha2) --------------
+
+CNP_API = "policy.networking.k8s.io/v1alpha2"
+
+
+def cnp_namespaces(sel: dict | None = None) -> dict:
+    """A `namespaces` subject or peer (every pod of the matching namespaces)."""
+    return {"namespaces": copy.deepcopy(sel if sel is not None else {})}
+
+
+def cnp_pods(namespaces: dict | None = None, pods: dict | None = None) -> dict:
+    """A `pods` subject or peer: pods matching `pods` in namespaces matching `namespaces`."""
+    return {"pods": {"namespaceSelector": copy.deepcopy(namespaces if namespaces is not None else {}),
+                     "podSelector": copy.deepcopy(pods if pods is not None else {})}}
+
+
+def cnp_nodes(sel: dict | None = None) -> dict:
+    """A `nodes` peer (egress only): the addresses of the matching Nodes."""
+    return {"nodes": copy.deepcopy(sel if sel is not None else {})}
+
+
+def cnp_networks(*cidrs: str) -> dict:
+    """A `networks` peer (egress only)."""
+    return {"networks": list(cidrs)}
+
+
+def cnp_port(proto: str, number: int, end: int | None = None) -> dict:
+    """One `protocols` entry: tcp/udp/sctp with a destination port or range."""
+    dest = {"number": number} if end is None else {"range": {"start": number, "end": end}}
+    return {proto.lower(): {"destinationPort": dest}}
+
+
+def cnp_named_port(name: str) -> dict:
+    return {"destinationNamedPort": name}
+
+
+def cnp_rule(name: str, action: str, peers: list[dict], protocols: list[dict] | None = None,
+             direction: str = "from") -> dict:
+    """An ingress rule (direction "from"); cnp() turns it into "to" for egress."""
+    out: dict = {"name": name, "action": action, direction: copy.deepcopy(peers)}
+    if protocols:
+        out["protocols"] = copy.deepcopy(protocols)
+    return out
+
+
+def cnp(name: str, tier: str, priority: int, subject: dict,
+        ingress: list[dict] | None = None, egress: list[dict] | None = None) -> dict:
+    """A ClusterNetworkPolicy (cluster-scoped: no namespace)."""
+    spec: dict = {"tier": tier, "priority": priority, "subject": copy.deepcopy(subject)}
+    if ingress is not None:
+        spec["ingress"] = copy.deepcopy(ingress)
+    if egress is not None:
+        spec["egress"] = [{("to" if k == "from" else k): v for k, v in r.items()}
+                          for r in copy.deepcopy(egress)]
+    return {
+        "apiVersion": CNP_API,
+        "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": name, "uid": f"lab-cnp-{name}"},
+        "spec": spec,
+    }
+
+
+def policy_key(obj: dict) -> str:
+    """namespace/name of a NetworkPolicy, cnp/NAME of a ClusterNetworkPolicy."""
+    if obj["kind"] == "ClusterNetworkPolicy":
+        return f"cnp/{obj['metadata']['name']}"
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"

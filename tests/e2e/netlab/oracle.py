@@ -1,10 +1,18 @@
-"""A plain-Python reading of NetworkPolicy semantics, to cross-check the tables.
+"""A plain-Python reading of NetworkPolicy and ClusterNetworkPolicy semantics,
+to cross-check the tables.
 
 The case tables state expectations by hand ("deny * -> x/a, allow x/b -> x/a").
 This module computes the same thing from the policies themselves, slowly and
 literally, so a typo in a table is caught without a kernel or a compiler.
 It is an aid for the tables only: it never judges policyc's output, and the
 real tests always compare real traffic against the hand-written tables.
+
+ClusterNetworkPolicies follow design.md's verdict order, per direction: the
+Admin tier (policies by priority, then name; rules in order; the first
+matching rule decides: Accept allows without asking NetworkPolicy, Deny
+drops, Pass leaves the tier), then NetworkPolicy (if it isolates the pod, it
+decides), then the Baseline tier the same way (Pass leaves it: allowed);
+nothing decided: allowed.
 """
 
 from __future__ import annotations
@@ -45,7 +53,9 @@ class Cluster:
             ports = [p for c in o["spec"]["containers"] for p in c.get("ports", [])]
             ips = [ipaddress.ip_address(i["ip"]) for i in o["status"]["podIPs"]]
             self.pods[key] = (o["metadata"].get("labels", {}), ports, ips)
-        self.policies = policies
+        self.policies = [p for p in policies if p["kind"] == "NetworkPolicy"]
+        self.cnps = sorted((p for p in policies if p["kind"] == "ClusterNetworkPolicy"),
+                           key=lambda p: (p["spec"]["priority"], p["metadata"]["name"]))
 
     def _types(self, pol: dict) -> set[str]:
         spec = pol["spec"]
@@ -95,11 +105,72 @@ class Cluster:
                 return True
         return False
 
+    # --- ClusterNetworkPolicy ------------------------------------------------------
+
+    def _cnp_selects(self, subject: dict, pod: str) -> bool:
+        ns = pod.split("/")[0]
+        if "namespaces" in subject:
+            return _selector_matches(subject["namespaces"], self.ns_labels[ns])
+        pods = subject["pods"]
+        return (_selector_matches(pods.get("namespaceSelector") or {}, self.ns_labels[ns])
+                and _selector_matches(pods.get("podSelector") or {}, self.pods[pod][0]))
+
+    def _cnp_peer_matches(self, peer: dict, other: str, family: int) -> bool:
+        if "networks" in peer:
+            ip = [i for i in self.pods[other][2] if i.version == family][0]
+            return any(ip.version == n.version and ip in n
+                       for n in (ipaddress.ip_network(c, strict=False) for c in peer["networks"]))
+        if "nodes" in peer:
+            return False  # the lab's peers are pods, never nodes
+        return self._cnp_selects(peer, other)
+
+    def _cnp_port_matches(self, protocols: list[dict] | None, dst: str, proto: str, number: int) -> bool:
+        if not protocols:
+            return True
+        for entry in protocols:
+            if "destinationNamedPort" in entry:
+                if any(cp.get("name") == entry["destinationNamedPort"]
+                       and cp.get("protocol", "TCP") == proto and cp["containerPort"] == number
+                       for cp in self.pods[dst][1]):
+                    return True
+                continue
+            for key, body in entry.items():
+                if key.upper() != proto:
+                    continue
+                dest = body["destinationPort"]
+                lo, hi = ((dest["number"], dest["number"]) if "number" in dest
+                          else (dest["range"]["start"], dest["range"]["end"]))
+                if lo <= number <= hi:
+                    return True
+        return False
+
+    def _tier(self, tier: str, pod: str, other: str, dst: str, direction: str, proto: str,
+              port: int, family: int) -> bool | None:
+        """True (Accept), False (Deny) or None (Pass, or no rule matched)."""
+        key, field = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+        for pol in self.cnps:
+            spec = pol["spec"]
+            if spec["tier"] != tier or not self._cnp_selects(spec["subject"], pod):
+                continue
+            for r in spec.get(key) or []:
+                if not any(self._cnp_peer_matches(pr, other, family) for pr in r[field]):
+                    continue
+                if not self._cnp_port_matches(r.get("protocols"), dst, proto, port):
+                    continue
+                if r["action"] == "Pass":
+                    return None  # skips every further rule of the tier
+                return r["action"] == "Accept"
+        return None
+
     def _allowed(self, pod: str, other: str, dst: str, direction: str, proto: str, port: int,
                  family: int) -> bool:
+        admin = self._tier("Admin", pod, other, dst, direction, proto, port, family)
+        if admin is not None:
+            return admin
         pols = self._selecting(pod, direction)
         if not pols:
-            return True
+            baseline = self._tier("Baseline", pod, other, dst, direction, proto, port, family)
+            return True if baseline is None else baseline
         key, field = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
         for pol in pols:
             for r in pol["spec"].get(key) or []:

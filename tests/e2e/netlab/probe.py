@@ -44,16 +44,22 @@ class Servers:
         self._servers: list[asyncio.AbstractServer] = []
         self._transports: list[asyncio.BaseTransport] = []
 
-    async def start(self, pod_ns: dict[str, str]) -> None:
+    async def start(self, pod_ns: dict[str, str],
+                    node_addrs: dict[str, tuple[str, dict[int, str]]] | None = None) -> None:
+        """Every pod serves model.SERVED; with node_addrs (node -> (netns, {family: address})),
+        every node also serves TCP and UDP 80 on its own address (`nodes` peers)."""
         loop = asyncio.get_running_loop()
-        for pod, ns in pod_ns.items():
-            specs = [(port, proto, fam) for port, proto in model.SERVED for fam in model.FAMILIES]
+        where = [(ns, {f: model.pod_ip(pod, f) for f in model.FAMILIES}, model.SERVED)
+                 for pod, ns in pod_ns.items()]
+        where += [(ns, addrs, ((80, "TCP"), (80, "UDP"))) for ns, addrs in (node_addrs or {}).values()]
+        for ns, addrs, served in where:
+            specs = [(port, proto, fam) for port, proto in served for fam in model.FAMILIES]
             socks = await self._factory.sockets(ns, [(_FAMILY[f], _KIND[p]) for _port, p, f in specs])
             for (port, proto, fam), s in zip(specs, socks):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 if fam == 6:
                     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                s.bind((model.pod_ip(pod, fam), port))
+                s.bind((addrs[fam], port))
                 if proto == "TCP":
                     s.listen(512)
                     self._servers.append(await asyncio.start_server(_close_tcp, sock=s))
@@ -76,13 +82,14 @@ class Servers:
 class Probe:
     src: str      # a pod ("x/a") or a node ("node1"), for reporting
     src_ns: str   # network namespace the client socket lives in
-    dst: str      # a pod
+    dst: str      # a pod, or a node (then dst_ip is its address)
     family: int
     proto: str
     port: int
+    dst_ip: str | None = None
 
     def addr(self) -> tuple:
-        ip = model.pod_ip(self.dst, self.family)
+        ip = self.dst_ip or model.pod_ip(self.dst, self.family)
         return (ip, self.port) if self.family == 4 else (ip, self.port, 0, 0)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,17 @@ class NodeCheck:
 
 
 @dataclass
+class ToNodeCheck:
+    """Traffic from a pod to a node's own address (`nodes` peers of CNPs)."""
+
+    pod: str
+    node: str
+    proto: str
+    port: int
+    allowed: bool
+
+
+@dataclass
 class Phase:
     checks: list[Check]
     policies: list[dict] = field(default_factory=list)
@@ -42,8 +54,13 @@ class Phase:
     ns_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     pod_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     node_checks: list[NodeCheck] = field(default_factory=list)
+    to_node_checks: list[ToNodeCheck] = field(default_factory=list)
     # Self-test only: node -> nft script loaded instead of policyc output.
     nft: dict[str, str] | None = None
+    # Regular expressions every node's rules must match (what no probe can
+    # show, e.g. SCTP matches: this kernel has no SCTP sockets). Checked on
+    # policyc's script and, live, on `nft list table inet netpol`.
+    rules_contain: list[str] = field(default_factory=list)
     title: str = ""
 
 
@@ -53,6 +70,12 @@ class Case:
     phases: list[Phase]
     upstream: str = ""  # the upstream e2e test this case translates
     about: str = ""
+
+
+def _path(check: NodeCheck | ToNodeCheck) -> str:
+    if isinstance(check, ToNodeCheck):
+        return f"{check.pod} -> {check.node}"
+    return f"{check.node} -> {check.pod}"
 
 
 class LabError(Exception):
@@ -98,7 +121,7 @@ class Lab:
     async def up(self) -> None:
         t0 = time.monotonic()
         self.topo = await asyncio.to_thread(topology.build, self.kind, self.registry)
-        await self.servers.start(self.topo.pod_ns)
+        await self.servers.start(self.topo.pod_ns, self.node_addrs())
         print(f"lab: {self.kind} topology up in {time.monotonic() - t0:.1f}s "
               f"({len(self.topo.all_ns())} namespaces, prefix {self.registry.prefix})", flush=True)
 
@@ -109,6 +132,15 @@ class Lab:
                 self.factory.forget(ns)
             await asyncio.to_thread(self.topo.destroy)
             self.topo = None
+
+    def node_addrs(self) -> dict[str, tuple[str, dict[int, str]]]:
+        """node -> (its netns, {family: the node's own address})."""
+        return {n: (self.topo.node_ns[n], {f: self.topo.node_addr(n, f) for f in model.FAMILIES})
+                for n in model.NODES}
+
+    def node_objects(self) -> list[dict]:
+        """The Node objects of this topology (their addresses differ per topology)."""
+        return [model.node_object(n, list(addrs.values())) for n, (_ns, addrs) in self.node_addrs().items()]
 
     # --- rules ---------------------------------------------------------------------
 
@@ -135,7 +167,7 @@ class Lab:
         else:
             with tempfile.TemporaryDirectory(prefix="netlab-") as work:
                 inputs = {"cluster.yaml": model.as_yaml(
-                    model.cluster_objects(phase.ns_labels, phase.pod_labels))}
+                    model.cluster_objects(phase.ns_labels, phase.pod_labels) + self.node_objects())}
                 if phase.policies:
                     inputs["policies.yaml"] = model.as_yaml(phase.policies)
                 for name, text in inputs.items():
@@ -203,6 +235,13 @@ class Lab:
                 probes.append(p)
                 want[p] = nc.allowed
                 node_probes[(id(nc), fam)] = p
+        for tc in phase.to_node_checks:
+            for fam in model.FAMILIES:
+                p = Probe(tc.pod, self.topo.pod_ns[tc.pod], tc.node, fam, tc.proto, tc.port,
+                          dst_ip=self.topo.node_addr(tc.node, fam))
+                probes.append(p)
+                want[p] = tc.allowed
+                node_probes[(id(tc), fam)] = p
         got = await self._probe(probes, want)
         results = []
         for check in phase.checks:
@@ -211,7 +250,7 @@ class Lab:
                 r.observed[(p.src, p.dst, p.family)] = got[p]
             results.append(r)
         node_results = [(nc, {fam: got[node_probes[(id(nc), fam)]] for fam in model.FAMILIES})
-                        for nc in phase.node_checks]
+                        for nc in [*phase.node_checks, *phase.to_node_checks]]
         return results, node_results
 
     async def explain_diff(self, phase: Phase, results: list[CheckResult]) -> list[str]:
@@ -274,10 +313,13 @@ class Lab:
                 for fam, o in outs.items():
                     if o.allowed != nc.allowed:
                         node_diff.append(
-                            f"{nc.node} -> {nc.pod} {nc.proto.lower()}/{nc.port} IPv{fam}: expected "
+                            f"{_path(nc)} {nc.proto.lower()}/{nc.port} IPv{fam}: expected "
                             f"{'allowed' if nc.allowed else 'denied'}, observed "
                             f"{'allowed' if o.allowed else 'denied'} ({o.detail})")
-            phase_ok = phase_ok and not node_diff and not explain_diff
+            rules_diff = [f"{node}: no line of the rules matches {want!r}"
+                          for node, text in sorted(scripts.items()) for want in phase.rules_contain
+                          if not re.search(want, text, re.M)]
+            phase_ok = phase_ok and not node_diff and not explain_diff and not rules_diff
             ok = ok and phase_ok
             if show or not phase_ok:
                 report.append(f"  {tag}  [rules: {sizes}]")
@@ -287,10 +329,10 @@ class Lab:
                         report.append(f"    ! {line}")
                 for nc, outs in node_results:
                     state = "/".join("allowed" if outs[f].allowed else "denied" for f in model.FAMILIES)
-                    report.append(f"    {nc.node} -> {nc.pod} {nc.proto.lower()}/{nc.port}: {state} (IPv4/IPv6)")
+                    report.append(f"    {_path(nc)} {nc.proto.lower()}/{nc.port}: {state} (IPv4/IPv6)")
                 for line in node_diff:
                     report.append(f"    ! {line}")
-                for line in explain_diff:
+                for line in explain_diff + rules_diff:
                     report.append(f"    ! {line}")
         verdict = "ok  " if ok else "FAIL"
         up = f"  [upstream: {case.upstream}]" if case.upstream and (show or not ok) else ""

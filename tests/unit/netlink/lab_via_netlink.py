@@ -31,7 +31,8 @@ async def _load_via_netlink(self, phase):
         return await _original_load(self, phase)
     with tempfile.TemporaryDirectory(prefix="netlab-nl-") as work:
         with open(os.path.join(work, "cluster.json"), "w") as f:
-            f.write(model.as_list(model.cluster_objects(phase.ns_labels, phase.pod_labels)))
+            f.write(model.as_list(model.cluster_objects(phase.ns_labels, phase.pod_labels)
+                                  + self.node_objects()))
         if phase.policies:
             with open(os.path.join(work, "policies.json"), "w") as f:
                 f.write(model.as_list(phase.policies))
@@ -45,7 +46,13 @@ async def _load_via_netlink(self, phase):
     for node, (rc, out, err) in zip(cmds, results):
         if rc != 0:
             raise runner.LabError(f"netpol-nlload in {node} failed ({rc}):\n{err}{out}")
-    self.last_scripts = {node: out for node, (_, out, _) in zip(cmds, results)}
+    # The rules as the kernel holds them (a phase's rules_contain is checked on these).
+    lists = await asyncio.gather(*(runner._exec(["ip", "netns", "exec", self.topo.node_ns[node], "nft", "list",
+                                                  "table", "inet", "netpol"]) for node in cmds))
+    for node, (rc, out, err) in zip(cmds, lists):
+        if rc != 0:
+            raise runner.LabError(f"nft list table in {node} failed ({rc}):\n{err}{out}")
+    self.last_scripts = {node: out for node, (_, out, _) in zip(cmds, lists)}
     return self.last_scripts
 
 
