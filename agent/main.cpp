@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
     log.error("cannot load the API server configuration", {{"error", config.status().str()}});
     return 1;
   }
+  config.value().protobuf = o.api_protobuf;
   auto client = k8s::api::make_http_client(config.value());
   if (!client.ok()) {
     log.error("cannot set up the API client",

@@ -50,7 +50,7 @@ std::variant<Options, ParseExit> parse_options(
     };
   }
   Options o;
-  std::string log_level = "info", log_format = "logfmt";
+  std::string log_level = "info", log_format = "logfmt", api_content_type = "protobuf";
   std::string quiet = "250us", burst_quiet = "2ms", max_delay = "20ms", drift = "60s";
   bool version = false;
 
@@ -64,6 +64,11 @@ std::variant<Options, ParseExit> parse_options(
                  "kubeconfig file (default: $KUBECONFIG, else in-cluster service account, "
                  "else ~/.kube/config)");
   app.add_option("--context", o.context, "kubeconfig context (default: current-context)");
+  app.add_option("--api-content-type", api_content_type,
+                 "protobuf (JSON when the server answers JSON; custom resources always JSON) "
+                 "or json: the encoding asked for Pod, Namespace and NetworkPolicy lists and "
+                 "watches")
+      ->capture_default_str();
   app.add_option("--node-name", o.node_name,
                  "this node's name: pods with this spec.nodeName get rules (default: $NODE_NAME)");
   app.add_option("--metrics-addr", o.metrics_addr,
@@ -151,6 +156,11 @@ std::variant<Options, ParseExit> parse_options(
     o.log_format = LogFormat::Json;
   } else {
     return bad("--log-format " + log_format + ": want logfmt or json");
+  }
+  if (api_content_type == "protobuf" || api_content_type == "json") {
+    o.api_protobuf = api_content_type == "protobuf";
+  } else {
+    return bad("--api-content-type " + api_content_type + ": want protobuf or json");
   }
   auto q = parse_duration(quiet);
   if (!q || q->count() <= 0) return bad("--batch-quiet " + quiet + ": want a duration like 1ms");

@@ -21,6 +21,7 @@ namespace netpol::agent {
 struct Options {
   std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config
   std::string context;
+  bool api_protobuf = true;  // --api-content-type protobuf (default) or json
   std::string node_name;               // default $NODE_NAME
   std::string metrics_addr = ":9809";  // "" or "off": no HTTP endpoint
   LogLevel log_level = LogLevel::Info;

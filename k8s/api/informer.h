@@ -174,7 +174,7 @@ class Informer {
   void run();
   Status list_and_reconcile();
   void handle(WatchEvent&& ev);
-  std::optional<T> decode(const std::string& text, const char* how, bool report);
+  std::optional<T> decode(const std::string& text, Encoding enc, const char* how, bool report);
   void note_error(const Status& st);
   void note_ok();
   void post_add(Ptr obj) REQUIRES(mu_);

@@ -23,7 +23,7 @@
 //   fake's JSON delete ignores it too)
 // Every other field, of any wire type, is skipped.
 //
-// Strict: truncated input, a length past the end of its message, a varint
+// Strict (the wire reader of k8s/protowire.h): truncated input, a length past the end of its message, a varint
 // longer than 10 bytes, field number 0, wire types 6 and 7, a known field
 // with the wrong wire type and strings that are not UTF-8 are errors that
 // name the problem and the byte offset. It never throws and never reads
@@ -34,6 +34,7 @@
 #include <string>
 #include <string_view>
 
+#include "k8s/protowire.h"
 #include "tests/fakeapi/fake_apiserver.h"
 
 namespace netpol::fakeapi {
@@ -42,52 +43,12 @@ namespace netpol::fakeapi {
 inline constexpr std::string_view kProtobufMediaType = "application/vnd.kubernetes.protobuf";
 
 // True for "application/vnd.kubernetes.protobuf", with or without parameters.
-bool is_protobuf_media_type(std::string_view content_type);
+inline bool is_protobuf_media_type(std::string_view content_type) {
+  return k8s::protowire::is_media_type(content_type);
+}
 
-// A cursor over one protobuf message: field keys, then their values.
-// Errors are sticky: after the first, every call returns false and error()
-// says what went wrong, where (`where`, e.g. "Pod.spec") and at which byte of
-// the whole body. Reads only inside `data`.
-class WireReader {
- public:
-  enum WireType { Varint = 0, Fixed64 = 1, Bytes = 2, StartGroup = 3, EndGroup = 4, Fixed32 = 5 };
-
-  WireReader() = default;
-  // `offset`: where `data` starts in the whole body, for error messages.
-  WireReader(std::string_view data, std::string where, size_t offset = 0);
-
-  // Reads the next field key. False at the end of the message or on an error.
-  bool next();
-  uint32_t field() const { return field_; }
-  int wire_type() const { return wire_; }
-
-  // The current field's value. Each checks the wire type first.
-  bool varint(uint64_t* out);
-  bool bytes(std::string_view* out);
-  bool string(std::string* out);  // Bytes holding valid UTF-8
-  // A reader over the current (length-delimited) field, named where + "." + name.
-  bool message(const std::string& name, WireReader* out);
-  // Skips the current field's value, whatever its wire type (groups included).
-  bool skip();
-
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
-  // Sets the error (if none yet) at the current position; returns false.
-  bool fail(const std::string& what);
-
- private:
-  bool raw_varint(uint64_t* out);
-  bool skip_value(uint32_t field, int wire, int depth);
-  bool want(int wire);
-
-  std::string_view data_;
-  std::string where_;
-  size_t offset_ = 0;
-  size_t pos_ = 0;
-  uint32_t field_ = 0;
-  int wire_ = 0;
-  std::string error_;
-};
+// The agent's strict wire reader (k8s/protowire.h).
+using k8s::protowire::WireReader;
 
 // A decoded protobuf request body: the object as JSON (with apiVersion and
 // kind from the envelope), or an HTTP code and a message naming the problem.
