@@ -84,6 +84,9 @@ struct Options {
   // Start with the ClusterNetworkPolicy CRD installed; false: the group is
   // absent (404) until the CRD is created.
   bool install_cnp_crd = true;
+  // Lists and watches of Pods, Namespaces and NetworkPolicies in protobuf for
+  // clients that accept it (not kubectl); false: always JSON.
+  bool protobuf = true;
   Faults faults;
   uint64_t seed = 1;                            // uids and fault dice
   std::function<void(const std::string&)> log;  // one line per request; none by default

@@ -41,6 +41,9 @@ namespace netpol::fakeapi {
 
 // What kubectl's typed clients send and accept besides JSON.
 inline constexpr std::string_view kProtobufMediaType = "application/vnd.kubernetes.protobuf";
+inline constexpr const char* kProtobufContentType = "application/vnd.kubernetes.protobuf";
+inline constexpr const char* kProtobufWatchContentType =
+    "application/vnd.kubernetes.protobuf;stream=watch";
 
 // True for "application/vnd.kubernetes.protobuf", with or without parameters.
 inline bool is_protobuf_media_type(std::string_view content_type) {
@@ -62,5 +65,41 @@ struct ProtobufObject {
 // Decodes "k8s\0" + runtime.Unknown holding a v1 Namespace, a v1 Pod or
 // DeleteOptions. Other kinds: code 415.
 ProtobufObject decode_protobuf_object(std::string_view body);
+
+}  // namespace netpol::fakeapi
+
+namespace netpol::fakeapi {
+
+// ---- Encoding (responses) ----
+// Lists and watch events of Pods, Namespaces and NetworkPolicies are sent as
+// protobuf to clients that ask for it (the agent), with these fields, in
+// Go's field order and, like Go's generated marshallers, non-pointer strings
+// even when empty:
+//   ObjectMeta: name 1, generateName 2, namespace 3, uid 5, resourceVersion 6,
+//               generation 7, creationTimestamp 8, deletionTimestamp 9,
+//               labels 11, annotations 12
+//   Pod: metadata 1, spec 2 {containers 2 {name 1, image 2, ports 6,
+//        restartPolicy 24}, restartPolicy 3, nodeName 10, hostNetwork 11,
+//        initContainers 20}, status 3 {phase 1, hostIP 5, podIP 6, podIPs 12}
+//   Namespace: metadata 1, spec 2 {finalizers 1}, status 3 {phase 1}
+//   NetworkPolicy: metadata 1, spec 2 {podSelector 1, ingress 2, egress 3,
+//        policyTypes 4} with every field of the rules, peers and ports
+// Other JSON fields are not encoded: the fake's objects carry few others.
+
+// The object's own message (no envelope). `kind`: "Pod", "Namespace" or "NetworkPolicy".
+std::string encode_protobuf_object(const json& obj, std::string_view kind);
+// "k8s\0" + runtime.Unknown{typeMeta{apiVersion, kind}, raw}.
+std::string protobuf_envelope(std::string_view api_version, std::string_view kind,
+                              std::string_view raw);
+// A list body: envelope of <kind>List{ListMeta{resourceVersion, continue}, items}.
+std::string encode_protobuf_list(std::string_view api_version, std::string_view kind,
+                                 const std::vector<std::string>& items,
+                                 const std::string& resource_version,
+                                 const std::string& continue_token);
+// One watch frame: 4-byte big-endian length + WatchEvent{type, object{raw: envelope}}.
+std::string encode_protobuf_watch_event(std::string_view type, std::string_view api_version,
+                                        std::string_view kind, std::string_view raw);
+// metav1.Status (ERROR events): status 2, message 3, reason 4, code 6.
+std::string encode_protobuf_status(const json& status);
 
 }  // namespace netpol::fakeapi
