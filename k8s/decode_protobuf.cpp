@@ -77,7 +77,8 @@ int int32(WireReader& r, json& obj, const char* key, bool keep_zero = false) {
   uint64_t v;
   if (!r.varint(&v)) return 0;
   const auto s = static_cast<int64_t>(v);
-  if (s < INT32_MIN || s > INT32_MAX) return r.fail("value " + std::to_string(s) + " is not an int32"), 0;
+  if (s < INT32_MIN || s > INT32_MAX)
+    return r.fail("value " + std::to_string(s) + " is not an int32"), 0;
   if (s != 0 || keep_zero) obj[key] = s;
   return 1;
 }
@@ -132,14 +133,22 @@ int time_field(WireReader& r, json& obj, const char* key) {
 bool object_meta(WireReader& r, json& m) {
   return each_field(r, [&](uint32_t f) {
     switch (f) {
-      case 1: return str(r, m, "name");
-      case 3: return str(r, m, "namespace");
-      case 5: return str(r, m, "uid");
-      case 6: return str(r, m, "resourceVersion");
-      case 9: return time_field(r, m, "deletionTimestamp");
-      case 11: return map_entry(r, m, "labels");
-      case 12: return map_entry(r, m, "annotations", "netpol.io/");
-      default: return -1;
+      case 1:
+        return str(r, m, "name");
+      case 3:
+        return str(r, m, "namespace");
+      case 5:
+        return str(r, m, "uid");
+      case 6:
+        return str(r, m, "resourceVersion");
+      case 9:
+        return time_field(r, m, "deletionTimestamp");
+      case 11:
+        return map_entry(r, m, "labels");
+      case 12:
+        return map_entry(r, m, "annotations", "netpol.io/");
+      default:
+        return -1;
     }
   });
 }
@@ -187,11 +196,16 @@ bool container(WireReader& r, json& c) {
 bool pod_spec(WireReader& r, json& s) {
   return each_field(r, [&](uint32_t f) {
     switch (f) {
-      case 2: return append(r, "containers", s, container);
-      case 10: return str(r, s, "nodeName");
-      case 11: return boolean(r, s, "hostNetwork");
-      case 20: return append(r, "initContainers", s, container);
-      default: return -1;
+      case 2:
+        return append(r, "containers", s, container);
+      case 10:
+        return str(r, s, "nodeName");
+      case 11:
+        return boolean(r, s, "hostNetwork");
+      case 20:
+        return append(r, "initContainers", s, container);
+      default:
+        return -1;
     }
   });
 }
@@ -285,11 +299,16 @@ bool egress_rule(WireReader& r, json& rule) {
 bool policy_spec(WireReader& r, json& s) {
   return each_field(r, [&](uint32_t f) {
     switch (f) {
-      case 1: return sub(r, "podSelector", s, selector);
-      case 2: return append(r, "ingress", s, ingress_rule);
-      case 3: return append(r, "egress", s, egress_rule);
-      case 4: return str_append(r, s, "policyTypes");
-      default: return -1;
+      case 1:
+        return sub(r, "podSelector", s, selector);
+      case 2:
+        return append(r, "ingress", s, ingress_rule);
+      case 3:
+        return append(r, "egress", s, egress_rule);
+      case 4:
+        return str_append(r, s, "policyTypes");
+      default:
+        return -1;
     }
   });
 }
@@ -345,11 +364,20 @@ ProtobufIds protobuf_object_ids(std::string_view message) {
     while (m.next()) {
       bool ok = true;
       switch (m.field()) {
-        case 1: ok = m.string(&ids.name); break;
-        case 3: ok = m.string(&ids.ns); break;
-        case 5: ok = m.string(&ids.uid); break;
-        case 6: ok = m.string(&ids.resource_version); break;
-        default: ok = m.skip();
+        case 1:
+          ok = m.string(&ids.name);
+          break;
+        case 3:
+          ok = m.string(&ids.ns);
+          break;
+        case 5:
+          ok = m.string(&ids.uid);
+          break;
+        case 6:
+          ok = m.string(&ids.resource_version);
+          break;
+        default:
+          ok = m.skip();
       }
       if (!ok) break;
     }

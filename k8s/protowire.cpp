@@ -200,7 +200,6 @@ bool WireReader::skip_value(uint32_t field, int wire, int depth) {
   }
 }
 
-
 bool read_envelope(std::string_view body, std::string_view where, Unknown* out,
                    std::string* error) {
   if (body.size() < kMagic.size() || body.substr(0, kMagic.size()) != kMagic) {
@@ -239,8 +238,8 @@ bool read_envelope(std::string_view body, std::string_view where, Unknown* out,
     return false;
   }
   if (!encoding.empty()) {
-    *error = std::string(where) + ": runtime.Unknown.contentEncoding " + encoding +
-             " is not supported";
+    *error =
+        std::string(where) + ": runtime.Unknown.contentEncoding " + encoding + " is not supported";
     return false;
   }
   return true;

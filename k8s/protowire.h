@@ -85,8 +85,7 @@ struct Unknown {
 // "k8s\0" + runtime.Unknown. False (with *error set) when the magic is
 // missing, the message is malformed, or contentEncoding is set (never used
 // by the API server; we do not guess). `where` labels errors.
-bool read_envelope(std::string_view body, std::string_view where, Unknown* out,
-                   std::string* error);
+bool read_envelope(std::string_view body, std::string_view where, Unknown* out, std::string* error);
 
 // A list (PodList, NamespaceList, NetworkPolicyList...): ListMeta 1
 // {resourceVersion 2, continue 3}, items 2 (each an object's own message).
@@ -113,8 +112,7 @@ bool read_status(std::string_view status, StatusObject* out, std::string* error)
 // buf) and sets *consumed, or an empty optional-like false when incomplete.
 // A frame longer than max_frame is an error.
 enum class Frame { Complete, Incomplete, TooLarge };
-Frame next_frame(std::string_view buf, size_t max_frame, std::string_view* frame,
-                 size_t* consumed);
+Frame next_frame(std::string_view buf, size_t max_frame, std::string_view* frame, size_t* consumed);
 
 // ---- template definition ----
 template <typename OnItem>

@@ -400,8 +400,8 @@ class HttpClient final : public ApiClient {
       return Status(Code::Malformed, what + ": " + error);
     const std::string want = std::string(res.kind) + "List";
     if (env.kind != want)
-      return Status(Code::Malformed, what + ": protobuf list of kind \"" + env.kind +
-                                         "\", want \"" + want + "\"");
+      return Status(Code::Malformed,
+                    what + ": protobuf list of kind \"" + env.kind + "\", want \"" + want + "\"");
     ListPage page;
     page.encoding = Encoding::Protobuf;
     if (!protowire::read_list(env.raw, want, &page.resource_version, &page.continue_token, &error,
@@ -659,10 +659,9 @@ Result<std::shared_ptr<ApiClient>> make_http_client(const ClientConfig& cfg) {
   try {
     auto http = std::make_unique<client::http_client>(web::uri(cfg.server), hc);
     auto watch_http = std::make_unique<client::http_client>(web::uri(cfg.server), wc);
-    return std::shared_ptr<ApiClient>(std::make_shared<HttpClient>(cfg.server, std::move(http),
-                                                                   std::move(watch_http), cfg.token,
-                                                                   cfg.token_file, cfg.user_agent,
-                                                                   cfg.protobuf));
+    return std::shared_ptr<ApiClient>(
+        std::make_shared<HttpClient>(cfg.server, std::move(http), std::move(watch_http), cfg.token,
+                                     cfg.token_file, cfg.user_agent, cfg.protobuf));
   } catch (const std::exception& e) {
     return Status(Code::InvalidArgument, label + ": server \"" + cfg.server + "\": " + e.what());
   }

@@ -39,8 +39,12 @@ struct ResourceRef {
 };
 inline constexpr ResourceRef kPods{"/api/v1", "pods", "Pod", "v1", true, true};
 inline constexpr ResourceRef kNamespaces{"/api/v1", "namespaces", "Namespace", "v1", false, true};
-inline constexpr ResourceRef kNetworkPolicies{"/apis/networking.k8s.io/v1", "networkpolicies",
-                                              "NetworkPolicy", "networking.k8s.io/v1", true, true};
+inline constexpr ResourceRef kNetworkPolicies{"/apis/networking.k8s.io/v1",
+                                              "networkpolicies",
+                                              "NetworkPolicy",
+                                              "networking.k8s.io/v1",
+                                              true,
+                                              true};
 
 // How an object's text is encoded: JSON (kind/apiVersion present) or the
 // object's own protobuf message (runtime.Unknown's raw, no envelope).

@@ -358,7 +358,8 @@ void put_str(std::string& out, uint32_t field, const json& o, const char* key) {
 }
 // A pointer string: only when set.
 void put_opt_str(std::string& out, uint32_t field, const json& o, const char* key) {
-  if (const json* v = get(o, key); v && v->is_string()) put_bytes(out, field, v->get<std::string>());
+  if (const json* v = get(o, key); v && v->is_string())
+    put_bytes(out, field, v->get<std::string>());
 }
 void put_strs(std::string& out, uint32_t field, const json& o, const char* key) {
   if (const json* v = get(o, key); v && v->is_array())
@@ -452,14 +453,16 @@ void pod(std::string& out, const json& p) {
       put_str(o, 1, st, "phase");
       put_str(o, 5, st, "hostIP");
       put_str(o, 6, st, "podIP");
-      put_msgs(o, 12, st, "podIPs", [](std::string& x, const json& ip) { put_str(x, 1, ip, "ip"); });
+      put_msgs(o, 12, st, "podIPs",
+               [](std::string& x, const json& ip) { put_str(x, 1, ip, "ip"); });
     });
 }
 
 void name_space(std::string& out, const json& n) {
   if (const json* m = get(n, "metadata")) put_msg(out, 1, *m, object_meta);
   if (const json* s = get(n, "spec"))
-    put_msg(out, 2, *s, [](std::string& o, const json& spec) { put_strs(o, 1, spec, "finalizers"); });
+    put_msg(out, 2, *s,
+            [](std::string& o, const json& spec) { put_strs(o, 1, spec, "finalizers"); });
   if (const json* s = get(n, "status"))
     put_msg(out, 3, *s, [](std::string& o, const json& st) { put_str(o, 1, st, "phase"); });
 }

@@ -23,11 +23,11 @@
 //   fake's JSON delete ignores it too)
 // Every other field, of any wire type, is skipped.
 //
-// Strict (the wire reader of k8s/protowire.h): truncated input, a length past the end of its message, a varint
-// longer than 10 bytes, field number 0, wire types 6 and 7, a known field
-// with the wrong wire type and strings that are not UTF-8 are errors that
-// name the problem and the byte offset. It never throws and never reads
-// outside the body. Test infrastructure only: never linked into the agent.
+// Strict (the wire reader of k8s/protowire.h): truncated input, a length past the end of its
+// message, a varint longer than 10 bytes, field number 0, wire types 6 and 7, a known field with
+// the wrong wire type and strings that are not UTF-8 are errors that name the problem and the byte
+// offset. It never throws and never reads outside the body. Test infrastructure only: never linked
+// into the agent.
 #pragma once
 
 #include <cstdint>
