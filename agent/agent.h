@@ -35,9 +35,11 @@ namespace netpol::agent {
 // gives up on a stalled watch or sync thread. Plain values; no I/O.
 struct AgentConfig {
   std::string node_name;
-  SyncThreadOptions sync;             // its clock (default: real time) is the agent's
-  int page_size = 500;              // informer list page size
-  int watch_timeout_seconds = 300;  // watches end after [t, 2t) and are re-made
+  SyncThreadOptions sync;  // its clock (default: real time) is the agent's
+  int page_size = 500;     // informer list page size
+  int watch_timeout_seconds = 300;
+  // Random wait before a relist after 410 Gone (InformerOptions::relist_spread).
+  std::chrono::milliseconds relist_spread{5'000};  // watches end after [t, 2t) and are re-made
   // /healthz fails when an informer made no progress at all (no event, no
   // bookmark, no new watch, not even a failed attempt) for this long, or the
   // sync thread did not go round its loop for `sync_stall`.

@@ -51,7 +51,8 @@ std::variant<Options, ParseExit> parse_options(
   }
   Options o;
   std::string log_level = "info", log_format = "logfmt", api_content_type = "protobuf";
-  std::string quiet = "250us", burst_quiet = "2ms", max_delay = "20ms", drift = "60s";
+  std::string quiet = "250us", burst_quiet = "2ms", max_delay = "20ms", drift = "60s",
+              relist_spread = "5s";
   bool version = false;
 
   CLI::App app{
@@ -87,6 +88,11 @@ std::variant<Options, ParseExit> parse_options(
                  "close a batch at the latest this long after its first event")
       ->capture_default_str();
   app.add_option("--batch-max-events", o.batch_max_events, "close a batch at this many events")
+      ->capture_default_str();
+  app.add_option("--relist-spread", relist_spread,
+                 "a relist after 410 Gone (or a list retried after an error) first waits a "
+                 "random time up to this, so the agents of a cluster do not list in step (0: no "
+                 "wait)")
       ->capture_default_str();
   app.add_option("--drift-check-interval", drift,
                  "check the table this often and repair it if it was changed")
@@ -176,6 +182,10 @@ std::variant<Options, ParseExit> parse_options(
   }
   o.batch_max_delay = std::chrono::duration_cast<std::chrono::milliseconds>(*md);
   if (o.batch_max_delay.count() == 0) o.batch_max_delay = std::chrono::milliseconds(1);
+  auto rs = parse_duration(relist_spread);
+  if (!rs || rs->count() < 0 || *rs > std::chrono::minutes(10))
+    return bad("--relist-spread " + relist_spread + ": want a duration of at most 10m");
+  o.relist_spread = std::chrono::duration_cast<std::chrono::milliseconds>(*rs);
   auto dr = parse_duration(drift);
   if (!dr || *dr < std::chrono::milliseconds(100)) {
     return bad("--drift-check-interval " + drift + ": want a duration of at least 100ms");

@@ -9,12 +9,12 @@ SECS=${1:-60}
 B=${FUZZ_BUILD_DIR:-build-fuzz}
 cmake -S . -B "$B" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DNETPOL_FUZZ=ON -DNETPOL_BENCH=OFF >/dev/null
-cmake --build "$B" -j"$(nproc)" --target fuzz_decode fuzz_cnp fuzz_compile fuzz_cni
+cmake --build "$B" -j"$(nproc)" --target fuzz_decode fuzz_cnp fuzz_compile fuzz_cni fuzz_protobuf
 rm -rf "$B/crashes"; mkdir -p "$B/crashes"
-for target in fuzz_decode fuzz_cnp fuzz_compile fuzz_cni; do
+for target in fuzz_decode fuzz_cnp fuzz_compile fuzz_cni fuzz_protobuf; do
   corpus=$B/corpus-$target
   mkdir -p "$corpus"
-  find policies tests/golden tests/fuzz/seeds -type f \( -name '*.yaml' -o -name '*.json' \) \
+  find policies tests/golden tests/fuzz/seeds -type f \( -name '*.yaml' -o -name '*.json' -o -name '*.pb' \) \
     -exec cp -t "$corpus" {} + 2>/dev/null || true
   echo "fuzz: $target for ${SECS}s"
   $B/bin/$target "$corpus" -max_total_time="$SECS" -max_len=65536 -timeout=10 \

@@ -438,6 +438,16 @@ void Informer<T>::handle(WatchEvent&& ev) {
 template <typename T>
 void Informer<T>::run() {
   Backoff backoff(opts_.backoff, opts_.random);
+  // A random share of relist_spread, so relists of many agents spread out.
+  const auto spread = [&] {
+    const double r = opts_.random ? std::clamp(opts_.random(), 0.0, 1.0) : 0.0;
+    return std::chrono::milliseconds(
+        static_cast<int64_t>(static_cast<double>(opts_.relist_spread.count()) * r));
+  };
+  // Sleeps `d` unless it is zero; false when stopped.
+  const auto pause = [&](std::chrono::milliseconds d) {
+    return d.count() <= 0 || opts_.clock->sleep_for(d);
+  };
   bool need_list = true;
   bool just_listed = false;  // the current watch is the first since a list
   while (!stopping_) {
@@ -446,7 +456,7 @@ void Informer<T>::run() {
       if (stopping_) break;
       if (!st.ok()) {
         note_error(st);
-        if (!opts_.clock->sleep_for(backoff.next())) break;
+        if (!pause(backoff.next() + spread())) break;
         continue;
       }
       // The backoff is not reset here but once a watch works: a list that
@@ -500,7 +510,9 @@ void Informer<T>::run() {
       need_list = true;
       // Gone straight after a fresh list: the server keeps compacting ahead
       // of us. Relisting at once would only repeat it; back off first.
-      if (first_after_list && got == 0 && !opts_.clock->sleep_for(backoff.next())) break;
+      const auto wait =
+          (first_after_list && got == 0 ? backoff.next() : std::chrono::milliseconds(0)) + spread();
+      if (!pause(wait)) break;
       continue;
     }
     note_error(st);
