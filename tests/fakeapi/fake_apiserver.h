@@ -109,6 +109,7 @@ struct ServerStats {
   uint64_t compactions = 0;
   uint64_t gone = 0;  // 410s and 410 ERROR events sent
   uint64_t events_sent = 0;
+  uint64_t body_bytes_sent = 0;  // response bodies and watch chunks (payload, no HTTP framing)
 };
 
 // One running fake API server (threads and a listening socket); stop() or

@@ -388,6 +388,10 @@ struct Server::Impl {
     res.set(http::field::content_type, content_type);
     res.set("Audit-Id", "fake");
     res.keep_alive(req.keep_alive());
+    {
+      std::lock_guard lock(state.mu);
+      state.stats.body_bytes_sent += body.size();
+    }
     res.body() = std::move(body);
     res.prepare_payload();
     beast::error_code ec;
@@ -548,6 +552,7 @@ struct Server::Impl {
                           {"compactions", s.compactions},
                           {"gone", s.gone},
                           {"eventsSent", s.events_sent},
+                          {"bodyBytesSent", s.body_bytes_sent},
                           {"resourceVersion", state.rv()}}
                          .dump());
     }
@@ -860,6 +865,10 @@ struct Server::Impl {
 
   template <typename Stream>
   bool write_chunk(Stream& stream, const std::string& data) {
+    {
+      std::lock_guard lock(state.mu);
+      state.stats.body_bytes_sent += data.size();
+    }
     beast::error_code ec;
     net::write(stream, http::make_chunk(net::buffer(data)), ec);
     return !ec;
