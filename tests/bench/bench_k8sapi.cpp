@@ -504,7 +504,7 @@ int main(int argc, char** argv) {
     size_t e = 0;
     bad = 0;
     k8s::api::Canceller cancel;
-    cl->watch(
+    const k8s::api::Status ws = cl->watch(
         k8s::api::kPods,
         {.resource_version = std::to_string(rv_before_events), .timeout_seconds = 600},
         [&](k8s::api::WatchEvent&& ev) {
@@ -522,6 +522,7 @@ int main(int argc, char** argv) {
         name, e, ms, static_cast<double>(bytes) / 1048576.0,
         static_cast<double>(bytes) / static_cast<double>(e), cpu,
         cpu * 1000 / static_cast<double>(e), bad ? " DECODE ERRORS" : "");
+    if (!ws.ok()) std::printf("  (watch ended: %s)\n", ws.str().c_str());
   }
   {
     // What the informer really held: the heap it gives back when destroyed.
