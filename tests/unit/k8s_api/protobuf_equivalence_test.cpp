@@ -2,11 +2,17 @@
 // and NetworkPolicies go into the fake API server, and are listed (in pages)
 // and watched once as JSON and once as protobuf; every decoded object must be
 // equal, field for field, and equal to what was generated.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <random>
+#include <thread>
 
 #include "k8s/decode.h"
+#include "tests/fakeapi/protobuf.h"
 #include "tests/unit/k8s_api/helpers.h"
 
 namespace netpol::k8s::api {
@@ -295,6 +301,139 @@ TEST(ProtobufEquivalence, CustomResourcesAndForcedJsonStayJson) {
   auto p = pb->list(kNamespaces, {});
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p.value().encoding, Encoding::Protobuf);
+}
+
+// A server that answers one request with `response` (status line, headers,
+// body as given) and closes: for bodies the fake would never send.
+class OneShotServer {
+ public:
+  explicit OneShotServer(std::string response) : response_(std::move(response)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 4) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      return;
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::read(c, buf, sizeof buf);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      request_ = req;
+      size_t off = 0;
+      while (off < response_.size()) {
+        const ssize_t n = ::write(c, response_.data() + off, response_.size() - off);
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+      }
+      ::shutdown(c, SHUT_RDWR);
+      ::close(c);
+    });
+  }
+  ~OneShotServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    ::close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const std::string& request() {
+    if (thread_.joinable()) thread_.join();
+    return request_;
+  }
+
+ private:
+  std::string response_, request_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+std::string protobuf_response(const std::string& body, const char* type) {
+  return std::string("HTTP/1.1 200 OK\r\nContent-Type: ") + type +
+         "\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         body;
+}
+
+TEST(ProtobufClient, AsksForProtobufAndRefusesMalformedLists) {
+  const std::string pod = fakeapi::encode_protobuf_object(pod_json("a", "p"), "Pod");
+  const std::string good = fakeapi::encode_protobuf_list("v1", "Pod", {pod}, "5", "");
+  struct Case {
+    std::string body;
+    const char* says;
+  } cases[] = {
+      {good.substr(0, good.size() - 3), "list runtime.Unknown"},
+      {"k8s", "no \"k8s\\0\" prefix"},
+      {fakeapi::encode_protobuf_list("v1", "Namespace", {}, "5", ""),
+       "protobuf list of kind \"NamespaceList\""},
+      {fakeapi::encode_protobuf_list("v1", "Pod", {pod}, "", ""), "no metadata.resourceVersion"},
+  };
+  for (const auto& c : cases) {
+    OneShotServer srv(protobuf_response(c.body, "application/vnd.kubernetes.protobuf"));
+    auto r = client_for(srv.url())->list(kPods, {});
+    ASSERT_FALSE(r.ok()) << c.says;
+    EXPECT_EQ(r.status().code(), Code::Malformed);
+    EXPECT_NE(r.status().message().find(c.says), std::string::npos) << r.status().str();
+    EXPECT_NE(srv.request().find("Accept:application/vnd.kubernetes.protobuf, application/json"),
+              std::string::npos)
+        << srv.request();
+  }
+  // The same list, whole, is read; --api-content-type json asks for JSON only.
+  OneShotServer ok(protobuf_response(good, "application/vnd.kubernetes.protobuf"));
+  auto r = client_for(ok.url())->list(kPods, {});
+  ASSERT_TRUE(r.ok()) << r.status().str();
+  EXPECT_EQ(r.value().items, std::vector<std::string>{pod});
+  OneShotServer js(
+      protobuf_response(R"({"metadata":{"resourceVersion":"1"},"items":[]})", "application/json"));
+  ASSERT_TRUE(json_client_for(js.url())->list(kPods, {}).ok());
+  EXPECT_NE(js.request().find("Accept:application/json\r\n"), std::string::npos) << js.request();
+}
+
+TEST(ProtobufClient, TornAndOversizedWatchFramesEndTheWatch) {
+  const std::string pod = fakeapi::encode_protobuf_object(pod_json("a", "p"), "Pod");
+  const std::string ev = fakeapi::encode_protobuf_watch_event("ADDED", "v1", "Pod", pod);
+  const char* type = "application/vnd.kubernetes.protobuf;stream=watch";
+  {
+    // One whole event, then half of the next: the first is delivered, then Unavailable.
+    OneShotServer srv(protobuf_response(ev + ev.substr(0, ev.size() / 2), type));
+    size_t got = 0;
+    Status st = client_for(srv.url())->watch(kPods, {}, [&](WatchEvent&&) { return ++got, true; });
+    EXPECT_EQ(got, 1u);
+    EXPECT_EQ(st.code(), Code::Unavailable) << st.str();
+    EXPECT_NE(st.message().find("inside an event"), std::string::npos) << st.str();
+  }
+  {
+    // A length prefix of 1 GiB is refused before anything is buffered.
+    OneShotServer srv(protobuf_response(std::string("\x40\0\0\0", 4) + "xxxx", type));
+    Status st = client_for(srv.url())->watch(kPods, {}, [&](WatchEvent&&) { return true; });
+    EXPECT_EQ(st.code(), Code::Malformed) << st.str();
+    EXPECT_NE(st.message().find("larger than"), std::string::npos) << st.str();
+  }
+  {
+    // An event of another kind, and a 410 ERROR.
+    OneShotServer srv(protobuf_response(
+        fakeapi::encode_protobuf_watch_event("ADDED", "v1", "Namespace", pod), type));
+    Status st = client_for(srv.url())->watch(kPods, {}, [&](WatchEvent&&) { return true; });
+    EXPECT_EQ(st.code(), Code::Malformed) << st.str();
+    OneShotServer gone(
+        protobuf_response(fakeapi::encode_protobuf_watch_event(
+                              "ERROR", "v1", "Status",
+                              fakeapi::encode_protobuf_status({{"status", "Failure"},
+                                                               {"message", "too old"},
+                                                               {"reason", "Expired"},
+                                                               {"code", 410}})),
+                          type));
+    st = client_for(gone.url())->watch(kPods, {}, [&](WatchEvent&&) { return true; });
+    EXPECT_EQ(st.code(), Code::Gone) << st.str();
+    EXPECT_NE(st.message().find("too old"), std::string::npos) << st.str();
+  }
 }
 
 }  // namespace
