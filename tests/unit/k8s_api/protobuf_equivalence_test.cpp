@@ -303,6 +303,43 @@ TEST(ProtobufEquivalence, CustomResourcesAndForcedJsonStayJson) {
   EXPECT_EQ(p.value().encoding, Encoding::Protobuf);
 }
 
+// Objects the fake never stores (terminating pods) and invalid ones: the
+// protobuf path gives the same object, or the same error text, as JSON.
+TEST(ProtobufEquivalence, TerminatingAndInvalidObjectsMatchJson) {
+  json terminating = pod_json("a", "p");
+  terminating["metadata"]["uid"] = "u1";
+  terminating["metadata"]["deletionTimestamp"] = "2026-01-02T03:04:05Z";
+  terminating["status"] = pod_status("10.0.0.9");
+  json bad_port = pod_json("a", "q");
+  bad_port["metadata"]["uid"] = "u2";
+  bad_port["spec"]["containers"][0]["ports"][0]["containerPort"] = 70000;
+  json bad_label = pod_json("a", "r", {{"app", "not a valid value!"}});
+  bad_label["metadata"]["uid"] = "u3";
+  json bad_policy = policy_json("a", "np");
+  bad_policy["metadata"]["uid"] = "u4";
+  bad_policy["spec"]["ingress"][0]["ports"] = json::array({{{"port", "http"}, {"endPort", 90}}});
+  json bad_cidr = policy_json("a", "np2");
+  bad_cidr["metadata"]["uid"] = "u5";
+  bad_cidr["spec"]["ingress"][0]["from"] = json::array({{{"ipBlock", {{"cidr", "10.0.0.1/40"}}}}});
+  for (const json* o : {&terminating, &bad_port, &bad_label, &bad_policy, &bad_cidr}) {
+    const std::string kind = (*o)["kind"];
+    DecodeResult j = decode_json_object(o->dump(), "watch");
+    DecodeResult p =
+        decode_protobuf_object(fakeapi::encode_protobuf_object(*o, kind), kind, "", "watch");
+    ASSERT_EQ(j.errors.size(), p.errors.size()) << o->dump();
+    for (size_t i = 0; i < j.errors.size(); ++i) EXPECT_EQ(j.errors[i].str(), p.errors[i].str());
+    EXPECT_EQ(j.objects.pods, p.objects.pods);
+    EXPECT_EQ(j.objects.policies, p.objects.policies);
+  }
+  DecodeResult t = decode_protobuf_object(fakeapi::encode_protobuf_object(terminating, "Pod"),
+                                          "Pod", "", "watch");
+  ASSERT_EQ(t.objects.pods.size(), 1u);
+  EXPECT_TRUE(t.objects.pods[0].terminating);
+  EXPECT_FALSE(
+      decode_protobuf_object(fakeapi::encode_protobuf_object(bad_port, "Pod"), "Pod", "", "watch")
+          .ok());
+}
+
 // A server that answers one request with `response` (status line, headers,
 // body as given) and closes: for bodies the fake would never send.
 class OneShotServer {
