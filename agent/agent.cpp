@@ -98,6 +98,7 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
   k8s::api::InformerOptions io;
   io.page_size = cfg_.page_size;
   io.watch_timeout_seconds = cfg_.watch_timeout_seconds;
+  io.relist_spread = cfg_.relist_spread;
   io.dispatcher = dispatcher_;
   io.log = [this](const std::string& msg) { log_.warn(msg, {{"component", "informer"}}); };
   namespaces_ = std::make_unique<k8s::api::NamespaceInformer>(

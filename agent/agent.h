@@ -44,6 +44,8 @@ struct AgentConfig {
   SyncThreadOptions sync;           // its clock (default: real time) is the agent's
   int page_size = 500;              // informer list page size
   int watch_timeout_seconds = 300;  // watches end after [t, 2t) and are re-made
+  // Random wait before a relist after 410 Gone (InformerOptions::relist_spread).
+  std::chrono::milliseconds relist_spread{5'000};
   // /healthz fails when an informer made no progress at all (no event, no
   // bookmark, no new watch, not even a failed attempt) for this long, or the
   // sync thread did not go round its loop for `sync_stall`.

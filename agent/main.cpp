@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
     log.error("cannot load the API server configuration", {{"error", config.status().str()}});
     return 1;
   }
+  config.value().protobuf = o.api_protobuf;
   auto client = k8s::api::make_http_client(config.value());
   if (!client.ok()) {
     log.error("cannot set up the API client",
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
 
   agent::AgentConfig ac;
   ac.node_name = o.node_name;
+  ac.relist_spread = o.relist_spread;
   ac.sync.quiet = o.batch_quiet;
   ac.sync.burst_quiet = o.batch_burst_quiet;
   ac.sync.max_delay = o.batch_max_delay;

@@ -50,9 +50,9 @@ std::variant<Options, ParseExit> parse_options(
     };
   }
   Options o;
-  std::string log_level = "info", log_format = "logfmt";
+  std::string log_level = "info", log_format = "logfmt", api_content_type = "protobuf";
   std::string quiet = "250us", burst_quiet = "2ms", max_delay = "20ms", drift = "60s",
-              cnp_recheck = "30s";
+              cnp_recheck = "30s", relist_spread = "5s";
   bool version = false;
 
   CLI::App app{
@@ -66,6 +66,11 @@ std::variant<Options, ParseExit> parse_options(
                  "kubeconfig file (default: $KUBECONFIG, else in-cluster service account, "
                  "else ~/.kube/config)");
   app.add_option("--context", o.context, "kubeconfig context (default: current-context)");
+  app.add_option("--api-content-type", api_content_type,
+                 "protobuf (JSON when the server answers JSON; custom resources always JSON) "
+                 "or json: the encoding asked for Pod, Namespace and NetworkPolicy lists and "
+                 "watches")
+      ->capture_default_str();
   app.add_option("--node-name", o.node_name,
                  "this node's name: pods with this spec.nodeName get rules (default: $NODE_NAME)");
   app.add_option("--metrics-addr", o.metrics_addr,
@@ -84,6 +89,11 @@ std::variant<Options, ParseExit> parse_options(
                  "close a batch at the latest this long after its first event")
       ->capture_default_str();
   app.add_option("--batch-max-events", o.batch_max_events, "close a batch at this many events")
+      ->capture_default_str();
+  app.add_option("--relist-spread", relist_spread,
+                 "a relist after 410 Gone (or a list retried after an error) first waits a "
+                 "random time up to this, so the agents of a cluster do not list in step (0: no "
+                 "wait)")
       ->capture_default_str();
   app.add_option("--drift-check-interval", drift,
                  "check the table this often and repair it if it was changed")
@@ -164,6 +174,11 @@ std::variant<Options, ParseExit> parse_options(
   } else {
     return bad("--log-format " + log_format + ": want logfmt or json");
   }
+  if (api_content_type == "protobuf" || api_content_type == "json") {
+    o.api_protobuf = api_content_type == "protobuf";
+  } else {
+    return bad("--api-content-type " + api_content_type + ": want protobuf or json");
+  }
   auto q = parse_duration(quiet);
   if (!q || q->count() <= 0) return bad("--batch-quiet " + quiet + ": want a duration like 1ms");
   o.batch_quiet = *q;
@@ -178,6 +193,10 @@ std::variant<Options, ParseExit> parse_options(
   }
   o.batch_max_delay = std::chrono::duration_cast<std::chrono::milliseconds>(*md);
   if (o.batch_max_delay.count() == 0) o.batch_max_delay = std::chrono::milliseconds(1);
+  auto rs = parse_duration(relist_spread);
+  if (!rs || rs->count() < 0 || *rs > std::chrono::minutes(10))
+    return bad("--relist-spread " + relist_spread + ": want a duration of at most 10m");
+  o.relist_spread = std::chrono::duration_cast<std::chrono::milliseconds>(*rs);
   auto dr = parse_duration(drift);
   if (!dr || *dr < std::chrono::milliseconds(100)) {
     return bad("--drift-check-interval " + drift + ": want a duration of at least 100ms");

@@ -21,6 +21,7 @@ namespace netpol::agent {
 struct Options {
   std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config
   std::string context;
+  bool api_protobuf = true;            // --api-content-type protobuf (default) or json
   std::string node_name;               // default $NODE_NAME
   std::string metrics_addr = ":9809";  // "" or "off": no HTTP endpoint
   LogLevel log_level = LogLevel::Info;
@@ -30,6 +31,7 @@ struct Options {
   std::chrono::milliseconds batch_max_delay{20};
   size_t batch_max_events = 1000;
   std::chrono::milliseconds drift_check_interval{60'000};
+  std::chrono::milliseconds relist_spread{5'000};
   unsigned drift_read_back_every = 10;  // 1: read the table back at every check
   bool cleanup = false;
   // Audit log (docs/audit-log.md): "" = off. The DaemonSet passes

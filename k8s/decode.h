@@ -56,6 +56,21 @@ DecodeResult load_manifests(const std::vector<std::string>& paths);
 // same validation, errors labelled with `source`.
 DecodeResult decode_json_object(std::string_view json, std::string_view source);
 
+// The same on an object's protobuf message (application/vnd.kubernetes.protobuf:
+// the `raw` of the runtime.Unknown, without the "k8s\0" envelope) of `kind`
+// "Pod", "Namespace" or "NetworkPolicy": the same model objects, validation
+// and error messages as JSON. A malformed message is one error naming the
+// message path and byte offset. Never throws, never reads outside `message`.
+DecodeResult decode_protobuf_object(std::string_view message, std::string_view kind,
+                                    std::string_view api_version, std::string_view source);
+
+// metadata name, namespace, uid and resourceVersion of an object's protobuf
+// message, as far as they can be read (for reporting objects that fail to decode).
+struct ProtobufIds {
+  std::string name, ns, uid, resource_version;
+};
+ProtobufIds protobuf_object_ids(std::string_view message);
+
 // After decoding: Namespaces referenced by pods or policies but not given are
 // synthesised (name + kubernetes.io/metadata.name label), so a policy file with
 // only pods still compiles. Duplicate objects (same kind and ns/name) are errors.

@@ -9,19 +9,19 @@ SECS=${1:-60}
 B=${FUZZ_BUILD_DIR:-build-fuzz}
 cmake -S . -B "$B" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DNETPOL_FUZZ=ON -DNETPOL_BENCH=OFF >/dev/null
-cmake --build "$B" -j"$(nproc)" --target fuzz_decode fuzz_cnp fuzz_compile fuzz_cni
+cmake --build "$B" -j"$(nproc)" --target fuzz_decode fuzz_cnp fuzz_compile fuzz_cni fuzz_protobuf
 rm -rf "$B/crashes"; mkdir -p "$B/crashes"
 # The targets are single-threaded: run as many at once as there are cores.
 run_target() {  # run_target TARGET: one regression run, its summary in $B/fuzz-TARGET.log
   local target=$1 corpus=$B/corpus-$1
   mkdir -p "$corpus"
-  find policies tests/golden tests/fuzz/seeds -type f \( -name '*.yaml' -o -name '*.json' \) \
+  find policies tests/golden tests/fuzz/seeds -type f \( -name '*.yaml' -o -name '*.json' -o -name '*.pb' \) \
     -exec cp -t "$corpus" {} + 2>/dev/null || true
   "$B/bin/$target" "$corpus" -max_total_time="$SECS" -max_len=65536 -timeout=10 \
     -rss_limit_mb=4096 -artifact_prefix="$B/crashes/$target-" -print_final_stats=1 \
     >"$B/fuzz-$target.log" 2>&1 || true
 }
-TARGETS=(fuzz_decode fuzz_cnp fuzz_compile fuzz_cni)
+TARGETS=(fuzz_decode fuzz_cnp fuzz_compile fuzz_cni fuzz_protobuf)
 running=0
 for target in "${TARGETS[@]}"; do
   echo "fuzz: $target for ${SECS}s"

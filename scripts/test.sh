@@ -37,7 +37,7 @@ step "ctest (unit, golden, netns, e2e)" ctest_logged main --test-dir build -LE e
   -j"$(nproc)" --output-on-failure --timeout 900
 # One clang build serves both the sanitizer run of the unit tests and the
 # fuzz targets (ASan + UBSan + libFuzzer coverage), so CI compiles twice, not three times.
-SAN_TARGETS=(netpol_k8s_test netpol_compiler_test netpol_nft_test policyc nft_sample fuzz_decode fuzz_compile)
+SAN_TARGETS=(netpol_k8s_test netpol_compiler_test netpol_nft_test policyc nft_sample fuzz_decode fuzz_compile fuzz_protobuf)
 for t in netpol_netlink_test netpol-nlload netpol_k8s_api_test netpol_agent_test netpol_audit_test netpol_policyc_test netpol_cni_test; do
   grep -rqs "add_executable($t" tests/unit && SAN_TARGETS+=("$t")
 done

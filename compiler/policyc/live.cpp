@@ -46,8 +46,12 @@ k8s::DecodeResult load_live(const std::string& kubeconfig, const std::string& co
       auto page = client.value()->list(*res, opts);
       if (!page.ok()) return failure(client.value()->server(), page.message());
       const std::string source = client.value()->server() + " " + res->plural;
-      for (const std::string& item : page.value().items)
-        add(out, k8s::decode_json_object(item, source));
+      // Pods, Namespaces and NetworkPolicies come in protobuf where the server offers it.
+      const bool pb = page.value().encoding == k8s::api::Encoding::Protobuf;
+      for (const std::string& item : page.value().items) {
+        add(out, pb ? k8s::decode_protobuf_object(item, res->kind, res->api_version, source)
+                    : k8s::decode_json_object(item, source));
+      }
       opts.continue_token = page.value().continue_token;
       // Later pages of one list come from the first page's snapshot.
       opts.resource_version.clear();

@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "k8s/api/json_scan.h"
+#include "k8s/decode.h"
+#include "k8s/protowire.h"
 
 namespace netpol::k8s::api {
 
@@ -219,9 +221,10 @@ class HttpClient final : public ApiClient {
  public:
   HttpClient(std::string server, std::unique_ptr<client::http_client> http,
              std::unique_ptr<client::http_client> watch_http, std::string token,
-             std::string token_file, std::string user_agent)
+             std::string token_file, std::string user_agent, bool protobuf)
       : server_(std::move(server)),
         user_agent_(std::move(user_agent)),
+        protobuf_(protobuf),
         http_(std::move(http)),
         watch_http_(std::move(watch_http)),
         token_(std::move(token), std::move(token_file)) {}
@@ -240,13 +243,17 @@ class HttpClient final : public ApiClient {
     if (!opts.resource_version.empty()) q.emplace_back("resourceVersion", opts.resource_version);
     std::string path = res.collection_path(opts.ns);
     if (!q.empty()) path += "?" + query_string(q);
-    auto body = get_body(path, cancel);
+    auto body = get_body(path, cancel, accept(res));
     if (!body.ok()) return body.status();
-    return parse_list(body.value(), res, path);
+    if (protowire::is_media_type(body.value().content_type))
+      return parse_protobuf_list(body.value().body, res, path);
+    return parse_list(body.value().body, res, path);
   }
 
   Result<std::string> get(const std::string& path, Canceller* cancel) override {
-    return get_body(path, cancel);
+    auto body = get_body(path, cancel, kAcceptJson);
+    if (!body.ok()) return body.status();
+    return std::move(body.value().body);
   }
 
   Status watch(const ResourceRef& res, const WatchOptions& opts,
@@ -263,10 +270,12 @@ class HttpClient final : public ApiClient {
 
     pplx::cancellation_token_source cts;
     CancelLink link(cancel, cts);
-    auto resp = send(*watch_http_, http::methods::GET, path, cts, cancel, what);
+    auto resp = send(*watch_http_, http::methods::GET, path, cts, cancel, what, accept(res));
     if (!resp.ok()) return resp.status();
     http::http_response& r = resp.value();
     if (r.status_code() != http::status_codes::OK) return error_status(r, what);
+    if (protowire::is_media_type(r.headers().content_type()))
+      return watch_protobuf(r, res, what, on_event, cts, cancel);
 
     json::Framer framer;
     std::vector<uint8_t> buf(64 * 1024);
@@ -309,10 +318,19 @@ class HttpClient final : public ApiClient {
   }
 
  private:
+  static constexpr const char* kAcceptJson = "application/json";
+  static constexpr const char* kAcceptProtobuf =
+      "application/vnd.kubernetes.protobuf, application/json";
+
+  // What to ask for: protobuf (JSON as the fallback) for the built-in types.
+  const char* accept(const ResourceRef& res) const {
+    return protobuf_ && res.protobuf ? kAcceptProtobuf : kAcceptJson;
+  }
+
   Result<http::http_response> send(client::http_client& via, const http::method& method,
                                    const std::string& path,
                                    const pplx::cancellation_token_source& cts, Canceller* cancel,
-                                   const std::string& what) {
+                                   const std::string& what, const char* accept_type = kAcceptJson) {
     if (cancel && cancel->cancelled()) return Status(Code::Cancelled, what + ": cancelled");
     for (int attempt = 0;; ++attempt) {
       auto token = token_.current();
@@ -323,7 +341,7 @@ class HttpClient final : public ApiClient {
       } catch (const std::exception& e) {
         return Status(Code::InvalidArgument, what + ": bad request URI: " + e.what());
       }
-      req.headers().add(http::header_names::accept, "application/json");
+      req.headers().add(http::header_names::accept, accept_type);
       req.headers().add(http::header_names::user_agent, user_agent_);
       if (!token.value().empty())
         req.headers().add(http::header_names::authorization, "Bearer " + token.value());
@@ -343,19 +361,145 @@ class HttpClient final : public ApiClient {
     }
   }
 
-  Result<std::string> get_body(const std::string& path, Canceller* cancel) {
+  struct Body {
+    std::string content_type;
+    std::string body;
+  };
+
+  Result<Body> get_body(const std::string& path, Canceller* cancel, const char* accept_type) {
     const std::string what = "GET " + server_ + path;
     pplx::cancellation_token_source cts;
     CancelLink link(cancel, cts);
-    auto resp = send(*http_, http::methods::GET, path, cts, cancel, what);
+    auto resp = send(*http_, http::methods::GET, path, cts, cancel, what, accept_type);
     if (!resp.ok()) return resp.status();
     http::http_response& r = resp.value();
     if (r.status_code() != http::status_codes::OK) return error_status(r, what);
     try {
-      return r.extract_utf8string(true).get();
+      Body b;
+      b.content_type = r.headers().content_type();
+      if (protowire::is_media_type(b.content_type)) {
+        // Binary: bytes as they came, no charset conversion.
+        const std::vector<unsigned char> v = r.extract_vector().get();
+        b.body.assign(v.begin(), v.end());
+      } else {
+        b.body = r.extract_utf8string(true).get();
+      }
+      return b;
     } catch (const std::exception& e) {
       return transport_error(e, what, cancel);
     }
+  }
+
+  // A protobuf list: "k8s\0" + runtime.Unknown{kind <Kind>List, raw: the list}.
+  static Result<ListPage> parse_protobuf_list(const std::string& body, const ResourceRef& res,
+                                              const std::string& path) {
+    const std::string what = "GET " + path;
+    protowire::Unknown env;
+    std::string error;
+    if (!protowire::read_envelope(body, "list", &env, &error))
+      return Status(Code::Malformed, what + ": " + error);
+    const std::string want = std::string(res.kind) + "List";
+    if (env.kind != want)
+      return Status(Code::Malformed,
+                    what + ": protobuf list of kind \"" + env.kind + "\", want \"" + want + "\"");
+    ListPage page;
+    page.encoding = Encoding::Protobuf;
+    if (!protowire::read_list(env.raw, want, &page.resource_version, &page.continue_token, &error,
+                              [&](std::string_view item) { page.items.emplace_back(item); }))
+      return Status(Code::Malformed, what + ": " + error);
+    if (page.resource_version.empty())
+      return Status(Code::Malformed, what + ": the list has no metadata.resourceVersion");
+    return page;
+  }
+
+  // One protobuf watch frame (metav1.WatchEvent) into `ev`, or the ERROR it carries.
+  static Status parse_protobuf_event(std::string_view frame, const ResourceRef& res,
+                                     const std::string& what, WatchEvent& ev) {
+    std::string type, error;
+    std::string_view object;
+    if (!protowire::read_watch_event(frame, &type, &object, &error))
+      return Status(Code::Malformed, what + ": " + error);
+    protowire::Unknown env;
+    if (!protowire::read_envelope(object, "WatchEvent.object", &env, &error))
+      return Status(Code::Malformed, what + ": " + error);
+    if (type == "ERROR") {
+      protowire::StatusObject st;
+      if (!protowire::read_status(env.raw, &st, &error))
+        return Status(Code::Malformed, what + ": ERROR event: " + error);
+      const int code = static_cast<int>(st.code);
+      const Code c = code == 410 ? Code::Gone : code ? code_for_http(code) : Code::Malformed;
+      std::string msg = "HTTP " + std::to_string(code);
+      if (!st.reason.empty()) msg += " " + st.reason;
+      if (!st.message.empty()) msg += ": " + st.message;
+      return Status(c, what + ": ERROR event: " + msg, code);
+    }
+    if (type == "ADDED") {
+      ev.type = EventType::Added;
+    } else if (type == "MODIFIED") {
+      ev.type = EventType::Modified;
+    } else if (type == "DELETED") {
+      ev.type = EventType::Deleted;
+    } else if (type == "BOOKMARK") {
+      ev.type = EventType::Bookmark;
+    } else {
+      return Status(Code::Malformed, what + ": unknown watch event type " + type.substr(0, 64));
+    }
+    if (env.kind != res.kind)
+      return Status(Code::Malformed, what + ": watch event object of kind \"" +
+                                         env.kind.substr(0, 64) + "\", want \"" + res.kind + "\"");
+    ev.encoding = Encoding::Protobuf;
+    ev.resource_version = protobuf_object_ids(env.raw).resource_version;
+    if (ev.type != EventType::Bookmark) ev.object.assign(env.raw);
+    return Status::Ok();
+  }
+
+  // The body of a protobuf watch: frames of a 4-byte big-endian length and a WatchEvent.
+  Status watch_protobuf(http::http_response& r, const ResourceRef& res, const std::string& what,
+                        const std::function<bool(WatchEvent&&)>& on_event,
+                        pplx::cancellation_token_source& cts, Canceller* cancel) {
+    std::string pending;
+    std::vector<uint8_t> buf(64 * 1024);
+    try {
+      auto sb = r.body().streambuf();
+      for (;;) {
+        size_t n = sb.getn(buf.data(), 1).get();
+        if (n == 0) break;  // end of body
+        const size_t avail = sb.in_avail();
+        if (avail > 0) n += sb.getn(buf.data() + 1, std::min(avail, buf.size() - 1)).get();
+        pending.append(reinterpret_cast<const char*>(buf.data()), n);
+        size_t used = 0;
+        for (;;) {
+          std::string_view frame;
+          size_t consumed = 0;
+          const auto f = protowire::next_frame(std::string_view(pending).substr(used),
+                                               kMaxManifestBytes, &frame, &consumed);
+          if (f == protowire::Frame::Incomplete) break;
+          if (f == protowire::Frame::TooLarge) {
+            cts.cancel();
+            return Status(Code::Malformed, what + ": a protobuf watch frame larger than " +
+                                               std::to_string(kMaxManifestBytes) + " bytes");
+          }
+          used += consumed;
+          WatchEvent ev;
+          if (Status st = parse_protobuf_event(frame, res, what, ev); !st.ok()) {
+            cts.cancel();
+            return st;
+          }
+          if (!on_event(std::move(ev))) {
+            cts.cancel();
+            return Status::Ok();
+          }
+        }
+        pending.erase(0, used);
+      }
+    } catch (const std::exception& e) {
+      Status st = transport_error(e, what, cancel);
+      if (st.code() == Code::Timeout && pending.empty()) return Status::Ok();
+      return st;
+    }
+    if (!pending.empty())
+      return Status(Code::Unavailable, what + ": the stream ended inside an event");
+    return Status::Ok();
   }
 
   Status error_status(http::http_response& r, const std::string& what) {
@@ -458,6 +602,7 @@ class HttpClient final : public ApiClient {
 
   const std::string server_;
   const std::string user_agent_;
+  const bool protobuf_;
   std::unique_ptr<client::http_client> http_;        // lists and gets: request_timeout
   std::unique_ptr<client::http_client> watch_http_;  // watches: watch_idle_timeout
   TokenSource token_;
@@ -514,9 +659,9 @@ Result<std::shared_ptr<ApiClient>> make_http_client(const ClientConfig& cfg) {
   try {
     auto http = std::make_unique<client::http_client>(web::uri(cfg.server), hc);
     auto watch_http = std::make_unique<client::http_client>(web::uri(cfg.server), wc);
-    return std::shared_ptr<ApiClient>(std::make_shared<HttpClient>(cfg.server, std::move(http),
-                                                                   std::move(watch_http), cfg.token,
-                                                                   cfg.token_file, cfg.user_agent));
+    return std::shared_ptr<ApiClient>(
+        std::make_shared<HttpClient>(cfg.server, std::move(http), std::move(watch_http), cfg.token,
+                                     cfg.token_file, cfg.user_agent, cfg.protobuf));
   } catch (const std::exception& e) {
     return Status(Code::InvalidArgument, label + ": server \"" + cfg.server + "\": " + e.what());
   }

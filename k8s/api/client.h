@@ -3,8 +3,10 @@
 //
 // ApiClient is the interface the informers use, so a test can put a scripted
 // fake behind it. The HTTP implementation hands back each object as its JSON
-// text (with kind/apiVersion filled in, since list items omit them); decoding
-// into the compact model is the informer's job. Nothing here throws: every
+// text (with kind/apiVersion filled in, since list items omit them), or, when
+// the server answered application/vnd.kubernetes.protobuf, as the object's own
+// protobuf message (Encoding::Protobuf); decoding into the compact model is
+// the informer's job. Nothing here throws: every
 // failure is a Status naming the method and URL. Never logs: callers decide.
 #pragma once
 
@@ -29,19 +31,32 @@ struct ResourceRef {
   const char* kind;         // "Pod"
   const char* api_version;  // "v1", "networking.k8s.io/v1"
   bool namespaced;
+  // Has a protobuf encoding the agent decodes (built-in types; CRDs are JSON only).
+  bool protobuf = false;
 
   // The collection path, e.g. /api/v1/namespaces/NS/pods or /api/v1/pods when ns is empty.
   std::string collection_path(const std::string& ns = "") const;
 };
-inline constexpr ResourceRef kPods{"/api/v1", "pods", "Pod", "v1", true};
-inline constexpr ResourceRef kNamespaces{"/api/v1", "namespaces", "Namespace", "v1", false};
-inline constexpr ResourceRef kNetworkPolicies{"/apis/networking.k8s.io/v1", "networkpolicies",
-                                              "NetworkPolicy", "networking.k8s.io/v1", true};
+inline constexpr ResourceRef kPods{"/api/v1", "pods", "Pod", "v1", true, true};
+inline constexpr ResourceRef kNamespaces{"/api/v1", "namespaces", "Namespace", "v1", false, true};
+inline constexpr ResourceRef kNetworkPolicies{"/apis/networking.k8s.io/v1",
+                                              "networkpolicies",
+                                              "NetworkPolicy",
+                                              "networking.k8s.io/v1",
+                                              true,
+                                              true};
 // A CRD (kubernetes-sigs/network-policy-api): 404 while it is not installed.
+// CRDs are served as JSON only.
 inline constexpr ResourceRef kClusterNetworkPolicies{
     "/apis/policy.networking.k8s.io/v1alpha2", "clusternetworkpolicies", "ClusterNetworkPolicy",
-    "policy.networking.k8s.io/v1alpha2", false};
-inline constexpr ResourceRef kNodes{"/api/v1", "nodes", "Node", "v1", false};
+    "policy.networking.k8s.io/v1alpha2", false, false};
+// Nodes: JSON (the agent's protobuf decoder reads Pods, Namespaces and
+// NetworkPolicies only; Nodes are few and change rarely).
+inline constexpr ResourceRef kNodes{"/api/v1", "nodes", "Node", "v1", false, false};
+
+// How an object's text is encoded: JSON (kind/apiVersion present) or the
+// object's own protobuf message (runtime.Unknown's raw, no envelope).
+enum class Encoding : unsigned char { Json, Protobuf };
 
 // Cancels blocking calls from another thread. A cancelled Canceller stays
 // cancelled; calls given one fail at once with Code::Cancelled.
@@ -72,11 +87,12 @@ struct ListOptions {
   std::string resource_version;  // empty: the most recent (a consistent read)
 };
 
-// One page of a list: objects as JSON text, never decoded here.
+// One page of a list: objects as JSON text or protobuf messages, never decoded here.
 struct ListPage {
   std::string resource_version;    // the list's resourceVersion: watch from here
   std::string continue_token;      // empty on the last page
-  std::vector<std::string> items;  // each a JSON object with kind and apiVersion
+  std::vector<std::string> items;  // JSON objects with kind and apiVersion, or protobuf
+  Encoding encoding = Encoding::Json;
 };
 
 // Parameters of one watch request.
@@ -95,8 +111,9 @@ const char* to_string(EventType t);
 // One watch event. ERROR events never get here: watch() returns them as a Status.
 struct WatchEvent {
   EventType type = EventType::Added;
-  std::string object;            // JSON text of the object, kind/apiVersion present
+  std::string object;            // JSON text of the object, kind/apiVersion present (or protobuf)
   std::string resource_version;  // metadata.resourceVersion of the object (bookmarks too)
+  Encoding encoding = Encoding::Json;
 };
 
 // The API server as informers see it. Implementations must be safe to call

@@ -45,6 +45,10 @@ struct ClientConfig {
   // this long too.
   std::chrono::milliseconds watch_idle_timeout{std::chrono::seconds(150)};
   std::string user_agent = "netpol-agent/0.1";
+  // Lists and watches of Pods, Namespaces and NetworkPolicies ask for
+  // application/vnd.kubernetes.protobuf (with JSON as the fallback the server
+  // may answer instead) unless false; custom resources always ask for JSON.
+  bool protobuf = true;
   // Where this came from, for messages: "kubeconfig /root/.kube/config (context kind)".
   std::string source;
 };

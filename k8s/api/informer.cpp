@@ -57,6 +57,14 @@ std::string raw_meta(std::string_view object, std::string_view field) {
   return s ? std::string(*s) : "";
 }
 
+// Who an object is, read without decoding it (for objects that failed to decode).
+using ObjectIds = ProtobufIds;
+ObjectIds object_ids(std::string_view object, Encoding enc) {
+  if (enc == Encoding::Protobuf) return protobuf_object_ids(object);
+  return {raw_meta(object, "name"), raw_meta(object, "namespace"), raw_meta(object, "uid"),
+          raw_meta(object, "resourceVersion")};
+}
+
 }  // namespace
 
 Backoff::Backoff(BackoffPolicy policy, std::function<double()> random)
@@ -293,15 +301,19 @@ void Informer<T>::post_delete(Ptr obj) {
 }
 
 template <typename T>
-std::optional<T> Informer<T>::decode(const std::string& text, const char* how, bool report) {
+std::optional<T> Informer<T>::decode(const std::string& text, Encoding enc, const char* how,
+                                     bool report) {
   const std::string source = std::string(how) + " " + Traits<T>::res().plural;
-  DecodeResult r = decode_json_object(text, source);
+  DecodeResult r = enc == Encoding::Protobuf
+                       ? decode_protobuf_object(text, Traits<T>::res().kind, "", source)
+                       : decode_json_object(text, source);
   auto& items = Traits<T>::items(r.objects);
   if (r.ok() && items.size() == 1 && !items.front().uid.empty()) return std::move(items.front());
 
-  std::string id = raw_meta(text, "uid");
-  if (id.empty()) id = raw_meta(text, "namespace") + "/" + raw_meta(text, "name");
-  const std::string rv = raw_meta(text, "resourceVersion");
+  const ObjectIds ids = object_ids(text, enc);
+  std::string id = ids.uid;
+  if (id.empty()) id = ids.ns + "/" + ids.name;
+  const std::string& rv = ids.resource_version;
   std::string msg;
   if (!r.errors.empty()) {
     msg = r.errors.front().str();
@@ -361,7 +373,7 @@ Status Informer<T>::list_and_reconcile() {
     }
     if (rv.empty()) rv = page.value().resource_version;
     for (const auto& text : page.value().items) {
-      if (auto obj = decode(text, "list", true))
+      if (auto obj = decode(text, page.value().encoding, "list", true))
         items.push_back(std::make_shared<const T>(std::move(*obj)));
     }
     if (page.value().continue_token.empty()) break;
@@ -430,14 +442,14 @@ void Informer<T>::handle(WatchEvent&& ev) {
     if (!ev.resource_version.empty()) stats_.resource_version = ev.resource_version;
     return;
   }
-  auto obj = decode(ev.object, "watch", true);
+  auto obj = decode(ev.object, ev.encoding, "watch", true);
   MutexLock lock(mu_);
   ++stats_.events;
   if (!ev.resource_version.empty()) stats_.resource_version = ev.resource_version;
   if (!obj) {
     // A delete must still happen even if the final state is not decodable.
     if (ev.type == EventType::Deleted) {
-      const std::string uid = raw_meta(ev.object, "uid");
+      const std::string uid = object_ids(ev.object, ev.encoding).uid;
       if (auto it = store_.find(std::string_view(uid)); !uid.empty() && it != store_.end()) {
         post_delete(*it);
         store_.erase(it);
@@ -469,6 +481,16 @@ void Informer<T>::handle(WatchEvent&& ev) {
 template <typename T>
 void Informer<T>::run() {
   Backoff backoff(opts_.backoff, opts_.random);
+  // A random share of relist_spread, so relists of many agents spread out.
+  const auto spread = [&] {
+    const double r = opts_.random ? std::clamp(opts_.random(), 0.0, 1.0) : 0.0;
+    return std::chrono::milliseconds(
+        static_cast<int64_t>(static_cast<double>(opts_.relist_spread.count()) * r));
+  };
+  // Sleeps `d` unless it is zero; false when stopped.
+  const auto pause = [&](std::chrono::milliseconds d) {
+    return d.count() <= 0 || opts_.clock->sleep_for(d);
+  };
   bool need_list = true;
   bool just_listed = false;  // the current watch is the first since a list
   while (!stopping_) {
@@ -486,7 +508,7 @@ void Informer<T>::run() {
         if (handlers_.on_list_error) {
           dispatcher_->post([this, st] { handlers_.on_list_error(st); });
         }
-        if (!opts_.clock->sleep_for(backoff.next())) break;
+        if (!pause(backoff.next() + spread())) break;
         continue;
       }
       // The backoff is not reset here but once a watch works: a list that
@@ -540,7 +562,9 @@ void Informer<T>::run() {
       need_list = true;
       // Gone straight after a fresh list: the server keeps compacting ahead
       // of us. Relisting at once would only repeat it; back off first.
-      if (first_after_list && got == 0 && !opts_.clock->sleep_for(backoff.next())) break;
+      const auto wait =
+          (first_after_list && got == 0 ? backoff.next() : std::chrono::milliseconds(0)) + spread();
+      if (!pause(wait)) break;
       continue;
     }
     note_error(st);

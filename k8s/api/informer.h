@@ -126,6 +126,11 @@ struct InformerOptions {
   // reconnects of many agents spread out.
   int watch_timeout_seconds = 300;
   BackoffPolicy backoff;
+  // A relist after 410 Gone, and a list retried after an error, first waits
+  // a random time in [0, relist_spread) (on top of any backoff), so the
+  // agents of a whole cluster, cut off by the same compaction or API server
+  // restart, do not all list at once. The first list at start does not wait.
+  std::chrono::milliseconds relist_spread{std::chrono::seconds(5)};
   std::shared_ptr<Clock> clock;                 // default: real time
   std::function<double()> random;               // [0, 1); default: seeded std::mt19937_64
   std::function<void(const std::string&)> log;  // default: stderr
@@ -201,7 +206,7 @@ class Informer {
   void run();
   Status list_and_reconcile();
   void handle(WatchEvent&& ev);
-  std::optional<T> decode(const std::string& text, const char* how, bool report);
+  std::optional<T> decode(const std::string& text, Encoding enc, const char* how, bool report);
   void note_error(const Status& st);
   void note_ok();
   void note_absent(const Status& st);

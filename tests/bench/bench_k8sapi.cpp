@@ -8,9 +8,18 @@
 //     it reconnects and works through them: events per second through the
 //     whole informer (stream, decode, store, handler);
 //  4. live: the child writes changes as fast as it can while the informer
-//     follows (bounded by the writer): how far behind the informer ends.
+//     follows (bounded by the writer): how far behind the informer ends;
+//  5. protobuf vs JSON, in the same run against the same pods: the full
+//     paginated list and the watch replay, each object decoded into the
+//     model, once asking for JSON and once for protobuf: body bytes the
+//     server sent (the fake counts them) and the agent process's CPU per pod
+//     and per event. --lean-pods stores pods with only the fields the fake's
+//     protobuf encoder writes (tests/fakeapi/protobuf.h), so both encodings
+//     carry the same information; without it the JSON side also carries
+//     fields the protobuf side leaves out.
 //
 //   netpol-bench-k8sapi [--pods N] [--page-size N] [--events M] [--backlog K] [--live K] [--tls]
+//                       [--lean-pods]
 #include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,6 +126,34 @@ json realistic_pod(const std::string& ns, size_t i) {
                            {"state", {{"running", {{"startedAt", "2025-01-01T00:00:00Z"}}}}}}})}}}};
 }
 
+// realistic_pod without the fields the fake's protobuf encoder does not write.
+json lean_pod(const std::string& ns, size_t i) {
+  json p = realistic_pod(ns, i);
+  p["metadata"].erase("ownerReferences");
+  for (const char* k : {"serviceAccountName", "volumes", "tolerations"}) p["spec"].erase(k);
+  for (auto& c : p["spec"]["containers"])
+    for (const char* k : {"imagePullPolicy", "args", "env", "resources", "readinessProbe",
+                          "volumeMounts", "terminationMessagePath", "terminationMessagePolicy"})
+      c.erase(k);
+  for (const char* k : {"conditions", "startTime", "qosClass", "containerStatuses"})
+    p["status"].erase(k);
+  return p;
+}
+
+double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+// One decoded object of a list page or watch event, as the informer decodes it.
+bool decodes(const std::string& text, k8s::api::Encoding enc, const char* source) {
+  auto r = enc == k8s::api::Encoding::Protobuf
+               ? k8s::decode_protobuf_object(text, "Pod", "", source)
+               : k8s::decode_json_object(text, source);
+  return r.ok() && r.objects.pods.size() == 1;
+}
+
 size_t heap_in_use() {
   return mallinfo2().uordblks;
 }
@@ -139,7 +176,7 @@ void write_line(int fd, const std::string& s) {
 // The child: a fake API server with N pods and M recorded changes; then,
 // on request, K live changes. Speaks one line at a time over two pipes.
 [[noreturn]] void child(int in, int out, size_t pods, size_t events, bool tls,
-                        const std::string& cert_dir) {
+                        const std::string& cert_dir, bool lean) {
   fakeapi::Options o;
   o.keep_pod_status = true;  // the pods arrive with their IPs, as the kubelet would have set them
   o.history_limit = events + 1000000;
@@ -159,7 +196,7 @@ void write_line(int fd, const std::string& s) {
     s->create(Kind::Namespace, "", json{{"metadata", {{"name", "ns-" + std::to_string(n)}}}});
   for (size_t i = 0; i < pods; ++i) {
     const std::string ns = "ns-" + std::to_string(i % namespaces);
-    auto r = s->create(Kind::Pod, ns, realistic_pod(ns, i));
+    auto r = s->create(Kind::Pod, ns, lean ? lean_pod(ns, i) : realistic_pod(ns, i));
     if (!r.ok()) {
       std::fprintf(stderr, "fake: %s\n", r.body.dump().c_str());
       std::_Exit(1);
@@ -213,7 +250,7 @@ void write_line(int fd, const std::string& s) {
 
 int main(int argc, char** argv) {
   size_t pods = 100000, page = 500, events = 100000, backlog = 50000, live = 10000;
-  bool tls = false;
+  bool tls = false, lean = false;
   for (int i = 1; i < argc; ++i) {
     if (parse_size_flag(i, argc, argv, "--pods", pods) ||
         parse_size_flag(i, argc, argv, "--page-size", page) ||
@@ -225,9 +262,14 @@ int main(int argc, char** argv) {
       tls = true;
       continue;
     }
+    if (std::strcmp(argv[i], "--lean-pods") == 0) {
+      lean = true;
+      continue;
+    }
     std::fprintf(
         stderr,
-        "usage: %s [--pods N] [--page-size N] [--events M] [--backlog K] [--live K] [--tls]\n",
+        "usage: %s [--pods N] [--page-size N] [--events M] [--backlog K] [--live K] [--tls] "
+        "[--lean-pods]\n",
         argv[0]);
     return 2;
   }
@@ -259,7 +301,7 @@ int main(int argc, char** argv) {
   if (pid == 0) {
     ::close(to_child[1]);
     ::close(from_child[0]);
-    child(to_child[0], from_child[1], pods, events, tls, cert_dir);
+    child(to_child[0], from_child[1], pods, events, tls, cert_dir, lean);
   }
   ::close(to_child[0]);
   ::close(from_child[1]);
@@ -352,8 +394,7 @@ int main(int argc, char** argv) {
         {.resource_version = std::to_string(rv_before_events), .timeout_seconds = 600},
         [&](k8s::api::WatchEvent&& ev) {
           if (ev.type == k8s::api::EventType::Bookmark) return true;
-          auto r = k8s::decode_json_object(ev.object, "watch");
-          if (!r.ok() || r.objects.pods.size() != 1) ++bad;
+          if (!decodes(ev.object, ev.encoding, "watch")) ++bad;
           return ++n < events;
         },
         &cancel);
@@ -416,6 +457,73 @@ int main(int argc, char** argv) {
         live, write_ms, w.ms, w.ms - write_ms, w.ok ? "" : " (did not catch up)");
   }
   informer->stop();
+
+  // 5. Protobuf vs JSON: the same list and watch replay in each encoding.
+  for (const bool pb : {false, true}) {
+    k8s::api::ClientConfig c2 = cfg;
+    c2.protobuf = pb;
+    auto cl = k8s::api::make_http_client(c2).value();
+    auto sent = [&] {
+      auto st = cl->get("/fake/stats");
+      return st.ok() ? json::parse(st.value()).value("bodyBytesSent", uint64_t{0}) : 0;
+    };
+    const char* name = pb ? "protobuf" : "JSON";
+    // The list, in pages, each pod decoded.
+    uint64_t b0 = sent();
+    double cpu0 = process_cpu_ms();
+    Timer t;
+    size_t n = 0, bad = 0;
+    k8s::api::ListOptions lo;
+    lo.limit = static_cast<int>(page);
+    for (;;) {
+      auto pg = cl->list(k8s::api::kPods, lo);
+      if (!pg.ok()) {
+        std::fprintf(stderr, "%s\n", pg.status().str().c_str());
+        return 1;
+      }
+      for (const auto& item : pg.value().items) {
+        bad += !decodes(item, pg.value().encoding, "list");
+        ++n;
+      }
+      if (pg.value().continue_token.empty()) break;
+      lo.continue_token = pg.value().continue_token;
+    }
+    double ms = t.wall(), cpu = process_cpu_ms() - cpu0;
+    uint64_t bytes = sent() - b0;
+    std::printf(
+        "%s list: %zu pods, %.0f ms, %.1f MiB sent (%.0f bytes/pod), agent CPU %.0f ms (%.2f "
+        "us/pod)%s\n",
+        name, n, ms, static_cast<double>(bytes) / 1048576.0,
+        static_cast<double>(bytes) / static_cast<double>(n), cpu,
+        cpu * 1000 / static_cast<double>(n), bad ? " DECODE ERRORS" : "");
+    if (events == 0) continue;
+    // The watch replay, each event decoded.
+    b0 = sent();
+    cpu0 = process_cpu_ms();
+    Timer w;
+    size_t e = 0;
+    bad = 0;
+    k8s::api::Canceller cancel;
+    const k8s::api::Status ws = cl->watch(
+        k8s::api::kPods,
+        {.resource_version = std::to_string(rv_before_events), .timeout_seconds = 600},
+        [&](k8s::api::WatchEvent&& ev) {
+          if (ev.type == k8s::api::EventType::Bookmark) return true;
+          bad += !decodes(ev.object, ev.encoding, "watch");
+          return ++e < events;
+        },
+        &cancel);
+    ms = w.wall();
+    cpu = process_cpu_ms() - cpu0;
+    bytes = sent() - b0;
+    std::printf(
+        "%s watch: %zu events, %.0f ms, %.1f MiB sent (%.0f bytes/event), agent CPU %.0f ms "
+        "(%.2f us/event)%s\n",
+        name, e, ms, static_cast<double>(bytes) / 1048576.0,
+        static_cast<double>(bytes) / static_cast<double>(e), cpu,
+        cpu * 1000 / static_cast<double>(e), bad ? " DECODE ERRORS" : "");
+    if (!ws.ok()) std::printf("  (watch ended: %s)\n", ws.str().c_str());
+  }
   {
     // What the informer really held: the heap it gives back when destroyed.
     const size_t before_reset = heap_in_use();

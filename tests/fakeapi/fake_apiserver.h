@@ -84,6 +84,9 @@ struct Options {
   // Start with the ClusterNetworkPolicy CRD installed; false: the group is
   // absent (404) until the CRD is created.
   bool install_cnp_crd = true;
+  // Lists and watches of Pods, Namespaces and NetworkPolicies in protobuf for
+  // clients that accept it (not kubectl); false: always JSON.
+  bool protobuf = true;
   Faults faults;
   uint64_t seed = 1;                            // uids and fault dice
   std::function<void(const std::string&)> log;  // one line per request; none by default
@@ -106,6 +109,7 @@ struct ServerStats {
   uint64_t compactions = 0;
   uint64_t gone = 0;  // 410s and 410 ERROR events sent
   uint64_t events_sent = 0;
+  uint64_t body_bytes_sent = 0;  // response bodies and watch chunks (payload, no HTTP framing)
 };
 
 // One running fake API server (threads and a listening socket); stop() or

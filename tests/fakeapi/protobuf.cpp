@@ -4,203 +4,10 @@
 // checked against bytes kubectl v1.32 sends (`protoc --decode_raw`).
 #include "tests/fakeapi/protobuf.h"
 
+#include <ctime>
 #include <limits>
 
 namespace netpol::fakeapi {
-
-namespace {
-
-constexpr uint32_t kMaxFieldNumber = (1u << 29) - 1;
-constexpr int kMaxGroupDepth = 32;  // nested unknown groups; real bodies have none
-
-// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n;
-    uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      n = 1;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      n = 2;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= n) return false;  // the sequence runs past the end
-    for (size_t k = 1; k <= n; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += n + 1;
-  }
-  return true;
-}
-
-}  // namespace
-
-bool is_protobuf_media_type(std::string_view ct) {
-  if (ct.substr(0, kProtobufMediaType.size()) != kProtobufMediaType) return false;
-  const std::string_view rest = ct.substr(kProtobufMediaType.size());
-  return rest.empty() || rest[0] == ';' || rest[0] == ' ';
-}
-
-WireReader::WireReader(std::string_view data, std::string where, size_t offset)
-    : data_(data), where_(std::move(where)), offset_(offset) {}
-
-bool WireReader::fail(const std::string& what) {
-  if (error_.empty())
-    error_ = where_ + ": " + what + " (at byte " + std::to_string(offset_ + pos_) + ")";
-  return false;
-}
-
-bool WireReader::raw_varint(uint64_t* out) {
-  const size_t start = pos_;
-  uint64_t v = 0;
-  for (int i = 0; i < 10; ++i) {
-    if (pos_ >= data_.size()) {
-      pos_ = start;
-      return fail("truncated varint");
-    }
-    const auto b = static_cast<uint8_t>(data_[pos_++]);
-    if (i == 9 && (b & 0x80)) {
-      pos_ = start;
-      return fail("varint longer than 10 bytes");
-    }
-    if (i == 9 && b > 1) {
-      pos_ = start;
-      return fail("varint does not fit in 64 bits");
-    }
-    v |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
-    if (!(b & 0x80)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;  // not reached: the tenth byte either ends the varint or fails
-}
-
-bool WireReader::next() {
-  if (!error_.empty() || pos_ >= data_.size()) return false;
-  uint64_t key;
-  if (!raw_varint(&key)) return false;
-  const uint64_t field = key >> 3;
-  wire_ = static_cast<int>(key & 7);
-  if (field == 0) return fail("field number 0");
-  if (field > kMaxFieldNumber) return fail("field number " + std::to_string(field) + " too large");
-  field_ = static_cast<uint32_t>(field);
-  if (wire_ == 6 || wire_ == 7)
-    return fail("field " + std::to_string(field_) + ": invalid wire type " + std::to_string(wire_));
-  if (wire_ == EndGroup)
-    return fail("field " + std::to_string(field_) + ": end-group without a start");
-  return true;
-}
-
-bool WireReader::want(int wire) {
-  if (!error_.empty()) return false;
-  if (wire_ == wire) return true;
-  return fail("field " + std::to_string(field_) + ": wire type " + std::to_string(wire_) +
-              ", want " + std::to_string(wire));
-}
-
-bool WireReader::varint(uint64_t* out) {
-  return want(Varint) && raw_varint(out);
-}
-
-bool WireReader::bytes(std::string_view* out) {
-  if (!want(Bytes)) return false;
-  uint64_t len;
-  if (!raw_varint(&len)) return false;
-  const size_t left = data_.size() - pos_;
-  if (len > left)
-    return fail("field " + std::to_string(field_) + ": length " + std::to_string(len) +
-                " runs past the end of the message (" + std::to_string(left) + " bytes left)");
-  *out = data_.substr(pos_, len);
-  pos_ += len;
-  return true;
-}
-
-bool WireReader::string(std::string* out) {
-  std::string_view v;
-  const size_t start = pos_;
-  if (!bytes(&v)) return false;
-  if (!valid_utf8(v)) {
-    pos_ = start;
-    return fail("field " + std::to_string(field_) + ": string is not valid UTF-8");
-  }
-  out->assign(v);
-  return true;
-}
-
-bool WireReader::message(const std::string& name, WireReader* out) {
-  std::string_view v;
-  if (!bytes(&v)) return false;
-  *out = WireReader(v, where_ + "." + name, offset_ + pos_ - v.size());
-  return true;
-}
-
-bool WireReader::skip() {
-  return skip_value(field_, wire_, 0);
-}
-
-bool WireReader::skip_value(uint32_t field, int wire, int depth) {
-  if (!error_.empty()) return false;
-  uint64_t ignored;
-  std::string_view ignored_bytes;
-  const auto fixed = [&](size_t n) {
-    if (data_.size() - pos_ < n)
-      return fail("field " + std::to_string(field) + ": truncated " + std::to_string(n * 8) +
-                  "-bit value");
-    pos_ += n;
-    return true;
-  };
-  switch (wire) {
-    case Varint:
-      return raw_varint(&ignored);
-    case Fixed64:
-      return fixed(8);
-    case Fixed32:
-      return fixed(4);
-    case Bytes:
-      return bytes(&ignored_bytes);
-    case StartGroup:
-      if (depth >= kMaxGroupDepth) return fail("groups nested too deep");
-      // A group ends with an end-group key of the same field number.
-      for (;;) {
-        if (pos_ >= data_.size())
-          return fail("field " + std::to_string(field) + ": group without an end");
-        uint64_t key;
-        if (!raw_varint(&key)) return false;
-        const uint64_t f = key >> 3;
-        const int w = static_cast<int>(key & 7);
-        if (f == 0 || f > kMaxFieldNumber || w == 6 || w == 7)
-          return fail("field " + std::to_string(field) + ": malformed key inside a group");
-        if (w == EndGroup) {
-          if (f != field)
-            return fail("field " + std::to_string(field) + ": group ended by field " +
-                        std::to_string(f));
-          return true;
-        }
-        wire_ = w;  // bytes() checks the current wire type
-        field_ = static_cast<uint32_t>(f);
-        if (!skip_value(static_cast<uint32_t>(f), w, depth + 1)) return false;
-      }
-    default:
-      return fail("field " + std::to_string(field) + ": invalid wire type " + std::to_string(wire));
-  }
-}
 
 namespace {
 
@@ -508,6 +315,269 @@ ProtobufObject decode_protobuf_object(std::string_view body) {
     out.error = std::string("protobuf body: cannot be decoded: ") + e.what();
     return out;
   }
+}
+
+}  // namespace netpol::fakeapi
+
+// ---- Encoding ----
+namespace netpol::fakeapi {
+
+namespace {
+
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  out += static_cast<char>(v);
+}
+void put_key(std::string& out, uint32_t field, int wire) {
+  put_varint(out, (static_cast<uint64_t>(field) << 3) | static_cast<uint64_t>(wire));
+}
+void put_bytes(std::string& out, uint32_t field, std::string_view b) {
+  put_key(out, field, 2);
+  put_varint(out, b.size());
+  out.append(b);
+}
+void put_int(std::string& out, uint32_t field, int64_t v) {
+  put_key(out, field, 0);
+  put_varint(out, static_cast<uint64_t>(v));  // negative: sign-extended, as Go does
+}
+const json* get(const json& o, const char* key) {
+  if (!o.is_object()) return nullptr;
+  auto it = o.find(key);
+  return it == o.end() || it->is_null() ? nullptr : &*it;
+}
+std::string text(const json& o, const char* key) {
+  const json* v = get(o, key);
+  return v && v->is_string() ? v->get<std::string>() : std::string();
+}
+// A non-pointer string: always written, as Go's marshallers do.
+void put_str(std::string& out, uint32_t field, const json& o, const char* key) {
+  put_bytes(out, field, text(o, key));
+}
+// A pointer string: only when set.
+void put_opt_str(std::string& out, uint32_t field, const json& o, const char* key) {
+  if (const json* v = get(o, key); v && v->is_string())
+    put_bytes(out, field, v->get<std::string>());
+}
+void put_strs(std::string& out, uint32_t field, const json& o, const char* key) {
+  if (const json* v = get(o, key); v && v->is_array())
+    for (const auto& s : *v)
+      if (s.is_string()) put_bytes(out, field, s.get<std::string>());
+}
+void put_map(std::string& out, uint32_t field, const json& o, const char* key) {
+  const json* m = get(o, key);
+  if (!m || !m->is_object()) return;
+  for (const auto& [k, v] : m->items()) {
+    std::string e;
+    put_bytes(e, 1, k);
+    put_bytes(e, 2, v.is_string() ? v.get<std::string>() : std::string());
+    put_bytes(out, field, e);
+  }
+}
+template <typename F>
+void put_msg(std::string& out, uint32_t field, const json& v, F f) {
+  std::string m;
+  f(m, v);
+  put_bytes(out, field, m);
+}
+template <typename F>
+void put_msgs(std::string& out, uint32_t field, const json& o, const char* key, F f) {
+  if (const json* v = get(o, key); v && v->is_array())
+    for (const auto& item : *v) put_msg(out, field, item, f);
+}
+// metav1.Time from RFC 3339 seconds (the fake's timestamps are UTC "...Z").
+void put_time(std::string& out, uint32_t field, const json& o, const char* key) {
+  const std::string s = text(o, key);
+  if (s.empty()) return;
+  std::tm tm{};
+  int64_t secs = 0;
+  if (strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) secs = timegm(&tm);
+  std::string t;
+  put_int(t, 1, secs);
+  put_int(t, 2, 0);
+  put_bytes(out, field, t);
+}
+
+void object_meta(std::string& out, const json& m) {
+  put_str(out, 1, m, "name");
+  put_str(out, 2, m, "generateName");
+  put_str(out, 3, m, "namespace");
+  put_str(out, 5, m, "uid");
+  put_str(out, 6, m, "resourceVersion");
+  if (const json* g = get(m, "generation"); g && g->is_number_integer())
+    put_int(out, 7, g->get<int64_t>());
+  if (get(m, "creationTimestamp")) put_time(out, 8, m, "creationTimestamp");
+  put_time(out, 9, m, "deletionTimestamp");
+  put_map(out, 11, m, "labels");
+  put_map(out, 12, m, "annotations");
+}
+
+void selector(std::string& out, const json& s) {
+  put_map(out, 1, s, "matchLabels");
+  put_msgs(out, 2, s, "matchExpressions", [](std::string& o, const json& r) {
+    put_str(o, 1, r, "key");
+    put_str(o, 2, r, "operator");
+    put_strs(o, 3, r, "values");
+  });
+}
+
+void container(std::string& out, const json& c) {
+  put_str(out, 1, c, "name");
+  put_str(out, 2, c, "image");
+  put_msgs(out, 6, c, "ports", [](std::string& o, const json& p) {
+    put_str(o, 1, p, "name");
+    if (const json* h = get(p, "hostPort"); h && h->is_number_integer())
+      put_int(o, 2, h->get<int64_t>());
+    const json* cp = get(p, "containerPort");
+    put_int(o, 3, cp && cp->is_number_integer() ? cp->get<int64_t>() : 0);
+    put_str(o, 4, p, "protocol");
+  });
+  put_opt_str(out, 24, c, "restartPolicy");
+}
+
+void pod(std::string& out, const json& p) {
+  if (const json* m = get(p, "metadata")) put_msg(out, 1, *m, object_meta);
+  if (const json* s = get(p, "spec"))
+    put_msg(out, 2, *s, [](std::string& o, const json& spec) {
+      put_msgs(o, 2, spec, "containers", container);
+      put_str(o, 3, spec, "restartPolicy");
+      put_str(o, 10, spec, "nodeName");
+      const json* hn = get(spec, "hostNetwork");
+      put_int(o, 11, hn && hn->is_boolean() && hn->get<bool>() ? 1 : 0);
+      put_msgs(o, 20, spec, "initContainers", container);
+    });
+  if (const json* s = get(p, "status"))
+    put_msg(out, 3, *s, [](std::string& o, const json& st) {
+      put_str(o, 1, st, "phase");
+      put_str(o, 5, st, "hostIP");
+      put_str(o, 6, st, "podIP");
+      put_msgs(o, 12, st, "podIPs",
+               [](std::string& x, const json& ip) { put_str(x, 1, ip, "ip"); });
+    });
+}
+
+void name_space(std::string& out, const json& n) {
+  if (const json* m = get(n, "metadata")) put_msg(out, 1, *m, object_meta);
+  if (const json* s = get(n, "spec"))
+    put_msg(out, 2, *s,
+            [](std::string& o, const json& spec) { put_strs(o, 1, spec, "finalizers"); });
+  if (const json* s = get(n, "status"))
+    put_msg(out, 3, *s, [](std::string& o, const json& st) { put_str(o, 1, st, "phase"); });
+}
+
+void policy_port(std::string& out, const json& p) {
+  put_opt_str(out, 1, p, "protocol");
+  if (const json* port = get(p, "port")) {
+    std::string ios;
+    if (port->is_string()) {
+      put_int(ios, 1, 1);
+      put_int(ios, 2, 0);
+      put_bytes(ios, 3, port->get<std::string>());
+    } else if (port->is_number_integer()) {
+      put_int(ios, 1, 0);
+      put_int(ios, 2, port->get<int64_t>());
+      put_bytes(ios, 3, "");
+    }
+    put_bytes(out, 2, ios);
+  }
+  if (const json* e = get(p, "endPort"); e && e->is_number_integer())
+    put_int(out, 3, e->get<int64_t>());
+}
+
+void peer(std::string& out, const json& p) {
+  if (const json* s = get(p, "podSelector")) put_msg(out, 1, *s, selector);
+  if (const json* s = get(p, "namespaceSelector")) put_msg(out, 2, *s, selector);
+  if (const json* b = get(p, "ipBlock"))
+    put_msg(out, 3, *b, [](std::string& o, const json& blk) {
+      put_str(o, 1, blk, "cidr");
+      put_strs(o, 2, blk, "except");
+    });
+}
+
+void policy(std::string& out, const json& np) {
+  if (const json* m = get(np, "metadata")) put_msg(out, 1, *m, object_meta);
+  if (const json* s = get(np, "spec"))
+    put_msg(out, 2, *s, [](std::string& o, const json& spec) {
+      put_msg(o, 1, get(spec, "podSelector") ? *get(spec, "podSelector") : json::object(),
+              selector);
+      put_msgs(o, 2, spec, "ingress", [](std::string& r, const json& rule) {
+        put_msgs(r, 1, rule, "ports", policy_port);
+        put_msgs(r, 2, rule, "from", peer);
+      });
+      put_msgs(o, 3, spec, "egress", [](std::string& r, const json& rule) {
+        put_msgs(r, 1, rule, "ports", policy_port);
+        put_msgs(r, 2, rule, "to", peer);
+      });
+      put_strs(o, 4, spec, "policyTypes");
+    });
+}
+
+}  // namespace
+
+std::string encode_protobuf_object(const json& obj, std::string_view kind) {
+  std::string out;
+  if (kind == "Pod") {
+    pod(out, obj);
+  } else if (kind == "Namespace") {
+    name_space(out, obj);
+  } else if (kind == "NetworkPolicy") {
+    policy(out, obj);
+  }
+  return out;
+}
+
+std::string protobuf_envelope(std::string_view api_version, std::string_view kind,
+                              std::string_view raw) {
+  std::string tm;
+  put_bytes(tm, 1, api_version);
+  put_bytes(tm, 2, kind);
+  std::string out(k8s::protowire::kMagic);
+  put_bytes(out, 1, tm);
+  put_bytes(out, 2, raw);
+  put_bytes(out, 3, "");
+  put_bytes(out, 4, "");
+  return out;
+}
+
+std::string encode_protobuf_list(std::string_view api_version, std::string_view kind,
+                                 const std::vector<std::string>& items,
+                                 const std::string& resource_version,
+                                 const std::string& continue_token) {
+  std::string list, meta;
+  put_bytes(meta, 1, "");
+  put_bytes(meta, 2, resource_version);
+  put_bytes(meta, 3, continue_token);
+  put_bytes(list, 1, meta);
+  for (const auto& item : items) put_bytes(list, 2, item);
+  return protobuf_envelope(api_version, std::string(kind) + "List", list);
+}
+
+std::string encode_protobuf_watch_event(std::string_view type, std::string_view api_version,
+                                        std::string_view kind, std::string_view raw) {
+  std::string ext, ev;
+  put_bytes(ext, 1, protobuf_envelope(api_version, kind, raw));
+  put_bytes(ev, 1, type);
+  put_bytes(ev, 2, ext);
+  std::string out(4, '\0');
+  const auto n = static_cast<uint32_t>(ev.size());
+  out[0] = static_cast<char>(n >> 24);
+  out[1] = static_cast<char>(n >> 16);
+  out[2] = static_cast<char>(n >> 8);
+  out[3] = static_cast<char>(n);
+  return out + ev;
+}
+
+std::string encode_protobuf_status(const json& status) {
+  std::string out, meta;
+  put_bytes(out, 1, meta);
+  put_str(out, 2, status, "status");
+  put_str(out, 3, status, "message");
+  put_str(out, 4, status, "reason");
+  const json* c = get(status, "code");
+  put_int(out, 6, c && c->is_number_integer() ? c->get<int64_t>() : 0);
+  return out;
 }
 
 }  // namespace netpol::fakeapi

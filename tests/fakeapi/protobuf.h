@@ -23,71 +23,35 @@
 //   fake's JSON delete ignores it too)
 // Every other field, of any wire type, is skipped.
 //
-// Strict: truncated input, a length past the end of its message, a varint
-// longer than 10 bytes, field number 0, wire types 6 and 7, a known field
-// with the wrong wire type and strings that are not UTF-8 are errors that
-// name the problem and the byte offset. It never throws and never reads
-// outside the body. Test infrastructure only: never linked into the agent.
+// Strict (the wire reader of k8s/protowire.h): truncated input, a length past the end of its
+// message, a varint longer than 10 bytes, field number 0, wire types 6 and 7, a known field with
+// the wrong wire type and strings that are not UTF-8 are errors that name the problem and the byte
+// offset. It never throws and never reads outside the body. Test infrastructure only: never linked
+// into the agent.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "k8s/protowire.h"
 #include "tests/fakeapi/fake_apiserver.h"
 
 namespace netpol::fakeapi {
 
 // What kubectl's typed clients send and accept besides JSON.
 inline constexpr std::string_view kProtobufMediaType = "application/vnd.kubernetes.protobuf";
+inline constexpr const char* kProtobufContentType = "application/vnd.kubernetes.protobuf";
+inline constexpr const char* kProtobufWatchContentType =
+    "application/vnd.kubernetes.protobuf;stream=watch";
 
 // True for "application/vnd.kubernetes.protobuf", with or without parameters.
-bool is_protobuf_media_type(std::string_view content_type);
+inline bool is_protobuf_media_type(std::string_view content_type) {
+  return k8s::protowire::is_media_type(content_type);
+}
 
-// A cursor over one protobuf message: field keys, then their values.
-// Errors are sticky: after the first, every call returns false and error()
-// says what went wrong, where (`where`, e.g. "Pod.spec") and at which byte of
-// the whole body. Reads only inside `data`.
-class WireReader {
- public:
-  enum WireType { Varint = 0, Fixed64 = 1, Bytes = 2, StartGroup = 3, EndGroup = 4, Fixed32 = 5 };
-
-  WireReader() = default;
-  // `offset`: where `data` starts in the whole body, for error messages.
-  WireReader(std::string_view data, std::string where, size_t offset = 0);
-
-  // Reads the next field key. False at the end of the message or on an error.
-  bool next();
-  uint32_t field() const { return field_; }
-  int wire_type() const { return wire_; }
-
-  // The current field's value. Each checks the wire type first.
-  bool varint(uint64_t* out);
-  bool bytes(std::string_view* out);
-  bool string(std::string* out);  // Bytes holding valid UTF-8
-  // A reader over the current (length-delimited) field, named where + "." + name.
-  bool message(const std::string& name, WireReader* out);
-  // Skips the current field's value, whatever its wire type (groups included).
-  bool skip();
-
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
-  // Sets the error (if none yet) at the current position; returns false.
-  bool fail(const std::string& what);
-
- private:
-  bool raw_varint(uint64_t* out);
-  bool skip_value(uint32_t field, int wire, int depth);
-  bool want(int wire);
-
-  std::string_view data_;
-  std::string where_;
-  size_t offset_ = 0;
-  size_t pos_ = 0;
-  uint32_t field_ = 0;
-  int wire_ = 0;
-  std::string error_;
-};
+// The agent's strict wire reader (k8s/protowire.h).
+using k8s::protowire::WireReader;
 
 // A decoded protobuf request body: the object as JSON (with apiVersion and
 // kind from the envelope), or an HTTP code and a message naming the problem.
@@ -101,5 +65,41 @@ struct ProtobufObject {
 // Decodes "k8s\0" + runtime.Unknown holding a v1 Namespace, a v1 Pod or
 // DeleteOptions. Other kinds: code 415.
 ProtobufObject decode_protobuf_object(std::string_view body);
+
+}  // namespace netpol::fakeapi
+
+namespace netpol::fakeapi {
+
+// ---- Encoding (responses) ----
+// Lists and watch events of Pods, Namespaces and NetworkPolicies are sent as
+// protobuf to clients that ask for it (the agent), with these fields, in
+// Go's field order and, like Go's generated marshallers, non-pointer strings
+// even when empty:
+//   ObjectMeta: name 1, generateName 2, namespace 3, uid 5, resourceVersion 6,
+//               generation 7, creationTimestamp 8, deletionTimestamp 9,
+//               labels 11, annotations 12
+//   Pod: metadata 1, spec 2 {containers 2 {name 1, image 2, ports 6,
+//        restartPolicy 24}, restartPolicy 3, nodeName 10, hostNetwork 11,
+//        initContainers 20}, status 3 {phase 1, hostIP 5, podIP 6, podIPs 12}
+//   Namespace: metadata 1, spec 2 {finalizers 1}, status 3 {phase 1}
+//   NetworkPolicy: metadata 1, spec 2 {podSelector 1, ingress 2, egress 3,
+//        policyTypes 4} with every field of the rules, peers and ports
+// Other JSON fields are not encoded: the fake's objects carry few others.
+
+// The object's own message (no envelope). `kind`: "Pod", "Namespace" or "NetworkPolicy".
+std::string encode_protobuf_object(const json& obj, std::string_view kind);
+// "k8s\0" + runtime.Unknown{typeMeta{apiVersion, kind}, raw}.
+std::string protobuf_envelope(std::string_view api_version, std::string_view kind,
+                              std::string_view raw);
+// A list body: envelope of <kind>List{ListMeta{resourceVersion, continue}, items}.
+std::string encode_protobuf_list(std::string_view api_version, std::string_view kind,
+                                 const std::vector<std::string>& items,
+                                 const std::string& resource_version,
+                                 const std::string& continue_token);
+// One watch frame: 4-byte big-endian length + WatchEvent{type, object{raw: envelope}}.
+std::string encode_protobuf_watch_event(std::string_view type, std::string_view api_version,
+                                        std::string_view kind, std::string_view raw);
+// metav1.Status (ERROR events): status 2, message 3, reason 4, code 6.
+std::string encode_protobuf_status(const json& status);
 
 }  // namespace netpol::fakeapi

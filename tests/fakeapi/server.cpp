@@ -139,17 +139,40 @@ void append_object(std::string& out, const Obj& o) {
 struct Shape {
   bool table = false;
   bool full_object = false;  // includeObject=Object: rows carry the whole object
+  bool protobuf = false;     // lists and watches as application/vnd.kubernetes.protobuf
 };
 
-Shape shape_of(const Request& req, const std::map<std::string, std::string>& query) {
+bool protobuf_kind(Kind k) {
+  return k == Kind::Pod || k == Kind::Namespace || k == Kind::NetworkPolicy;
+}
+
+// Protobuf for clients that accept it, for Pods, Namespaces and
+// NetworkPolicies, unless the server was told not to. kubectl's typed
+// clients accept it too, but read fields the fake does not encode (container
+// statuses while `kubectl debug` waits): they keep JSON.
+Shape shape_of(const Request& req, const std::map<std::string, std::string>& query, Kind kind,
+               bool protobuf_enabled) {
   Shape s;
-  s.table = std::string(req[http::field::accept]).find("as=Table") != std::string::npos;
+  const std::string accept(req[http::field::accept]);
+  s.table = accept.find("as=Table") != std::string::npos;
   auto it = query.find("includeObject");
   s.full_object = it != query.end() && it->second == "Object";
+  const std::string ua(req[http::field::user_agent]);
+  s.protobuf = protobuf_enabled && !s.table && protobuf_kind(kind) &&
+               accept.find(kProtobufMediaType) != std::string::npos && ua.rfind("kubectl", 0) != 0;
   return s;
 }
 
+std::string protobuf_object(const Obj& o) {
+  return encode_protobuf_object(o.to_json(), info(o.kind).kind_name);
+}
+
 void append_event(std::string& out, const char* type, const ObjPtr& o, const Shape& shape = {}) {
+  if (shape.protobuf) {
+    const auto& in = info(o->kind);
+    out += encode_protobuf_watch_event(type, in.group_version, in.kind_name, protobuf_object(*o));
+    return;
+  }
   out += "{\"type\":\"";
   out += type;
   out += "\",\"object\":";
@@ -365,6 +388,10 @@ struct Server::Impl {
     res.set(http::field::content_type, content_type);
     res.set("Audit-Id", "fake");
     res.keep_alive(req.keep_alive());
+    {
+      std::lock_guard lock(state.mu);
+      state.stats.body_bytes_sent += body.size();
+    }
     res.body() = std::move(body);
     res.prepare_payload();
     beast::error_code ec;
@@ -525,6 +552,7 @@ struct Server::Impl {
                           {"compactions", s.compactions},
                           {"gone", s.gone},
                           {"eventsSent", s.events_sent},
+                          {"bodyBytesSent", s.body_bytes_sent},
                           {"resourceVersion", state.rv()}}
                          .dump());
     }
@@ -739,10 +767,20 @@ struct Server::Impl {
           }
         }
         std::string body;
-        const Shape shape = shape_of(req, query);
+        const Shape shape = shape_of(req, query, t.kind, opts.protobuf);
         ListPageInfo page;
-        Reply r = state.list(lr, &body, shape.table ? &page : nullptr);
+        Reply r = state.list(lr, &body, shape.table || shape.protobuf ? &page : nullptr);
         if (!r.ok()) return respond(stream, req, r);
+        if (shape.protobuf) {
+          std::vector<std::string> items;
+          items.reserve(page.items.size());
+          for (const auto& o : page.items) items.push_back(protobuf_object(*o));
+          const auto& in = info(t.kind);
+          return respond(stream, req, 200,
+                         encode_protobuf_list(in.group_version, in.kind_name, items,
+                                              page.resource_version, page.continue_token),
+                         kProtobufContentType);
+        }
         if (shape.table)
           body = table_json(t.kind, page.items, page.resource_version, page.continue_token,
                             shape.full_object);
@@ -770,7 +808,7 @@ struct Server::Impl {
     switch (method) {
       case http::verb::get: {
         Reply r = state.get(t.kind, t.ns, t.name);
-        const Shape shape = shape_of(req, query);
+        const Shape shape = shape_of(req, query, t.kind, false);
         if (!r.ok() || !shape.table) return respond(stream, req, r);
         // `kubectl get KIND NAME` asks for a one-row Table.
         std::vector<ObjPtr> one;
@@ -827,6 +865,10 @@ struct Server::Impl {
 
   template <typename Stream>
   bool write_chunk(Stream& stream, const std::string& data) {
+    {
+      std::lock_guard lock(state.mu);
+      state.stats.body_bytes_sent += data.size();
+    }
     beast::error_code ec;
     net::write(stream, http::make_chunk(net::buffer(data)), ec);
     return !ec;
@@ -840,7 +882,14 @@ struct Server::Impl {
       return it == query.end() ? std::string() : it->second;
     };
     const auto& in = info(t.kind);
-    const Shape shape = shape_of(req, query);
+    const Shape shape = shape_of(req, query, t.kind, opts.protobuf);
+    // An ERROR event (a metav1.Status) in the stream's encoding.
+    auto error_event = [&](const Reply& st) {
+      if (shape.protobuf)
+        return encode_protobuf_watch_event("ERROR", "v1", "Status",
+                                           encode_protobuf_status(st.body));
+      return "{\"type\":\"ERROR\",\"object\":" + st.body.dump() + "}\n";
+    };
     const std::string rv_param = q("resourceVersion");
     uint64_t from = 0;
     if (!rv_param.empty() && rv_param != "0") {
@@ -886,7 +935,7 @@ struct Server::Impl {
         lock.unlock();
         Reply gone = status_reply(410, "Expired", msg);
         if (opts.gone_as_http_status) return respond(stream, req, gone);
-        out = "{\"type\":\"ERROR\",\"object\":" + gone.body.dump() + "}\n";
+        out = error_event(gone);
         from = UINT64_MAX;  // marks "send this and end"
       } else if (from == 0) {
         // "" and "0": the current state as synthetic ADDED events first.
@@ -903,7 +952,8 @@ struct Server::Impl {
 
     http::response<http::empty_body> res{http::status::ok, req.version()};
     res.set(http::field::server, "fake-apiserver");
-    res.set(http::field::content_type, "application/json");
+    res.set(http::field::content_type,
+            shape.protobuf ? kProtobufWatchContentType : "application/json");
     res.chunked(true);
     res.keep_alive(req.keep_alive());
     http::response_serializer<http::empty_body> sr{res};
@@ -941,7 +991,7 @@ struct Server::Impl {
                                     "too old resource version: " + std::to_string(pos) + " (" +
                                         std::to_string(state.compacted_locked()) + ")");
           lock.unlock();
-          write_chunk(stream, "{\"type\":\"ERROR\",\"object\":" + gone.body.dump() + "}\n");
+          write_chunk(stream, error_event(gone));
           net::write(stream, http::make_chunk_last(), ec);
           return !ec;
         }
@@ -993,7 +1043,12 @@ struct Server::Impl {
         return false;  // no final chunk: the client sees a broken stream
       }
       const auto now = std::chrono::steady_clock::now();
-      if (bookmarks && now >= next_bookmark) {
+      if (bookmarks && now >= next_bookmark && shape.protobuf) {
+        json meta{{"metadata", {{"resourceVersion", std::to_string(pos)}}}};
+        out += encode_protobuf_watch_event("BOOKMARK", in.group_version, in.kind_name,
+                                           encode_protobuf_object(meta, in.kind_name));
+        next_bookmark = now + opts.bookmark_interval;
+      } else if (bookmarks && now >= next_bookmark) {
         out += "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"";
         out += in.kind_name;
         out += "\",\"apiVersion\":\"";

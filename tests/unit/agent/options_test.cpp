@@ -71,7 +71,11 @@ TEST(Options, FlagsOverrideDefaults) {
                   "--batch-max-events",
                   "77",
                   "--cnp-recheck-interval",
-                  "5s"});
+                  "5s",
+                  "--api-content-type",
+                  "json",
+                  "--relist-spread",
+                  "1500ms"});
   ASSERT_TRUE(std::holds_alternative<Options>(r)) << std::get<ParseExit>(r).err;
   const Options& o = std::get<Options>(r);
   EXPECT_EQ(o.node_name, "n1");
@@ -89,6 +93,9 @@ TEST(Options, FlagsOverrideDefaults) {
   EXPECT_EQ(o.audit_burst, 5u);
   EXPECT_EQ(o.batch_max_events, 77u);
   EXPECT_EQ(o.cnp_recheck_interval, std::chrono::seconds(5));
+  EXPECT_FALSE(o.api_protobuf);
+  EXPECT_EQ(o.relist_spread, std::chrono::milliseconds(1500));
+  EXPECT_TRUE(std::get<Options>(parse({"--node-name", "n1"})).api_protobuf);
   auto off = parse({"--node-name", "n1", "--metrics-addr", "off"});
   EXPECT_EQ(std::get<Options>(off).metrics_addr, "");
 }
@@ -102,6 +109,8 @@ TEST(Options, BadInputGivesAClearMessageAndExitTwo) {
       {{}, "--node-name"},
       {{"--node-name", "n", "--log-level", "loud"}, "--log-level loud"},
       {{"--node-name", "n", "--log-format", "xml"}, "--log-format xml"},
+      {{"--node-name", "n", "--api-content-type", "yaml"}, "--api-content-type yaml"},
+      {{"--node-name", "n", "--relist-spread", "1h"}, "--relist-spread 1h"},
       {{"--node-name", "n", "--batch-max-delay", "soon"}, "--batch-max-delay soon"},
       {{"--node-name", "n", "--drift-check-interval", "1ms"}, "at least 100ms"},
       {{"--node-name", "n", "--batch-max-events", "0"}, "at least 1"},

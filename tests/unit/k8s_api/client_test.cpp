@@ -23,7 +23,7 @@ void seed_pods(fakeapi::Server& s, const std::string& ns, int n) {
 TEST(Client, PaginatedListIsOneConsistentSnapshot) {
   auto s = start_fake();
   seed_pods(*s, "team-a", 25);
-  auto c = client_for(s->url());
+  auto c = json_client_for(s->url());
   ListOptions lo{.limit = 10};
   std::vector<std::string> items;
   std::string first_rv;
@@ -75,7 +75,7 @@ TEST(Client, SelectorsAndNamespaceScope) {
   ASSERT_TRUE(s->create(Kind::Pod, "a", pod_json("a", "web", {{"app", "web"}}, "n1")).ok());
   ASSERT_TRUE(s->create(Kind::Pod, "a", pod_json("a", "db", {{"app", "db"}}, "n2")).ok());
   ASSERT_TRUE(s->create(Kind::Pod, "b", pod_json("b", "web", {{"app", "web"}}, "n1")).ok());
-  auto c = client_for(s->url());
+  auto c = json_client_for(s->url());
   auto names = [&](ListOptions lo) {
     std::vector<std::string> out;
     auto page = c->list(kPods, lo);
@@ -104,7 +104,7 @@ TEST(Client, WatchStreamsEventsInOrderThenEndsAtTimeout) {
   auto s = start_fake(o);
   ASSERT_TRUE(s->create(Kind::Namespace, "", ns_json("a")).ok());
   const std::string rv = std::to_string(s->resource_version());
-  auto c = client_for(s->url());
+  auto c = json_client_for(s->url());
   std::vector<WatchEvent> events;
   std::promise<void> first;
   std::atomic<bool> first_set{false};

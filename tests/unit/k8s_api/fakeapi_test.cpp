@@ -193,7 +193,7 @@ TEST(FakeApi, WatchFromZeroStartsWithTheCurrentState) {
   auto s = start_fake();
   for (auto n : {"a", "b"}) ASSERT_TRUE(s->create(Kind::Namespace, "", ns_json(n)).ok());
   ASSERT_TRUE(s->remove(Kind::Namespace, "", "a").ok());
-  auto c = client_for(s->url());
+  auto c = json_client_for(s->url());
   std::vector<std::string> got;
   Status st =
       c->watch(kNamespaces, {.resource_version = "0", .timeout_seconds = 1}, [&](WatchEvent&& e) {

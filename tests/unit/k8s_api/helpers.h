@@ -153,16 +153,23 @@ inline std::unique_ptr<fakeapi::Server> start_fake_tls(fakeapi::Options o = {}) 
   return start_fake(std::move(o));
 }
 
+// A client of the fake: protobuf lists and watches (the default), or JSON
+// for tests that read the objects' JSON text themselves (json_client_for).
 inline std::shared_ptr<ApiClient> client_for(
     const std::string& url, const std::string& token = "",
-    std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::chrono::milliseconds timeout = std::chrono::seconds(10), bool protobuf = true) {
   ClientConfig cfg;
   cfg.server = url;
   cfg.token = token;
   cfg.request_timeout = timeout;
+  cfg.protobuf = protobuf;
   auto c = make_http_client(cfg);
   EXPECT_TRUE(c.ok()) << c.status().str();
   return c.ok() ? c.value() : nullptr;
+}
+
+inline std::shared_ptr<ApiClient> json_client_for(const std::string& url) {
+  return client_for(url, "", std::chrono::seconds(10), false);
 }
 
 // Manifests to feed the fake server: tests/support/manifests.h.

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "tests/unit/k8s_api/helpers.h"
 
 namespace netpol::k8s::api {
@@ -66,6 +68,7 @@ InformerOptions quiet(std::shared_ptr<Clock> clock = nullptr) {
   o.random = [] { return 0.0; };
   o.log = [](const std::string&) {};
   o.watch_timeout_seconds = 30;
+  o.relist_spread = std::chrono::milliseconds(0);  // exact backoff sleeps; see RelistsAreSpread
   return o;
 }
 
@@ -278,6 +281,53 @@ TEST(Informer, GoneRightAfterEveryListBacksOff) {
   for (auto d : clock->sleeps()) ms.push_back(d.count());
   EXPECT_EQ(ms, (std::vector<int64_t>{100, 200, 400, 800}));
   EXPECT_EQ(inf.stats().relists, 4u);
+}
+
+// 5,000 agents cut off by one compaction must not relist in step: each waits
+// its own random share of relist_spread before listing again, and one whose
+// list failed waits the same share on top of its backoff. With the spread
+// switched off, every agent relists after the same delay.
+TEST(Informer, RelistsAreSpreadByARandomDelay) {
+  const auto first_sleeps = [](std::chrono::milliseconds spread, double r, const char* fail,
+                               int code) {
+    auto s = start_fake();
+    s->fail_next(code, 1, fail);
+    auto clock = std::make_shared<FakeClock>();
+    auto opts = quiet(clock);
+    opts.backoff = {std::chrono::milliseconds(100), std::chrono::milliseconds(10'000), 2.0, 0.0};
+    opts.relist_spread = spread;
+    opts.random = [r] { return r; };
+    NamespaceInformer inf(client_for(s->url()), {}, opts);
+    inf.start();
+    EXPECT_TRUE(eventually([&] { return inf.stats().lists == (code == 410 ? 2u : 1u); }));
+    inf.stop();
+    std::vector<int64_t> ms;
+    for (auto d : clock->sleeps()) ms.push_back(d.count());
+    return ms;
+  };
+  const auto spread = std::chrono::milliseconds(4000);
+  std::set<int64_t> relist_delays;
+  for (double r : {0.0, 0.2, 0.45, 0.7, 0.95}) {
+    // 410 on the first watch: backoff (100 ms, the watch came straight after a list) + r * 4 s.
+    auto gone = first_sleeps(spread, r, "watch=1", 410);
+    ASSERT_EQ(gone.size(), 1u);
+    EXPECT_EQ(gone[0], 100 + static_cast<int64_t>(4000 * r));
+    relist_delays.insert(gone[0]);
+    // A failed list: the same share on top of the backoff.
+    auto failed = first_sleeps(spread, r, "/api/v1/namespaces", 500);
+    ASSERT_EQ(failed.size(), 1u);
+    EXPECT_EQ(failed[0], 100 + static_cast<int64_t>(4000 * r));
+  }
+  EXPECT_EQ(relist_delays.size(), 5u);
+  EXPECT_GE(*relist_delays.rbegin() - *relist_delays.begin(), 3000);
+  // Spread off: every agent waits the same, in step.
+  std::set<int64_t> in_step;
+  for (double r : {0.0, 0.45, 0.95}) {
+    auto gone = first_sleeps(std::chrono::milliseconds(0), r, "watch=1", 410);
+    ASSERT_EQ(gone.size(), 1u);
+    in_step.insert(gone[0]);
+  }
+  EXPECT_EQ(in_step, (std::set<int64_t>{100}));
 }
 
 TEST(Informer, UnauthorizedIsLoggedOnceWhileRetrying) {
