@@ -49,7 +49,7 @@ export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_erro
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"  # why: the file's header
 step "asan+ubsan unit tests" ctest_logged asan --test-dir build-asan -L 'unit|netns' -j"$(nproc)" --output-on-failure
 unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
-step "fuzz (regression run, 30 s per target, one per core)" env FUZZ_BUILD_DIR=build-asan bash scripts/fuzz.sh 30
+step "fuzz (regression run, 20 s per target, one per core)" env FUZZ_BUILD_DIR=build-asan bash scripts/fuzz.sh 20
 if [[ -x build/bin/netpol-bench-compile ]]; then
   step "benchmark smoke" build/bin/netpol-bench-compile --pods 5000 --namespaces 50 --policies 500 --local-pods 110
 fi
