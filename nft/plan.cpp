@@ -5,13 +5,13 @@
 #include <set>
 #include <utility>
 
+#include "nft/family.h"
 #include "nft/render.h"
 
 namespace netpol::nft {
 
 namespace {
 
-constexpr Family kFamilies[] = {Family::V4, Family::V6};
 constexpr Direction kDirections[] = {Direction::Ingress, Direction::Egress};
 
 struct ChainWant {

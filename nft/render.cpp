@@ -4,30 +4,16 @@
 
 #include "compiler/hash.h"
 #include "compiler/ip_owner.h"
+#include "nft/family.h"
 
 namespace netpol::nft {
 
 namespace {
 
-constexpr Family kFamilies[] = {Family::V4, Family::V6};
 constexpr Direction kDirections[] = {Direction::Ingress, Direction::Egress};
 
 constexpr uint8_t kIpv6Icmp = 58;
 
-const char* family_suffix(Family f) {
-  return f == Family::V4 ? "v4" : "v6";
-}
-const char* family_text(Family f) {
-  return f == Family::V4 ? "IPv4" : "IPv6";
-}
-
-KeyType addr_type(Family f) {
-  return f == Family::V4 ? KeyType::Ipv4Addr : KeyType::Ipv6Addr;
-}
-
-Field saddr(Family f) {
-  return f == Family::V4 ? Field::IpSaddr : Field::Ip6Saddr;
-}
 Field daddr(Family f) {
   return f == Family::V4 ? Field::IpDaddr : Field::Ip6Daddr;
 }

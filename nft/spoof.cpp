@@ -5,26 +5,12 @@
 #include <map>
 #include <utility>
 
+#include "nft/family.h"
 #include "nft/plan.h"
 
 namespace netpol::nft {
 
 namespace {
-
-constexpr Family kFamilies[] = {Family::V4, Family::V6};
-
-const char* suffix(Family f) {
-  return f == Family::V4 ? "v4" : "v6";
-}
-const char* family_text(Family f) {
-  return f == Family::V4 ? "IPv4" : "IPv6";
-}
-Field saddr(Family f) {
-  return f == Family::V4 ? Field::IpSaddr : Field::Ip6Saddr;
-}
-KeyType addr_type(Family f) {
-  return f == Family::V4 ? KeyType::Ipv4Addr : KeyType::Ipv6Addr;
-}
 
 bool usable(const PortBinding& b) {
   return !b.interface.empty() && b.interface.size() <= kMaxIfNameBytes;
@@ -55,10 +41,10 @@ Rule rule(std::vector<Expr> exprs, std::string_view comment) {
 }  // namespace
 
 std::string guard_bound_set(Family f) {
-  return std::string("spoof-bound-") + suffix(f);
+  return std::string("spoof-bound-") + family_suffix(f);
 }
 std::string guard_exempt_set(Family f) {
-  return std::string("spoof-exempt-") + suffix(f);
+  return std::string("spoof-exempt-") + family_suffix(f);
 }
 
 void add_guard(Ruleset& rs, const PortBindings& bindings, const AuditOptions& audit) {
