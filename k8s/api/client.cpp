@@ -282,12 +282,8 @@ class HttpClient final : public ApiClient {
     try {
       auto sb = r.body().streambuf();
       for (;;) {
-        // Wait for at least one byte, then take whatever else is already
-        // there: events are handled as soon as their chunk arrives.
-        size_t n = sb.getn(buf.data(), 1).get();
+        const size_t n = read_some(sb, buf);
         if (n == 0) break;  // end of body
-        const size_t avail = sb.in_avail();
-        if (avail > 0) n += sb.getn(buf.data() + 1, std::min(avail, buf.size() - 1)).get();
         framer.feed(std::string_view(reinterpret_cast<const char*>(buf.data()), n));
         while (auto text = framer.next()) {
           WatchEvent ev;
@@ -318,6 +314,18 @@ class HttpClient final : public ApiClient {
   }
 
  private:
+  // Waits for at least one byte of a watch body, then takes whatever else is
+  // already there, so events are handled as soon as their chunk arrives.
+  // 0: the body ended.
+  template <typename StreamBuf>
+  static size_t read_some(StreamBuf& sb, std::vector<uint8_t>& buf) {
+    size_t n = sb.getn(buf.data(), 1).get();
+    if (n == 0) return 0;
+    const size_t avail = sb.in_avail();
+    if (avail > 0) n += sb.getn(buf.data() + 1, std::min(avail, buf.size() - 1)).get();
+    return n;
+  }
+
   static constexpr const char* kAcceptJson = "application/json";
   static constexpr const char* kAcceptProtobuf =
       "application/vnd.kubernetes.protobuf, application/json";
@@ -462,10 +470,8 @@ class HttpClient final : public ApiClient {
     try {
       auto sb = r.body().streambuf();
       for (;;) {
-        size_t n = sb.getn(buf.data(), 1).get();
+        const size_t n = read_some(sb, buf);
         if (n == 0) break;  // end of body
-        const size_t avail = sb.in_avail();
-        if (avail > 0) n += sb.getn(buf.data() + 1, std::min(avail, buf.size() - 1)).get();
         pending.append(reinterpret_cast<const char*>(buf.data()), n);
         size_t used = 0;
         for (;;) {
