@@ -23,8 +23,9 @@
 #include "agent/flows.h"
 #include "compiler/compiler.h"
 #include "nft/conntrack_nl.h"
-#include "nft/netlink.h"
 #include "nft/kernel_table.h"
+#include "nft/netlink.h"
+#include "tests/bench/bench_util.h"
 #include "tests/support/builders.h"
 #include "tests/support/netns.h"
 
@@ -57,38 +58,6 @@ bool insert_entries(const Netns& ns) {
   const auto r = ns.run({"conntrack", "-R", path});
   unlink(path.c_str());
   return r.status == 0;
-}
-
-// UDP datagrams/s over loopback (tracked, one established entry) for `secs`.
-double udp_pps(double secs) {
-  int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(9999);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  connect(tx, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> got{0};
-  std::thread reader([&] {
-    char buf[64];
-    timeval tv{0, 100000};
-    setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    while (!stop) {
-      if (recv(rx, buf, sizeof buf, 0) > 0) ++got;
-    }
-  });
-  const auto t0 = Clock_::now();
-  const char msg[16] = "x";
-  while (ms(t0, Clock_::now()) < secs * 1e3) {
-    for (int i = 0; i < 64; ++i) (void)!send(tx, msg, sizeof msg, MSG_DONTWAIT);
-  }
-  const double elapsed = ms(t0, Clock_::now()) / 1e3;
-  stop = true;
-  reader.join();
-  close(rx);
-  close(tx);
-  return static_cast<double>(got.load()) / elapsed;
 }
 
 }  // namespace
@@ -158,7 +127,7 @@ int main() {
               totals[totals.size() / 2], totals.back());
 
   // Established traffic with the cutter idle, then while it cuts in a loop.
-  const double idle = udp_pps(1.0);
+  const double idle = bench::udp_loopback_pps(1.0);
   std::atomic<bool> stop{false};
   std::atomic<int> cycles{0};
   std::thread busy([&] {
@@ -180,7 +149,7 @@ int main() {
       ++cycles;
     }
   });
-  const double cutting = udp_pps(3.0);
+  const double cutting = bench::udp_loopback_pps(3.0);
   stop = true;
   busy.join();
   std::printf(

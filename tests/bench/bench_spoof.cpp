@@ -23,6 +23,7 @@
 #include "nft/kernel_table.h"
 #include "nft/netlink.h"
 #include "nft/spoof.h"
+#include "tests/bench/bench_util.h"
 #include "tests/support/builders.h"
 #include "tests/support/netns.h"
 
@@ -30,40 +31,7 @@ using namespace netpol;
 using namespace netpol::testsupport;
 using Clock_ = std::chrono::steady_clock;
 
-namespace {
-
-double udp_pps(double secs) {
-  int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(9999);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  connect(tx, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> got{0};
-  std::thread reader([&] {
-    char buf[64];
-    timeval tv{0, 100000};
-    setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    while (!stop) {
-      if (recv(rx, buf, sizeof buf, 0) > 0) ++got;
-    }
-  });
-  const auto t0 = Clock_::now();
-  const char msg[16] = "x";
-  double elapsed = 0;
-  while ((elapsed = std::chrono::duration<double>(Clock_::now() - t0).count()) < secs) {
-    for (int i = 0; i < 64; ++i) (void)!send(tx, msg, sizeof msg, MSG_DONTWAIT);
-  }
-  stop = true;
-  reader.join();
-  close(rx);
-  close(tx);
-  return static_cast<double>(got.load()) / elapsed;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int main() {
   std::string why;
@@ -93,10 +61,10 @@ int main() {
   for (int r = 0; r < 3; ++r) {
     table.set_guard(std::nullopt);
     if (!table.full(c.rules()).ok()) return 1;
-    off.push_back(udp_pps(1.0));
+    off.push_back(bench::udp_loopback_pps(1.0));
     table.set_guard(bindings);
     if (!table.full(c.rules()).ok()) return 1;
-    on.push_back(udp_pps(1.0));
+    on.push_back(bench::udp_loopback_pps(1.0));
   }
   std::sort(off.begin(), off.end());
   std::sort(on.begin(), on.end());

@@ -3,16 +3,22 @@
 // never assert on timings.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace netpol::bench {
@@ -68,6 +74,40 @@ inline bool parse_size_flag(int& i, int argc, char** argv, const char* name, siz
   }
   out = std::strtoull(argv[++i], nullptr, 10);
   return true;
+}
+
+// UDP datagrams/s over loopback (tracked, one established entry) for `secs`,
+// in the network namespace the caller is in (netpol-bench-flows, -spoof).
+inline double udp_loopback_pps(double secs) {
+  int rx = socket(AF_INET, SOCK_DGRAM, 0), tx = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(9999);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  connect(tx, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> got{0};
+  std::thread reader([&] {
+    char buf[64];
+    timeval tv{0, 100000};
+    setsockopt(rx, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (!stop) {
+      if (recv(rx, buf, sizeof buf, 0) > 0) ++got;
+    }
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  const char msg[16] = "x";
+  double elapsed = 0;
+  while ((elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()) <
+         secs) {
+    for (int i = 0; i < 64; ++i) (void)!send(tx, msg, sizeof msg, MSG_DONTWAIT);
+  }
+  stop = true;
+  reader.join();
+  close(rx);
+  close(tx);
+  return static_cast<double>(got.load()) / elapsed;
 }
 
 }  // namespace netpol::bench
