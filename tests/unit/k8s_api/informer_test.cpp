@@ -383,6 +383,10 @@ TEST(Informer, AbsentResourceIsReCheckedAtItsIntervalAndPickedUpWhenServed) {
   inf.start();
   ASSERT_TRUE(clock->wait_sleeps(4));
   clock->gate(true);  // hold it in its sleep while the CRD is installed
+  // A list sent before the gate closed could reach the server between the
+  // CRD's and the CNP's creation and sync an empty list: wait for a sleep
+  // that began after the gate closed, so no list is in flight.
+  ASSERT_TRUE(clock->wait_sleeps(clock->sleeps().size() + 1));
   for (auto d : clock->sleeps()) EXPECT_EQ(d.count(), 30'000) << "a fixed interval, no backoff";
   auto st = inf.stats();
   EXPECT_TRUE(st.absent);
