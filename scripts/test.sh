@@ -66,7 +66,7 @@ asan_wait() {  # the background build's outcome, its output's tail (all of it on
   echo "asan build: $((SECONDS - asan_t0)) s since it started"
   return "$rc"
 }
-step "asan+ubsan build (clang, in the background during ctest)" asan_wait
+step "asan+ubsan build (clang, in the background while the tests above ran)" asan_wait
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"  # why: the file's header
 step "asan+ubsan unit tests" ctest_logged asan --test-dir build-asan -L 'unit|netns' -j"$(nproc)" --output-on-failure
