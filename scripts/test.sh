@@ -52,16 +52,15 @@ asan_build() {
 }
 asan_t0=$SECONDS
 set -m  # its own process group, so an early exit can stop the whole build
-( renice -n 19 -p "$BASHPID" >/dev/null
-  asan_build >"$LOGDIR/asan-build.out" 2>&1; echo $? >"$LOGDIR/asan-build.rc" ) &
+( renice -n 19 -p "$BASHPID" >/dev/null; asan_build >"$LOGDIR/asan-build.out" 2>&1 ) &
 asan_pid=$!
 set +m
 trap 'kill -- -"$asan_pid" 2>/dev/null || true; rm -rf "$LOGDIR"' EXIT
 step "ctest (unit, golden, netns, e2e)" ctest_logged main --test-dir build -LE e2e-full \
   -j"$(nproc)" --output-on-failure --timeout 900
 asan_wait() {  # the background build's outcome, its output's tail (all of it on failure)
-  wait "$asan_pid" || true
-  local rc; rc=$(cat "$LOGDIR/asan-build.rc" 2>/dev/null || echo 1)
+  local rc=0
+  wait "$asan_pid" || rc=$?
   if [[ $rc == 0 ]]; then tail -n 3 "$LOGDIR/asan-build.out"; else cat "$LOGDIR/asan-build.out"; fi
   echo "asan build: $((SECONDS - asan_t0)) s since it started"
   return "$rc"

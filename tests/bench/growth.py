@@ -21,12 +21,10 @@ KINDS = ["pod creations", "label changes", "policy changes"]
 
 
 def run_once(bench, agent, pods, changes):
-    cmd = [bench, "--agent", agent, "--pods", str(pods),
-           "--namespaces", str(max(pods // 100, 1)),
-           "--policies", str(max(pods // 10, 1)),
-           "--changes", str(changes)]
+    r = {"pods": pods, "namespaces": max(pods // 100, 1), "policies": max(pods // 10, 1)}
+    cmd = [bench, "--agent", agent, "--pods", str(pods), "--namespaces", str(r["namespaces"]),
+           "--policies", str(r["policies"]), "--changes", str(changes)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    r = {"pods": pods}
     m = re.search(r"start to ready: (\d+) ms .*?: (\d+) chains, (\d+) sets, (\d+) elements", out)
     if not m:
         raise RuntimeError("no 'start to ready' line in:\n" + out)
@@ -61,7 +59,7 @@ def table(rows_by_size):
             "set elements | " + " | ".join(f"{k} p50 / p99 (ms)" for k in KINDS) + " |")
     lines = [head, "|" + " --- |" * (6 + len(KINDS))]
     for pods, runs in sorted(rows_by_size.items()):
-        cells = [f"{pods:,}", f"{pods // 10:,}",
+        cells = [f"{pods:,}", f"{runs[0]['policies']:,}",
                  spread([r["rss_ready"] for r in runs], "{:.0f}"),
                  spread([r["rss_peak"] for r in runs], "{:.0f}"),
                  spread([r["ready_ms"] for r in runs], "{:.0f}"),
@@ -109,7 +107,7 @@ def svg(rows_by_size):
             out.append(f'<text x="{X(0) - 4}" y="{Y(v) + 4}" text-anchor="end">{v:.3g}</text>')
         out.append(f'<text x="{x0 + w / 2}" y="{h - 8}" text-anchor="middle">cluster pods</text>')
         for j, name in enumerate(series):
-            pts = " ".join(f"{X(s):.1f},{Y(med[s][name]):.1f}" for s in sizes)  # noqa: E501
+            pts = " ".join(f"{X(s):.1f},{Y(med[s][name]):.1f}" for s in sizes)
             out.append(f'<polyline points="{pts}" fill="none" stroke="{colors[j]}" '
                        'stroke-width="2"/>')
             for s in sizes:
