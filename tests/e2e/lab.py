@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     def common(p, topo_default="both", topo_choices=("routed", "bridged", "both")):
         p.add_argument("--topology", default=topo_default, choices=topo_choices)
         p.add_argument("--policyc", help="policyc binary (default $NETPOL_POLICYC or build/bin/policyc)")
-        p.add_argument("--timeout", type=float, default=1.0, help="probe timeout in seconds (default 1)")
+        p.add_argument("--timeout", type=float, default=0.5, help="probe timeout in seconds (default 0.5)")
         p.add_argument("-v", "--verbose", action="store_true", help="print every matrix, not only failures")
 
     common(sub.add_parser("selftest", help="lab sanity with hand-written nft rules"))

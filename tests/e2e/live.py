@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--agent", help="netpol-agent binary (default $NETPOL_AGENT or build/bin/netpol-agent)")
         p.add_argument("--apiserver",
                        help="fake-apiserver binary (default $NETPOL_FAKE_APISERVER or build/bin/fake-apiserver)")
-        p.add_argument("--timeout", type=float, default=1.0, help="probe timeout in seconds (default 1)")
+        p.add_argument("--timeout", type=float, default=0.5, help="probe timeout in seconds (default 0.5)")
 
     p = sub.add_parser("run", help="a case suite through the API server and the agents")
     common(p)

@@ -94,7 +94,7 @@ class Applied:
 class LiveLab(Lab):
     """The lab with a fake API server and one netpol-agent per node."""
 
-    def __init__(self, kind, registry, factory, agent: str, apiserver: str, timeout: float = 1.0,
+    def __init__(self, kind, registry, factory, agent: str, apiserver: str, timeout: float = 0.5,
                  verbose: bool = False, kubectl: str = "kubectl", agent_args: list[str] | None = None):
         super().__init__(kind, registry, factory, None, timeout, verbose)
         self.agent_bin = agent

@@ -100,7 +100,7 @@ class Lab:
     """One built topology with servers running in every pod."""
 
     def __init__(self, kind: str, registry: NetnsRegistry, factory: SocketFactory,
-                 policyc: str | None = None, timeout: float = 1.0, verbose: bool = False) -> None:
+                 policyc: str | None = None, timeout: float = 0.5, verbose: bool = False) -> None:
         self.kind = kind
         self.registry = registry
         self.factory = factory
