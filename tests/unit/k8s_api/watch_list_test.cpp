@@ -317,6 +317,47 @@ TEST(WatchList, GoneStartsANewWatchListFromAConsistentRead) {
   EXPECT_EQ(snap.back().name, "p7");
 }
 
+// The fake validates watch-list parameters as kube-apiserver does: 422
+// Invalid naming the parameter; an old server refuses resourceVersionMatch.
+TEST(WatchList, FakeRefusesIncompleteWatchListRequestsNamingTheParameter) {
+  auto s = start_fake();
+  auto c = json_client_for(s->url());
+  struct Case {
+    const char* query;
+    const char* says;
+  } cases[] = {
+      {"watch=1&sendInitialEvents=true&allowWatchBookmarks=true",
+       "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch "
+       "to NotOlderThan"},
+      {"watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan",
+       "allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks "
+       "to true"},
+      {"watch=1&resourceVersionMatch=NotOlderThan",
+       "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless "
+       "sendInitialEvents is provided"},
+      {"watch=1&sendInitialEvents=true&allowWatchBookmarks=true&resourceVersionMatch=Exact",
+       "resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch "
+       "to NotOlderThan"},
+  };
+  for (const auto& k : cases) {
+    auto r = c->get(std::string("/api/v1/pods?") + k.query);
+    ASSERT_FALSE(r.ok()) << k.query;
+    EXPECT_EQ(r.status().http_status(), 422) << k.query;
+    EXPECT_NE(r.status().message().find(k.says), std::string::npos) << r.status().str();
+  }
+  fakeapi::Options old;
+  old.watch_list = false;
+  auto o = start_fake(old);
+  auto r = json_client_for(o->url())->get(
+      "/api/v1/pods?watch=1&sendInitialEvents=true&allowWatchBookmarks=true&"
+      "resourceVersionMatch=NotOlderThan");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().http_status(), 422);
+  EXPECT_NE(r.status().message().find("resourceVersionMatch is forbidden for watch"),
+            std::string::npos)
+      << r.status().str();
+}
+
 // The agent's Pod selector: finished pods are not sent, and a pod that
 // finishes leaves the store as a delete, through watch-list and list+watch.
 class FinishedPods : public ::testing::TestWithParam<WatchListMode> {};
