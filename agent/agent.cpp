@@ -78,6 +78,11 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
           "Lists answered 404 because the API server does not serve the resource (the "
           "ClusterNetworkPolicy CRD is not installed), by kind",
           {"kind"})),
+      watch_list_(registry_.gauge(
+          "netpol_watch_list",
+          "1 while the informer reads its state by watch-list (sendInitialEvents); 0: list "
+          "then watch (--watch-list off, or the API server refused it), by kind",
+          {"kind"})),
       cnp_available_(registry_
                          .gauge("netpol_cnp_api_available",
                                 "1 while ClusterNetworkPolicies are listed and enforced; 0 while "
@@ -99,12 +104,19 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
   io.page_size = cfg_.page_size;
   io.watch_timeout_seconds = cfg_.watch_timeout_seconds;
   io.relist_spread = cfg_.relist_spread;
+  io.watch_list = cfg_.watch_list ? k8s::api::WatchListMode::Auto : k8s::api::WatchListMode::Off;
   io.dispatcher = dispatcher_;
   io.log = [this](const std::string& msg) { log_.warn(msg, {{"component", "informer"}}); };
   namespaces_ = std::make_unique<k8s::api::NamespaceInformer>(
       client, handlers<k8s::Namespace>(ResourceKind::Namespace), io);
-  pods_ =
-      std::make_unique<k8s::api::PodInformer>(client, handlers<k8s::Pod>(ResourceKind::Pod), io);
+  {
+    // Finished pods hold no address that may match (k8s::Pod::enforceable()):
+    // the server leaves them out, and a pod that finishes arrives as a delete.
+    k8s::api::InformerOptions pod_io = io;
+    pod_io.field_selector = kPodFieldSelector;
+    pods_ = std::make_unique<k8s::api::PodInformer>(client, handlers<k8s::Pod>(ResourceKind::Pod),
+                                                    pod_io);
+  }
   policies_ = std::make_unique<k8s::api::NetworkPolicyInformer>(
       client, handlers<k8s::NetworkPolicy>(ResourceKind::NetworkPolicy), io);
   nodes_ =
@@ -301,6 +313,7 @@ void Agent::collect() {
     catch_up(watch_restarts_.with({kind}), s.watches > 0 ? s.watches - 1 : 0);
     catch_up(relists_.with({kind}), s.relists);
     catch_up(api_errors_.with({kind}), s.errors);
+    watch_list_.with({kind}).set(cfg_.watch_list && !s.watch_list_refused ? 1 : 0);
   };
   mirror("namespace", namespaces_->stats());
   mirror("pod", pods_->stats());

@@ -37,6 +37,10 @@
 
 namespace netpol::agent {
 
+// The Pod informer's field selector: pods that finished are never enforced
+// (k8s::Pod::enforceable()), so they need not be sent at all.
+inline constexpr const char* kPodFieldSelector = "status.phase!=Succeeded,status.phase!=Failed";
+
 // How one agent runs: its node, the sync loop's timing, and when /healthz
 // gives up on a stalled watch or sync thread. Plain values; no I/O.
 struct AgentConfig {
@@ -46,6 +50,9 @@ struct AgentConfig {
   int watch_timeout_seconds = 300;  // watches end after [t, 2t) and are re-made
   // Random wait before a relist after 410 Gone (InformerOptions::relist_spread).
   std::chrono::milliseconds relist_spread{5'000};
+  // Initial states through watch-lists where the server offers them
+  // (InformerOptions::watch_list Auto); false: always list (--watch-list off).
+  bool watch_list = true;
   // /healthz fails when an informer made no progress at all (no event, no
   // bookmark, no new watch, not even a failed attempt) for this long, or the
   // sync thread did not go round its loop for `sync_stall`.
@@ -155,6 +162,7 @@ class Agent {
   Family<Counter>& relists_;
   Family<Counter>& api_errors_;
   Family<Counter>& api_absent_;
+  Family<Gauge>& watch_list_;
   Gauge& cnp_available_;
   Gauge& rss_;
   Gauge& start_time_;

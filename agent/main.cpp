@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
   agent::AgentConfig ac;
   ac.node_name = o.node_name;
   ac.relist_spread = o.relist_spread;
+  ac.watch_list = o.watch_list;
   ac.sync.quiet = o.batch_quiet;
   ac.sync.burst_quiet = o.batch_burst_quiet;
   ac.sync.max_delay = o.batch_max_delay;

@@ -50,7 +50,8 @@ std::variant<Options, ParseExit> parse_options(
     };
   }
   Options o;
-  std::string log_level = "info", log_format = "logfmt", api_content_type = "protobuf";
+  std::string log_level = "info", log_format = "logfmt", api_content_type = "protobuf",
+              watch_list = "auto";
   std::string quiet = "250us", burst_quiet = "2ms", max_delay = "20ms", drift = "60s",
               cnp_recheck = "30s", relist_spread = "5s";
   bool version = false;
@@ -70,6 +71,11 @@ std::variant<Options, ParseExit> parse_options(
                  "protobuf (JSON when the server answers JSON; custom resources always JSON) "
                  "or json: the encoding asked for Pod, Namespace and NetworkPolicy lists and "
                  "watches")
+      ->capture_default_str();
+  app.add_option("--watch-list", watch_list,
+                 "auto: each informer reads the initial state (and the state after 410 Gone) "
+                 "through one watch with sendInitialEvents (a streaming list) where the server "
+                 "offers it, else lists; off: always list, then watch")
       ->capture_default_str();
   app.add_option("--node-name", o.node_name,
                  "this node's name: pods with this spec.nodeName get rules (default: $NODE_NAME)");
@@ -178,6 +184,11 @@ std::variant<Options, ParseExit> parse_options(
     o.api_protobuf = api_content_type == "protobuf";
   } else {
     return bad("--api-content-type " + api_content_type + ": want protobuf or json");
+  }
+  if (watch_list == "auto" || watch_list == "off") {
+    o.watch_list = watch_list == "auto";
+  } else {
+    return bad("--watch-list " + watch_list + ": want auto or off");
   }
   auto q = parse_duration(quiet);
   if (!q || q->count() <= 0) return bad("--batch-quiet " + quiet + ": want a duration like 1ms");

@@ -22,6 +22,7 @@ struct Options {
   std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config
   std::string context;
   bool api_protobuf = true;            // --api-content-type protobuf (default) or json
+  bool watch_list = true;              // --watch-list auto (default) or off
   std::string node_name;               // default $NODE_NAME
   std::string metrics_addr = ":9809";  // "" or "off": no HTTP endpoint
   LogLevel log_level = LogLevel::Info;

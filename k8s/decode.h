@@ -65,9 +65,13 @@ DecodeResult decode_protobuf_object(std::string_view message, std::string_view k
                                     std::string_view api_version, std::string_view source);
 
 // metadata name, namespace, uid and resourceVersion of an object's protobuf
-// message, as far as they can be read (for reporting objects that fail to decode).
+// message, as far as they can be read (for reporting objects that fail to
+// decode, and for watch bookmarks, whose only content is metadata).
 struct ProtobufIds {
   std::string name, ns, uid, resource_version;
+  // metadata.annotations["k8s.io/initial-events-end"] == "true": the bookmark
+  // that ends a watch-list's initial events.
+  bool initial_events_end = false;
 };
 ProtobufIds protobuf_object_ids(std::string_view message);
 

@@ -199,6 +199,18 @@ std::string resource_version_of(std::string_view object) {
   return s ? std::string(*s) : "";
 }
 
+// A bookmark's metadata.annotations["k8s.io/initial-events-end"] is "true".
+bool initial_events_end(std::string_view object) {
+  const auto meta = json::member(object, "metadata");
+  if (!meta) return false;
+  const auto ann = json::member(*meta, "annotations");
+  if (!ann) return false;
+  const auto v = json::member(*ann, "k8s.io/initial-events-end");
+  if (!v) return false;
+  const auto s = json::plain_string(*v);
+  return s && *s == "true";
+}
+
 // Keeps a Canceller hooked to one request's cancellation source for as long
 // as the request (and its body) is in use.
 class CancelLink {
@@ -261,6 +273,10 @@ class HttpClient final : public ApiClient {
     std::vector<std::pair<std::string, std::string>> q{{"watch", "1"}};
     if (!opts.resource_version.empty()) q.emplace_back("resourceVersion", opts.resource_version);
     if (opts.allow_bookmarks) q.emplace_back("allowWatchBookmarks", "true");
+    if (opts.send_initial_events) {
+      q.emplace_back("sendInitialEvents", "true");
+      q.emplace_back("resourceVersionMatch", "NotOlderThan");
+    }
     if (opts.timeout_seconds > 0)
       q.emplace_back("timeoutSeconds", std::to_string(opts.timeout_seconds));
     if (!opts.label_selector.empty()) q.emplace_back("labelSelector", opts.label_selector);
@@ -456,8 +472,13 @@ class HttpClient final : public ApiClient {
       return Status(Code::Malformed, what + ": watch event object of kind \"" +
                                          env.kind.substr(0, 64) + "\", want \"" + res.kind + "\"");
     ev.encoding = Encoding::Protobuf;
-    ev.resource_version = protobuf_object_ids(env.raw).resource_version;
-    if (ev.type != EventType::Bookmark) ev.object.assign(env.raw);
+    ProtobufIds ids = protobuf_object_ids(env.raw);
+    ev.resource_version = std::move(ids.resource_version);
+    if (ev.type == EventType::Bookmark) {
+      ev.initial_events_end = ids.initial_events_end;
+    } else {
+      ev.object.assign(env.raw);
+    }
     return Status::Ok();
   }
 
@@ -602,7 +623,11 @@ class HttpClient final : public ApiClient {
       return Status(Code::Malformed, what + ": unknown watch event type " + std::string(*t));
     }
     ev.resource_version = resource_version_of(*object);
-    if (ev.type != EventType::Bookmark) ev.object = with_kind(*object, res);
+    if (ev.type == EventType::Bookmark) {
+      ev.initial_events_end = initial_events_end(*object);
+    } else {
+      ev.object = with_kind(*object, res);
+    }
     return Status::Ok();
   }
 

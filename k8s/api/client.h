@@ -47,9 +47,12 @@ inline constexpr ResourceRef kNetworkPolicies{"/apis/networking.k8s.io/v1",
                                               true};
 // A CRD (kubernetes-sigs/network-policy-api): 404 while it is not installed.
 // CRDs are served as JSON only.
-inline constexpr ResourceRef kClusterNetworkPolicies{
-    "/apis/policy.networking.k8s.io/v1alpha2", "clusternetworkpolicies", "ClusterNetworkPolicy",
-    "policy.networking.k8s.io/v1alpha2", false, false};
+inline constexpr ResourceRef kClusterNetworkPolicies{"/apis/policy.networking.k8s.io/v1alpha2",
+                                                     "clusternetworkpolicies",
+                                                     "ClusterNetworkPolicy",
+                                                     "policy.networking.k8s.io/v1alpha2",
+                                                     false,
+                                                     false};
 // Nodes: JSON (the agent's protobuf decoder reads Pods, Namespaces and
 // NetworkPolicies only; Nodes are few and change rarely).
 inline constexpr ResourceRef kNodes{"/api/v1", "nodes", "Node", "v1", false, false};
@@ -103,6 +106,12 @@ struct WatchOptions {
   std::string resource_version;  // events after this one
   int timeout_seconds = 300;     // the server ends the watch after this long
   bool allow_bookmarks = true;
+  // A watch-list (streaming list, KEP-3157): sendInitialEvents=true and
+  // resourceVersionMatch=NotOlderThan. The stream begins with an ADDED event
+  // for every object at least as new as resource_version ("": a consistent
+  // read), then a BOOKMARK with WatchEvent::initial_events_end, then changes.
+  // Needs allow_bookmarks. Servers without it answer 400/422 (Invalid).
+  bool send_initial_events = false;
 };
 
 enum class EventType : unsigned char { Added, Modified, Deleted, Bookmark };
@@ -114,6 +123,9 @@ struct WatchEvent {
   std::string object;            // JSON text of the object, kind/apiVersion present (or protobuf)
   std::string resource_version;  // metadata.resourceVersion of the object (bookmarks too)
   Encoding encoding = Encoding::Json;
+  // A BOOKMARK annotated "k8s.io/initial-events-end": "true": a watch-list's
+  // initial events are complete at resource_version.
+  bool initial_events_end = false;
 };
 
 // The API server as informers see it. Implementations must be safe to call

@@ -381,6 +381,12 @@ Status Informer<T>::list_and_reconcile() {
     if (stopping_) return Status(Code::Cancelled, "stopped");
   }
 
+  reconcile(items, rv, false);
+  return Status::Ok();
+}
+
+template <typename T>
+void Informer<T>::reconcile(std::vector<Ptr>& items, const std::string& rv, bool watch_list) {
   note_ok();  // before the synced signal can run, so a synced informer shows no stale error
   MutexLock lock(mu_);
   Store fresh;
@@ -417,6 +423,7 @@ Status Informer<T>::list_and_reconcile() {
   store_.swap(fresh);
   relisting_ = false;
   ++stats_.lists;
+  if (watch_list) ++stats_.watch_lists;
   stats_.absent = false;
   stats_.resource_version = rv;
   if (first) {
@@ -430,7 +437,18 @@ Status Informer<T>::list_and_reconcile() {
       synced_cv_.notify_all();
     });
   }
-  return Status::Ok();
+}
+
+template <typename T>
+bool Informer<T>::refuses_watch_list(const Status& st) {
+  // Servers before 1.27 forbid resourceVersionMatch on watches, later ones
+  // without the WatchList feature forbid sendInitialEvents: 422 Invalid (or
+  // 400 from a proxy). Other 4xx that say nothing about the request's
+  // parameters (auth, RBAC, not found, gone, throttling) are not a refusal.
+  const int h = st.http_status();
+  if (st.code() == Code::InvalidArgument) return true;
+  if (h < 400 || h >= 500) return false;
+  return h != 401 && h != 403 && h != 404 && h != 408 && h != 409 && h != 410 && h != 429;
 }
 
 template <typename T>
@@ -494,7 +512,10 @@ void Informer<T>::run() {
   bool need_list = true;
   bool just_listed = false;  // the current watch is the first since a list
   while (!stopping_) {
-    if (need_list) {
+    // The state comes from this watch (a watch-list) rather than from a list.
+    const bool watch_list =
+        need_list && opts_.watch_list == WatchListMode::Auto && !watch_list_refused_;
+    if (need_list && !watch_list) {
       Status st = list_and_reconcile();
       if (stopping_) break;
       if (!st.ok()) {
@@ -522,24 +543,101 @@ void Informer<T>::run() {
     wo.field_selector = opts_.field_selector;
     wo.allow_bookmarks = true;
     wo.timeout_seconds = static_cast<int>(opts_.watch_timeout_seconds * (1.0 + opts_.random()));
+    wo.send_initial_events = watch_list;
     {
       MutexLock lock(mu_);
-      wo.resource_version = stats_.resource_version;
+      // A watch-list asks for a state at least as new as the last one we had
+      // ("" after 410 Gone, or at first: a consistent read).
+      wo.resource_version = watch_list && rv_unavailable_ ? "" : stats_.resource_version;
       ++stats_.watches;
     }
     const auto t0 = opts_.clock->now();
     uint64_t got = 0;
+    // A watch-list's initial events, kept aside until its end bookmark: a
+    // stream cut before then leaves the store as it was.
+    std::vector<Ptr> initial;
+    bool initial_done = !watch_list;
+    const auto on_initial = [&](WatchEvent&& ev) {
+      if (ev.type == EventType::Bookmark) {
+        {
+          MutexLock lock(mu_);
+          ++stats_.events;
+          ++stats_.bookmarks;
+        }
+        if (!ev.initial_events_end) return;  // an object's resourceVersion is no stream position
+        reconcile(initial, ev.resource_version, true);
+        std::vector<Ptr>().swap(initial);
+        initial_done = true;
+        return;
+      }
+      auto obj = decode(ev.object, ev.encoding, "watch-list", true);
+      {
+        MutexLock lock(mu_);
+        ++stats_.events;
+      }
+      if (!obj) return;
+      auto p = std::make_shared<const T>(std::move(*obj));
+      if (ev.type == EventType::Deleted) {
+        // Not sent by servers before the end bookmark; kept correct anyway.
+        std::erase_if(initial, [&](const Ptr& q) { return q->uid == p->uid; });
+        return;
+      }
+      initial.push_back(std::move(p));  // a later duplicate UID wins in reconcile()
+    };
     Status st = client_->watch(
         Traits<T>::res(), wo,
         [&](WatchEvent&& ev) {
-          handle(std::move(ev));
+          if (initial_done) {
+            handle(std::move(ev));
+          } else {
+            on_initial(std::move(ev));
+          }
           ++got;
           return !stopping_.load();
         },
         &cancel_);
+    if (stopping_) break;
+    if (watch_list && !initial_done) {
+      // No complete state from this watch-list.
+      std::vector<Ptr>().swap(initial);
+      if (!st.ok() && refuses_watch_list(st)) {
+        watch_list_refused_ = true;
+        {
+          MutexLock lock(mu_);
+          stats_.watch_list_refused = true;
+        }
+        opts_.log(std::string("informer ") + Traits<T>::res().plural +
+                  ": the server does not offer watch-list (" + st.str() +
+                  "); listing and watching instead");
+        continue;  // list at once: the refusal says nothing about the server's health
+      }
+      if (st.code() == Code::NotFound && opts_.absent_recheck.count() > 0) {
+        note_absent(st);
+        backoff.reset();
+        if (!opts_.clock->sleep_for(opts_.absent_recheck)) break;
+        continue;
+      }
+      if (st.code() == Code::Gone) {
+        MutexLock lock(mu_);
+        ++stats_.relists;
+        rv_unavailable_ = true;
+      }
+      if (st.ok())
+        st = Status(Code::Unavailable, std::string("watch-list of ") + Traits<T>::res().plural +
+                                           ": the stream ended before its initial events were "
+                                           "complete (no k8s.io/initial-events-end bookmark)");
+      note_error(st);
+      if (handlers_.on_list_error) dispatcher_->post([this, st] { handlers_.on_list_error(st); });
+      if (!pause(backoff.next() + spread())) break;
+      continue;
+    }
+    if (watch_list) {
+      need_list = false;
+      just_listed = true;
+      rv_unavailable_ = false;
+    }
     const bool first_after_list = just_listed;
     just_listed = false;
-    if (stopping_) break;
     if (st.ok()) {
       // The server ended the watch (timeoutSeconds): go on from the last
       // resourceVersion. One that ends at once, again and again, gets backoff
@@ -557,6 +655,7 @@ void Informer<T>::run() {
         MutexLock lock(mu_);
         ++stats_.relists;
       }
+      rv_unavailable_ = true;
       opts_.log(std::string("informer ") + Traits<T>::res().plural + ": " + st.message() +
                 "; listing again");
       need_list = true;

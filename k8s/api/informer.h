@@ -1,11 +1,19 @@
 // Informers: one per resource, each keeping a store of compact objects
 // (k8s/model.h) that mirrors the API server, and telling handlers what changed.
 //
-// An informer lists (paginated), then watches from the list's
-// resourceVersion, and re-watches from the last event or bookmark it saw when
-// a watch ends. On 410 Gone it lists again and synthesises the deletes,
-// updates and adds that happened while it was not looking, so handlers never
-// miss a change. Objects are keyed by UID, so a pod recreated under the same
+// An informer gets the current state, then watches from its resourceVersion,
+// and re-watches from the last event or bookmark it saw when a watch ends.
+// The current state comes from a watch-list where the server offers it
+// (InformerOptions::watch_list, KEP-3157: one watch with sendInitialEvents,
+// the objects as ADDED events until a bookmark marked
+// k8s.io/initial-events-end, then changes on the same stream), else from a
+// paginated list. A server that refuses the watch-list (400/422: older
+// servers forbid resourceVersionMatch on watches) is listed from then on. On
+// 410 Gone it gets the state again and synthesises the deletes, updates and
+// adds that happened while it was not looking, so handlers never miss a
+// change; a watch-list's initial events are collected aside and reconciled
+// only once complete, so a stream cut before its end bookmark changes
+// nothing (it is retried with backoff). Objects are keyed by UID, so a pod recreated under the same
 // name, or a new pod reusing an old pod's IP, is a different object.
 //
 // Handlers run on one Dispatcher thread (shareable by several informers, so a
@@ -117,6 +125,11 @@ struct Handlers {
 
 // How an informer lists, watches, retries, logs and dispatches. Every field
 // has a production default; tests replace clock, random and log.
+// How an informer gets the current state: a watch-list where the server
+// offers it (falling back to list+watch, remembered, when it refuses), or
+// always a paginated list.
+enum class WatchListMode : unsigned char { Auto, Off };
+
 struct InformerOptions {
   std::string ns;  // empty: all namespaces (ignored for Namespaces)
   std::string label_selector;
@@ -139,11 +152,15 @@ struct InformerOptions {
   // the store and the next list comes after this long (not backoff); a watch
   // answered 404 lists again. Zero: a 404 is an error like any other.
   std::chrono::milliseconds absent_recheck{0};
+  WatchListMode watch_list = WatchListMode::Auto;
 };
 
 // Counters for metrics and readiness; a copy, never a live view.
 struct InformerStats {
-  uint64_t lists = 0;    // complete lists (first one and relists)
+  uint64_t lists = 0;        // complete lists (first one and relists), watch-lists included
+  uint64_t watch_lists = 0;  // of those, initial states read through a watch-list
+  // The server refused a watch-list (400/422): this informer lists from now on.
+  bool watch_list_refused = false;
   uint64_t relists = 0;  // lists forced by 410 Gone
   uint64_t list_pages = 0;
   uint64_t watches = 0;        // watch requests made
@@ -205,6 +222,11 @@ class Informer {
   using Ptr = std::shared_ptr<const T>;
   void run();
   Status list_and_reconcile();
+  // The store becomes `items` (the complete state at `rv`): deletes, updates
+  // and adds posted (synthesised unless it is the first), on_synced the first time.
+  void reconcile(std::vector<Ptr>& items, const std::string& rv, bool watch_list);
+  // True when a failed watch-list means the server does not offer it.
+  static bool refuses_watch_list(const Status& st);
   void handle(WatchEvent&& ev);
   std::optional<T> decode(const std::string& text, Encoding enc, const char* how, bool report);
   void note_error(const Status& st);
@@ -247,8 +269,10 @@ class Informer {
   Store store_ GUARDED_BY(mu_);
   InformerStats stats_ GUARDED_BY(mu_);
   bool synced_ GUARDED_BY(mu_) = false;
-  bool relisting_ = false;  // the current list is a relist (its changes are synthesised)
-  std::string reported_;    // last error logged, so a retry loop logs it once
+  bool relisting_ = false;           // the current list is a relist (its changes are synthesised)
+  bool watch_list_refused_ = false;  // the server refused a watch-list: list from now on
+  bool rv_unavailable_ = false;  // 410 Gone: the next watch-list starts from "" (consistent read)
+  std::string reported_;         // last error logged, so a retry loop logs it once
   std::unordered_map<std::string, std::string> bad_objects_;  // uid/name -> rv already reported
 };
 

@@ -17,9 +17,16 @@
 //     protobuf encoder writes (tests/fakeapi/protobuf.h), so both encodings
 //     carry the same information; without it the JSON side also carries
 //     fields the protobuf side leaves out.
+//  6. --sync-compare: list+watch against watch-list (sendInitialEvents), in
+//     the same run against the same pods, in JSON and protobuf: a fresh
+//     PodInformer each time, from start until synced: body bytes the server
+//     sent, the agent process's CPU per pod, and the peak heap above the
+//     start (mallinfo2 sampled every 2 ms) next to the store it leaves.
+//
+// Phase 1 uses the informer's default (a watch-list; the fake offers it).
 //
 //   netpol-bench-k8sapi [--pods N] [--page-size N] [--events M] [--backlog K] [--live K] [--tls]
-//                       [--lean-pods]
+//                       [--lean-pods] [--sync-compare]
 #include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -140,6 +147,10 @@ json lean_pod(const std::string& ns, size_t i) {
   return p;
 }
 
+const char* name_of(bool protobuf) {
+  return protobuf ? "protobuf" : "JSON";
+}
+
 double process_cpu_ms() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -250,7 +261,7 @@ void write_line(int fd, const std::string& s) {
 
 int main(int argc, char** argv) {
   size_t pods = 100000, page = 500, events = 100000, backlog = 50000, live = 10000;
-  bool tls = false, lean = false;
+  bool tls = false, lean = false, sync_compare = false;
   for (int i = 1; i < argc; ++i) {
     if (parse_size_flag(i, argc, argv, "--pods", pods) ||
         parse_size_flag(i, argc, argv, "--page-size", page) ||
@@ -266,10 +277,14 @@ int main(int argc, char** argv) {
       lean = true;
       continue;
     }
+    if (std::strcmp(argv[i], "--sync-compare") == 0) {
+      sync_compare = true;
+      continue;
+    }
     std::fprintf(
         stderr,
         "usage: %s [--pods N] [--page-size N] [--events M] [--backlog K] [--live K] [--tls] "
-        "[--lean-pods]\n",
+        "[--lean-pods] [--sync-compare]\n",
         argv[0]);
     return 2;
   }
@@ -355,7 +370,8 @@ int main(int argc, char** argv) {
   const double rss1 = rss_mib();
   const size_t stored = informer->size();
   const auto st = informer->stats();
-  std::printf("initial list: %zu pods in %llu pages, %.0f ms (%.0f pods/s)\n", stored,
+  std::printf("initial %s: %zu pods in %llu pages, %.0f ms (%.0f pods/s)\n",
+              st.watch_lists ? "watch-list" : "list", stored,
               static_cast<unsigned long long>(st.list_pages), list_ms, stored / (list_ms / 1000));
   std::printf(
       "store: %.0f bytes of heap per pod (%.1f MiB for %zu pods; RSS +%.1f MiB; sizeof(Pod) %zu)\n",
@@ -532,6 +548,58 @@ int main(int argc, char** argv) {
     std::printf(
         "store, measured again: destroying the informer frees %.0f bytes per stored pod\n",
         static_cast<double>(before_reset - heap_in_use()) / static_cast<double>(now_stored));
+  }
+  // 6. list+watch against watch-list: from start to synced, fresh informers.
+  if (sync_compare) {
+    for (const bool pb : {false, true}) {
+      for (const auto mode : {k8s::api::WatchListMode::Off, k8s::api::WatchListMode::Auto}) {
+        k8s::api::ClientConfig c2 = cfg;
+        c2.protobuf = pb;
+        auto cl = k8s::api::make_http_client(c2).value();
+        auto sent = [&] {
+          auto st = cl->get("/fake/stats");
+          return st.ok() ? json::parse(st.value()).value("bodyBytesSent", uint64_t{0}) : 0;
+        };
+        k8s::api::InformerOptions o2 = io;
+        o2.watch_list = mode;
+        const size_t h0 = heap_in_use();
+        std::atomic<bool> done{false};
+        std::atomic<size_t> peak{h0};
+        std::thread sampler([&] {
+          while (!done) {
+            const size_t h = heap_in_use();
+            if (h > peak) peak = h;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          }
+        });
+        const uint64_t b0 = sent();
+        const double cpu0 = process_cpu_ms();
+        Timer t;
+        auto inf = std::make_unique<k8s::api::PodInformer>(cl, k8s::api::Handlers<k8s::Pod>{}, o2);
+        inf->start();
+        const bool ok = inf->wait_for_sync(std::chrono::minutes(10));
+        const double ms = t.wall(), cpu = process_cpu_ms() - cpu0;
+        const uint64_t bytes = sent() - b0;
+        done = true;
+        sampler.join();
+        const size_t h1 = heap_in_use();
+        const size_t top = std::max<size_t>(peak, h1);
+        const size_t n = inf->size();
+        const auto st = inf->stats();
+        inf.reset();
+        const double per = static_cast<double>(std::max<size_t>(n, 1));
+        std::printf(
+            "sync %s %s: %zu pods, %.0f ms, %.1f MiB sent (%.0f bytes/pod), agent CPU %.0f ms "
+            "(%.2f us/pod), heap peak +%.1f MiB (store +%.1f MiB, transient %.1f MiB)%s\n",
+            name_of(pb), mode == k8s::api::WatchListMode::Auto ? "watch-list" : "list+watch", n, ms,
+            static_cast<double>(bytes) / 1048576.0, static_cast<double>(bytes) / per, cpu,
+            cpu * 1000 / per, static_cast<double>(top - h0) / 1048576.0,
+            static_cast<double>(h1 - h0) / 1048576.0, static_cast<double>(top - h1) / 1048576.0,
+            !ok                                                                ? " NO SYNC"
+            : (mode == k8s::api::WatchListMode::Auto) != (st.watch_lists == 1) ? " WRONG MODE"
+                                                                               : "");
+      }
+    }
   }
   write_line(to_child[1], "quit");
   int status = 0;

@@ -19,7 +19,8 @@
 // write; list with limit/continue over a consistent snapshot (a continue token
 // older than a compaction answers 410 Expired); watch from a resourceVersion
 // (synthetic ADDED events for "" and "0"), bookmarks, timeoutSeconds, and 410
-// for a compacted resourceVersion; create / get / update (optimistic
+// for a compacted resourceVersion; watch-lists (sendInitialEvents, the
+// initial-events-end bookmark; Options::watch_list); create / get / update (optimistic
 // concurrency) / merge-patch / JSON-patch / delete; label and field selectors;
 // the defaults kubectl users see (uid, creationTimestamp, policyTypes, port
 // protocols, the kubernetes.io/metadata.name label). Enough discovery for
@@ -87,6 +88,13 @@ struct Options {
   // Lists and watches of Pods, Namespaces and NetworkPolicies in protobuf for
   // clients that accept it (not kubectl); false: always JSON.
   bool protobuf = true;
+  // Watch-lists (streaming lists, KEP-3157): a watch with sendInitialEvents=true
+  // and resourceVersionMatch=NotOlderThan sends the current objects as ADDED
+  // events, then a BOOKMARK annotated k8s.io/initial-events-end, then changes,
+  // as kube-apiserver 1.27+ with WatchList does. false: an older server, which
+  // answers 422 Invalid to resourceVersionMatch on a watch
+  // (fake-apiserver --no-watch-list).
+  bool watch_list = true;
   Faults faults;
   uint64_t seed = 1;                            // uids and fault dice
   std::function<void(const std::string&)> log;  // one line per request; none by default
@@ -103,6 +111,7 @@ struct Reply {
 struct ServerStats {
   uint64_t requests = 0;
   uint64_t watches = 0;          // watch requests accepted
+  uint64_t watch_lists = 0;      // of those, with sendInitialEvents (their initial events sent)
   uint64_t watches_dropped = 0;  // cut by drop_watch_after or drop_watches()
   uint64_t errors_injected = 0;  // 500s and fail_next answers
   uint64_t hangs = 0;

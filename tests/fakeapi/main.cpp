@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
   app.add_option("--compact-every", o.faults.compact_every,
                  "fault: compact the history every N writes");
   app.add_option("--seed", o.seed, "seed for uids and fault dice")->capture_default_str();
+  bool no_watch_list = false;
+  app.add_flag("--no-watch-list", no_watch_list,
+               "answer like a server before Kubernetes 1.27: no watch-list (sendInitialEvents); "
+               "resourceVersionMatch on a watch is 422 Invalid");
   app.add_flag("--no-cnp-crd", no_cnp_crd,
                "start without the ClusterNetworkPolicy CRD: policy.networking.k8s.io answers 404 "
                "until the CRD is created (see --print-cnp-crd)");
@@ -54,6 +58,7 @@ int main(int argc, char** argv) {
                "print the ClusterNetworkPolicy CRD as JSON and exit (for kubectl apply -f -)");
   app.add_flag("-v,--verbose", verbose, "log every request to stderr");
   CLI11_PARSE(app, argc, argv);
+  o.watch_list = !no_watch_list;
 
   if (print_cnp_crd) {
     std::cout << netpol::fakeapi::cnp_crd_object().dump(2) << "\n";

@@ -546,6 +546,7 @@ struct Server::Impl {
       return respond(stream, req, 200,
                      json{{"requests", s.requests},
                           {"watches", s.watches},
+                          {"watchLists", s.watch_lists},
                           {"watchesDropped", s.watches_dropped},
                           {"errorsInjected", s.errors_injected},
                           {"hangs", s.hangs},
@@ -912,6 +913,30 @@ struct Server::Impl {
                        status_reply(400, "BadRequest", "timeoutSeconds: not a number"));
       }
     }
+    // Watch-list parameters, validated as kube-apiserver does (422 Invalid).
+    const std::string rv_match = q("resourceVersionMatch");
+    const bool initial_events = opts.watch_list && q("sendInitialEvents") == "true";
+    auto invalid = [&](const std::string& field, const std::string& why) {
+      return respond(stream, req,
+                     status_reply(422, "Invalid",
+                                  "ListOptions.meta.k8s.io \"\" is invalid: " + field +
+                                      ": Forbidden: " + why));
+    };
+    if (!opts.watch_list && !rv_match.empty())
+      return invalid("resourceVersionMatch", "resourceVersionMatch is forbidden for watch");
+    if (initial_events && rv_match != "NotOlderThan")
+      return invalid("resourceVersionMatch",
+                     "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan");
+    if (initial_events && q("allowWatchBookmarks") != "true")
+      return invalid("allowWatchBookmarks",
+                     "sendInitialEvents requires setting allowWatchBookmarks to true");
+    if (!rv_match.empty() && q("sendInitialEvents").empty())
+      return invalid("resourceVersionMatch",
+                     "resourceVersionMatch is forbidden for watch unless sendInitialEvents is "
+                     "provided");
+    if (!rv_match.empty() && rv_match != "NotOlderThan")
+      return invalid("resourceVersionMatch",
+                     "resourceVersionMatch " + rv_match + " is not supported for watch");
     const bool bookmarks = q("allowWatchBookmarks") == "true" && opts.bookmark_interval.count() > 0;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
     auto next_bookmark = std::chrono::steady_clock::now() + opts.bookmark_interval;
@@ -927,9 +952,40 @@ struct Server::Impl {
     uint64_t pos = 0;
     uint64_t drop_gen = 0;
     uint64_t drop_after = 0;
+    uint64_t sent = 0;
+    bool cut_initial = false;  // drop_watch_after fell inside the initial events
     {
       std::unique_lock lock(state.mu);
-      if (from > 0 && from < state.compacted_locked()) {
+      if (initial_events) {
+        // NotOlderThan: the current state is at least as new as any
+        // resourceVersion asked for, compacted or not. Then the end bookmark.
+        drop_after = state.faults.drop_watch_after;
+        for (const auto& o : state.objects_locked(t.kind, t.ns)) {
+          if (!matches(*o)) continue;
+          if (drop_after && sent >= drop_after) {
+            cut_initial = true;
+            break;
+          }
+          append_event(out, "ADDED", o, shape);
+          ++sent;
+        }
+        pos = state.rv_locked();
+        state.stats.events_sent += sent;
+        if (!cut_initial) {
+          json meta{{"metadata",
+                     {{"resourceVersion", std::to_string(pos)},
+                      {"annotations", {{"k8s.io/initial-events-end", "true"}}}}}};
+          if (shape.protobuf) {
+            out += encode_protobuf_watch_event("BOOKMARK", in.group_version, in.kind_name,
+                                               encode_protobuf_object(meta, in.kind_name));
+          } else {
+            meta["kind"] = in.kind_name;
+            meta["apiVersion"] = in.group_version;
+            out += "{\"type\":\"BOOKMARK\",\"object\":" + meta.dump() + "}\n";
+          }
+        }
+        ++state.stats.watch_lists;
+      } else if (from > 0 && from < state.compacted_locked()) {
         ++state.stats.gone;
         const std::string msg = gone_msg + " (" + std::to_string(state.compacted_locked()) + ")";
         lock.unlock();
@@ -965,8 +1021,13 @@ struct Server::Impl {
       net::write(stream, http::make_chunk_last(), ec);
       return !ec;
     }
+    if (cut_initial) {
+      write_chunk(stream, out);
+      std::lock_guard lock(state.mu);
+      ++state.stats.watches_dropped;
+      return false;  // no final chunk: the client sees a broken stream
+    }
 
-    uint64_t sent = 0;
     std::vector<Event> batch;
     for (;;) {
       // `out` holds events (and maybe a bookmark) to write; cut it at the drop limit.

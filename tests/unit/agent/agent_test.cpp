@@ -90,6 +90,54 @@ TEST_F(AgentFixture, EnforcesWhatTheApiServerHoldsAndFollowsChanges) {
   EXPECT_EQ(agent->serve("POST", "/metrics").status, 405);
 }
 
+// Finished pods are left out by the API server (the Pod informer's field
+// selector), a pod that finishes arrives as a delete, and the kernel ends up
+// with exactly what compiling every pod, finished ones included, gives.
+TEST_F(AgentFixture, FinishedPodsAreNotSentAndAPodThatFinishesGoes) {
+  ASSERT_TRUE(server->create(Kind::Namespace, "", ns_json("x")).ok());
+  auto a = pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}});
+  auto b = pod("x", "b", "node2", {"10.0.2.1"}, {{"app", "b"}});
+  auto j = pod("x", "j", "node1", {"10.0.1.9"}, {{"app", "b"}});
+  auto f = pod("x", "f", "node1", {"10.0.1.7"}, {{"app", "b"}});
+  for (const auto& p : {a, b, j, f}) ASSERT_TRUE(server->create(Kind::Pod, "x", manifest(p)).ok());
+  ASSERT_TRUE(server->update_status(Kind::Pod, "x", "f", pod_status("10.0.1.7", "Failed")).ok());
+  f.phase = k8s::PodPhase::Failed;
+  auto np = ingress_only_from("x", "np", {{"app", "a"}}, k8s::Labels{{"app", "b"}});
+  ASSERT_TRUE(server->create(Kind::NetworkPolicy, "x", manifest(np)).ok());
+  start_agent();
+  ASSERT_TRUE(wait_until([&] { return agent->ready(); }));
+  ASSERT_TRUE(caught_up());
+  auto ns_x = testsupport::ns("x");
+  const auto with_all = nft::render(compile_same({ns_x}, {a, b, j, f}, {np}, "node1")).ruleset;
+  EXPECT_EQ(with_all, nft::render(compile_same({ns_x}, {a, b, j}, {np}, "node1")).ruleset)
+      << "a Failed pod contributes nothing";
+  EXPECT_EQ(kernel.table(), with_all);
+  auto m = scrape();
+  EXPECT_EQ(m.value("netpol_objects", {{"kind", "pod"}}), 3) << "the Failed pod was not sent";
+  EXPECT_EQ(m.value("netpol_watch_list", {{"kind", "pod"}}), 1);
+  EXPECT_EQ(server->stats().watch_lists, 5u) << "every informer read its state by watch-list";
+
+  ASSERT_TRUE(server->update_status(Kind::Pod, "x", "j", pod_status("10.0.1.9", "Succeeded")).ok());
+  j.phase = k8s::PodPhase::Succeeded;
+  ASSERT_TRUE(caught_up());
+  EXPECT_EQ(kernel.table(), nft::render(compile_same({ns_x}, {a, b, j, f}, {np}, "node1")).ruleset);
+  EXPECT_EQ(kernel.table(), nft::render(compile_same({ns_x}, {a, b}, {np}, "node1")).ruleset);
+  EXPECT_EQ(scrape().value("netpol_objects", {{"kind", "pod"}}), 2) << "j left as a delete";
+}
+
+// --watch-list off: every informer lists, then watches.
+TEST_F(AgentFixture, WatchListOffLists) {
+  ASSERT_TRUE(server->create(Kind::Namespace, "", ns_json("x")).ok());
+  ASSERT_TRUE(server->create(Kind::Pod, "x", manifest(pod("x", "a", "node1", {"10.0.1.1"}))).ok());
+  start_agent("node1", std::chrono::seconds(0), [](AgentConfig& c) { c.watch_list = false; });
+  ASSERT_TRUE(wait_until([&] { return agent->ready(); }));
+  ASSERT_TRUE(caught_up());
+  EXPECT_EQ(server->stats().watch_lists, 0u);
+  auto m = scrape();
+  EXPECT_EQ(m.value("netpol_watch_list", {{"kind", "pod"}}), 0);
+  EXPECT_EQ(m.value("netpol_objects", {{"kind", "pod"}}), 1);
+}
+
 TEST_F(AgentFixture, NotReadyAndNothingProgrammedWhileTheApiServerIsDown) {
   server->stop();
   start_agent();

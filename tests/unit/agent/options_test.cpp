@@ -39,6 +39,7 @@ TEST(Options, DefaultsAndNodeNameFromTheEnvironment) {
   EXPECT_EQ(o.audit_rate, rendered.rate);
   EXPECT_EQ(o.audit_burst, rendered.burst);
   EXPECT_FALSE(o.cleanup);
+  EXPECT_TRUE(o.watch_list);
 }
 
 TEST(Options, FlagsOverrideDefaults) {
@@ -75,7 +76,9 @@ TEST(Options, FlagsOverrideDefaults) {
                   "--api-content-type",
                   "json",
                   "--relist-spread",
-                  "1500ms"});
+                  "1500ms",
+                  "--watch-list",
+                  "off"});
   ASSERT_TRUE(std::holds_alternative<Options>(r)) << std::get<ParseExit>(r).err;
   const Options& o = std::get<Options>(r);
   EXPECT_EQ(o.node_name, "n1");
@@ -95,6 +98,7 @@ TEST(Options, FlagsOverrideDefaults) {
   EXPECT_EQ(o.cnp_recheck_interval, std::chrono::seconds(5));
   EXPECT_FALSE(o.api_protobuf);
   EXPECT_EQ(o.relist_spread, std::chrono::milliseconds(1500));
+  EXPECT_FALSE(o.watch_list);
   EXPECT_TRUE(std::get<Options>(parse({"--node-name", "n1"})).api_protobuf);
   auto off = parse({"--node-name", "n1", "--metrics-addr", "off"});
   EXPECT_EQ(std::get<Options>(off).metrics_addr, "");
@@ -111,6 +115,7 @@ TEST(Options, BadInputGivesAClearMessageAndExitTwo) {
       {{"--node-name", "n", "--log-format", "xml"}, "--log-format xml"},
       {{"--node-name", "n", "--api-content-type", "yaml"}, "--api-content-type yaml"},
       {{"--node-name", "n", "--relist-spread", "1h"}, "--relist-spread 1h"},
+      {{"--node-name", "n", "--watch-list", "maybe"}, "--watch-list maybe: want auto or off"},
       {{"--node-name", "n", "--batch-max-delay", "soon"}, "--batch-max-delay soon"},
       {{"--node-name", "n", "--drift-check-interval", "1ms"}, "at least 100ms"},
       {{"--node-name", "n", "--batch-max-events", "0"}, "at least 1"},

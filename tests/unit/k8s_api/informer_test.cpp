@@ -97,7 +97,8 @@ TEST(Informer, InitialListThenSyncedThenEventsInOrder) {
     ASSERT_TRUE(s->create(Kind::Pod, "a", pod_json("a", "p" + std::to_string(i))).ok());
   Recorder rec;
   auto opts = quiet();
-  opts.page_size = 3;  // three pages
+  opts.page_size = 3;                    // three pages
+  opts.watch_list = WatchListMode::Off;  // list+watch (watch_list_test.cpp: the other way)
   PodInformer inf(client_for(s->url()), rec.handlers<Pod>(pod_name), opts);
   EXPECT_FALSE(inf.has_synced());
   inf.start();
@@ -274,6 +275,7 @@ TEST(Informer, GoneRightAfterEveryListBacksOff) {
   auto clock = std::make_shared<FakeClock>();
   auto opts = quiet(clock);
   opts.backoff = {std::chrono::milliseconds(100), std::chrono::milliseconds(10'000), 2.0, 0.0};
+  opts.watch_list = WatchListMode::Off;  // a list, then the watch it answers with 410
   NamespaceInformer inf(client_for(s->url()), {}, opts);
   inf.start();
   ASSERT_TRUE(eventually([&] { return inf.stats().lists == 5; }));
@@ -297,6 +299,7 @@ TEST(Informer, RelistsAreSpreadByARandomDelay) {
     opts.backoff = {std::chrono::milliseconds(100), std::chrono::milliseconds(10'000), 2.0, 0.0};
     opts.relist_spread = spread;
     opts.random = [r] { return r; };
+    opts.watch_list = WatchListMode::Off;  // 410 on the watch after a list
     NamespaceInformer inf(client_for(s->url()), {}, opts);
     inf.start();
     EXPECT_TRUE(eventually([&] { return inf.stats().lists == (code == 410 ? 2u : 1u); }));
