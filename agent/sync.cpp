@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <random>
 
+#include "nft/family.h"
+#include "nft/render.h"
+
 namespace netpol::agent {
 
 const char* to_string(ResourceKind k) {
@@ -40,6 +43,10 @@ SyncMetrics::SyncMetrics(Registry& r)
       batches(r.counter("netpol_sync_transactions_total",
                         "Incremental transactions applied (one per coalesced batch)")
                   .with()),
+      set_chunks(r.counter("netpol_set_chunks_total",
+                           "Chunks of big new sets sent, each its own transaction, before "
+                           "the rules that use them")
+                     .with()),
       full_syncs(r.counter("netpol_full_syncs_total",
                            "Full reconciles (first sync, after a failure, drift checks)")
                      .with()),
@@ -85,6 +92,7 @@ SyncMetrics::SyncMetrics(Registry& r)
 Enforcer::Enforcer(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
                    std::shared_ptr<Clock> clock, nft::AuditOptions audit)
     : compiler_(std::move(node)),
+      audit_(audit),
       table_(kernel, audit),
       m_(metrics),
       log_(log),
@@ -96,7 +104,12 @@ void Enforcer::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) 
 }
 
 void Enforcer::feed(Event&& ev) {
-  if (ev.on_applied) on_applied_.push_back(std::move(ev.on_applied));
+  if (ev.on_applied) {
+    // A binding of a pod whose change is held is in the kernel only once the
+    // held change is, even when the binding itself changes nothing.
+    const bool waits = held_ && ev.binding && held_->pods.contains(ev.binding->key());
+    (waits ? held_->on_applied : on_applied_).push_back(std::move(ev.on_applied));
+  }
   const bool remove = ev.op == Event::Op::Remove;
   if (ev.op == Event::Op::Bind || ev.op == Event::Op::Unbind) {
     ir::Delta d = feed_binding(ev);
@@ -221,17 +234,26 @@ nft::Status Enforcer::sync_bridge(bool force) {
   return {};
 }
 
-nft::Status Enforcer::flush() {
+nft::Status Enforcer::flush(const std::function<bool()>& yield) {
   if (!synced()) return {};
   const bool guards_changed = update_guards();
   if (needs_full() || batch_.broken()) return full(false);
-  if (batch_.empty() && !guards_changed) {
+  ir::Delta delta = batch_.take();
+  if (!delta.empty() && ((held_ && depends_on_held(delta)) || has_big_new_set(delta))) {
+    hold(std::move(delta));
+    delta = {};
+  }
+  if (!delta.empty() || guards_changed) {
+    if (nft::Status s = apply_delta(delta); !s.ok()) return s;
+  } else {
     stamps_.clear();  // the batch's changes cancelled out: nothing to enforce
     (void)sync_bridge(false);
     notify_applied();
-    return {};
   }
-  ir::Delta delta = batch_.take();
+  return held_ ? advance_held(yield) : nft::Status{};
+}
+
+nft::Status Enforcer::apply_delta(const ir::Delta& delta) {
   const SteadyTime t0 = clock_->now();
   nft::Status s = table_.update(rules(), delta);
   const double secs = std::chrono::duration<double>(clock_->now() - t0).count();
@@ -250,6 +272,133 @@ nft::Status Enforcer::flush() {
   applied(false, secs);
   if (commit_hook_) commit_hook_(rules(), &delta, oldest);
   return {};
+}
+
+namespace {
+
+bool uses_any(const ir::LocalPod& pod, const std::set<std::string>& sets) {
+  auto hit = [&](const auto& rules) {
+    return std::any_of(rules.begin(), rules.end(), [&](const auto& r) {
+      return (r.peer.kind == ir::PeerMatch::Kind::Set && sets.contains(r.peer.set)) ||
+             (!r.named_port_set.empty() && sets.contains(r.named_port_set));
+    });
+  };
+  for (bool in : {true, false}) {
+    if (const auto& c = pod.chain(in); c && hit(c->rules)) return true;
+    if (const auto& c = pod.admin(in); c && hit(c->rules)) return true;
+    if (const auto& c = pod.baseline(in); c && hit(c->rules)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool Enforcer::depends_on_held(const ir::Delta& d) const {
+  const Held& h = *held_;
+  for (const ir::SetDelta& sd : d.sets) {
+    if (h.sets.contains(sd.name)) return true;
+  }
+  for (const ir::PodDelta& pd : d.pods) {
+    if (h.pods.contains(pd.key)) return true;
+    for (const auto* p : {&pd.before, &pd.after}) {
+      if (!*p) continue;
+      for (const IpAddr& ip : (*p)->ips) {
+        if (h.ips.contains(ip)) return true;
+      }
+    }
+    // Rules over a set the held change moves would meet it half-way there.
+    if (pd.after && uses_any(*pd.after, h.sets)) return true;
+  }
+  return false;
+}
+
+bool Enforcer::has_big_new_set(const ir::Delta& d) const {
+  if (chunk_threshold_ == 0) return false;
+  return std::any_of(d.sets.begin(), d.sets.end(), [&](const ir::SetDelta& sd) {
+    return sd.created && sd.created->elements.size() >= chunk_threshold_;
+  });
+}
+
+void Enforcer::hold(ir::Delta&& d) {
+  if (!held_) held_.emplace();
+  Held& h = *held_;
+  for (const ir::SetDelta& sd : d.sets) {
+    h.sets.insert(sd.name);
+    if (chunk_threshold_ == 0 || !sd.created || sd.created->elements.size() < chunk_threshold_) {
+      continue;
+    }
+    ir::RuleSet one;
+    one.sets[sd.name] = *sd.created;
+    nft::Ruleset r = nft::render(one, audit_).ruleset;
+    for (netpol::Family f : nft::kFamilies) {
+      nft::Set& whole = r.sets.at(nft::family_set_name(sd.name, f));
+      nft::Set decl = whole;
+      decl.elements.clear();
+      for (auto it = whole.elements.begin(); it != whole.elements.end();) {
+        Chunk c{sd.name, decl};
+        for (size_t n = 0; n < chunk_elements_ && it != whole.elements.end(); ++n) {
+          c.decl.elements.insert(c.decl.elements.end(), *it++);
+        }
+        h.chunks.push_back(std::move(c));
+      }
+    }
+  }
+  for (const ir::PodDelta& pd : d.pods) {
+    h.pods.insert(pd.key);
+    if (pd.before) h.ips.insert(pd.before->ips.begin(), pd.before->ips.end());
+    if (pd.after) h.ips.insert(pd.after->ips.begin(), pd.after->ips.end());
+  }
+  h.batch.add(std::move(d));
+  h.stamps.insert(h.stamps.end(), stamps_.begin(), stamps_.end());
+  stamps_.clear();
+  for (auto& fn : on_applied_) h.on_applied.push_back(std::move(fn));
+  on_applied_.clear();
+}
+
+nft::Status Enforcer::advance_held(const std::function<bool()>& yield) {
+  Held& h = *held_;
+  while (!h.chunks.empty()) {
+    Chunk c = std::move(h.chunks.front());
+    h.chunks.pop_front();
+    // A set the IR dropped meanwhile: the held change removes what was sent.
+    if (!rules().sets.contains(c.ir_set)) continue;
+    std::set<nft::Element> elements = std::move(c.decl.elements);
+    c.decl.elements.clear();
+    nft::Status s = table_.prefill(c.decl, std::move(elements));
+    if (!s.ok()) {
+      if (m_) m_->apply_errors.inc();
+      if (log_ && s.message() != last_error_) {
+        log_->error("sending a chunk of a big new set failed; next sync is a full resync",
+                    {{"set", c.decl.name}, {"error", s.message()}});
+      }
+      last_error_ = s.message();
+      release_held();
+      return s;
+    }
+    if (m_) m_->set_chunks.inc();
+    // One chunk per call unless the caller says nothing is waiting.
+    if (!yield || yield()) break;
+  }
+  if (!h.chunks.empty()) return {};
+  return commit_held();
+}
+
+nft::Status Enforcer::commit_held() {
+  Held h = std::move(*held_);
+  held_.reset();
+  // Whatever this batch had is already applied; the held change's own
+  // stamps and callbacks are the ones this commit completes.
+  stamps_ = std::move(h.stamps);
+  on_applied_ = std::move(h.on_applied);
+  if (h.batch.broken()) return full(false);
+  return apply_delta(h.batch.take());
+}
+
+void Enforcer::release_held() {
+  if (!held_) return;
+  stamps_.insert(stamps_.end(), held_->stamps.begin(), held_->stamps.end());
+  for (auto& fn : held_->on_applied) on_applied_.push_back(std::move(fn));
+  held_.reset();
 }
 
 SteadyTime Enforcer::oldest_stamp() const {
@@ -281,6 +430,7 @@ nft::Result<bool> Enforcer::check_drift(bool read_back) {
 
 nft::Status Enforcer::full(bool drift) {
   batch_.clear();  // the reconcile covers everything fed so far
+  release_held();  // ... the held change too
   update_guards();
   const SteadyTime t0 = clock_->now();
   nft::Status s = table_.full(rules());
@@ -484,8 +634,9 @@ void SyncThread::run() {
 
   MutexLock lock(mu_);
   while (!stop_) {
+    // While a held change waits for chunks of its sets, go round at once.
     clock_->wait_until(lock, cv_, schedule.next_wake(),
-                       [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
+                       [&]() REQUIRES(mu_) { return stop_ || !queue_.empty() || core_.busy(); });
     if (stop_) break;
     SteadyTime now = clock_->now();
     heartbeat_ns_.store(
@@ -534,9 +685,14 @@ void SyncThread::run() {
     now = clock_->now();
     bool ok = true;
     if (schedule.apply_due(now)) {
-      nft::Status s = core_.flush();
+      // Chunks of a big new set go out back to back until events wait.
+      nft::Status s = core_.flush([this]() EXCLUDES(mu_) {
+        MutexLock l(mu_);
+        return stop_ || !queue_.empty();
+      });
       ok = s.ok();
-      if (ok && core_.ready()) {
+      // No drift check while a change is held: it would send it whole.
+      if (ok && core_.ready() && !core_.busy()) {
         if (const auto drift = schedule.drift(now); drift.due) {
           ok = core_.check_drift(drift.read_back).ok();
         }
@@ -556,7 +712,7 @@ void SyncThread::run() {
     if (core_.ready()) ready_.store(true);
 
     lock.lock();
-    if (mark && ok && queue_.empty() && *mark > synced_rv_.load()) {
+    if (mark && ok && queue_.empty() && !core_.busy() && *mark > synced_rv_.load()) {
       synced_rv_.store(*mark);
       if (m_) m_->synced_resource_version.set(static_cast<double>(*mark));
     }
