@@ -1,6 +1,7 @@
 #include "agent/sync.h"
 
 #include <algorithm>
+#include <map>
 #include <random>
 
 #include "nft/family.h"
@@ -107,8 +108,11 @@ void Enforcer::feed(Event&& ev) {
   if (ev.on_applied) {
     // A binding of a pod whose change is held is in the kernel only once the
     // held change is, even when the binding itself changes nothing.
-    const bool waits = held_ && ev.binding && held_->pods.contains(ev.binding->key());
-    (waits ? held_->on_applied : on_applied_).push_back(std::move(ev.on_applied));
+    auto* to = &on_applied_;
+    for (Held& h : held_) {
+      if (ev.binding && h.pods.contains(ev.binding->key())) to = &h.on_applied;
+    }
+    to->push_back(std::move(ev.on_applied));
   }
   const bool remove = ev.op == Event::Op::Remove;
   if (ev.op == Event::Op::Bind || ev.op == Event::Op::Unbind) {
@@ -239,8 +243,42 @@ nft::Status Enforcer::flush(const std::function<bool()>& yield) {
   const bool guards_changed = update_guards();
   if (needs_full() || batch_.broken()) return full(false);
   ir::Delta delta = batch_.take();
-  if (!delta.empty() && ((held_ && depends_on_held(delta)) || has_big_new_set(delta))) {
-    hold(std::move(delta));
+  if (!held_.empty() && !delta.empty()) {
+    // Members joining or leaving a set a held change creates (no rule uses
+    // it yet) go with that set; the rest of the change need not wait.
+    std::map<size_t, ir::Delta> to_sets;
+    auto& sets = delta.sets;
+    for (auto it = sets.begin(); it != sets.end();) {
+      const std::optional<size_t> unit =
+          it->created || it->removed ? std::nullopt : creator_of(it->name);
+      if (unit) {
+        to_sets[*unit].sets.push_back(std::move(*it));
+        it = sets.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (const auto dep = last_dependency(delta)) {
+      for (auto& [_, d] : to_sets) {
+        for (ir::SetDelta& sd : d.sets) delta.sets.push_back(std::move(sd));
+      }
+      std::sort(delta.sets.begin(), delta.sets.end(),
+                [](const ir::SetDelta& a, const ir::SetDelta& b) { return a.name < b.name; });
+      hold(held_[*dep], std::move(delta));
+      delta = {};
+    } else {
+      for (auto& [unit, d] : to_sets) {
+        // Nothing else to the change: it is done when the last of its sets is.
+        if (delta.empty() && unit == to_sets.rbegin()->first) {
+          hold(held_[unit], std::move(d));
+        } else {
+          held_[unit].batch.add(std::move(d));
+        }
+      }
+    }
+  }
+  if (!delta.empty() && has_big_new_set(delta)) {
+    hold(held_.emplace_back(), std::move(delta));
     delta = {};
   }
   if (!delta.empty() || guards_changed) {
@@ -250,7 +288,7 @@ nft::Status Enforcer::flush(const std::function<bool()>& yield) {
     (void)sync_bridge(false);
     notify_applied();
   }
-  return held_ ? advance_held(yield) : nft::Status{};
+  return held_.empty() ? nft::Status{} : advance_held(yield);
 }
 
 nft::Status Enforcer::apply_delta(const ir::Delta& delta) {
@@ -293,8 +331,21 @@ bool uses_any(const ir::LocalPod& pod, const std::set<std::string>& sets) {
 
 }  // namespace
 
-bool Enforcer::depends_on_held(const ir::Delta& d) const {
-  const Held& h = *held_;
+std::optional<size_t> Enforcer::creator_of(const std::string& set) const {
+  for (size_t i = 0; i < held_.size(); ++i) {
+    if (held_[i].created.contains(set)) return i;
+  }
+  return std::nullopt;
+}
+
+std::optional<size_t> Enforcer::last_dependency(const ir::Delta& d) const {
+  for (size_t i = held_.size(); i-- > 0;) {
+    if (depends(d, held_[i])) return i;
+  }
+  return std::nullopt;
+}
+
+bool Enforcer::depends(const ir::Delta& d, const Held& h) {
   for (const ir::SetDelta& sd : d.sets) {
     if (h.sets.contains(sd.name)) return true;
   }
@@ -319,11 +370,10 @@ bool Enforcer::has_big_new_set(const ir::Delta& d) const {
   });
 }
 
-void Enforcer::hold(ir::Delta&& d) {
-  if (!held_) held_.emplace();
-  Held& h = *held_;
+void Enforcer::hold(Held& h, ir::Delta&& d) {
   for (const ir::SetDelta& sd : d.sets) {
     h.sets.insert(sd.name);
+    if (sd.created) h.created.insert(sd.name);
     if (chunk_threshold_ == 0 || !sd.created || sd.created->elements.size() < chunk_threshold_) {
       continue;
     }
@@ -356,8 +406,14 @@ void Enforcer::hold(ir::Delta&& d) {
 }
 
 nft::Status Enforcer::advance_held(const std::function<bool()>& yield) {
-  Held& h = *held_;
-  while (!h.chunks.empty()) {
+  // Held changes commit in the order they were held (a later one may
+  // depend on an earlier one, never the other way round).
+  while (!held_.empty()) {
+    Held& h = held_.front();
+    if (h.chunks.empty()) {
+      if (nft::Status s = commit_held(); !s.ok()) return s;
+      continue;
+    }
     Chunk c = std::move(h.chunks.front());
     h.chunks.pop_front();
     // A set the IR dropped meanwhile: the held change removes what was sent.
@@ -379,13 +435,15 @@ nft::Status Enforcer::advance_held(const std::function<bool()>& yield) {
     // One chunk per call unless the caller says nothing is waiting.
     if (!yield || yield()) break;
   }
-  if (!h.chunks.empty()) return {};
-  return commit_held();
+  while (!held_.empty() && held_.front().chunks.empty()) {
+    if (nft::Status s = commit_held(); !s.ok()) return s;
+  }
+  return {};
 }
 
 nft::Status Enforcer::commit_held() {
-  Held h = std::move(*held_);
-  held_.reset();
+  Held h = std::move(held_.front());
+  held_.pop_front();
   // Whatever this batch had is already applied; the held change's own
   // stamps and callbacks are the ones this commit completes.
   stamps_ = std::move(h.stamps);
@@ -395,10 +453,11 @@ nft::Status Enforcer::commit_held() {
 }
 
 void Enforcer::release_held() {
-  if (!held_) return;
-  stamps_.insert(stamps_.end(), held_->stamps.begin(), held_->stamps.end());
-  for (auto& fn : held_->on_applied) on_applied_.push_back(std::move(fn));
-  held_.reset();
+  for (Held& h : held_) {
+    stamps_.insert(stamps_.end(), h.stamps.begin(), h.stamps.end());
+    for (auto& fn : h.on_applied) on_applied_.push_back(std::move(fn));
+  }
+  held_.clear();
 }
 
 SteadyTime Enforcer::oldest_stamp() const {

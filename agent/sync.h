@@ -153,10 +153,10 @@ class Enforcer {
   nft::Status flush(const std::function<bool()>& yield = {});
   // A held change waits for chunks of its sets: the caller should flush again
   // soon without waiting for events.
-  bool busy() const { return held_.has_value(); }
+  bool busy() const { return !held_.empty(); }
   // Sets of at least `threshold` elements (both families together) that a
   // change creates are sent in chunks of `chunk` elements; threshold 0: never
-  // (every change is one transaction). Default 2,000 / 1,000.
+  // (every change is one transaction). Default 2,000 / 500.
   void set_chunking(size_t threshold, size_t chunk) {
     chunk_threshold_ = threshold;
     chunk_elements_ = std::max<size_t>(chunk, 1);
@@ -219,15 +219,20 @@ class Enforcer {
     DeltaBatch batch;
     std::vector<SteadyTime> stamps;
     std::vector<std::function<void()>> on_applied;
-    std::set<std::string> sets;  // IR sets it creates, removes or changes
+    std::set<std::string> sets;     // IR sets it creates, removes or changes
+    std::set<std::string> created;  // of which it creates (no rule in the kernel uses them)
     std::set<std::string> pods;  // pod keys
     std::set<IpAddr> ips;        // addresses its pods had or get
     std::deque<Chunk> chunks;
   };
-  bool depends_on_held(const ir::Delta& d) const;
+  // Whether `d` touches what `h` touches (it must commit with it).
+  static bool depends(const ir::Delta& d, const Held& h);
+  // The last held change `d` depends on; the held change creating `set`.
+  std::optional<size_t> last_dependency(const ir::Delta& d) const;
+  std::optional<size_t> creator_of(const std::string& set) const;
   bool has_big_new_set(const ir::Delta& d) const;
-  // Moves `d`, the stamps and the callbacks fed with it into the held change.
-  void hold(ir::Delta&& d);
+  // Moves `d`, the stamps and the callbacks fed with it into `h`.
+  void hold(Held& h, ir::Delta&& d);
   // Sends chunks; commits the held change once they are all in.
   nft::Status advance_held(const std::function<bool()>& yield);
   nft::Status commit_held();
@@ -280,8 +285,8 @@ class Enforcer {
   bool bridge_removed_ = false;  // anti-spoofing off: the bridge table is gone
   std::string bridge_error_;     // last failure of the bridge table, logged once
   size_t chunk_threshold_ = 2000;
-  size_t chunk_elements_ = 1000;
-  std::optional<Held> held_;
+  size_t chunk_elements_ = 500;
+  std::deque<Held> held_;  // in the order they commit
 };
 
 // Timing of the sync thread: batching, drift checks, retries (agent/schedule.h

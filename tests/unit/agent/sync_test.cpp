@@ -307,6 +307,46 @@ TEST_F(BigSet, ASmallChangeFedMeanwhileCommitsBeforeTheHeldRules) {
   EXPECT_EQ(*kernel.table, want());
 }
 
+TEST_F(BigSet, APeerJoiningTheHeldSetCommitsTheRestOfItsChangeAtOnce) {
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+  ASSERT_TRUE(core.flush().ok());
+  const std::string set = peer_nft_set();
+  // Matches both selectors: it joins the held set and the small policy's set.
+  core.feed(upsert(ResourceKind::Pod,
+                   pod("x", "both", "node2", {"10.0.3.7"}, {{"app", "peer"}, {"tier", "y"}})));
+  core.feed(upsert(ResourceKind::NetworkPolicy,
+                   ingress_only_from("x", "small", {{"app", "z"}}, k8s::Labels{{"tier", "y"}})));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(core.busy());
+  bool in_small = false;
+  for (const auto& [name, s] : kernel.table->sets) {
+    if (name == set || s.is_map()) continue;
+    for (const auto& el : s.elements) in_small |= el.key[0] == nft::Value(ip("10.0.3.7"));
+  }
+  EXPECT_TRUE(in_small) << "its change to a set in use did not wait";
+  while (core.busy()) ASSERT_TRUE(core.flush().ok());
+  EXPECT_EQ(*kernel.table, want()) << "and the held set got it too";
+}
+
+TEST_F(BigSet, TwoIndependentBigSetsCommitEachWhenItsOwnChunksAreIn) {
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+  ASSERT_TRUE(core.flush().ok());
+  // x/b needs a set of every pod of x (253): held too, behind x/a.
+  core.feed(upsert(ResourceKind::NetworkPolicy,
+                   ingress_only_from("x", "all", {{"app", "b"}}, k8s::Labels{})));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "b", "node1", {"10.0.1.3"}, {{"app", "b"}})));
+  ASSERT_TRUE(core.flush().ok());
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(dispatched("10.0.1.1")) << "x/a's three chunks are in: it does not wait for x/b";
+  EXPECT_FALSE(dispatched("10.0.1.3"));
+  EXPECT_TRUE(core.busy());
+  int flushes = 0;
+  while (core.busy() && flushes++ < 10) ASSERT_TRUE(core.flush().ok());
+  EXPECT_EQ(flushes, 3) << "x/b's three chunks, one a flush";
+  EXPECT_TRUE(dispatched("10.0.1.3"));
+  EXPECT_EQ(*kernel.table, want());
+}
+
 TEST_F(BigSet, WithAYieldThatNeverStopsEverythingGoesInOneFlush) {
   core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
   const size_t applies = kernel.applies;
