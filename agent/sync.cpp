@@ -278,8 +278,27 @@ nft::Status Enforcer::flush(const std::function<bool()>& yield) {
     }
   }
   if (!delta.empty() && has_big_new_set(delta)) {
+    // Only what needs the new sets waits: the pods' chains and dispatch, the
+    // new and removed sets, and element changes of sets that the pods' current
+    // chains use (their current rules must not meet half of the change). Other
+    // sets' element changes are the final state of sets whose users are all
+    // settled: they go now.
+    std::set<std::string> used_now;
+    for (const ir::PodDelta& pd : delta.pods) {
+      if (pd.before) add_used_sets(*pd.before, used_now);
+    }
+    ir::Delta now;
+    auto& sets = delta.sets;
+    for (auto it = sets.begin(); it != sets.end();) {
+      if (!it->created && !it->removed && !used_now.contains(it->name)) {
+        now.sets.push_back(std::move(*it));
+        it = sets.erase(it);
+      } else {
+        ++it;
+      }
+    }
     hold(held_.emplace_back(), std::move(delta));
-    delta = {};
+    delta = std::move(now);
   }
   if (!delta.empty() || guards_changed) {
     if (nft::Status s = apply_delta(delta); !s.ok()) return s;
@@ -314,6 +333,14 @@ nft::Status Enforcer::apply_delta(const ir::Delta& delta) {
 
 namespace {
 
+template <class Rules>
+void add_used(const Rules& rules, std::set<std::string>& out) {
+  for (const auto& r : rules) {
+    if (r.peer.kind == ir::PeerMatch::Kind::Set) out.insert(r.peer.set);
+    if (!r.named_port_set.empty()) out.insert(r.named_port_set);
+  }
+}
+
 bool uses_any(const ir::LocalPod& pod, const std::set<std::string>& sets) {
   auto hit = [&](const auto& rules) {
     return std::any_of(rules.begin(), rules.end(), [&](const auto& r) {
@@ -330,6 +357,14 @@ bool uses_any(const ir::LocalPod& pod, const std::set<std::string>& sets) {
 }
 
 }  // namespace
+
+void Enforcer::add_used_sets(const ir::LocalPod& pod, std::set<std::string>& out) {
+  for (bool in : {true, false}) {
+    if (const auto& c = pod.chain(in)) add_used(c->rules, out);
+    if (const auto& c = pod.admin(in)) add_used(c->rules, out);
+    if (const auto& c = pod.baseline(in)) add_used(c->rules, out);
+  }
+}
 
 std::optional<size_t> Enforcer::creator_of(const std::string& set) const {
   for (size_t i = 0; i < held_.size(); ++i) {

@@ -221,8 +221,8 @@ class Enforcer {
     std::vector<std::function<void()>> on_applied;
     std::set<std::string> sets;     // IR sets it creates, removes or changes
     std::set<std::string> created;  // of which it creates (no rule in the kernel uses them)
-    std::set<std::string> pods;  // pod keys
-    std::set<IpAddr> ips;        // addresses its pods had or get
+    std::set<std::string> pods;     // pod keys
+    std::set<IpAddr> ips;           // addresses its pods had or get
     std::deque<Chunk> chunks;
   };
   // Whether `d` touches what `h` touches (it must commit with it).
@@ -231,6 +231,8 @@ class Enforcer {
   std::optional<size_t> last_dependency(const ir::Delta& d) const;
   std::optional<size_t> creator_of(const std::string& set) const;
   bool has_big_new_set(const ir::Delta& d) const;
+  // Adds the IR sets the rules of `pod` use to `out`.
+  static void add_used_sets(const ir::LocalPod& pod, std::set<std::string>& out);
   // Moves `d`, the stamps and the callbacks fed with it into `h`.
   void hold(Held& h, ir::Delta&& d);
   // Sends chunks; commits the held change once they are all in.

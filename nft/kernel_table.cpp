@@ -50,8 +50,8 @@ Status KernelTable::prefill(const Set& decl, std::set<Element> elements) {
   const std::string name = current.table.name;
   const bool declared = current.sets.contains(decl.name);
   Transaction tx(family, name, std::move(current));
-  if (!declared) tx.append(Verb::Add, Set{decl.name, decl.key, decl.interval, decl.data,
-                                          decl.comment, {}});
+  if (!declared)
+    tx.append(Verb::Add, Set{decl.name, decl.key, decl.interval, decl.data, decl.comment, {}});
   if (!elements.empty()) tx.append(Verb::Add, Elements{decl.name, std::move(elements)});
   if (!tx.ok()) {
     // Refused while built: nothing was sent, but the mirror moved into tx.

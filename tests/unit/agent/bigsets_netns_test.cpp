@@ -47,16 +47,19 @@ class BigSetNetns : public ::testing::Test {
     core_->set_chunking(2000, 1000);
     core_->feed(upsert(ResourceKind::Namespace, ns("x")));
     for (int i = 0; i < kPeers; ++i) {
-      core_->feed(upsert(ResourceKind::Pod,
-                         pod("x", "r" + std::to_string(i), "node2",
-                             {"10.2." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1)},
-                             {{"app", "peer"}})));
+      core_->feed(upsert(ResourceKind::Pod, pod("x", "r" + std::to_string(i), "node2",
+                                                {"10.2." + std::to_string(i / 250) + "." +
+                                                 std::to_string(i % 250 + 1)},
+                                                {{"app", "peer"}})));
     }
     // x/old is isolated (no ingress at all) from the start.
-    core_->feed(upsert(ResourceKind::Pod, pod("x", "old", "node1", {"10.0.1.5"}, {{"app", "shut"}})));
-    core_->feed(upsert(ResourceKind::NetworkPolicy, ingress_only_from("x", "shut", {{"app", "shut"}})));
-    core_->feed(upsert(ResourceKind::NetworkPolicy,
-                       ingress_only_from("x", "big", {{"app", "a"}}, k8s::Labels{{"app", "peer"}})));
+    core_->feed(
+        upsert(ResourceKind::Pod, pod("x", "old", "node1", {"10.0.1.5"}, {{"app", "shut"}})));
+    core_->feed(
+        upsert(ResourceKind::NetworkPolicy, ingress_only_from("x", "shut", {{"app", "shut"}})));
+    core_->feed(
+        upsert(ResourceKind::NetworkPolicy,
+               ingress_only_from("x", "big", {{"app", "a"}}, k8s::Labels{{"app", "peer"}})));
     for (auto k : {ResourceKind::Namespace, ResourceKind::Pod, ResourceKind::NetworkPolicy}) {
       core_->feed(Event{Event::Op::Synced, k, {}, {}});
     }
