@@ -383,6 +383,8 @@ std::optional<size_t> Enforcer::last_dependency(const ir::Delta& d) const {
 bool Enforcer::depends(const ir::Delta& d, const Held& h) {
   for (const ir::SetDelta& sd : d.sets) {
     if (h.sets.contains(sd.name)) return true;
+    // The held pods' chains in the kernel still use it: it goes with them.
+    if (sd.removed && h.used_before.contains(sd.name)) return true;
   }
   for (const ir::PodDelta& pd : d.pods) {
     if (h.pods.contains(pd.key)) return true;
@@ -430,6 +432,7 @@ void Enforcer::hold(Held& h, ir::Delta&& d) {
   }
   for (const ir::PodDelta& pd : d.pods) {
     h.pods.insert(pd.key);
+    if (pd.before) add_used_sets(*pd.before, h.used_before);
     if (pd.before) h.ips.insert(pd.before->ips.begin(), pd.before->ips.end());
     if (pd.after) h.ips.insert(pd.after->ips.begin(), pd.after->ips.end());
   }

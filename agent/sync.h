@@ -219,10 +219,11 @@ class Enforcer {
     DeltaBatch batch;
     std::vector<SteadyTime> stamps;
     std::vector<std::function<void()>> on_applied;
-    std::set<std::string> sets;     // IR sets it creates, removes or changes
-    std::set<std::string> created;  // of which it creates (no rule in the kernel uses them)
-    std::set<std::string> pods;     // pod keys
-    std::set<IpAddr> ips;           // addresses its pods had or get
+    std::set<std::string> sets;         // IR sets it creates, removes or changes
+    std::set<std::string> created;      // of which it creates (no rule in the kernel uses them)
+    std::set<std::string> pods;         // pod keys
+    std::set<std::string> used_before;  // IR sets its pods' chains in the kernel use
+    std::set<IpAddr> ips;               // addresses its pods had or get
     std::deque<Chunk> chunks;
   };
   // Whether `d` touches what `h` touches (it must commit with it).
