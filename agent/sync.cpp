@@ -1,7 +1,11 @@
 #include "agent/sync.h"
 
 #include <algorithm>
+#include <map>
 #include <random>
+
+#include "nft/family.h"
+#include "nft/render.h"
 
 namespace netpol::agent {
 
@@ -40,6 +44,10 @@ SyncMetrics::SyncMetrics(Registry& r)
       batches(r.counter("netpol_sync_transactions_total",
                         "Incremental transactions applied (one per coalesced batch)")
                   .with()),
+      set_chunks(r.counter("netpol_set_chunks_total",
+                           "Chunks of big new sets sent, each its own transaction, before "
+                           "the rules that use them")
+                     .with()),
       full_syncs(r.counter("netpol_full_syncs_total",
                            "Full reconciles (first sync, after a failure, drift checks)")
                      .with()),
@@ -85,6 +93,7 @@ SyncMetrics::SyncMetrics(Registry& r)
 Enforcer::Enforcer(nft::Kernel& kernel, std::string node, SyncMetrics* metrics, Logger* log,
                    std::shared_ptr<Clock> clock, nft::AuditOptions audit)
     : compiler_(std::move(node)),
+      audit_(audit),
       table_(kernel, audit),
       m_(metrics),
       log_(log),
@@ -96,7 +105,15 @@ void Enforcer::add_applied_listener(std::function<void(const ir::RuleSet&)> fn) 
 }
 
 void Enforcer::feed(Event&& ev) {
-  if (ev.on_applied) on_applied_.push_back(std::move(ev.on_applied));
+  if (ev.on_applied) {
+    // A binding of a pod whose change is held is in the kernel only once the
+    // held change is, even when the binding itself changes nothing.
+    auto* to = &on_applied_;
+    for (Held& h : held_) {
+      if (ev.binding && h.pods.contains(ev.binding->key())) to = &h.on_applied;
+    }
+    to->push_back(std::move(ev.on_applied));
+  }
   const bool remove = ev.op == Event::Op::Remove;
   if (ev.op == Event::Op::Bind || ev.op == Event::Op::Unbind) {
     ir::Delta d = feed_binding(ev);
@@ -221,17 +238,79 @@ nft::Status Enforcer::sync_bridge(bool force) {
   return {};
 }
 
-nft::Status Enforcer::flush() {
+nft::Status Enforcer::flush(const std::function<bool()>& yield) {
   if (!synced()) return {};
   const bool guards_changed = update_guards();
   if (needs_full() || batch_.broken()) return full(false);
-  if (batch_.empty() && !guards_changed) {
+  ir::Delta delta = batch_.take();
+  if (!held_.empty() && !delta.empty()) {
+    // Members joining or leaving a set a held change creates (no rule uses
+    // it yet) go with that set; the rest of the change need not wait.
+    std::map<size_t, ir::Delta> to_sets;
+    auto& sets = delta.sets;
+    for (auto it = sets.begin(); it != sets.end();) {
+      const std::optional<size_t> unit =
+          it->created || it->removed ? std::nullopt : creator_of(it->name);
+      if (unit) {
+        to_sets[*unit].sets.push_back(std::move(*it));
+        it = sets.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (const auto dep = last_dependency(delta)) {
+      for (auto& [_, d] : to_sets) {
+        for (ir::SetDelta& sd : d.sets) delta.sets.push_back(std::move(sd));
+      }
+      std::sort(delta.sets.begin(), delta.sets.end(),
+                [](const ir::SetDelta& a, const ir::SetDelta& b) { return a.name < b.name; });
+      hold(held_[*dep], std::move(delta));
+      delta = {};
+    } else {
+      for (auto& [unit, d] : to_sets) {
+        // Nothing else to the change: it is done when the last of its sets is.
+        if (delta.empty() && unit == to_sets.rbegin()->first) {
+          hold(held_[unit], std::move(d));
+        } else {
+          held_[unit].batch.add(std::move(d));
+        }
+      }
+    }
+  }
+  if (!delta.empty() && has_big_new_set(delta)) {
+    // Only what needs the new sets waits: the pods' chains and dispatch, the
+    // new and removed sets, and element changes of sets that the pods' current
+    // chains use (their current rules must not meet half of the change). Other
+    // sets' element changes are the final state of sets whose users are all
+    // settled: they go now.
+    std::set<std::string> used_now;
+    for (const ir::PodDelta& pd : delta.pods) {
+      if (pd.before) add_used_sets(*pd.before, used_now);
+    }
+    ir::Delta now;
+    auto& sets = delta.sets;
+    for (auto it = sets.begin(); it != sets.end();) {
+      if (!it->created && !it->removed && !used_now.contains(it->name)) {
+        now.sets.push_back(std::move(*it));
+        it = sets.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    hold(held_.emplace_back(), std::move(delta));
+    delta = std::move(now);
+  }
+  if (!delta.empty() || guards_changed) {
+    if (nft::Status s = apply_delta(delta); !s.ok()) return s;
+  } else {
     stamps_.clear();  // the batch's changes cancelled out: nothing to enforce
     (void)sync_bridge(false);
     notify_applied();
-    return {};
   }
-  ir::Delta delta = batch_.take();
+  return held_.empty() ? nft::Status{} : advance_held(yield);
+}
+
+nft::Status Enforcer::apply_delta(const ir::Delta& delta) {
   const SteadyTime t0 = clock_->now();
   nft::Status s = table_.update(rules(), delta);
   const double secs = std::chrono::duration<double>(clock_->now() - t0).count();
@@ -250,6 +329,173 @@ nft::Status Enforcer::flush() {
   applied(false, secs);
   if (commit_hook_) commit_hook_(rules(), &delta, oldest);
   return {};
+}
+
+namespace {
+
+template <class Rules>
+void add_used(const Rules& rules, std::set<std::string>& out) {
+  for (const auto& r : rules) {
+    if (r.peer.kind == ir::PeerMatch::Kind::Set) out.insert(r.peer.set);
+    if (!r.named_port_set.empty()) out.insert(r.named_port_set);
+  }
+}
+
+bool uses_any(const ir::LocalPod& pod, const std::set<std::string>& sets) {
+  auto hit = [&](const auto& rules) {
+    return std::any_of(rules.begin(), rules.end(), [&](const auto& r) {
+      return (r.peer.kind == ir::PeerMatch::Kind::Set && sets.contains(r.peer.set)) ||
+             (!r.named_port_set.empty() && sets.contains(r.named_port_set));
+    });
+  };
+  for (bool in : {true, false}) {
+    if (const auto& c = pod.chain(in); c && hit(c->rules)) return true;
+    if (const auto& c = pod.admin(in); c && hit(c->rules)) return true;
+    if (const auto& c = pod.baseline(in); c && hit(c->rules)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void Enforcer::add_used_sets(const ir::LocalPod& pod, std::set<std::string>& out) {
+  for (bool in : {true, false}) {
+    if (const auto& c = pod.chain(in)) add_used(c->rules, out);
+    if (const auto& c = pod.admin(in)) add_used(c->rules, out);
+    if (const auto& c = pod.baseline(in)) add_used(c->rules, out);
+  }
+}
+
+std::optional<size_t> Enforcer::creator_of(const std::string& set) const {
+  for (size_t i = 0; i < held_.size(); ++i) {
+    if (held_[i].created.contains(set)) return i;
+  }
+  return std::nullopt;
+}
+
+std::optional<size_t> Enforcer::last_dependency(const ir::Delta& d) const {
+  for (size_t i = held_.size(); i-- > 0;) {
+    if (depends(d, held_[i])) return i;
+  }
+  return std::nullopt;
+}
+
+bool Enforcer::depends(const ir::Delta& d, const Held& h) {
+  for (const ir::SetDelta& sd : d.sets) {
+    if (h.sets.contains(sd.name)) return true;
+    // The held pods' chains in the kernel still use it: it goes with them.
+    if (sd.removed && h.used_before.contains(sd.name)) return true;
+  }
+  for (const ir::PodDelta& pd : d.pods) {
+    if (h.pods.contains(pd.key)) return true;
+    for (const auto* p : {&pd.before, &pd.after}) {
+      if (!*p) continue;
+      for (const IpAddr& ip : (*p)->ips) {
+        if (h.ips.contains(ip)) return true;
+      }
+    }
+    // Rules over a set the held change moves would meet it half-way there.
+    if (pd.after && uses_any(*pd.after, h.sets)) return true;
+  }
+  return false;
+}
+
+bool Enforcer::has_big_new_set(const ir::Delta& d) const {
+  if (chunk_threshold_ == 0) return false;
+  return std::any_of(d.sets.begin(), d.sets.end(), [&](const ir::SetDelta& sd) {
+    return sd.created && sd.created->elements.size() >= chunk_threshold_;
+  });
+}
+
+void Enforcer::hold(Held& h, ir::Delta&& d) {
+  for (const ir::SetDelta& sd : d.sets) {
+    h.sets.insert(sd.name);
+    if (sd.created) h.created.insert(sd.name);
+    if (chunk_threshold_ == 0 || !sd.created || sd.created->elements.size() < chunk_threshold_) {
+      continue;
+    }
+    ir::RuleSet one;
+    one.sets[sd.name] = *sd.created;
+    nft::Ruleset r = nft::render(one, audit_).ruleset;
+    for (netpol::Family f : nft::kFamilies) {
+      nft::Set& whole = r.sets.at(nft::family_set_name(sd.name, f));
+      nft::Set decl = whole;
+      decl.elements.clear();
+      for (auto it = whole.elements.begin(); it != whole.elements.end();) {
+        Chunk c{sd.name, decl};
+        for (size_t n = 0; n < chunk_elements_ && it != whole.elements.end(); ++n) {
+          c.decl.elements.insert(c.decl.elements.end(), *it++);
+        }
+        h.chunks.push_back(std::move(c));
+      }
+    }
+  }
+  for (const ir::PodDelta& pd : d.pods) {
+    h.pods.insert(pd.key);
+    if (pd.before) add_used_sets(*pd.before, h.used_before);
+    if (pd.before) h.ips.insert(pd.before->ips.begin(), pd.before->ips.end());
+    if (pd.after) h.ips.insert(pd.after->ips.begin(), pd.after->ips.end());
+  }
+  h.batch.add(std::move(d));
+  h.stamps.insert(h.stamps.end(), stamps_.begin(), stamps_.end());
+  stamps_.clear();
+  for (auto& fn : on_applied_) h.on_applied.push_back(std::move(fn));
+  on_applied_.clear();
+}
+
+nft::Status Enforcer::advance_held(const std::function<bool()>& yield) {
+  // Held changes commit in the order they were held (a later one may
+  // depend on an earlier one, never the other way round).
+  while (!held_.empty()) {
+    Held& h = held_.front();
+    if (h.chunks.empty()) {
+      if (nft::Status s = commit_held(); !s.ok()) return s;
+      continue;
+    }
+    Chunk c = std::move(h.chunks.front());
+    h.chunks.pop_front();
+    // A set the IR dropped meanwhile: the held change removes what was sent.
+    if (!rules().sets.contains(c.ir_set)) continue;
+    std::set<nft::Element> elements = std::move(c.decl.elements);
+    c.decl.elements.clear();
+    nft::Status s = table_.prefill(c.decl, std::move(elements));
+    if (!s.ok()) {
+      if (m_) m_->apply_errors.inc();
+      if (log_ && s.message() != last_error_) {
+        log_->error("sending a chunk of a big new set failed; next sync is a full resync",
+                    {{"set", c.decl.name}, {"error", s.message()}});
+      }
+      last_error_ = s.message();
+      release_held();
+      return s;
+    }
+    if (m_) m_->set_chunks.inc();
+    // One chunk per call unless the caller says nothing is waiting.
+    if (!yield || yield()) break;
+  }
+  while (!held_.empty() && held_.front().chunks.empty()) {
+    if (nft::Status s = commit_held(); !s.ok()) return s;
+  }
+  return {};
+}
+
+nft::Status Enforcer::commit_held() {
+  Held h = std::move(held_.front());
+  held_.pop_front();
+  // Whatever this batch had is already applied; the held change's own
+  // stamps and callbacks are the ones this commit completes.
+  stamps_ = std::move(h.stamps);
+  on_applied_ = std::move(h.on_applied);
+  if (h.batch.broken()) return full(false);
+  return apply_delta(h.batch.take());
+}
+
+void Enforcer::release_held() {
+  for (Held& h : held_) {
+    stamps_.insert(stamps_.end(), h.stamps.begin(), h.stamps.end());
+    for (auto& fn : h.on_applied) on_applied_.push_back(std::move(fn));
+  }
+  held_.clear();
 }
 
 SteadyTime Enforcer::oldest_stamp() const {
@@ -281,6 +527,7 @@ nft::Result<bool> Enforcer::check_drift(bool read_back) {
 
 nft::Status Enforcer::full(bool drift) {
   batch_.clear();  // the reconcile covers everything fed so far
+  release_held();  // ... the held change too
   update_guards();
   const SteadyTime t0 = clock_->now();
   nft::Status s = table_.full(rules());
@@ -484,8 +731,9 @@ void SyncThread::run() {
 
   MutexLock lock(mu_);
   while (!stop_) {
+    // While a held change waits for chunks of its sets, go round at once.
     clock_->wait_until(lock, cv_, schedule.next_wake(),
-                       [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
+                       [&]() REQUIRES(mu_) { return stop_ || !queue_.empty() || core_.busy(); });
     if (stop_) break;
     SteadyTime now = clock_->now();
     heartbeat_ns_.store(
@@ -534,9 +782,14 @@ void SyncThread::run() {
     now = clock_->now();
     bool ok = true;
     if (schedule.apply_due(now)) {
-      nft::Status s = core_.flush();
+      // Chunks of a big new set go out back to back until events wait.
+      nft::Status s = core_.flush([this]() EXCLUDES(mu_) {
+        MutexLock l(mu_);
+        return stop_ || !queue_.empty();
+      });
       ok = s.ok();
-      if (ok && core_.ready()) {
+      // No drift check while a change is held: it would send it whole.
+      if (ok && core_.ready() && !core_.busy()) {
         if (const auto drift = schedule.drift(now); drift.due) {
           ok = core_.check_drift(drift.read_back).ok();
         }
@@ -556,7 +809,7 @@ void SyncThread::run() {
     if (core_.ready()) ready_.store(true);
 
     lock.lock();
-    if (mark && ok && queue_.empty() && *mark > synced_rv_.load()) {
+    if (mark && ok && queue_.empty() && !core_.busy() && *mark > synced_rv_.load()) {
       synced_rv_.store(*mark);
       if (m_) m_->synced_resource_version.set(static_cast<double>(*mark));
     }

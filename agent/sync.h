@@ -23,6 +23,7 @@
 // never deleted here. Never throws.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -111,6 +112,7 @@ struct SyncMetrics {
   Histogram& compile;                // compiler time per batch
   Family<Counter>& events;           // {kind, op}
   Counter& batches;                  // incremental transactions sent
+  Counter& set_chunks;               // chunks of big new sets sent ahead of their rules
   Counter& full_syncs;               // full reconciles run
   Counter& apply_errors;             // applies the kernel (or the planner) refused
   Counter& drift_repairs;            // drift checks that found and fixed a difference
@@ -139,7 +141,26 @@ class Enforcer {
   // Sends what was fed since the last apply: nothing until every informer
   // synced; the first time and after any failure a full reconcile, else one
   // incremental transaction (none if the IR did not change).
-  nft::Status flush();
+  //
+  // Big new sets (docs/architecture.md, "Big new sets"): a change that
+  // creates a set of at least the chunking threshold's elements is held; its
+  // big sets go to the kernel in chunks, each a transaction of its own, and
+  // the held change (the rules that use them, everything else it does)
+  // commits once they are complete. Changes fed meanwhile that touch nothing
+  // the held change touches commit at once; the others join it. While busy(),
+  // each flush sends the next chunk (with `yield`: chunks until yield()
+  // returns true, e.g. because events are waiting), so call it again.
+  nft::Status flush(const std::function<bool()>& yield = {});
+  // A held change waits for chunks of its sets: the caller should flush again
+  // soon without waiting for events.
+  bool busy() const { return !held_.empty(); }
+  // Sets of at least `threshold` elements (both families together) that a
+  // change creates are sent in chunks of `chunk` elements; threshold 0: never
+  // (every change is one transaction). Default 2,000 / 500.
+  void set_chunking(size_t threshold, size_t chunk) {
+    chunk_threshold_ = threshold;
+    chunk_elements_ = std::max<size_t>(chunk, 1);
+  }
   // Drift check: read the table back and repair it (a full reconcile that
   // sends nothing when the table is as it should be). True if it repaired.
   // Unless `read_back`, the read is skipped while the kernel's ruleset
@@ -188,6 +209,40 @@ class Enforcer {
  private:
   nft::Status full(bool drift);
   void applied(bool full, double seconds);
+  // The held change (see flush()): what it folds, what it touches (a change
+  // touching any of it depends on it) and the chunks still to send.
+  struct Chunk {
+    std::string ir_set;  // the IR set it belongs to
+    nft::Set decl;       // the nft set, with this chunk's elements
+  };
+  struct Held {
+    DeltaBatch batch;
+    std::vector<SteadyTime> stamps;
+    std::vector<std::function<void()>> on_applied;
+    std::set<std::string> sets;         // IR sets it creates, removes or changes
+    std::set<std::string> created;      // of which it creates (no rule in the kernel uses them)
+    std::set<std::string> pods;         // pod keys
+    std::set<std::string> used_before;  // IR sets its pods' chains in the kernel use
+    std::set<IpAddr> ips;               // addresses its pods had or get
+    std::deque<Chunk> chunks;
+  };
+  // Whether `d` touches what `h` touches (it must commit with it).
+  static bool depends(const ir::Delta& d, const Held& h);
+  // The last held change `d` depends on; the held change creating `set`.
+  std::optional<size_t> last_dependency(const ir::Delta& d) const;
+  std::optional<size_t> creator_of(const std::string& set) const;
+  bool has_big_new_set(const ir::Delta& d) const;
+  // Adds the IR sets the rules of `pod` use to `out`.
+  static void add_used_sets(const ir::LocalPod& pod, std::set<std::string>& out);
+  // Moves `d`, the stamps and the callbacks fed with it into `h`.
+  void hold(Held& h, ir::Delta&& d);
+  // Sends chunks; commits the held change once they are all in.
+  nft::Status advance_held(const std::function<bool()>& yield);
+  nft::Status commit_held();
+  // Gives the held change's stamps and callbacks back to the next apply (a
+  // full reconcile, which covers the held change too) and drops it.
+  void release_held();
+  nft::Status apply_delta(const ir::Delta& delta);
   ir::Delta feed_binding(Event& ev);
   // The guards the bindings and links ask for now; true if they changed.
   bool update_guards();
@@ -199,6 +254,7 @@ class Enforcer {
   static unsigned bit(ResourceKind k) { return 1u << static_cast<unsigned>(k); }
 
   compiler::Compiler compiler_;
+  nft::AuditOptions audit_;
   nft::KernelTable table_;
   DeltaBatch batch_;
   SyncMetrics* m_;
@@ -231,6 +287,9 @@ class Enforcer {
   bool bridge_dirty_ = true;
   bool bridge_removed_ = false;  // anti-spoofing off: the bridge table is gone
   std::string bridge_error_;     // last failure of the bridge table, logged once
+  size_t chunk_threshold_ = 2000;
+  size_t chunk_elements_ = 500;
+  std::deque<Held> held_;  // in the order they commit
 };
 
 // Timing of the sync thread: batching, drift checks, retries (agent/schedule.h

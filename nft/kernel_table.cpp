@@ -24,7 +24,44 @@ std::optional<uint32_t> generation_of(Kernel& kernel) {
   return g.value();
 }
 
+bool referenced(const Ruleset& rs, const std::string& set) {
+  for (const auto& [_, rules] : rs.rules) {
+    for (const Rule& r : rules) {
+      for (const Expr& x : r.exprs) {
+        if (const auto* m = std::get_if<SetMatch>(&x); m && m->set == set) return true;
+        if (const auto* v = std::get_if<VmapLookup>(&x); v && v->map == set) return true;
+      }
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+Status KernelTable::prefill(const Set& decl, std::set<Element> elements) {
+  if (!mirror_) return Error{"prefill of set " + decl.name + ": the table's state is unknown"};
+  if (referenced(*mirror_, decl.name)) {
+    return Error{"prefill of set " + decl.name + ": rules already use it (send it atomically)"};
+  }
+  const std::optional<uint32_t> base = generation_;
+  Ruleset current = std::move(*mirror_);
+  mirror_.reset();
+  const TableFamily family = current.table.family;
+  const std::string name = current.table.name;
+  const bool declared = current.sets.contains(decl.name);
+  Transaction tx(family, name, std::move(current));
+  if (!declared)
+    tx.append(Verb::Add, Set{decl.name, decl.key, decl.interval, decl.data, decl.comment, {}});
+  if (!elements.empty()) tx.append(Verb::Add, Elements{decl.name, std::move(elements)});
+  if (!tx.ok()) {
+    // Refused while built: nothing was sent, but the mirror moved into tx.
+    stats_.last_error = tx.status().message();
+    ++stats_.failures;
+    return tx.status();
+  }
+  ++stats_.prefills;
+  return commit(std::move(tx), base);
+}
 
 Status KernelTable::commit(Transaction tx, std::optional<uint32_t> base) {
   stats_.last_ops = tx.ops().size();

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "compiler/ir.h"
@@ -29,6 +30,7 @@ struct KernelTableStats {
   size_t incremental = 0;  // incremental transactions applied
   size_t failures = 0;     // applies the kernel refused (next one is full)
   size_t last_ops = 0;     // ops in the last transaction sent
+  size_t prefills = 0;     // chunks of big new sets sent ahead of their rules (prefill)
   std::string last_error;  // message of the last failure
 };
 
@@ -46,6 +48,15 @@ class KernelTable {
   Status full(const ir::RuleSet& rules);
   // One change: an incremental transaction, or full(after) while needs_full().
   Status update(const ir::RuleSet& after, const ir::Delta& delta);
+
+  // Adds `elements` to the set declared by `decl` (created empty first if the
+  // table lacks it) in a transaction of its own, with nothing else in it: one
+  // chunk of a big new set sent ahead of the rules that will use it
+  // (docs/architecture.md, "Big new sets"). Refused, with nothing sent, when
+  // the mirror is unknown or any rule of the table refers to the set: an
+  // unreferenced set changes no verdict, so a packet meets exactly the rules
+  // it met before. A kernel failure drops the mirror like any other apply.
+  Status prefill(const Set& decl, std::set<Element> elements);
 
   // True when the mirror is known to equal the kernel's table without reading
   // it: the namespace's ruleset generation is still the one our last commit

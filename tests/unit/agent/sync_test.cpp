@@ -185,6 +185,217 @@ TEST_F(Fixture, ChangesAfterTheFirstSyncAreIncrementalAndTimed) {
   EXPECT_FALSE(in_a_set) << "the new pod inherits none of the old pod's allowances";
 }
 
+// Big new sets (docs/architecture.md): a cluster where a new local pod comes
+// under a policy whose peer set nobody used before (250 remote pods), with
+// chunking at 100 elements; and a small policy whose set already exists.
+struct BigSet : Fixture {
+  static constexpr int kPeers = 250;
+  std::string peer_set;  // the IR set of app=peer, once it exists
+
+  void SetUp() override {
+    core.set_chunking(100, 100);
+    core.feed(upsert(ResourceKind::Namespace, testsupport::ns("x")));
+    for (int i = 0; i < kPeers; ++i) {
+      core.feed(upsert(ResourceKind::Pod,
+                       pod("x", "r" + std::to_string(i), "node2",
+                           {"10.2." + std::to_string(i / 200) + "." + std::to_string(i % 200 + 1)},
+                           {{"app", "peer"}})));
+    }
+    core.feed(upsert(ResourceKind::Pod, pod("x", "z", "node1", {"10.0.1.9"}, {{"app", "z"}})));
+    core.feed(upsert(ResourceKind::Pod, pod("x", "y0", "node2", {"10.0.3.1"}, {{"app", "y"}})));
+    core.feed(upsert(ResourceKind::NetworkPolicy,
+                     ingress_only_from("x", "big", {{"app", "a"}}, k8s::Labels{{"app", "peer"}})));
+    core.feed(upsert(ResourceKind::NetworkPolicy,
+                     ingress_only_from("x", "small", {{"app", "z"}}, k8s::Labels{{"app", "y"}})));
+    sync_all();
+    ASSERT_TRUE(core.flush().ok());
+    ASSERT_EQ(core.rules().sets.size(), 1u) << "only the small policy's set is in use";
+  }
+  // The nft set (IPv4) of the IR set that selects app=peer, or "".
+  std::string peer_nft_set() {
+    for (const auto& [name, s] : core.rules().sets) {
+      if (s.elements.size() == kPeers) return nft::family_set_name(name, netpol::Family::V4);
+    }
+    return "";
+  }
+  bool referenced(const std::string& set) const {
+    for (const auto& [_, rules] : kernel.table->rules) {
+      for (const auto& r : rules) {
+        for (const auto& x : r.exprs) {
+          if (const auto* m = std::get_if<nft::SetMatch>(&x); m && m->set == set) return true;
+        }
+      }
+    }
+    return false;
+  }
+  bool dispatched(const char* addr) const {
+    for (const auto& el : kernel.table->sets.at("ingress-v4").elements) {
+      if (el.key[0] == nft::Value(ip(addr))) return true;
+    }
+    return false;
+  }
+};
+
+TEST_F(BigSet, ABigNewSetGoesInChunksAndItsRulesAfterTheLastOne) {
+  const size_t applies = kernel.applies;
+  const SteadyTime t0 = clock->now();
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}}), t0));
+  const std::string set = peer_nft_set();
+  ASSERT_FALSE(set.empty());
+
+  // 250 members, chunks of 100: three transactions of elements, then the rest.
+  for (size_t chunk = 1; chunk <= 2; ++chunk) {
+    ASSERT_TRUE(core.flush().ok());
+    EXPECT_TRUE(core.busy());
+    EXPECT_EQ(kernel.applies, applies + chunk);
+    ASSERT_TRUE(kernel.table->sets.contains(set));
+    EXPECT_EQ(kernel.table->sets.at(set).elements.size(), 100 * chunk);
+    EXPECT_FALSE(referenced(set)) << "no rule uses a set that is not complete";
+    EXPECT_FALSE(dispatched("10.0.1.1")) << "the new pod meets no rules of its own yet";
+  }
+  clock->advance(milliseconds(30));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_FALSE(core.busy());
+  EXPECT_EQ(kernel.applies, applies + 4) << "third chunk, then the pod's chain and dispatch";
+  EXPECT_EQ(*kernel.table, want());
+  EXPECT_TRUE(referenced(set));
+  EXPECT_TRUE(dispatched("10.0.1.1"));
+
+  auto e = scrape();
+  EXPECT_EQ(e.value("netpol_set_chunks_total"), 3);
+  EXPECT_EQ(e.value("netpol_event_to_kernel_seconds_count"), 1);
+  EXPECT_EQ(e.value("netpol_event_to_kernel_seconds_bucket", {{"le", "0.025"}}), 0)
+      << "the pod's own latency runs until its rules are in";
+}
+
+TEST_F(BigSet, ASmallChangeFedMeanwhileCommitsBeforeTheHeldRules) {
+  core.set_chunking(100, 50);  // five chunks
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+  ASSERT_TRUE(core.flush().ok());
+  ASSERT_TRUE(core.busy());
+  const std::string set = peer_nft_set();
+
+  // A new member of the small policy's set: nothing the held change touches.
+  const SteadyTime t1 = clock->now();
+  core.feed(upsert(ResourceKind::Pod, pod("x", "y1", "node2", {"10.0.3.2"}, {{"app", "y"}}), t1));
+  clock->advance(milliseconds(1));
+  ASSERT_TRUE(core.flush().ok());
+  bool in_small = false;
+  for (const auto& [name, s] : kernel.table->sets) {
+    if (name == set || s.is_map()) continue;
+    for (const auto& el : s.elements) in_small |= el.key[0] == nft::Value(ip("10.0.3.2"));
+  }
+  EXPECT_TRUE(in_small) << "the small change is in the kernel";
+  EXPECT_FALSE(referenced(set)) << "while the big set is still being sent";
+  EXPECT_TRUE(core.busy());
+  auto e = scrape();
+  EXPECT_EQ(e.value("netpol_event_to_kernel_seconds_count"), 1);
+  EXPECT_EQ(e.value("netpol_event_to_kernel_seconds_bucket", {{"le", "0.0025"}}), 1)
+      << "timed when it committed, not when the held change does";
+
+  // A second pod under the big policy depends on the held set: it waits too.
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a2", "node1", {"10.0.1.2"}, {{"app", "a"}})));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(core.busy());
+  EXPECT_FALSE(dispatched("10.0.1.2"));
+  EXPECT_FALSE(referenced(set));
+  ASSERT_TRUE(core.flush().ok());
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_FALSE(core.busy()) << "fifth chunk sent: the held change committed";
+  EXPECT_TRUE(dispatched("10.0.1.1"));
+  EXPECT_TRUE(dispatched("10.0.1.2"));
+  EXPECT_EQ(*kernel.table, want());
+}
+
+TEST_F(BigSet, APeerJoiningTheHeldSetCommitsTheRestOfItsChangeAtOnce) {
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+  ASSERT_TRUE(core.flush().ok());
+  const std::string set = peer_nft_set();
+  // Matches both selectors: it joins the held set and the small policy's set.
+  core.feed(upsert(ResourceKind::Pod,
+                   pod("x", "both", "node2", {"10.0.3.7"}, {{"app", "peer"}, {"tier", "y"}})));
+  core.feed(upsert(ResourceKind::NetworkPolicy,
+                   ingress_only_from("x", "small", {{"app", "z"}}, k8s::Labels{{"tier", "y"}})));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(core.busy());
+  bool in_small = false;
+  for (const auto& [name, s] : kernel.table->sets) {
+    if (name == set || s.is_map()) continue;
+    for (const auto& el : s.elements) in_small |= el.key[0] == nft::Value(ip("10.0.3.7"));
+  }
+  EXPECT_TRUE(in_small) << "its change to a set in use did not wait";
+  while (core.busy()) ASSERT_TRUE(core.flush().ok());
+  EXPECT_EQ(*kernel.table, want()) << "and the held set got it too";
+}
+
+TEST_F(BigSet, TwoIndependentBigSetsCommitEachWhenItsOwnChunksAreIn) {
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+  ASSERT_TRUE(core.flush().ok());
+  // x/b needs a set of every pod of x (253): held too, behind x/a.
+  core.feed(upsert(ResourceKind::NetworkPolicy,
+                   ingress_only_from("x", "all", {{"app", "b"}}, k8s::Labels{})));
+  core.feed(upsert(ResourceKind::Pod, pod("x", "b", "node1", {"10.0.1.3"}, {{"app", "b"}})));
+  ASSERT_TRUE(core.flush().ok());
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_TRUE(dispatched("10.0.1.1")) << "x/a's three chunks are in: it does not wait for x/b";
+  EXPECT_FALSE(dispatched("10.0.1.3"));
+  EXPECT_TRUE(core.busy());
+  int flushes = 0;
+  while (core.busy() && flushes++ < 10) ASSERT_TRUE(core.flush().ok());
+  EXPECT_EQ(flushes, 3) << "x/b's three chunks, one a flush";
+  EXPECT_TRUE(dispatched("10.0.1.3"));
+  EXPECT_EQ(*kernel.table, want());
+}
+
+TEST_F(BigSet, WithAYieldThatNeverStopsEverythingGoesInOneFlush) {
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+  const size_t applies = kernel.applies;
+  ASSERT_TRUE(core.flush([] { return false; }).ok());
+  EXPECT_FALSE(core.busy());
+  EXPECT_EQ(kernel.applies, applies + 4);
+  EXPECT_EQ(*kernel.table, want());
+}
+
+TEST_F(BigSet, ThePolicyGoingAwayMidwayRemovesThePartialSet) {
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+  ASSERT_TRUE(core.flush().ok());
+  const std::string set = peer_nft_set();
+  ASSERT_TRUE(kernel.table->sets.contains(set));
+  core.feed(remove(ResourceKind::NetworkPolicy,
+                   ingress_only_from("x", "big", {{"app", "a"}}, k8s::Labels{{"app", "peer"}})));
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_FALSE(core.busy());
+  EXPECT_FALSE(kernel.table->sets.contains(set));
+  EXPECT_EQ(*kernel.table, want());
+}
+
+TEST_F(BigSet, AFailedChunkMakesTheNextSyncAFullOneThatSendsEverything) {
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+  ASSERT_TRUE(core.flush().ok());
+  kernel.fail_op = 0;
+  EXPECT_FALSE(core.flush().ok());
+  EXPECT_FALSE(core.busy());
+  EXPECT_TRUE(core.needs_full());
+  EXPECT_FALSE(dispatched("10.0.1.1"));
+  const size_t reads = kernel.reads;
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_EQ(kernel.reads, reads + 1) << "reconciled from a read-back";
+  EXPECT_EQ(*kernel.table, want());
+  auto e = scrape();
+  EXPECT_EQ(e.value("netpol_apply_errors_total"), 1);
+  EXPECT_EQ(e.value("netpol_event_to_kernel_seconds_count"), 1) << "the held event, by the full";
+}
+
+TEST_F(BigSet, ChunkingOffSendsTheSetWithItsRulesInOneTransaction) {
+  core.set_chunking(0, 100);
+  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+  const size_t applies = kernel.applies;
+  ASSERT_TRUE(core.flush().ok());
+  EXPECT_FALSE(core.busy());
+  EXPECT_EQ(kernel.applies, applies + 1);
+  EXPECT_EQ(*kernel.table, want());
+}
+
 TEST_F(Fixture, FailedApplyForcesAFullResyncThatRepairsEverything) {
   feed_cluster();
   sync_all();
