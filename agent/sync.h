@@ -1,4 +1,6 @@
-// The sync loop: informer events in, one netlink transaction per burst out.
+// The sync loop: informer events in, one netlink transaction per burst out
+// (a burst that needs a big new set: that set first, in chunks, then one
+// transaction with the rules that use it; see Enforcer::flush).
 //
 //   informer handlers ──enqueue()──▶ queue ──sync thread──▶ Compiler (incremental)
 //        (never block)                          │ DeltaBatch folds the IR deltas
