@@ -56,6 +56,8 @@ Agent::Agent(std::shared_ptr<k8s::api::ApiClient> client, nft::Kernel& kernel, A
       loop_(
           core_,
           [this] {
+            // Before the sync thread exists (it is the only user of core_ after).
+            core_.set_chunking(cfg_.big_set_chunks, 500);
             SyncThreadOptions o = cfg_.sync;
             o.barrier = [this] { return barrier(); };
             return o;

@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   ac.sync.max_batch = o.batch_max_events;
   ac.sync.drift_interval = o.drift_check_interval;
   ac.sync.drift_read_back_every = o.drift_read_back_every;
+  ac.big_set_chunks = o.big_set_chunks;
   ac.audit = nft::AuditOptions{o.audit_nflog_group, o.audit_rate, o.audit_burst};
   ac.cni_socket = o.cni_socket;
   ac.anti_spoofing = o.anti_spoofing;
