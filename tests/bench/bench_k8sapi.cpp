@@ -147,6 +147,19 @@ json lean_pod(const std::string& ns, size_t i) {
   return p;
 }
 
+// A client like `cfg` speaking protobuf or JSON.
+std::shared_ptr<k8s::api::ApiClient> client_in(const k8s::api::ClientConfig& cfg, bool protobuf) {
+  k8s::api::ClientConfig c = cfg;
+  c.protobuf = protobuf;
+  return k8s::api::make_http_client(c).value();
+}
+
+// Response body bytes the fake has sent so far (its /fake/stats).
+uint64_t fake_bytes_sent(k8s::api::ApiClient& cl) {
+  auto st = cl.get("/fake/stats");
+  return st.ok() ? json::parse(st.value()).value("bodyBytesSent", uint64_t{0}) : 0;
+}
+
 const char* name_of(bool protobuf) {
   return protobuf ? "protobuf" : "JSON";
 }
@@ -476,13 +489,8 @@ int main(int argc, char** argv) {
 
   // 5. Protobuf vs JSON: the same list and watch replay in each encoding.
   for (const bool pb : {false, true}) {
-    k8s::api::ClientConfig c2 = cfg;
-    c2.protobuf = pb;
-    auto cl = k8s::api::make_http_client(c2).value();
-    auto sent = [&] {
-      auto st = cl->get("/fake/stats");
-      return st.ok() ? json::parse(st.value()).value("bodyBytesSent", uint64_t{0}) : 0;
-    };
+    auto cl = client_in(cfg, pb);
+    auto sent = [&] { return fake_bytes_sent(*cl); };
     const char* name = pb ? "protobuf" : "JSON";
     // The list, in pages, each pod decoded.
     uint64_t b0 = sent();
@@ -553,13 +561,8 @@ int main(int argc, char** argv) {
   if (sync_compare) {
     for (const bool pb : {false, true}) {
       for (const auto mode : {k8s::api::WatchListMode::Off, k8s::api::WatchListMode::Auto}) {
-        k8s::api::ClientConfig c2 = cfg;
-        c2.protobuf = pb;
-        auto cl = k8s::api::make_http_client(c2).value();
-        auto sent = [&] {
-          auto st = cl->get("/fake/stats");
-          return st.ok() ? json::parse(st.value()).value("bodyBytesSent", uint64_t{0}) : 0;
-        };
+        auto cl = client_in(cfg, pb);
+        auto sent = [&] { return fake_bytes_sent(*cl); };
         k8s::api::InformerOptions o2 = io;
         o2.watch_list = mode;
         const size_t h0 = heap_in_use();
