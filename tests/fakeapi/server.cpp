@@ -947,6 +947,18 @@ struct Server::Impl {
       return labels.matches(o.labels) && fields.matches_fields(o);
     };
     const std::string gone_msg = "too old resource version: " + rv_param;
+    // A BOOKMARK at `at` in the stream's encoding; `initial_end` marks the end
+    // of a watch-list's initial events (the k8s.io/initial-events-end annotation).
+    auto bookmark_event = [&](uint64_t at, bool initial_end) {
+      json meta{{"metadata", {{"resourceVersion", std::to_string(at)}}}};
+      if (initial_end) meta["metadata"]["annotations"] = {{"k8s.io/initial-events-end", "true"}};
+      if (shape.protobuf)
+        return encode_protobuf_watch_event("BOOKMARK", in.group_version, in.kind_name,
+                                           encode_protobuf_object(meta, in.kind_name));
+      meta["kind"] = in.kind_name;
+      meta["apiVersion"] = in.group_version;
+      return "{\"type\":\"BOOKMARK\",\"object\":" + meta.dump() + "}\n";
+    };
 
     std::string out;
     uint64_t pos = 0;
@@ -971,19 +983,7 @@ struct Server::Impl {
         }
         pos = state.rv_locked();
         state.stats.events_sent += sent;
-        if (!cut_initial) {
-          json meta{{"metadata",
-                     {{"resourceVersion", std::to_string(pos)},
-                      {"annotations", {{"k8s.io/initial-events-end", "true"}}}}}};
-          if (shape.protobuf) {
-            out += encode_protobuf_watch_event("BOOKMARK", in.group_version, in.kind_name,
-                                               encode_protobuf_object(meta, in.kind_name));
-          } else {
-            meta["kind"] = in.kind_name;
-            meta["apiVersion"] = in.group_version;
-            out += "{\"type\":\"BOOKMARK\",\"object\":" + meta.dump() + "}\n";
-          }
-        }
+        if (!cut_initial) out += bookmark_event(pos, true);
         ++state.stats.watch_lists;
       } else if (from > 0 && from < state.compacted_locked()) {
         ++state.stats.gone;
@@ -1104,17 +1104,8 @@ struct Server::Impl {
         return false;  // no final chunk: the client sees a broken stream
       }
       const auto now = std::chrono::steady_clock::now();
-      if (bookmarks && now >= next_bookmark && shape.protobuf) {
-        json meta{{"metadata", {{"resourceVersion", std::to_string(pos)}}}};
-        out += encode_protobuf_watch_event("BOOKMARK", in.group_version, in.kind_name,
-                                           encode_protobuf_object(meta, in.kind_name));
-        next_bookmark = now + opts.bookmark_interval;
-      } else if (bookmarks && now >= next_bookmark) {
-        out += "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"";
-        out += in.kind_name;
-        out += "\",\"apiVersion\":\"";
-        out += in.group_version;
-        out += "\",\"metadata\":{\"resourceVersion\":\"" + std::to_string(pos) + "\"}}}\n";
+      if (bookmarks && now >= next_bookmark) {
+        out += bookmark_event(pos, false);
         next_bookmark = now + opts.bookmark_interval;
       }
       if (now >= deadline) {
