@@ -376,20 +376,12 @@ ProtobufIds protobuf_object_ids(std::string_view message) {
         case 6:
           ok = m.string(&ids.resource_version);
           break;
-        case 12: {  // annotations: map entries {key 1, value 2}
-          WireReader e;
-          std::string k, v;
-          ok = m.message("annotations", &e);
-          while (ok && e.next()) {
-            if (e.field() == 1) {
-              ok = e.string(&k);
-            } else if (e.field() == 2) {
-              ok = e.string(&v);
-            } else {
-              ok = e.skip();
-            }
-          }
-          if (ok && k == "k8s.io/initial-events-end" && v == "true") ids.initial_events_end = true;
+        case 12: {  // annotations: only the watch-list's end marker is wanted
+          constexpr const char* kEnd = "k8s.io/initial-events-end";
+          json a;
+          ok = map_entry(m, a, "annotations", kEnd) == 1;
+          if (ok && a.contains("annotations") && a["annotations"].value(kEnd, "") == "true")
+            ids.initial_events_end = true;
           break;
         }
         default:
