@@ -23,7 +23,7 @@ std::optional<Namespace> ObjectDecoder::decode_namespace(const json& obj,
   }
   // The API server sets this label itself and overrides user values.
   ns.labels[kNamespaceNameLabel] = ns.name;
-  ns.labels.shrink_to_fit();  // the insert above may have grown the capacity
+  ns.labels.intern();  // shrinks too: the insert above may have grown the capacity
   if (failed()) return std::nullopt;
   return ns;
 }
@@ -74,6 +74,7 @@ std::optional<Pod> ObjectDecoder::decode_pod(const json& obj, const std::string&
   Pod pod;
   assign(pod, metadata(obj, Scope::Namespaced, prefix));
   pod.labels = labels(obj);
+  pod.labels.intern();  // the pods of one ReplicaSet share one label map
 
   Path root;
   Path spec_at = root / "spec";

@@ -1,6 +1,7 @@
 // k8s::Labels behaves as the std::map it replaced: key order, unique keys
-// (first value wins), lookups, updates, equality and ordering -- and a decoded
-// object keeps no spare capacity.
+// (first value wins), lookups, updates, equality and ordering -- a decoded
+// object keeps no spare capacity, and copies and equal decoded maps share one
+// vector without ever seeing each other's changes.
 #include "k8s/labels.h"
 
 #include <gtest/gtest.h>
@@ -132,6 +133,86 @@ TEST(Labels, MatchesStdMapUnderRandomEdits) {
     ASSERT_EQ(items(l), Pairs(m.begin(), m.end())) << "step " << step;
     ASSERT_EQ(l.contains(k), m.contains(k));
   }
+}
+
+// Copies share the vector; a change to any of them (every form) is its own,
+// also for interned maps, and also when the others are edited at random too.
+TEST(Labels, CopiesShareUntilChangedAndNeverSeeEachOthersChanges) {
+  std::mt19937 rng(777);
+  const std::vector<std::string> keys = {"a", "app", "tier", "z"};
+  std::vector<Labels> ls(4, Labels{{"app", "web"}, {"tier", "db"}});
+  std::vector<std::map<std::string, std::string>> ms(4, {{"app", "web"}, {"tier", "db"}});
+  ls[1] = ls[0];
+  EXPECT_TRUE(ls[1].shares_with(ls[0]));
+  for (auto& l : ls) l.intern();
+  EXPECT_TRUE(ls[2].shares_with(ls[3])) << "equal maps interned: one vector";
+  for (int step = 0; step < 3000; ++step) {
+    const size_t i = rng() % ls.size(), j = rng() % ls.size();
+    const std::string& k = keys[rng() % keys.size()];
+    const std::string v = "v" + std::to_string(rng() % 3);
+    switch (rng() % 7) {
+      case 0:
+        ls[i][k] = v;
+        ms[i][k] = v;
+        break;
+      case 1:
+        ls[i].insert_or_assign(k, v);
+        ms[i].insert_or_assign(k, v);
+        break;
+      case 2:
+        ls[i].emplace(k, v);
+        ms[i].emplace(k, v);
+        break;
+      case 3:
+        ls[i].erase(k);
+        ms[i].erase(k);
+        break;
+      case 4:
+        if (!ls[i].empty()) {
+          ls[i].erase(ls[i].begin());
+          ms[i].erase(ms[i].begin());
+        }
+        break;
+      case 5:
+        ls[i] = ls[j];
+        ms[i] = ms[j];
+        break;
+      case 6:
+        ls[i].intern();
+        break;
+    }
+    for (size_t n = 0; n < ls.size(); ++n) {
+      ASSERT_EQ(items(ls[n]), Pairs(ms[n].begin(), ms[n].end())) << "step " << step << " #" << n;
+    }
+  }
+}
+
+TEST(Labels, DecodedPodsWithEqualLabelsShareOneMap) {
+  auto r = decode_manifests(R"(apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: shop, labels: {app: web, pod-template-hash: "7f"}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: shop, labels: {pod-template-hash: "7f", app: web}}
+spec: {containers: [{name: c}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, namespace: shop, labels: {app: web, pod-template-hash: "80"}}
+spec: {containers: [{name: c}]}
+)",
+                            "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.errors.at(0).message;
+  ASSERT_EQ(r.objects.pods.size(), 3u);
+  Labels& a = r.objects.pods[0].labels;
+  const Labels& b = r.objects.pods[1].labels;
+  EXPECT_TRUE(a.shares_with(b));
+  EXPECT_FALSE(a.shares_with(r.objects.pods[2].labels));
+  a["app"] = "shop";
+  EXPECT_EQ(b.at("app"), "web") << "a change to one pod's labels is that pod's only";
+  EXPECT_FALSE(a.shares_with(b));
 }
 
 TEST(Labels, EqualityIgnoresInsertionOrder) {
