@@ -60,8 +60,8 @@ struct AgentConfig {
   std::chrono::seconds sync_stall{120};
   nft::AuditOptions audit;  // how logging rules are rendered (NFLOG group, rate, burst)
   // New sets of at least this many elements go in chunks of 500 before the
-  // rules that use them (Enforcer::set_chunking); 0: off, the default.
-  size_t big_set_chunks = 0;
+  // rules that use them (Enforcer::set_chunking); 0: off.
+  size_t big_set_chunks = 2000;
   // netpol-cni's socket (docs/cni.md); "": none. Its bindings are kept in
   // bindings_state_path(cni_socket) across restarts.
   std::string cni_socket;

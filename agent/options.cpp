@@ -110,9 +110,9 @@ std::variant<Options, ParseExit> parse_options(
                  "(1 = every check)")
       ->capture_default_str();
   app.add_option("--big-set-chunks", o.big_set_chunks,
-                 "experimental: send a new set of at least this many elements in chunks of "
-                 "500 between other changes' transactions, and the rules that use it after "
-                 "the last chunk (0: off, every change is one transaction)")
+                 "send a new set of at least this many elements in chunks of 500 between "
+                 "other changes' transactions, and the rules that use it after the last "
+                 "chunk (0: off, every change is one transaction)")
       ->capture_default_str();
   app.add_option("--audit-log", o.audit_log,
                  "write the audit log of denied (and opted-in allowed) connections to this file "

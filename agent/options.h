@@ -34,7 +34,7 @@ struct Options {
   std::chrono::milliseconds drift_check_interval{60'000};
   std::chrono::milliseconds relist_spread{5'000};
   unsigned drift_read_back_every = 10;  // 1: read the table back at every check
-  size_t big_set_chunks = 0;            // 0: off (every change one transaction)
+  size_t big_set_chunks = 2000;         // 0: off (every change one transaction)
   bool cleanup = false;
   // Audit log (docs/audit-log.md): "" = off. The DaemonSet passes
   // /var/log/netpol/audit.log; the binary writes nowhere unless asked.

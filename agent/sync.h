@@ -216,8 +216,9 @@ class Enforcer {
   // The held change (see flush()): what it folds, what it touches (a change
   // touching any of it depends on it) and the chunks still to send.
   struct Chunk {
-    std::string ir_set;  // the IR set it belongs to
-    nft::Set decl;       // the nft set, with this chunk's elements
+    std::string ir_set;             // the IR set it belongs to
+    nft::Set decl;                  // the nft set, with this chunk's elements
+    std::vector<nft::Set> declare;  // empty families of the set, created with it
   };
   struct Held {
     DeltaBatch batch;
@@ -229,6 +230,10 @@ class Enforcer {
     std::set<std::string> used_before;  // IR sets its pods' chains in the kernel use
     std::set<IpAddr> ips;               // addresses its pods had or get
     std::deque<Chunk> chunks;
+    // Big new sets whose every chunk is being sent: the IR elements they
+    // hold in the kernel once the last one is in (the commit sends only the
+    // difference to the final state, not the set again).
+    std::map<std::string, std::set<ir::Element>> prefilled;
   };
   // Whether `d` touches what `h` touches (it must commit with it).
   static bool depends(const ir::Delta& d, const Held& h);

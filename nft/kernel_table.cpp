@@ -38,20 +38,28 @@ bool referenced(const Ruleset& rs, const std::string& set) {
 
 }  // namespace
 
-Status KernelTable::prefill(const Set& decl, std::set<Element> elements) {
+Status KernelTable::prefill(const Set& decl, std::set<Element> elements,
+                            const std::vector<Set>& declare) {
   if (!mirror_) return Error{"prefill of set " + decl.name + ": the table's state is unknown"};
-  if (referenced(*mirror_, decl.name)) {
-    return Error{"prefill of set " + decl.name + ": rules already use it (send it atomically)"};
+  std::vector<const Set*> sets{&decl};
+  for (const Set& s : declare) sets.push_back(&s);
+  for (const Set* s : sets) {
+    if (referenced(*mirror_, s->name)) {
+      return Error{"prefill of set " + s->name + ": rules already use it (send it atomically)"};
+    }
   }
   const std::optional<uint32_t> base = generation_;
   Ruleset current = std::move(*mirror_);
   mirror_.reset();
   const TableFamily family = current.table.family;
   const std::string name = current.table.name;
-  const bool declared = current.sets.contains(decl.name);
+  std::vector<const Set*> undeclared;
+  for (const Set* s : sets) {
+    if (!current.sets.contains(s->name)) undeclared.push_back(s);
+  }
   Transaction tx(family, name, std::move(current));
-  if (!declared)
-    tx.append(Verb::Add, Set{decl.name, decl.key, decl.interval, decl.data, decl.comment, {}});
+  for (const Set* s : undeclared)
+    tx.append(Verb::Add, Set{s->name, s->key, s->interval, s->data, s->comment, {}});
   if (!elements.empty()) tx.append(Verb::Add, Elements{decl.name, std::move(elements)});
   if (!tx.ok()) {
     // Refused while built: nothing was sent, but the mirror moved into tx.
@@ -94,6 +102,19 @@ bool KernelTable::unchanged_since_sync() {
 }
 
 Status KernelTable::full(const ir::RuleSet& rules) {
+  Status s = reconcile(rules);
+#ifdef __GLIBC__
+  // A reconcile frees millions of small objects (read-back, desired state,
+  // the transaction); glibc keeps them as free heap (about 150 MiB at 100k
+  // pods) and consolidates them on the next large allocation, which would
+  // make the first incremental change after a reconcile tens of ms slow.
+  // Give them back here, once every temporary of the reconcile is gone.
+  malloc_trim(0);
+#endif
+  return s;
+}
+
+Status KernelTable::reconcile(const ir::RuleSet& rules) {
   ++stats_.full_syncs;
   mirror_.reset();
   generation_.reset();
@@ -115,14 +136,7 @@ Status KernelTable::full(const ir::RuleSet& rules) {
       return tx->status();
     }
   }
-  Status s = commit(std::move(*tx).value(), base);
-#ifdef __GLIBC__
-  // A reconcile frees millions of small objects (read-back, desired state);
-  // glibc consolidates them on the next large allocation, which would make
-  // the first incremental change after a reconcile tens of ms slow. Pay it here.
-  malloc_trim(0);
-#endif
-  return s;
+  return commit(std::move(*tx).value(), base);
 }
 
 Status KernelTable::update(const ir::RuleSet& after, const ir::Delta& delta) {

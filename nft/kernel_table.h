@@ -56,7 +56,9 @@ class KernelTable {
   // the mirror is unknown or any rule of the table refers to the set: an
   // unreferenced set changes no verdict, so a packet meets exactly the rules
   // it met before. A kernel failure drops the mirror like any other apply.
-  Status prefill(const Set& decl, std::set<Element> elements);
+  // `declare`: more sets (without elements) to create empty in the same
+  // transaction if the table lacks them (a big set's empty other family).
+  Status prefill(const Set& decl, std::set<Element> elements, const std::vector<Set>& declare = {});
 
   // True when the mirror is known to equal the kernel's table without reading
   // it: the namespace's ruleset generation is still the one our last commit
@@ -77,6 +79,7 @@ class KernelTable {
   const KernelTableStats& stats() const { return stats_; }
 
  private:
+  Status reconcile(const ir::RuleSet& rules);  // full() without the heap trim
   // Applies tx, whose starting state the kernel held at generation `base`
   // (nullopt: unknown), and records the generation the mirror now matches.
   Status commit(Transaction tx, std::optional<uint32_t> base);
