@@ -89,6 +89,7 @@ std::optional<Pod> ObjectDecoder::decode_pod(const json& obj, const std::string&
   pod.host_network = boolean(sj, "hostNetwork", spec_at / "hostNetwork").value_or(false);
   container_ports(sj, "containers", spec_at / "containers", pod);
   container_ports(sj, "initContainers", spec_at / "initContainers", pod);
+  pod.ports.intern();  // the pods of one ReplicaSet share one list
 
   Path status_at = root / "status";
   const json* status = object(obj, "status", status_at);

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +19,7 @@
 
 #include "k8s/ip.h"
 #include "k8s/labels.h"
+#include "k8s/shared_vector.h"
 
 namespace netpol::k8s {
 
@@ -74,6 +77,14 @@ struct ContainerPort {
   friend auto operator<=>(const ContainerPort&, const ContainerPort&) = default;
   friend bool operator==(const ContainerPort&, const ContainerPort&) = default;
 };
+struct ContainerPortHash {
+  size_t operator()(const ContainerPort& p) const noexcept {
+    return std::hash<std::string>{}(p.name) ^ (size_t{p.port} << 8) ^
+           static_cast<size_t>(p.protocol);
+  }
+};
+// A pod's container ports, shared by copies and interned by the decoder.
+using ContainerPorts = SharedVector<ContainerPort, ContainerPortHash>;
 
 enum class PodPhase : uint8_t { Pending, Running, Succeeded, Failed, Unknown };
 const char* to_string(PodPhase p);
@@ -86,7 +97,7 @@ struct Pod {
   std::string node_name;
   bool host_network = false;
   Labels labels;
-  std::vector<ContainerPort> ports;  // every container's ports, in manifest order
+  ContainerPorts ports;  // every container's ports, in manifest order
   PodPhase phase = PodPhase::Pending;
   std::vector<IpAddr> ips;  // status.podIPs (or status.podIP), deduplicated, in order
   // metadata.deletionTimestamp is set: the pod is going away, and a Running

@@ -138,7 +138,7 @@ struct PodRec {
   NsRec* ns = nullptr;
   size_t ns_pos = 0;  // index in ns->pods while enforceable
   Labels labels;
-  std::vector<k8s::ContainerPort> ports;
+  k8s::ContainerPorts ports;
   std::vector<IpAddr> ips;
   k8s::PodPhase phase = k8s::PodPhase::Pending;
   bool terminating = false;  // deletionTimestamp set (ranks its IP claims last)

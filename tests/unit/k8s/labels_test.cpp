@@ -215,6 +215,37 @@ spec: {containers: [{name: c}]}
   EXPECT_FALSE(a.shares_with(b));
 }
 
+// The same sharing for a pod's container ports (k8s::SharedVector).
+TEST(Labels, DecodedPodsWithEqualPortsShareOneList) {
+  auto r = decode_manifests(R"(apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: shop}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: shop}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 80}]}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, namespace: shop}
+spec: {containers: [{name: c, ports: [{name: http, containerPort: 81}]}]}
+)",
+                            "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.errors.at(0).message;
+  ASSERT_EQ(r.objects.pods.size(), 3u);
+  ContainerPorts& a = r.objects.pods[0].ports;
+  const ContainerPorts& b = r.objects.pods[1].ports;
+  EXPECT_TRUE(a.shares_with(b));
+  EXPECT_FALSE(a.shares_with(r.objects.pods[2].ports));
+  ContainerPorts copy = b;
+  a.push_back({"dns", 53, Protocol::UDP});
+  EXPECT_EQ(b, (std::vector<ContainerPort>{{"http", 80, Protocol::TCP}})) << "a's change is a's";
+  EXPECT_EQ(a.size(), 2u);
+  EXPECT_TRUE(copy.shares_with(b));
+}
+
 TEST(Labels, EqualityIgnoresInsertionOrder) {
   Labels a{{"app", "web"}, {"tier", "front"}};
   Labels b;
