@@ -2,40 +2,14 @@
 
 #include <algorithm>
 #include <functional>
-#include <mutex>
 #include <stdexcept>
-#include <unordered_map>
 
 namespace netpol::k8s {
 
-namespace {
-
-// The intern pool: content hash -> the vectors interned with that hash.
-// Weak references: an entry dies with its last handle; dead ones are
-// dropped when their bucket is next visited and in a sweep whenever the
-// pool has doubled since the last one.
-struct Pool {
-  std::mutex mu;
-  std::unordered_multimap<size_t, std::weak_ptr<std::vector<Labels::value_type>>> entries;
-  size_t sweep_at = 1024;
-};
-
-Pool& pool() {
-  static Pool* p = new Pool;  // never destroyed: handles may outlive statics
-  return *p;
+size_t Labels::EntryHash::operator()(const value_type& kv) const noexcept {
+  const size_t k = std::hash<std::string>{}(kv.first);
+  return k ^ (std::hash<std::string>{}(kv.second) + 0x9e3779b97f4a7c15ULL + (k << 6) + (k >> 2));
 }
-
-size_t hash_of(const std::vector<Labels::value_type>& items) {
-  size_t h = items.size();
-  std::hash<std::string> hs;
-  for (const auto& [k, v] : items) {
-    h ^= hs(k) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-    h ^= hs(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-  }
-  return h;
-}
-
-}  // namespace
 
 Labels::Labels(std::initializer_list<value_type> init) {
   if (init.size() == 0) return;
@@ -48,21 +22,6 @@ Labels::Labels(Labels&&) noexcept = default;
 Labels& Labels::operator=(const Labels&) = default;
 Labels& Labels::operator=(Labels&&) noexcept = default;
 Labels::~Labels() = default;
-
-const Labels::Items& Labels::none() {
-  static const Items empty;
-  return empty;
-}
-
-Labels::Items& Labels::own() {
-  if (!items_) {
-    items_ = std::make_shared<Items>();
-  } else if (pooled_ || items_.use_count() > 1) {
-    items_ = std::make_shared<Items>(*items_);
-  }
-  pooled_ = false;
-  return *items_;
-}
 
 const std::string& Labels::at(std::string_view key) const {
   auto it = find(key);
@@ -119,48 +78,7 @@ Labels::const_iterator Labels::erase(const_iterator pos) {
 }
 
 void Labels::shrink_to_fit() {
-  if (!items_ || items_->capacity() == items_->size()) return;
-  if (pooled_ || items_.use_count() > 1) {
-    items_ = std::make_shared<Items>(*items_);  // a copy is exact already
-    pooled_ = false;
-  } else {
-    items_->shrink_to_fit();
-  }
-}
-
-void Labels::intern() {
-  if (empty()) {
-    clear();
-    return;
-  }
-  shrink_to_fit();
-  const size_t h = hash_of(*items_);
-  Pool& p = pool();
-  std::lock_guard<std::mutex> lock(p.mu);
-  auto [first, last] = p.entries.equal_range(h);
-  for (auto it = first; it != last;) {
-    std::shared_ptr<Items> have = it->second.lock();
-    if (!have) {
-      it = p.entries.erase(it);
-      continue;
-    }
-    if (have == items_) {
-      pooled_ = true;
-      return;
-    }
-    if (*have == *items_) {
-      items_ = std::move(have);
-      pooled_ = true;
-      return;
-    }
-    ++it;
-  }
-  p.entries.emplace(h, items_);
-  pooled_ = true;
-  if (p.entries.size() >= p.sweep_at) {
-    std::erase_if(p.entries, [](const auto& e) { return e.second.expired(); });
-    p.sweep_at = std::max<size_t>(1024, 2 * p.entries.size());
-  }
+  if (capacity() != size()) own().shrink_to_fit();  // a copy of a shared one is exact already
 }
 
 }  // namespace netpol::k8s

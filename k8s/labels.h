@@ -31,11 +31,12 @@
 #include <compare>
 #include <cstddef>
 #include <initializer_list>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "k8s/shared_vector.h"
 
 namespace netpol::k8s {
 
@@ -94,46 +95,40 @@ class Labels {
   // Removes the element at `pos` (an iterator of this handle, valid);
   // returns the one after it.
   const_iterator erase(const_iterator pos);
-  void clear() {
-    items_.reset();
-    pooled_ = false;
-  }
+  void clear() { items_.clear(); }
 
   // Storage control: the decoder shrinks every map it builds so a stored
   // object holds exactly size() elements' worth of memory.
   void reserve(size_type n) { own().reserve(n); }
   void shrink_to_fit();
-  size_type capacity() const { return items().capacity(); }
+  size_type capacity() const { return items_.capacity(); }
 
   // Shares the vector of an equal map interned earlier (or makes this one
   // the interned one): after it, equal interned maps are one allocation.
   // Shrinks first. Thread-safe (one process-wide pool, under a mutex);
   // entries go when the last handle to them does. The decoder interns every
   // object's labels.
-  void intern();
+  void intern() { items_.intern(); }
   // Whether both handles share one vector (for tests and the benchmarks).
-  bool shares_with(const Labels& o) const { return items_ && items_ == o.items_; }
+  bool shares_with(const Labels& o) const { return items_.shares_with(o.items_); }
 
-  friend bool operator==(const Labels& a, const Labels& b) {
-    return a.items_ == b.items_ || a.items() == b.items();
-  }
+  friend bool operator==(const Labels& a, const Labels& b) { return a.items_ == b.items_; }
   friend auto operator<=>(const Labels& a, const Labels& b) { return a.items() <=> b.items(); }
 
  private:
+  struct EntryHash {
+    size_t operator()(const value_type& kv) const noexcept;
+  };
   using Items = std::vector<value_type>;
-  static const Items& none();
-  const Items& items() const { return items_ ? *items_ : none(); }
+  const Items& items() const { return items_.vec(); }
   // The vector, made this handle's own first (copied when shared).
-  Items& own();
+  Items& own() { return items_.edit(); }
   const_iterator lower_bound(std::string_view key) const {
     return std::lower_bound(begin(), end(), key,
                             [](const value_type& e, std::string_view k) { return e.first < k; });
   }
 
-  std::shared_ptr<Items> items_;  // sorted by key, keys unique; null: empty
-  // items_ may be in the intern pool, where other threads compare it: it is
-  // never changed in place, even when this handle is its only holder.
-  bool pooled_ = false;
+  SharedVector<value_type, EntryHash> items_;  // sorted by key, keys unique
 };
 
 }  // namespace netpol::k8s

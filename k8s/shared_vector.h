@@ -13,6 +13,7 @@
 // std::vector (copies are independent). `Hash` hashes one element.
 #pragma once
 
+#include <algorithm>
 #include <compare>
 #include <cstddef>
 #include <initializer_list>
@@ -50,6 +51,11 @@ class SharedVector {
   const std::vector<T>& vec() const { return items(); }
 
   void push_back(T v) { own().push_back(std::move(v)); }
+  // The vector itself, made this handle's own first (copied when shared or
+  // interned): for containers built on this one (k8s::Labels) that keep
+  // their own invariants over it.
+  std::vector<T>& edit() { return own(); }
+  size_type capacity() const { return items().capacity(); }
   void clear() {
     items_.reset();
     pooled_ = false;
