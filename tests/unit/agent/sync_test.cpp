@@ -228,6 +228,16 @@ struct BigSet : Fixture {
     }
     return false;
   }
+  // x/a comes under the big policy (its set held), then x/b under a policy
+  // whose set is every pod of x (253): held too, behind x/a.
+  void hold_two_big_sets() {
+    core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
+    ASSERT_TRUE(core.flush().ok());
+    core.feed(upsert(ResourceKind::NetworkPolicy,
+                     ingress_only_from("x", "all", {{"app", "b"}}, k8s::Labels{})));
+    core.feed(upsert(ResourceKind::Pod, pod("x", "b", "node1", {"10.0.1.3"}, {{"app", "b"}})));
+    ASSERT_TRUE(core.flush().ok());
+  }
   bool dispatched(const char* addr) const {
     for (const auto& el : kernel.table->sets.at("ingress-v4").elements) {
       if (el.key[0] == nft::Value(ip(addr))) return true;
@@ -350,13 +360,7 @@ TEST_F(BigSet, APeerLeavingAndOneJoiningWhileHeldAreInTheCommittedSet) {
 }
 
 TEST_F(BigSet, TwoIndependentBigSetsCommitEachWhenItsOwnChunksAreIn) {
-  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
-  ASSERT_TRUE(core.flush().ok());
-  // x/b needs a set of every pod of x (253): held too, behind x/a.
-  core.feed(upsert(ResourceKind::NetworkPolicy,
-                   ingress_only_from("x", "all", {{"app", "b"}}, k8s::Labels{})));
-  core.feed(upsert(ResourceKind::Pod, pod("x", "b", "node1", {"10.0.1.3"}, {{"app", "b"}})));
-  ASSERT_TRUE(core.flush().ok());
+  ASSERT_NO_FATAL_FAILURE(hold_two_big_sets());
   ASSERT_TRUE(core.flush().ok());
   EXPECT_TRUE(dispatched("10.0.1.1")) << "x/a's three chunks are in: it does not wait for x/b";
   EXPECT_FALSE(dispatched("10.0.1.3"));
@@ -375,12 +379,7 @@ TEST_F(BigSet, TwoIndependentBigSetsCommitEachWhenItsOwnChunksAreIn) {
 // change whole, so its next chunk was refused (the 100k-pod benchmark, one
 // run in five).
 TEST_F(BigSet, AChangeDependingOnTheFirstHeldChangeAndAddingToTheSecondsSet) {
-  core.feed(upsert(ResourceKind::Pod, pod("x", "a", "node1", {"10.0.1.1"}, {{"app", "a"}})));
-  ASSERT_TRUE(core.flush().ok());
-  core.feed(upsert(ResourceKind::NetworkPolicy,
-                   ingress_only_from("x", "all", {{"app", "b"}}, k8s::Labels{})));
-  core.feed(upsert(ResourceKind::Pod, pod("x", "b", "node1", {"10.0.1.3"}, {{"app", "b"}})));
-  ASSERT_TRUE(core.flush().ok());
+  ASSERT_NO_FATAL_FAILURE(hold_two_big_sets());
   const size_t reads = kernel.reads;
   core.feed(upsert(ResourceKind::Pod, pod("x", "a2", "node1", {"10.0.1.4"}, {{"app", "a"}})));
   int flushes = 0;
