@@ -161,8 +161,9 @@ inline void put_value(Key& k, const Value& v, bool concat) {
   } else if (const auto* proto = std::get_if<Proto>(&v)) {
     p[0] = proto->num;
   } else if (const auto* n = std::get_if<IfName>(&v)) {
-    for (size_t i = 0; i < n->name.size() && i < part_len(t) - 1; ++i) {
-      p[i] = static_cast<uint8_t>(n->name[i]);
+    const std::string_view name = n->name();
+    for (size_t i = 0; i < name.size() && i < part_len(t) - 1; ++i) {
+      p[i] = static_cast<uint8_t>(name[i]);
     }
   } else {
     const uint16_t port = std::get<Port>(v).num;
@@ -172,14 +173,15 @@ inline void put_value(Key& k, const Value& v, bool concat) {
   k.len += padded_len(t, concat);
 }
 
-inline Key encode_key(const std::vector<Value>& parts) {
+template <typename Parts>  // KeyParts or std::vector<Value>
+Key encode_key(const Parts& parts) {
   Key k;
   for (const Value& v : parts) put_value(k, v, parts.size() > 1);
   return k;
 }
 
 inline Key port_key(uint16_t port) {
-  return encode_key({Port{port}});
+  return encode_key(KeyParts{Port{port}});
 }
 
 // The key one above `k` (big-endian increment); nullopt past the maximum.
@@ -206,12 +208,13 @@ inline std::optional<Key> predecessor(Key k) {
   return k;
 }
 
-// Decodes `len` bytes as values of `types` (nullopt if the length disagrees).
-inline std::optional<std::vector<Value>> decode_key(const std::vector<KeyType>& types,
-                                                    const uint8_t* data, uint32_t len) {
+// Decodes `len` bytes as values of `types` (nullopt if the length disagrees
+// or there are more parts than an element key holds).
+inline std::optional<KeyParts> decode_key(const std::vector<KeyType>& types, const uint8_t* data,
+                                          uint32_t len) {
   const bool concat = types.size() > 1;
-  if (len != key_len(types)) return std::nullopt;
-  std::vector<Value> out;
+  if (len != key_len(types) || types.size() > kMaxKeyParts) return std::nullopt;
+  KeyParts out;
   uint32_t off = 0;
   for (KeyType t : types) {
     const uint8_t* p = data + off;
@@ -221,19 +224,19 @@ inline std::optional<std::vector<Value>> decode_key(const std::vector<KeyType>& 
         IpAddr ip;
         ip.family = t == KeyType::Ipv4Addr ? Family::V4 : Family::V6;
         for (uint32_t i = 0; i < part_len(t); ++i) ip.bytes[i] = p[i];
-        out.emplace_back(ip);
+        out.push_back(ip);
         break;
       }
       case KeyType::InetProto:
-        out.emplace_back(Proto{p[0]});
+        out.push_back(Proto{p[0]});
         break;
       case KeyType::InetService:
-        out.emplace_back(Port{static_cast<uint16_t>((p[0] << 8) | p[1])});
+        out.push_back(Port{static_cast<uint16_t>((p[0] << 8) | p[1])});
         break;
       case KeyType::IfName: {
         size_t n = 0;
         while (n < part_len(t) && p[n] != 0) ++n;
-        out.emplace_back(IfName{std::string(reinterpret_cast<const char*>(p), n)});
+        out.push_back(IfName{std::string_view(reinterpret_cast<const char*>(p), n)});
         break;
       }
     }

@@ -373,7 +373,7 @@ class Encoder {
       for (const Element& e : elems) {
         if (e.key.size() != 1) return Error{"netlink: interval element with a concatenated key"};
         ranges.emplace_back(wire::encode_key(e.key),
-                            wire::encode_key(e.is_range() ? e.key_end : e.key));
+                            e.is_range() ? wire::encode_key(e.key_end) : wire::encode_key(e.key));
       }
       wire_elems = interval_elems(ranges, leading_end);
     } else {

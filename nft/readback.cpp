@@ -335,7 +335,7 @@ Result<std::optional<Ruleset>> TableReader::Impl::read_once(TableFamily family,
           if (!first || !last) return Error{where + ": set " + sname + ": bad key length"};
           Element e;
           e.key = *first;
-          if (*last != *first) e.key_end = *last;
+          if (*last != *first) e.key_end.assign(last->begin(), last->end());
           out.elements.insert(std::move(e));
         }
       } else {

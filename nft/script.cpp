@@ -33,7 +33,7 @@ std::string proto_text(uint8_t proto) {
 std::string value_text(const Value& v) {
   if (const auto* ip = std::get_if<IpAddr>(&v)) return ip->str();
   if (const auto* p = std::get_if<Proto>(&v)) return proto_text(p->num);
-  if (const auto* n = std::get_if<IfName>(&v)) return "\"" + n->name + "\"";
+  if (const auto* n = std::get_if<IfName>(&v)) return "\"" + std::string(n->name()) + "\"";
   return std::to_string(std::get<Port>(v).num);
 }
 

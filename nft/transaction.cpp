@@ -54,8 +54,8 @@ bool value_fits(const Value& v, KeyType t) {
     case KeyType::InetService:
       return std::holds_alternative<Port>(v);
     case KeyType::IfName:
-      return std::holds_alternative<IfName>(v) && !std::get<IfName>(v).name.empty() &&
-             std::get<IfName>(v).name.size() <= kMaxIfNameBytes;
+      return std::holds_alternative<IfName>(v) && !std::get<IfName>(v).empty() &&
+             !std::get<IfName>(v).too_long();
   }
   return false;
 }
@@ -101,7 +101,7 @@ std::pair<Value, Value> span(const Element& e) {
 }
 
 // Elements of `set` whose key equals `key` (several only for a broken state).
-const Element* find_key(const Set& set, const std::vector<Value>& key) {
+const Element* find_key(const Set& set, const KeyParts& key) {
   auto it = set.elements.lower_bound(Element{key, {}, std::nullopt});
   if (it != set.elements.end() && it->key == key) return &*it;
   return nullptr;

@@ -170,6 +170,41 @@ TEST(Transaction, ConcatenatedKeysCheckEveryPart) {
   EXPECT_TRUE(append(tx, Verb::Add, r).ok());
 }
 
+TEST(Transaction, InterfaceNamesMustFitIfnamsiz) {
+  Transaction tx = fresh();
+  ASSERT_TRUE(append(tx, Verb::Add, Set{"ifs", {KeyType::IfName}, false, {}, "", {}}).ok());
+  auto name = [](std::string n) { return Element{{IfName{n}}, {}, std::nullopt}; };
+  EXPECT_TRUE(append(tx, Verb::Add, Elements{"ifs", {name("veth0123456789a")}}).ok());  // 15
+  expect_error(try_append(tx, Verb::Add, Elements{"ifs", {name("veth0123456789ab")}}),
+               "part 0 is not ifname");  // 16: the kernel's IFNAMSIZ has no room
+  expect_error(try_append(tx, Verb::Add, Elements{"ifs", {name(std::string(40, 'x'))}}),
+               "part 0 is not ifname");
+  expect_error(try_append(tx, Verb::Add, Elements{"ifs", {name("")}}), "part 0 is not ifname");
+}
+
+// Element keys, names and verdicts are held inline or boxed (objects.h), and
+// order like the strings and optionals they replaced: the listing order of
+// `policyc` output and the planner's diffs depend on it.
+TEST(Element, OrdersLikeItsValues) {
+  EXPECT_LT(IfName{"eth"}, IfName{"eth0"});
+  EXPECT_LT(IfName{"eth0"}, IfName{"eth1"});
+  EXPECT_LT(IfName{"a1234567890123z"}, IfName{"b"});
+  EXPECT_EQ(IfName{"veth1"}.name(), "veth1");
+  Element one{{ip("10.0.0.1")}, {}, std::nullopt};
+  Element two{{ip("10.0.0.1"), Proto{6}}, {}, std::nullopt};
+  Element jump = to_chain("10.0.0.1", "pod-a");
+  EXPECT_LT(one, two);   // a key that is a prefix orders first
+  EXPECT_LT(one, jump);  // no verdict before a verdict
+  EXPECT_LT(to_chain("10.0.0.1", "pod-a"), to_chain("10.0.0.1", "pod-b"));
+  EXPECT_EQ(jump, to_chain("10.0.0.1", "pod-a"));
+  EXPECT_NE(jump, one);
+  Element copy = jump;  // a deep copy: changing it leaves the original
+  copy.verdict->chain = "pod-c";
+  EXPECT_EQ(jump.verdict->chain, "pod-a");
+  copy.verdict = std::nullopt;
+  EXPECT_EQ(copy, one);
+}
+
 TEST(Transaction, IntervalElementsMayNotOverlap) {
   Transaction tx = fresh();
   ASSERT_TRUE(append(tx, Verb::Add, v4_set("s", true)).ok());
