@@ -15,6 +15,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <list>
 #include <sstream>
 #include <thread>
@@ -864,6 +865,13 @@ struct Server::Impl {
                                 "the server does not allow this method on the requested resource"));
   }
 
+  // Writes `data` as HTTP chunks of at most kWatchChunkBytes, the way
+  // kube-apiserver's net/http does: its response writer buffers 2 KiB before
+  // chunking and each watch event is one write, so a chunk is about one event
+  // or 2 KiB, never the whole initial stream. (Writing 100k initial events as
+  // one 44 MB chunk made cpprest's client reserve a 44 MB read buffer for the
+  // life of the watch connection: memory a real server would not cost.)
+  static constexpr size_t kWatchChunkBytes = 8 * 1024;
   template <typename Stream>
   bool write_chunk(Stream& stream, const std::string& data) {
     {
@@ -871,7 +879,18 @@ struct Server::Impl {
       state.stats.body_bytes_sent += data.size();
     }
     beast::error_code ec;
-    net::write(stream, http::make_chunk(net::buffer(data)), ec);
+    std::string wire;  // several chunks per write: one syscall per ~1 MB
+    char head[24];
+    for (size_t at = 0; at < data.size() && !ec;) {
+      const size_t n = std::min(kWatchChunkBytes, data.size() - at);
+      const int h = std::snprintf(head, sizeof head, "%zx\r\n", n);
+      wire.append(head, static_cast<size_t>(h)).append(data, at, n).append("\r\n");
+      at += n;
+      if (wire.size() >= (1u << 20) || at == data.size()) {
+        net::write(stream, net::buffer(wire), ec);
+        wire.clear();
+      }
+    }
     return !ec;
   }
 
