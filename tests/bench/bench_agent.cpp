@@ -32,7 +32,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -138,11 +140,30 @@ double proc_kib(pid_t pid, const char* field) {
   return 0;
 }
 
+// CPU time (user + system) the process has used so far, in ms.
+double proc_cpu_ms(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; rest >> field; ++i) {  // fields 14 and 15: utime, stime (clock ticks)
+    if (i == 14) utime = std::atof(field.c_str());
+    if (i == 15) {
+      stime = std::atof(field.c_str());
+      break;
+    }
+  }
+  return (utime + stime) * 1e3 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 void usage() {
   std::fprintf(stderr,
                "usage: netpol-bench-agent --agent PATH [--pods N] [--namespaces N] [--policies N]\n"
                "       [--local-pods N] [--changes N] [--gap-ms N] [--cnps N] [--cni-adds N]\n"
-               "       [--cni-dir DIR] [--agent-arg ARG ...]\n");
+               "       [--cni-dir DIR] [--cold-fake] [--agent-arg ARG ...]\n");
   std::exit(2);
 }
 
@@ -154,6 +175,7 @@ int main(int argc, char** argv) {
   std::string cni_base = "/dev/shm";     // --cni-dir
   std::vector<std::string> agent_extra;  // --agent-arg, repeatable
   size_t changes = 300, gap_ms = 20, cnps = 0, cni_adds = 300;
+  bool cold_fake = false;  // --cold-fake: the fake encodes each object on first use
   for (int i = 1; i < argc; ++i) {
     if (bench::parse_size_flag(i, argc, argv, "--pods", p.pods) ||
         bench::parse_size_flag(i, argc, argv, "--namespaces", p.namespaces) ||
@@ -171,6 +193,10 @@ int main(int argc, char** argv) {
     }
     if (std::strcmp(argv[i], "--agent-arg") == 0 && i + 1 < argc) {
       agent_extra.push_back(argv[++i]);
+      continue;
+    }
+    if (std::strcmp(argv[i], "--cold-fake") == 0) {
+      cold_fake = true;
       continue;
     }
     if (std::strcmp(argv[i], "--cni-dir") == 0 && i + 1 < argc) {
@@ -228,6 +254,18 @@ int main(int argc, char** argv) {
   if (cnp_refused) {
     std::fprintf(stderr, "fake API server refused %zu CNPs\n", cnp_refused);
     return 1;
+  }
+  if (!cold_fake) {
+    // kube-apiserver serves lists and watches from its watch cache, whose
+    // objects serialize in microseconds; the fake stores JSON text and would
+    // re-parse each object to encode it, inside the agent's start-to-ready.
+    // So the encodings are made now (docs/performance.md, "Start to ready").
+    bench::Timer warm;
+    const size_t n = server->warm_protobuf_encodings();
+    std::printf(
+        "fake API server: protobuf encodings of %zu objects made ahead in %.1f s "
+        "(--cold-fake: on first use, inside start to ready)\n",
+        n, warm.wall() / 1e3);
   }
 
   char kubeconfig[] = "/tmp/netpol-bench-agent-XXXXXX";
@@ -287,11 +325,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double rss_ready = proc_kib(pid, "VmRSS:");
+  const double cpu_ready = proc_cpu_ms(pid);
   auto m0 = parse_metrics(http_get(mport, "/metrics").second);
   std::printf(
-      "start to ready: %.0f ms (lists, full compile, first transaction: %.0f chains, %.0f "
-      "sets, %.0f elements)\n",
-      ready_ms, m0["netpol_chains"], m0["netpol_sets"], m0["netpol_set_elements"]);
+      "start to ready: %.0f ms, agent CPU %.0f ms (lists, full compile, first transaction: "
+      "%.0f chains, %.0f sets, %.0f elements)\n",
+      ready_ms, cpu_ready, m0["netpol_chains"], m0["netpol_sets"], m0["netpol_set_elements"]);
 
   // Wait until the agent says every write so far is in the kernel.
   auto synced_metrics = [&] {

@@ -158,6 +158,12 @@ class Server {
   void compact();
   // Cut every open watch now.
   void drop_watches();
+  // Makes the protobuf encoding of every stored object of the protobuf kinds
+  // now (it is otherwise made on first use and kept with the object). A
+  // benchmark calls it after loading a cluster, so a client's first list or
+  // watch-list costs the server what kube-apiserver's watch cache costs,
+  // not the fake's JSON re-parse (state.h, EncodingCache). Returns how many.
+  size_t warm_protobuf_encodings();
   void set_tokens(std::vector<std::string> tokens);
   // The next `count` requests whose path and query contain `path_part` are
   // answered `code` (e.g. 403 to test RBAC errors, 500, 429).

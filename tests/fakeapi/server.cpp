@@ -164,8 +164,11 @@ Shape shape_of(const Request& req, const std::map<std::string, std::string>& que
   return s;
 }
 
-std::string protobuf_object(const Obj& o) {
-  return encode_protobuf_object(o.to_json(), info(o.kind).kind_name);
+const std::string& protobuf_object(const Obj& o) {
+  std::lock_guard lock(o.encoded.mu);
+  if (!o.encoded.protobuf)
+    o.encoded.protobuf = encode_protobuf_object(o.to_json(), info(o.kind).kind_name);
+  return *o.encoded.protobuf;
 }
 
 void append_event(std::string& out, const char* type, const ObjPtr& o, const Shape& shape = {}) {
@@ -1276,6 +1279,19 @@ void Server::compact() {
 }
 void Server::drop_watches() {
   impl_->drop_watches();
+}
+size_t Server::warm_protobuf_encodings() {
+  std::vector<ObjPtr> all;
+  {
+    std::lock_guard lock(impl_->state.mu);
+    for (Kind k : {Kind::Namespace, Kind::Pod, Kind::NetworkPolicy, Kind::Node})
+      if (protobuf_kind(k)) {
+        auto v = impl_->state.objects_locked(k, "");
+        all.insert(all.end(), v.begin(), v.end());
+      }
+  }
+  for (const ObjPtr& o : all) (void)protobuf_object(*o);  // outside the lock: writers go on
+  return all.size();
 }
 void Server::set_tokens(std::vector<std::string> tokens) {
   std::lock_guard lock(impl_->auth_mu);

@@ -36,6 +36,24 @@ std::optional<Kind> kind_from_plural(std::string_view group_version, std::string
 
 // One stored version of an object. `text` is its JSON without kind/apiVersion
 // (as list items are sent); full_text() adds them (as get and watch send them).
+// An encoding of an object kept with it once made. kube-apiserver's watch
+// cache does the same (CachingObject: one serialization per encoding, shared by
+// every watcher and list); without it the fake re-parsed the stored JSON of
+// each object for every protobuf list page and watch event, and at 100k pods
+// its encoding, not the client, was most of a list's wall time. A copy of an
+// Obj is a new object (it may be changed before it is stored): it starts empty.
+struct EncodingCache {
+  EncodingCache() = default;
+  EncodingCache(const EncodingCache&) {}
+  EncodingCache& operator=(const EncodingCache&) {
+    std::lock_guard lock(mu);
+    protobuf.reset();
+    return *this;
+  }
+  mutable std::mutex mu;
+  mutable std::optional<std::string> protobuf;
+};
+
 struct Obj {
   Kind kind;
   std::string ns, name, uid;
@@ -43,6 +61,7 @@ struct Obj {
   std::map<std::string, std::string> labels;
   std::vector<std::pair<std::string, std::string>> fields;  // for field selectors
   std::string text;
+  EncodingCache encoded;  // filled by the server on first use; Obj is immutable once stored
 
   std::string key() const { return ns.empty() ? name : ns + "/" + name; }
   std::string full_text() const;
