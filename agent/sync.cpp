@@ -799,8 +799,7 @@ void SyncThread::run() {
       if (stop_) break;
     }
     const size_t take = core_.ready() ? std::min(queue_.size(), opts_.max_batch) : queue_.size();
-    batch.clear();
-    batch.reserve(take);
+    batch.reserve(take);  // empty: cleared after it was fed
     for (size_t i = 0; i < take; ++i) {
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();

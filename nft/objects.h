@@ -220,7 +220,6 @@ class KeyParts {
     if (n_ == kMaxKeyParts) std::abort();
     parts_[n_++] = v;
   }
-  void clear() { n_ = 0; }
 
   friend bool operator==(const KeyParts& a, const KeyParts& b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end());

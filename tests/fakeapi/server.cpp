@@ -1284,11 +1284,11 @@ size_t Server::warm_protobuf_encodings() {
   std::vector<ObjPtr> all;
   {
     std::lock_guard lock(impl_->state.mu);
-    for (Kind k : {Kind::Namespace, Kind::Pod, Kind::NetworkPolicy, Kind::Node})
-      if (protobuf_kind(k)) {
-        auto v = impl_->state.objects_locked(k, "");
-        all.insert(all.end(), v.begin(), v.end());
-      }
+    for (int i = 0; i < kKindCount; ++i) {
+      if (!protobuf_kind(static_cast<Kind>(i))) continue;
+      auto v = impl_->state.objects_locked(static_cast<Kind>(i), "");
+      all.insert(all.end(), v.begin(), v.end());
+    }
   }
   for (const ObjPtr& o : all) (void)protobuf_object(*o);  // outside the lock: writers go on
   return all.size();

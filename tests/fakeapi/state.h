@@ -34,8 +34,6 @@ struct ResourceInfo {
 const ResourceInfo& info(Kind k);
 std::optional<Kind> kind_from_plural(std::string_view group_version, std::string_view plural);
 
-// One stored version of an object. `text` is its JSON without kind/apiVersion
-// (as list items are sent); full_text() adds them (as get and watch send them).
 // An encoding of an object kept with it once made. kube-apiserver's watch
 // cache does the same (CachingObject: one serialization per encoding, shared by
 // every watcher and list); without it the fake re-parsed the stored JSON of
@@ -54,6 +52,8 @@ struct EncodingCache {
   mutable std::optional<std::string> protobuf;
 };
 
+// One stored version of an object. `text` is its JSON without kind/apiVersion
+// (as list items are sent); full_text() adds them (as get and watch send them).
 struct Obj {
   Kind kind;
   std::string ns, name, uid;
