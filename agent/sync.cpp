@@ -477,7 +477,7 @@ nft::Status Enforcer::advance_held(const std::function<bool()>& yield) {
       h.prefilled.erase(c.ir_set);
       continue;
     }
-    std::set<nft::Element> elements = std::move(c.decl.elements);
+    std::set<nft::Element> elements(c.decl.elements.begin(), c.decl.elements.end());
     c.decl.elements.clear();
     nft::Status s = table_.prefill(c.decl, std::move(elements), c.declare);
     if (!s.ok()) {

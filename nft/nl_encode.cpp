@@ -14,6 +14,7 @@
 #include <linux/netlink.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <type_traits>
 #include <utility>
@@ -365,9 +366,13 @@ class Encoder {
 
   // Elements of one set, as many NEWSETELEM/DELSETELEM messages as needed
   // (libnftnl stops a message before its element list outgrows 64 KiB).
-  Status elements(const std::string& set, const SetDecl& decl, const std::set<Element>& elems,
-                  uint16_t type, uint16_t flags, bool leading_end) {
+  // `elems`: a std::set<Element> (an element op) or an ElementSet (a set op,
+  // whose iterators hand out copies: the verdicts are kept in `verdicts`).
+  template <typename Elems>
+  Status elements(const std::string& set, const SetDecl& decl, const Elems& elems, uint16_t type,
+                  uint16_t flags, bool leading_end) {
     std::vector<WireElem> wire_elems;
+    std::deque<Verdict> verdicts;
     if (decl.interval) {
       std::vector<std::pair<wire::Key, wire::Key>> ranges;
       for (const Element& e : elems) {
@@ -380,7 +385,9 @@ class Encoder {
       for (const Element& e : elems) {
         WireElem w{wire::encode_key(e.key), false, false, nullptr};
         // Deletion names keys only; the kernel finds the element by its key.
-        if (decl.map && e.verdict && type == NFT_MSG_NEWSETELEM) w.verdict = &*e.verdict;
+        if (decl.map && e.verdict && type == NFT_MSG_NEWSETELEM) {
+          w.verdict = &verdicts.emplace_back(*e.verdict);
+        }
         wire_elems.push_back(w);
       }
     }

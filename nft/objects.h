@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <initializer_list>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
@@ -247,6 +248,111 @@ struct Element {
   friend bool operator==(const Element&, const Element&) = default;
 };
 
+// The elements of one set or map in Element order: std::set<Element>'s
+// interface, as far as netpol uses it, over a lighter store. Set elements are
+// the agent's most numerous objects (338k at 100k pods) and nearly all of
+// them are one address (a Pods set's); while every element of a set is one
+// (a key of one IpAddr, no range end, no verdict), the set holds bare
+// addresses in sorted blocks of at most kBlock (17 bytes each, where a
+// std::set node was 128). The first element of any other shape moves the
+// whole set to a std::set<Element>, where it stays until cleared.
+//
+// Iterators are invalidated by any change, as a vector's are. Dereferenced,
+// they give a copy of the element (the compact form has no Element to refer
+// to), so no reference into the set outlives the expression; `->` points
+// into the iterator itself (compact form) or the set (general form).
+class ElementSet {
+ public:
+  class const_iterator {
+   public:
+    using iterator_category = std::bidirectional_iterator_tag;
+    using value_type = Element;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Element*;
+    using reference = Element;
+
+    const_iterator() = default;
+    Element operator*() const { return compact_ ? cur_ : *it_; }
+    pointer operator->() const { return compact_ ? &cur_ : &*it_; }
+    const_iterator& operator++();
+    const_iterator operator++(int) {
+      const_iterator old = *this;
+      ++*this;
+      return old;
+    }
+    const_iterator& operator--();
+    const_iterator operator--(int) {
+      const_iterator old = *this;
+      --*this;
+      return old;
+    }
+    friend bool operator==(const const_iterator& a, const const_iterator& b) {
+      return a.compact_ ? a.block_ == b.block_ && a.pos_ == b.pos_ : a.it_ == b.it_;
+    }
+
+   private:
+    friend class ElementSet;
+    const_iterator(const ElementSet* owner, size_t block, size_t pos);
+    explicit const_iterator(std::set<Element>::const_iterator it) : compact_(false), it_(it) {}
+    void load();
+
+    const ElementSet* owner_ = nullptr;
+    bool compact_ = true;
+    size_t block_ = 0, pos_ = 0;
+    std::set<Element>::const_iterator it_;
+    Element cur_;  // compact form: the element at (block_, pos_)
+  };
+  using iterator = const_iterator;
+  using value_type = Element;
+  using size_type = size_t;
+
+  ElementSet() = default;
+  ElementSet(std::initializer_list<Element> elements) { insert(elements.begin(), elements.end()); }
+  template <typename It>
+  ElementSet(It first, It last) {
+    insert(first, last);
+  }
+  // Implicit, as the same elements in another container: lossless.
+  ElementSet(const std::set<Element>& elements)  // NOLINT(google-explicit-constructor)
+      : ElementSet(elements.begin(), elements.end()) {}
+  ElementSet(std::set<Element>&& elements);  // NOLINT(google-explicit-constructor)
+
+  const_iterator begin() const;
+  const_iterator end() const;
+  size_t size() const { return compact_ ? size_ : general_.size(); }
+  bool empty() const { return size() == 0; }
+
+  std::pair<const_iterator, bool> insert(const Element& e);
+  const_iterator insert(const_iterator /*hint*/, const Element& e) { return insert(e).first; }
+  template <typename It>
+  void insert(It first, It last) {
+    for (; first != last; ++first) insert(*first);
+  }
+  size_t erase(const Element& e);
+  void clear();
+
+  const_iterator lower_bound(const Element& e) const;
+  const_iterator find(const Element& e) const;
+  bool contains(const Element& e) const { return find(e) != end(); }
+  size_t count(const Element& e) const { return contains(e) ? 1 : 0; }
+
+  friend bool operator==(const ElementSet& a, const ElementSet& b);
+  friend std::strong_ordering operator<=>(const ElementSet& a, const ElementSet& b);
+
+ private:
+  // Most addresses per block: an insert moves at most this many, a lookup is
+  // two binary searches.
+  static constexpr size_t kBlock = 256;
+  using Block = std::vector<IpAddr>;
+  static const IpAddr* compact_key(const Element& e);
+  void to_general();
+
+  bool compact_ = true;
+  std::vector<Block> blocks_;  // compact form: sorted, disjoint, none empty
+  size_t size_ = 0;            // compact form: addresses in blocks_
+  std::set<Element> general_;
+};
+
 // A named set, or a map when `data` is set. key has several types for a
 // concatenation (`ipv4_addr . inet_proto . inet_service`).
 struct Set {
@@ -255,7 +361,7 @@ struct Set {
   bool interval = false;  // flags interval: elements may be ranges/prefixes
   std::optional<DataType> data;
   std::string comment;
-  std::set<Element> elements;
+  ElementSet elements;
 
   bool is_map() const { return data.has_value(); }
   // Same declaration (everything except elements and comment).

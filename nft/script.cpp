@@ -157,7 +157,9 @@ const char* set_word(const Set& s) {
   return s.is_map() ? "map" : "set";
 }
 
-std::string elements_text(const std::set<Element>& elements, std::string_view sep) {
+// `elements`: a std::set<Element> or an ElementSet.
+template <typename Elems>
+std::string elements_text(const Elems& elements, std::string_view sep) {
   std::string out;
   bool first = true;
   for (const Element& e : elements) {

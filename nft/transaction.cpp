@@ -100,29 +100,32 @@ std::pair<Value, Value> span(const Element& e) {
   return {e.key[0], e.is_range() ? e.key_end[0] : e.key[0]};
 }
 
-// Elements of `set` whose key equals `key` (several only for a broken state).
-const Element* find_key(const Set& set, const KeyParts& key) {
+// The element of `set` whose key equals `key`, or end().
+ElementSet::const_iterator find_key(const Set& set, const KeyParts& key) {
   auto it = set.elements.lower_bound(Element{key, {}, std::nullopt});
-  if (it != set.elements.end() && it->key == key) return &*it;
-  return nullptr;
+  if (it != set.elements.end() && it->key == key) return it;
+  return set.elements.end();
 }
 
-// For interval sets: the element of `set` overlapping `e`, if any (sets are
+// For interval sets: the element of `set` overlapping `e`, or end() (sets are
 // kept disjoint, so only the neighbours by start can overlap).
-const Element* find_overlap(const Set& set, const Element& e) {
+ElementSet::const_iterator find_overlap(const Set& set, const Element& e) {
   auto [lo, hi] = span(e);
   auto it = set.elements.lower_bound(Element{e.key, {}, std::nullopt});
-  if (it != set.elements.end() && span(*it).first <= hi) return &*it;
+  if (it != set.elements.end() && span(*it).first <= hi) return it;
   if (it != set.elements.begin()) {
     auto prev = std::prev(it);
-    if (span(*prev).second >= lo) return &*prev;
+    if (span(*prev).second >= lo) return prev;
   }
-  return nullptr;
+  return set.elements.end();
 }
 
-Status add_elements(const Ruleset& rs, Set& set, const std::set<Element>& elements, bool create) {
+// `elements`: a std::set<Element> (an element op) or an ElementSet (a set op).
+template <typename Elems>
+Status add_elements(const Ruleset& rs, Set& set, const Elems& elements, bool create) {
   if (elements.empty()) return Error{"no elements"};
-  const Element* prev = nullptr;
+  // A copy: an ElementSet's iterator makes the element it points at.
+  std::optional<Element> prev;
   for (const Element& e : elements) {
     if (Status s = check_element(rs, set, e); !s.ok()) return s;
     // Within one command, the same key twice is EEXIST even for `add`.
@@ -130,13 +133,13 @@ Status add_elements(const Ruleset& rs, Set& set, const std::set<Element>& elemen
     if (set.interval && prev && span(*prev).second >= span(e).first) {
       return Error{"elements overlap each other"};
     }
-    prev = &e;
+    prev = e;
     if (set.interval) {
-      if (const Element* old = find_overlap(set, e)) {
+      if (auto old = find_overlap(set, e); old != set.elements.end()) {
         if (*old == e && !create) continue;  // re-adding an element is fine
         return Error{*old == e ? "element exists" : "element overlaps an existing one"};
       }
-    } else if (const Element* old = find_key(set, e.key)) {
+    } else if (auto old = find_key(set, e.key); old != set.elements.end()) {
       if (*old == e && !create) continue;
       return Error{*old == e ? "element exists" : "key exists with a different value"};
     }
@@ -147,14 +150,16 @@ Status add_elements(const Ruleset& rs, Set& set, const std::set<Element>& elemen
 
 Status delete_elements(Set& set, const std::set<Element>& elements) {
   if (elements.empty()) return Error{"no elements"};
-  std::vector<const Element*> victims;
+  std::vector<Element> victims;
   for (const Element& e : elements) {
-    const Element* old = find_key(set, e.key);
+    auto old = find_key(set, e.key);
     // Deletion identifies an element by its key (and range end), not its verdict.
-    if (!old || old->key_end != e.key_end) return Error{"element does not exist"};
-    victims.push_back(old);
+    if (old == set.elements.end() || old->key_end != e.key_end) {
+      return Error{"element does not exist"};
+    }
+    victims.push_back(*old);
   }
-  for (const Element* v : victims) set.elements.erase(*v);
+  for (const Element& v : victims) set.elements.erase(v);
   return {};
 }
 

@@ -742,7 +742,8 @@ Event links_event(LinksView v) {
 
 std::set<nft::Element> bound_in(const std::optional<nft::Ruleset>& t, const char* set) {
   if (!t || !t->sets.count(set)) return {};
-  return t->sets.at(set).elements;
+  const nft::ElementSet& els = t->sets.at(set).elements;
+  return {els.begin(), els.end()};
 }
 nft::Element el(const char* ip, const char* ifc) {
   return nft::Element{{addr(ip), nft::IfName{ifc}}, {}, std::nullopt};
