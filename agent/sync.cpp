@@ -515,7 +515,7 @@ nft::Status Enforcer::commit_held() {
     // Its chunks are in the kernel: only the members that joined or left
     // since go now (rendering and diffing ~37k elements again took 25-45 ms
     // at 100k pods, on the sync thread).
-    const std::set<ir::Element>& want = sd.created->elements;
+    const SortedBlocks<ir::Element>& want = sd.created->elements;
     std::set_difference(want.begin(), want.end(), sent->second.begin(), sent->second.end(),
                         std::back_inserter(sd.add));
     std::set_difference(sent->second.begin(), sent->second.end(), want.begin(), want.end(),

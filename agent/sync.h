@@ -233,7 +233,7 @@ class Enforcer {
     // Big new sets whose every chunk is being sent: the IR elements they
     // hold in the kernel once the last one is in (the commit sends only the
     // difference to the final state, not the set again).
-    std::map<std::string, std::set<ir::Element>> prefilled;
+    std::map<std::string, SortedBlocks<ir::Element>> prefilled;
   };
   // Whether `d` touches what `h` touches (it must commit with it).
   static bool depends(const ir::Delta& d, const Held& h);

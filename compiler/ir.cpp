@@ -12,7 +12,8 @@ namespace netpol::ir {
 namespace {
 
 // Element changes of a set that exists on both sides (both sorted).
-void diff_elements(const std::set<Element>& from, const std::set<Element>& to, SetDelta& out) {
+void diff_elements(const SortedBlocks<Element>& from, const SortedBlocks<Element>& to,
+                   SetDelta& out) {
   std::set_difference(to.begin(), to.end(), from.begin(), from.end(), std::back_inserter(out.add));
   std::set_difference(from.begin(), from.end(), to.begin(), to.end(), std::back_inserter(out.del));
 }

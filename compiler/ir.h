@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/sorted_blocks.h"
 #include "k8s/ip.h"
 #include "k8s/model.h"
 
@@ -50,8 +51,8 @@ struct Element {
 struct Set {
   std::string name;  // stable: "<kind>-<HASH>", HASH from what defines the set
   SetKind kind = SetKind::Pods;
-  std::string comment;         // what selects the members, e.g. "ns in {team=a} pods {app=web}"
-  std::set<Element> elements;  // both families; the renderer splits v4/v6
+  std::string comment;             // what selects the members, e.g. "ns in {team=a} pods {app=web}"
+  SortedBlocks<Element> elements;  // both families; the renderer splits v4/v6
 
   friend bool operator==(const Set&, const Set&) = default;
 };

@@ -29,6 +29,7 @@
 #include <variant>
 #include <vector>
 
+#include "compiler/sorted_blocks.h"
 #include "k8s/ip.h"
 
 namespace netpol::nft {
@@ -250,18 +251,29 @@ struct Element {
 
 // The elements of one set or map in Element order: std::set<Element>'s
 // interface, as far as netpol uses it, over a lighter store. Set elements are
-// the agent's most numerous objects (338k at 100k pods) and nearly all of
-// them are one address (a Pods set's); while every element of a set is one
-// (a key of one IpAddr, no range end, no verdict), the set holds bare
-// addresses in sorted blocks of at most kBlock (17 bytes each, where a
-// std::set node was 128). The first element of any other shape moves the
-// whole set to a std::set<Element>, where it stays until cleared.
+// the agent's most numerous objects (338k at 100k pods), and nearly all of
+// them have one of two shapes: one address (a Pods set's), or address .
+// protocol . port (a named-port set's), with no range end and no verdict.
+// While every element of a set has the shape of its first, the set holds
+// them as 20-byte keys in SortedBlocks (where a std::set node was 128 bytes);
+// the first element of any other shape moves the whole set to a
+// std::set<Element>, where it stays until cleared.
 //
 // Iterators are invalidated by any change, as a vector's are. Dereferenced,
 // they give a copy of the element (the compact form has no Element to refer
 // to), so no reference into the set outlives the expression; `->` points
 // into the iterator itself (compact form) or the set (general form).
 class ElementSet {
+  // The compact form's key: `ip` alone, or `ip . proto . port`.
+  struct Key {
+    IpAddr ip;
+    uint8_t proto = 0;
+    uint16_t port = 0;
+    friend auto operator<=>(const Key&, const Key&) = default;
+    friend bool operator==(const Key&, const Key&) = default;
+  };
+  enum class Shape : uint8_t { None, Address, AddressProtoPort, General };
+
  public:
   class const_iterator {
    public:
@@ -272,8 +284,8 @@ class ElementSet {
     using reference = Element;
 
     const_iterator() = default;
-    Element operator*() const { return compact_ ? cur_ : *it_; }
-    pointer operator->() const { return compact_ ? &cur_ : &*it_; }
+    Element operator*() const { return general_ ? *it_ : cur_; }
+    pointer operator->() const { return general_ ? &*it_ : &cur_; }
     const_iterator& operator++();
     const_iterator operator++(int) {
       const_iterator old = *this;
@@ -287,20 +299,20 @@ class ElementSet {
       return old;
     }
     friend bool operator==(const const_iterator& a, const const_iterator& b) {
-      return a.compact_ ? a.block_ == b.block_ && a.pos_ == b.pos_ : a.it_ == b.it_;
+      return a.general_ ? a.it_ == b.it_ : a.kit_ == b.kit_;
     }
 
    private:
     friend class ElementSet;
-    const_iterator(const ElementSet* owner, size_t block, size_t pos);
-    explicit const_iterator(std::set<Element>::const_iterator it) : compact_(false), it_(it) {}
+    const_iterator(const ElementSet* owner, SortedBlocks<Key>::const_iterator kit);
+    explicit const_iterator(std::set<Element>::const_iterator it) : general_(true), it_(it) {}
     void load();
 
     const ElementSet* owner_ = nullptr;
-    bool compact_ = true;
-    size_t block_ = 0, pos_ = 0;
+    bool general_ = false;
+    SortedBlocks<Key>::const_iterator kit_;
     std::set<Element>::const_iterator it_;
-    Element cur_;  // compact form: the element at (block_, pos_)
+    Element cur_;  // compact form: the element at kit_
   };
   using iterator = const_iterator;
   using value_type = Element;
@@ -319,7 +331,7 @@ class ElementSet {
 
   const_iterator begin() const;
   const_iterator end() const;
-  size_t size() const { return compact_ ? size_ : general_.size(); }
+  size_t size() const { return shape_ == Shape::General ? general_.size() : keys_.size(); }
   bool empty() const { return size() == 0; }
 
   std::pair<const_iterator, bool> insert(const Element& e);
@@ -340,17 +352,14 @@ class ElementSet {
   friend std::strong_ordering operator<=>(const ElementSet& a, const ElementSet& b);
 
  private:
-  // Most addresses per block: an insert moves at most this many, a lookup is
-  // two binary searches.
-  static constexpr size_t kBlock = 256;
-  using Block = std::vector<IpAddr>;
-  static const IpAddr* compact_key(const Element& e);
+  static Shape shape_of(const Element& e);
+  static Key key_of(const Element& e);  // e has a compact shape
+  Element element_of(const Key& k) const;
   void to_general();
 
-  bool compact_ = true;
-  std::vector<Block> blocks_;  // compact form: sorted, disjoint, none empty
-  size_t size_ = 0;            // compact form: addresses in blocks_
-  std::set<Element> general_;
+  Shape shape_ = Shape::None;  // None: empty, no shape chosen yet
+  SortedBlocks<Key> keys_;     // Address and AddressProtoPort
+  std::set<Element> general_;  // General
 };
 
 // A named set, or a map when `data` is set. key has several types for a

@@ -261,7 +261,7 @@ Result<Transaction> plan(Ruleset current, const ir::RuleSet& after, const ir::De
       ir::RuleSet one;
       const ir::Set& whole = kind->second;
       one.sets[sd.name] = ir::Set{whole.name, whole.kind, whole.comment,
-                                  std::set<ir::Element>(list->begin(), list->end())};
+                                  SortedBlocks<ir::Element>(list->begin(), list->end())};
       Ruleset r = render(one, audit).ruleset;
       for (Family f : kFamilies) {
         const std::string n = family_set_name(sd.name, f);

@@ -320,12 +320,12 @@ void Engine::refresh_node_set(SetRec* s) {
   for (const auto& [_, node] : nodes_)
     if (s->pod_selector.matches(node.labels))
       for (const IpAddr& ip : node.addresses) want.insert(ir::Element{ip, ip, 0, 0});
-  std::set<ir::Element>& have = s->out->elements;
+  SortedBlocks<ir::Element>& have = s->out->elements;
   for (const ir::Element& e : have)
     if (!want.count(e)) pending_.record(s, e, -1);
   for (const ir::Element& e : want)
     if (!have.count(e)) pending_.record(s, e, +1);
-  have = std::move(want);
+  have = SortedBlocks<ir::Element>(want.begin(), want.end());
 }
 
 }  // namespace netpol::compiler::engine

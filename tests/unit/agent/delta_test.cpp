@@ -8,8 +8,8 @@
 #include <random>
 
 #include "compiler/compiler.h"
-#include "nft/render.h"
 #include "nft/kernel_table.h"
+#include "nft/render.h"
 #include "tests/support/builders.h"
 #include "tests/support/fake_kernel.h"
 
@@ -55,7 +55,7 @@ TEST(DeltaBatch, CreatedAbsorbsLaterElementChanges) {
   ir::Delta out = b.take();
   ASSERT_EQ(out.sets.size(), 1u);
   ASSERT_TRUE(out.sets[0].created);
-  EXPECT_EQ(out.sets[0].created->elements, std::set<ir::Element>{el("10.0.0.2")});
+  EXPECT_EQ(out.sets[0].created->elements, SortedBlocks<ir::Element>{el("10.0.0.2")});
 }
 
 TEST(DeltaBatch, RemovedThenCreatedIsCreatedAndElementsAfterRemovalBreakTheBatch) {

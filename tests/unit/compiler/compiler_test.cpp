@@ -76,10 +76,10 @@ TEST(Sets, NamesAndCommentsComeFromTheCanonicalDefinition) {
     EXPECT_EQ(it->second.kind, w.kind);
   }
   const ir::Set& c = rs.sets.at(want[3].name);
-  EXPECT_EQ(c.elements, (std::set<ir::Element>{{ip("10.0.0.0"), ip("10.0.255.255")},
-                                               {ip("10.3.0.0"), ip("10.255.255.255")}}));
+  EXPECT_EQ(c.elements, (SortedBlocks<ir::Element>{{ip("10.0.0.0"), ip("10.0.255.255")},
+                                                   {ip("10.3.0.0"), ip("10.255.255.255")}}));
   const ir::Set& web_y = rs.sets.at(want[1].name);
-  EXPECT_EQ(web_y.elements, (std::set<ir::Element>{host("10.0.0.3")}));
+  EXPECT_EQ(web_y.elements, (SortedBlocks<ir::Element>{host("10.0.0.3")}));
 }
 
 TEST(Sets, OnePerDistinctPeerSharedByEveryRuleUsingIt) {
@@ -132,7 +132,7 @@ TEST(Sets, AreReferenceCountedAcrossPolicies) {
   ASSERT_EQ(d.sets.size(), 1u);
   EXPECT_EQ(d.sets[0].name, name);
   ASSERT_TRUE(d.sets[0].created.has_value());
-  EXPECT_EQ(d.sets[0].created->elements, (std::set<ir::Element>{host("10.0.0.1")}));
+  EXPECT_EQ(d.sets[0].created->elements, (SortedBlocks<ir::Element>{host("10.0.0.1")}));
 
   d = c.upsert_policy(ingress_policy("x", "p2", sel({{"app", "db"}}), {PolicyRule{{}, {web}}}));
   EXPECT_TRUE(d.sets.empty());
@@ -208,10 +208,10 @@ TEST(Chains, IngressNamedPortUsesTheLocalPodsOwnNumberEgressUsesASet) {
   // Every enforceable pod of the cluster with the port, both nodes and
   // families, each with its own number; not hostNetwork or finished pods.
   EXPECT_EQ(rs.sets.at(out.named_port_set).elements,
-            (std::set<ir::Element>{{ip("10.0.0.1"), ip("10.0.0.1"), 6, 80},
-                                   {ip("10.0.0.2"), ip("10.0.0.2"), 6, 8080},
-                                   {ip("fd00::2"), ip("fd00::2"), 6, 8080},
-                                   {ip("10.0.0.3"), ip("10.0.0.3"), 6, 81}}));
+            (SortedBlocks<ir::Element>{{ip("10.0.0.1"), ip("10.0.0.1"), 6, 80},
+                                       {ip("10.0.0.2"), ip("10.0.0.2"), 6, 8080},
+                                       {ip("fd00::2"), ip("fd00::2"), 6, 8080},
+                                       {ip("10.0.0.3"), ip("10.0.0.3"), 6, 81}}));
 }
 
 TEST(LocalPods, AreTheEnforceablePodsOfThisNode) {
@@ -323,7 +323,7 @@ TEST(Incremental, NamespaceNameLabelCannotBeOverridden) {
   k8s::Namespace bad{"y", "uid", "1", {{k8s::kNamespaceNameLabel, "other"}}};
   c.upsert_namespace(bad);
   ASSERT_EQ(c.rules().sets.size(), 1u);
-  EXPECT_EQ(c.rules().sets.begin()->second.elements, (std::set<ir::Element>{host("10.0.0.2")}));
+  EXPECT_EQ(c.rules().sets.begin()->second.elements, (SortedBlocks<ir::Element>{host("10.0.0.2")}));
 }
 
 TEST(Incremental, PeerWithoutSelectorOrBlockAdmitsNobody) {

@@ -37,15 +37,26 @@ void expect_same(const ElementSet& got, const std::set<Element>& want) {
                          std::make_reverse_iterator(got.begin()), want.rbegin(), want.rend()));
 }
 
-// Random inserts and erases over a range of addresses about 40 blocks wide,
+Element named(const IpAddr& ip, uint8_t proto, uint16_t port) {
+  return Element{{ip, Proto{proto}, Port{port}}, {}, std::nullopt};
+}
+
+// Random inserts and erases over a range of elements about 40 blocks wide,
 // checked against std::set after every hundred changes and at every probe.
-TEST(ElementSet, HoldsWhatAStdSetHolds) {
+// Both compact shapes: addresses, and address . protocol . port.
+class ElementSetShapes : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(ElementSet, ElementSetShapes, ::testing::Bool());
+
+TEST_P(ElementSetShapes, HoldsWhatAStdSetHolds) {
   std::mt19937 rng(12);
   ElementSet got;
   std::set<Element> want;
   std::uniform_int_distribution<uint32_t> pick(0, 20000);
+  auto make = [&](const IpAddr& ip) {
+    return GetParam() ? named(ip, rng() % 2 ? 6 : 17, static_cast<uint16_t>(rng() % 3)) : at(ip);
+  };
   for (int i = 0; i < 30000; ++i) {
-    const Element e = at((i % 7 == 0) ? v6(pick(rng)) : v4(pick(rng)));
+    const Element e = make((i % 7 == 0) ? v6(pick(rng)) : v4(pick(rng)));
     if (rng() % 3 == 0) {
       EXPECT_EQ(got.erase(e), want.erase(e));
     } else {
@@ -57,7 +68,7 @@ TEST(ElementSet, HoldsWhatAStdSetHolds) {
   }
   expect_same(got, want);
   for (int i = 0; i < 2000; ++i) {
-    const Element probe = at(i % 2 ? v4(pick(rng)) : v6(pick(rng)));
+    const Element probe = make(i % 2 ? v4(pick(rng)) : v6(pick(rng)));
     auto g = got.lower_bound(probe);
     auto w = want.lower_bound(probe);
     ASSERT_EQ(g == got.end(), w == want.end());
