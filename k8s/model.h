@@ -95,11 +95,13 @@ struct Pod {
   std::string uid;
   std::string resource_version;
   std::string node_name;
-  bool host_network = false;
   Labels labels;
-  ContainerPorts ports;  // every container's ports, in manifest order
-  PodPhase phase = PodPhase::Pending;
+  ContainerPorts ports;     // every container's ports, in manifest order
   std::vector<IpAddr> ips;  // status.podIPs (or status.podIP), deduplicated, in order
+  // The small fields together (no padding between them: an informer holds
+  // 100k pods).
+  PodPhase phase = PodPhase::Pending;
+  bool host_network = false;
   // metadata.deletionTimestamp is set: the pod is going away, and a Running
   // pod that reuses one of its IPs owns it (compiler/ip_owner.h).
   bool terminating = false;

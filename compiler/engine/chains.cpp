@@ -64,7 +64,7 @@ void set_match(R& r, SetRec* peer, std::optional<uint8_t> proto, std::vector<ir:
 
 std::optional<ir::Chain> build_chain(const PodRec* p, bool ingress, std::vector<SetRec*>& refs) {
   std::optional<ir::Chain> chain;
-  for (const PolicyRec* pol : p->selected_by) {
+  for (const PolicyRec* pol : p->loc().selected_by) {
     if (!(ingress ? pol->src.affects_ingress : pol->src.affects_egress)) continue;
     if (!chain) chain.emplace();
     chain->policies.push_back(pol->key);
@@ -94,7 +94,7 @@ std::optional<ir::TierChain> build_tier(const PodRec* p, k8s::CnpTier tier, bool
   // CNPs carry no annotations of their own: the subject pod's namespace opts
   // its pods in to logging what Accept rules allow (docs/audit-log.md).
   const bool log_accepts = p->ns->audit == k8s::AuditLevel::All;
-  for (const CnpRec* cnp : p->cnps) {
+  for (const CnpRec* cnp : p->loc().cnps) {
     if (cnp->src.tier != tier) continue;
     const auto& rules = ingress ? cnp->ingress : cnp->egress;
     if (rules.empty()) continue;

@@ -15,10 +15,11 @@ namespace netpol::compiler::engine {
 void Engine::add_local(PodRec* p) {
   NsRec* ns = p->ns;
   ns->local_pods.insert(p);
-  p->selected_by.clear();
+  auto& selected = p->loc_mut().selected_by;
+  selected.clear();
   for (PolicyRec* pol : ns->policies)
-    if (pol->src.pod_selector.matches(p->labels)) p->selected_by.push_back(pol);
-  std::sort(p->selected_by.begin(), p->selected_by.end(), by_key);
+    if (pol->src.pod_selector.matches(p->labels)) selected.push_back(pol);
+  std::sort(selected.begin(), selected.end(), by_key);
   reselect_cnps(p);
   pending_.mark_dirty(p, true);
   pending_.mark_ips_dirty(p);
@@ -26,10 +27,8 @@ void Engine::add_local(PodRec* p) {
 
 void Engine::remove_local(PodRec* p) {
   p->ns->local_pods.erase(p);
-  p->selected_by.clear();
-  p->cnps.clear();
-  for (SetRec* s : p->chain_refs) release(s);
-  p->chain_refs.clear();
+  for (SetRec* s : p->loc().chain_refs) release(s);
+  p->local_state.reset();
   pending_.mark_dirty(p, true);
   pending_.mark_ips_dirty(p);
 }
@@ -42,15 +41,16 @@ void Engine::reselect_policies(PodRec* p, const std::vector<std::string>& keys) 
   }
   bool changed = false;
   for (PolicyRec* pol : cand) {
-    auto it = std::lower_bound(p->selected_by.begin(), p->selected_by.end(), pol, by_key);
-    bool was = it != p->selected_by.end() && *it == pol;
+    auto& selected = p->loc_mut().selected_by;
+    auto it = std::lower_bound(selected.begin(), selected.end(), pol, by_key);
+    bool was = it != selected.end() && *it == pol;
     bool now = pol->src.pod_selector.matches(p->labels);
     if (was == now) continue;
     changed = true;
     if (now) {
-      p->selected_by.insert(it, pol);
+      selected.insert(it, pol);
     } else {
-      p->selected_by.erase(it);
+      selected.erase(it);
     }
   }
   if (changed) pending_.mark_dirty(p, true);
@@ -85,7 +85,7 @@ void Engine::upsert_pod(const k8s::Pod& in) {
     auto rec = std::make_unique<PodRec>();
     p = rec.get();
     p->key = in.key();
-    p->name_at = in.ns.size() + 1;
+    p->name_at = static_cast<uint32_t>(in.ns.size() + 1);
     p->ns = ensure_ns(in.ns);
     take_state(p, in, std::move(ips), on_node);
     pods_.emplace(std::string_view(p->key), std::move(rec));
@@ -194,11 +194,12 @@ void Engine::upsert_policy(const k8s::NetworkPolicy& in) {
   }
   // Only pods of the policy's namespace can be selected, before or after.
   for (PodRec* p : ns->local_pods) {
-    auto it = std::lower_bound(p->selected_by.begin(), p->selected_by.end(), pol, by_key);
-    bool was = it != p->selected_by.end() && *it == pol;
+    auto& selected = p->loc_mut().selected_by;
+    auto it = std::lower_bound(selected.begin(), selected.end(), pol, by_key);
+    bool was = it != selected.end() && *it == pol;
     bool now = in.pod_selector.matches(p->labels);
-    if (now && !was) p->selected_by.insert(it, pol);
-    if (was && !now) p->selected_by.erase(it);
+    if (now && !was) selected.insert(it, pol);
+    if (was && !now) selected.erase(it);
     if (was || now) pending_.mark_dirty(p, true);
   }
 }
@@ -209,9 +210,10 @@ void Engine::remove_policy(const std::string& key) {
   PolicyRec* pol = pit->second.get();
   NsRec* ns = pol->ns;
   for (PodRec* p : ns->local_pods) {
-    auto it = std::lower_bound(p->selected_by.begin(), p->selected_by.end(), pol, by_key);
-    if (it == p->selected_by.end() || *it != pol) continue;
-    p->selected_by.erase(it);
+    auto& selected = p->loc_mut().selected_by;
+    auto it = std::lower_bound(selected.begin(), selected.end(), pol, by_key);
+    if (it == selected.end() || *it != pol) continue;
+    selected.erase(it);
     pending_.mark_dirty(p, true);
   }
   for (const auto& k : pol->sel_keys) {
@@ -239,8 +241,8 @@ void Engine::reselect_cnps(PodRec* p) {
   for (auto& [_, cnp] : cnps_)
     if (cnp->selects(p)) now.push_back(cnp.get());
   std::sort(now.begin(), now.end(), cnp_order);
-  if (now == p->cnps) return;
-  p->cnps = std::move(now);
+  if (now == p->loc().cnps) return;
+  p->loc_mut().cnps = std::move(now);
   pending_.mark_dirty(p, true);
 }
 
@@ -268,12 +270,12 @@ void Engine::upsert_cnp(const k8s::ClusterNetworkPolicy& in) {
   // Subjects may be any local pod; the ones it selected or selects now rebuild.
   for (auto& [_, ns] : namespaces_) {
     for (PodRec* p : ns->local_pods) {
-      auto it = std::find(p->cnps.begin(), p->cnps.end(), cnp);
-      bool was = it != p->cnps.end();
+      auto& cnps = p->loc_mut().cnps;
+      auto it = std::find(cnps.begin(), cnps.end(), cnp);
+      bool was = it != cnps.end();
       bool now = cnp->selects(p);
-      if (was) p->cnps.erase(it);
-      if (now)
-        p->cnps.insert(std::upper_bound(p->cnps.begin(), p->cnps.end(), cnp, cnp_order), cnp);
+      if (was) cnps.erase(it);
+      if (now) cnps.insert(std::upper_bound(cnps.begin(), cnps.end(), cnp, cnp_order), cnp);
       if (was || now) pending_.mark_dirty(p, true);
     }
   }
@@ -285,9 +287,10 @@ void Engine::remove_cnp(const std::string& name) {
   CnpRec* cnp = it->second.get();
   for (auto& [_, ns] : namespaces_) {
     for (PodRec* p : ns->local_pods) {
-      auto pos = std::find(p->cnps.begin(), p->cnps.end(), cnp);
-      if (pos == p->cnps.end()) continue;
-      p->cnps.erase(pos);
+      auto& cnps = p->loc_mut().cnps;
+      auto pos = std::find(cnps.begin(), cnps.end(), cnp);
+      if (pos == cnps.end()) continue;
+      cnps.erase(pos);
       pending_.mark_dirty(p, true);
     }
   }

@@ -35,8 +35,12 @@ ir::LocalPod Engine::build_local_pod(PodRec* p, const ir::LocalPod* old, bool ch
   std::sort(refs.begin(), refs.end());
   refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
   for (SetRec* s : refs) acquire(s);  // before release: a kept set is never dropped
-  for (SetRec* s : p->chain_refs) release(s);
-  p->chain_refs = std::move(refs);
+  for (SetRec* s : p->loc().chain_refs) release(s);
+  if (!refs.empty()) {
+    p->loc_mut().chain_refs = std::move(refs);
+  } else if (p->local_state) {
+    p->local_state->chain_refs.clear();
+  }
   return lp;
 }
 

@@ -144,7 +144,7 @@ void Engine::leave(PodRec* p, SetRec* s) {
 
 void Engine::add_enforceable(PodRec* p) {
   NsRec* ns = p->ns;
-  p->ns_pos = ns->pods.size();
+  p->ns_pos = static_cast<uint32_t>(ns->pods.size());
   ns->pods.push_back(p);
   ips_.add(p);
   for (SetRec* s : ns->scoped_sets)
