@@ -38,8 +38,8 @@ ctest_logged() {  # ctest_logged NAME ARGS...: ctest whose summary is counted at
 # One clang build serves both the sanitizer run of the unit tests and the
 # fuzz targets (ASan + UBSan + libFuzzer coverage), so CI compiles twice, not three times.
 # It is a unity build (8 sources per unit): 1,000 s of CPU instead of 1,307 s
-# (measured back to back, 2026-12-03); the few files whose file-local names
-# would collide say SKIP_UNITY_BUILD_INCLUSION in their CMakeLists.
+# (measured back to back, 2026-12-03); the few files that would collide are
+# named by netpol_not_in_unity() in their CMakeLists.
 SAN_TARGETS=(netpol_k8s_test netpol_compiler_test netpol_nft_test policyc nft_sample fuzz_decode fuzz_compile fuzz_protobuf)
 for t in netpol_netlink_test netpol_agent_netns_test netpol-nlload netpol_k8s_api_test netpol_agent_test netpol_audit_test netpol_policyc_test netpol_cni_test; do
   grep -rqs "add_executable($t" tests/unit && SAN_TARGETS+=("$t")
